@@ -1,0 +1,322 @@
+//! A typed client for the authority API. Operators authenticate with a bearer token, gateways
+//! with their certificate, enrolling gateways with nothing but the pin in their token.
+
+use crate::types::*;
+use psn_core::names::{GatewayId, MemberId};
+use psn_core::problem::{Problem, ProblemType};
+use psn_pki::TlsIdentity;
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The authority refused the request and said why.
+    #[error("authority refused the request: {0}")]
+    Problem(Box<Problem>),
+    /// The authority could not be reached or the connection failed (TLS included).
+    #[error("cannot reach the authority at {url}: {reason}")]
+    Transport { url: String, reason: String },
+    /// The authority answered with something this client does not understand.
+    #[error("unexpected answer from the authority: {0}")]
+    Unexpected(String),
+}
+
+impl ClientError {
+    /// The problem type, when the authority sent one.
+    pub fn problem_type(&self) -> Option<ProblemType> {
+        match self {
+            ClientError::Problem(p) => p.kind(),
+            _ => None,
+        }
+    }
+}
+
+/// The result of a conditional configuration fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigFetch {
+    /// Nothing newer than the version named by the ETag.
+    NotModified,
+    /// A signed configuration (still to be verified by the caller) and its ETag.
+    Document { jws: String, etag: Option<String> },
+}
+
+/// Client for one authority endpoint.
+#[derive(Clone, Debug)]
+pub struct AuthorityClient {
+    http: reqwest::Client,
+    base: String,
+    bearer: Option<String>,
+}
+
+const USER_AGENT: &str = concat!("psn/", env!("CARGO_PKG_VERSION"));
+
+impl AuthorityClient {
+    fn build(
+        base: &str,
+        tls: rustls::ClientConfig,
+        bearer: Option<String>,
+    ) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(USER_AGENT)
+            .build()
+            .map_err(|e| ClientError::Transport {
+                url: base.into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            bearer,
+        })
+    }
+
+    fn tls_error(base: &str, e: psn_pki::PkiError) -> ClientError {
+        ClientError::Transport {
+            url: base.into(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// An operator's client: trusts the network CA, authenticates with the operator token.
+    pub fn operator(base: &str, ca_der: &[u8], token: &str) -> Result<Self, ClientError> {
+        let tls = psn_pki::client_config(ca_der, None).map_err(|e| Self::tls_error(base, e))?;
+        Self::build(base, tls, Some(token.to_owned()))
+    }
+
+    /// A gateway's client: trusts the network CA and presents the gateway certificate.
+    pub fn gateway(base: &str, ca_der: &[u8], identity: TlsIdentity) -> Result<Self, ClientError> {
+        let tls =
+            psn_pki::client_config(ca_der, Some(identity)).map_err(|e| Self::tls_error(base, e))?;
+        Self::build(base, tls, None)
+    }
+
+    /// An enrolling gateway's client: trusts only a CA whose key matches the token's pin.
+    pub fn enrolment(base: &str, ca_pin: &str) -> Result<Self, ClientError> {
+        let tls = psn_pki::pinned_client_config(ca_pin).map_err(|e| Self::tls_error(base, e))?;
+        Self::build(base, tls, None)
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.bearer {
+            req = req.bearer_auth(token);
+        }
+        req.timeout(Duration::from_secs(120))
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let resp = req.send().await.map_err(|e| ClientError::Transport {
+            url: self.base.clone(),
+            reason: error_chain(&e),
+        })?;
+        if resp.status().is_success() || resp.status() == StatusCode::NOT_MODIFIED {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let body = resp.bytes().await.unwrap_or_default();
+        match serde_json::from_slice::<Problem>(&body) {
+            Ok(problem) => Err(ClientError::Problem(Box::new(problem))),
+            Err(_) => Err(ClientError::Unexpected(format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            ))),
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let resp = self.send(req).await?;
+        let bytes = resp.bytes().await.map_err(|e| ClientError::Transport {
+            url: self.base.clone(),
+            reason: error_chain(&e),
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected(e.to_string()))
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.json(self.request(Method::POST, path).json(body)).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.json(self.request(Method::GET, path)).await
+    }
+
+    /// Liveness and the latest configuration version.
+    pub async fn health(&self) -> Result<Health, ClientError> {
+        self.get("/v1/health").await
+    }
+
+    /// Registers one member.
+    pub async fn add_member(&self, member: &NewMember) -> Result<MemberChanged, ClientError> {
+        self.post("/v1/members", member).await
+    }
+
+    /// Registers many members in one transaction; existing ones are reported, not changed.
+    pub async fn import_members(
+        &self,
+        request: &ImportRequest,
+    ) -> Result<ImportReport, ClientError> {
+        self.post("/v1/members/import", request).await
+    }
+
+    /// Lists members matching the query.
+    pub async fn list_members(&self, query: &MemberQuery) -> Result<MemberList, ClientError> {
+        self.json(self.request(Method::GET, "/v1/members").query(query))
+            .await
+    }
+
+    /// One member with its subsystems and gateways.
+    pub async fn member(&self, id: &MemberId) -> Result<MemberView, ClientError> {
+        self.get(&format!("/v1/members/{id}")).await
+    }
+
+    /// Suspends a member: its gateways leave the next configuration.
+    pub async fn suspend_member(
+        &self,
+        id: &MemberId,
+        change: &StatusChange,
+    ) -> Result<MemberChanged, ClientError> {
+        self.post(&format!("/v1/members/{id}/suspend"), change)
+            .await
+    }
+
+    /// Reinstates a suspended member.
+    pub async fn reinstate_member(
+        &self,
+        id: &MemberId,
+        change: &StatusChange,
+    ) -> Result<MemberChanged, ClientError> {
+        self.post(&format!("/v1/members/{id}/reinstate"), change)
+            .await
+    }
+
+    /// Adds a subsystem to a member.
+    pub async fn add_subsystem(
+        &self,
+        member: &MemberId,
+        subsystem: &NewSubsystem,
+    ) -> Result<SubsystemAdded, ClientError> {
+        self.post(&format!("/v1/members/{member}/subsystems"), subsystem)
+            .await
+    }
+
+    /// Creates a one-time enrolment token.
+    pub async fn create_token(&self, request: &TokenRequest) -> Result<TokenIssued, ClientError> {
+        self.post("/v1/tokens", request).await
+    }
+
+    /// Revokes a gateway and all its certificates.
+    pub async fn revoke_gateway(&self, id: &GatewayId) -> Result<GatewayRevoked, ClientError> {
+        let (member, code) = (id.member(), id.code());
+        self.post(
+            &format!("/v1/members/{member}/gateways/{code}/revoke"),
+            &StatusChange::default(),
+        )
+        .await
+    }
+
+    /// The administrative audit trail after `after`.
+    pub async fn events(&self, after: u64, limit: u64) -> Result<AdminEventList, ClientError> {
+        self.json(
+            self.request(Method::GET, "/v1/events")
+                .query(&[("after", after), ("limit", limit)]),
+        )
+        .await
+    }
+
+    /// The member classes of the network.
+    pub async fn classes(&self) -> Result<ClassList, ClientError> {
+        self.get("/v1/classes").await
+    }
+
+    /// Fetches the signed configuration. With an ETag, answers `NotModified` when nothing is
+    /// newer; with `wait`, the authority holds the request open until a newer version exists or
+    /// the wait ends (long poll).
+    pub async fn config(
+        &self,
+        etag: Option<&str>,
+        wait: Option<Duration>,
+    ) -> Result<ConfigFetch, ClientError> {
+        let mut req = self.request(Method::GET, "/v1/config");
+        if let Some(etag) = etag {
+            req = req.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        if let Some(wait) = wait {
+            req = req
+                .query(&[("wait", wait.as_secs())])
+                .timeout(wait + Duration::from_secs(30));
+        }
+        let resp = self.send(req).await?;
+        if resp.status() == StatusCode::NOT_MODIFIED {
+            return Ok(ConfigFetch::NotModified);
+        }
+        let etag = resp
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let jws = resp.text().await.map_err(|e| ClientError::Transport {
+            url: self.base.clone(),
+            reason: error_chain(&e),
+        })?;
+        Ok(ConfigFetch::Document { jws, etag })
+    }
+
+    /// A specific configuration version, for audit history.
+    pub async fn config_version(&self, version: u64) -> Result<String, ClientError> {
+        let resp = self
+            .send(self.request(Method::GET, &format!("/v1/config/{version}")))
+            .await?;
+        resp.text().await.map_err(|e| ClientError::Transport {
+            url: self.base.clone(),
+            reason: error_chain(&e),
+        })
+    }
+
+    /// Enrols a gateway with a token and signing request.
+    pub async fn enrol(&self, request: &EnrolRequest) -> Result<EnrolResponse, ClientError> {
+        self.post("/v1/enrol", request).await
+    }
+
+    /// Renews the calling gateway's certificate.
+    pub async fn renew(&self, request: &RenewRequest) -> Result<RenewResponse, ClientError> {
+        self.post("/v1/gateway/renew", request).await
+    }
+
+    /// Tells the authority the calling gateway's peer-facing address.
+    pub async fn set_address(&self, update: &AddressUpdate) -> Result<Health, ClientError> {
+        self.json(
+            self.request(Method::PUT, "/v1/gateway/address")
+                .json(update),
+        )
+        .await
+    }
+}
+
+/// The error and its sources in one line: reqwest hides TLS causes in the chain.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,11 @@
+//! The contract of the authority's HTTPS API, shared by the server and every client so the two
+//! cannot drift apart, and a typed client used by the CLI (operator) and gateways (member).
+
+mod client;
+mod types;
+
+pub use client::{AuthorityClient, ClientError, ConfigFetch};
+pub use types::*;
+
+/// Media type of a signed configuration (RFC 7515 compact serialisation).
+pub const JOSE_MEDIA_TYPE: &str = "application/jose";

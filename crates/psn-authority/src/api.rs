@@ -1,0 +1,794 @@
+//! The authority's HTTPS API. Operators authenticate with a bearer token; gateways with the client
+//! certificate the CA issued them; enrolling gateways with their one-time token. Every error is an
+//! RFC 9457 problem with a stable type, and bad input never changes anything.
+
+use crate::store::StoreError;
+use crate::Authority;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use psn_api::*;
+use psn_core::config::MemberStatus;
+use psn_core::names::{GatewayCode, GatewayId, MemberClass, MemberId, SubsystemId};
+use psn_core::problem::{Problem, ProblemType, PROBLEM_JSON};
+use psn_core::token::{secret_hash, EnrolmentToken};
+use psn_pki::CertificateInfo;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// The OpenAPI document, served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Default request body limit; imports get a larger one.
+const BODY_LIMIT: usize = 256 * 1024;
+/// Import body limit: national scale (tens of thousands of members) in one request.
+const IMPORT_BODY_LIMIT: usize = 32 * 1024 * 1024;
+/// Members in one import.
+const MAX_IMPORT: usize = 100_000;
+/// Longest a configuration request may wait for a new version.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Longest enrolment token lifetime.
+const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 86_400);
+/// Longest name or free-text field.
+const MAX_TEXT: usize = 512;
+
+/// The peer certificate chain of the TLS connection a request arrived on.
+#[derive(Clone, Debug, Default)]
+pub struct PeerCertificates(pub Arc<Vec<Vec<u8>>>);
+
+/// An error response: an RFC 9457 problem.
+#[derive(Debug)]
+pub struct ApiError(pub Box<Problem>);
+
+impl ApiError {
+    fn new(kind: ProblemType, detail: impl Into<String>) -> Self {
+        Self(Box::new(Problem::new(kind, detail).with_hop("authority")))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self.0).unwrap_or_default();
+        (
+            status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))],
+            body,
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => Self::new(ProblemType::NotFound, m),
+            StoreError::Conflict(m) => Self::new(ProblemType::Conflict, m),
+            StoreError::Refused(m) => Self::new(ProblemType::Forbidden, m),
+            other => {
+                tracing::error!(error = %other, "storage failure");
+                Self::new(
+                    ProblemType::Unavailable,
+                    "the registry database is unavailable; try again",
+                )
+            }
+        }
+    }
+}
+
+impl From<crate::publish::PublishError> for ApiError {
+    fn from(e: crate::publish::PublishError) -> Self {
+        tracing::error!(error = %e, "publishing failed");
+        Self::new(
+            ProblemType::Internal,
+            "the change is saved, but publishing the configuration failed; it will be retried",
+        )
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// A JSON body whose rejections are problems.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Body(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                ProblemType::UnsupportedMediaType,
+                "send the body as application/json",
+            )),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::new(
+                    ProblemType::BodyTooLarge,
+                    "the request body is over this endpoint's limit",
+                ))
+            }
+            Err(e) => Err(ApiError::new(ProblemType::InvalidRequest, e.body_text())),
+        }
+    }
+}
+
+/// A query string whose rejections are problems.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e: QueryRejection| ApiError::new(ProblemType::InvalidRequest, e.body_text()))
+    }
+}
+
+/// An authenticated operator.
+pub struct Operator(pub String);
+
+impl FromRequestParts<Arc<Authority>> for Operator {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<Authority>,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(&parts.headers).ok_or_else(|| {
+            ApiError::new(
+                ProblemType::Unauthenticated,
+                "send the operator token as Authorization: Bearer <token>",
+            )
+        })?;
+        match state.store.operator_by_token(&secret_hash(token)).await? {
+            Some(name) => Ok(Operator(format!("operator:{name}"))),
+            None => Err(ApiError::new(
+                ProblemType::Unauthenticated,
+                "the operator token is not recognised",
+            )),
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() && token.len() <= 512)
+        .then_some(token.trim())
+}
+
+/// An authenticated gateway: its certificate chains to the network CA (checked in the TLS
+/// handshake), names a gateway, and is known, unrevoked and of an active member.
+pub struct Gateway(pub GatewayId);
+
+impl FromRequestParts<Arc<Authority>> for Gateway {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<Authority>,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<PeerCertificates>()
+            .cloned()
+            .unwrap_or_default();
+        let Some(leaf) = peer.0.first() else {
+            return Err(ApiError::new(
+                ProblemType::Unauthenticated,
+                "this endpoint requires a gateway client certificate",
+            ));
+        };
+        let info = CertificateInfo::from_der(leaf)
+            .map_err(|e| ApiError::new(ProblemType::Unauthenticated, e.to_string()))?;
+        let id = psn_pki::gateway_identity(&info).ok_or_else(|| {
+            ApiError::new(
+                ProblemType::Unauthenticated,
+                "the client certificate does not name a gateway",
+            )
+        })?;
+        match state.store.gateway_access(&id, &info.serial).await? {
+            Ok(()) => Ok(Gateway(id)),
+            Err(reason) => Err(ApiError::new(ProblemType::GatewayRevoked, reason)),
+        }
+    }
+}
+
+/// Either an operator or a gateway: who may read the configuration.
+pub struct Reader;
+
+impl FromRequestParts<Arc<Authority>> for Reader {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<Authority>,
+    ) -> Result<Self, Self::Rejection> {
+        if bearer(&parts.headers).is_some() {
+            Operator::from_request_parts(parts, state)
+                .await
+                .map(|_| Reader)
+        } else {
+            Gateway::from_request_parts(parts, state)
+                .await
+                .map(|_| Reader)
+        }
+    }
+}
+
+/// The API router.
+pub fn router(authority: Arc<Authority>) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/config", get(config))
+        .route("/v1/config/{version}", get(config_version))
+        .route("/v1/classes", get(list_classes).post(put_class))
+        .route("/v1/members", get(list_members).post(add_member))
+        .route(
+            "/v1/members/import",
+            post(import_members).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
+        )
+        .route("/v1/members/{network}/{class}/{code}", get(show_member))
+        .route(
+            "/v1/members/{network}/{class}/{code}/suspend",
+            post(suspend_member),
+        )
+        .route(
+            "/v1/members/{network}/{class}/{code}/reinstate",
+            post(reinstate_member),
+        )
+        .route(
+            "/v1/members/{network}/{class}/{code}/subsystems",
+            post(add_subsystem),
+        )
+        .route(
+            "/v1/members/{network}/{class}/{code}/gateways/{gateway}/revoke",
+            post(revoke_gateway),
+        )
+        .route("/v1/tokens", post(create_token))
+        .route("/v1/events", get(events))
+        .route("/v1/enrol", post(enrol))
+        .route("/v1/gateway/renew", post(renew))
+        .route("/v1/gateway/address", put(set_address))
+        .fallback(|| async {
+            ApiError::new(ProblemType::NotFound, "no such endpoint; see /openapi.json")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                ProblemType::MethodNotAllowed,
+                "this endpoint does not accept that method; see /openapi.json",
+            )
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(authority)
+}
+
+async fn health(State(a): State<Arc<Authority>>) -> axum::Json<Health> {
+    axum::Json(Health {
+        status: "ok".into(),
+        network: a.network.to_string(),
+        config_version: a.publisher.current().map(|p| p.version),
+    })
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigQuery {
+    wait: Option<u64>,
+}
+
+fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*")
+}
+
+async fn config(
+    State(a): State<Arc<Authority>>,
+    _reader: Reader,
+    headers: HeaderMap,
+    Query(q): Query<ConfigQuery>,
+) -> ApiResult<Response> {
+    let wait = Duration::from_secs(q.wait.unwrap_or(0)).min(MAX_WAIT);
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut updates = a.publisher.subscribe();
+    loop {
+        let current = updates.borrow_and_update().clone();
+        let Some(current) = current else {
+            return Err(ApiError::new(
+                ProblemType::Unavailable,
+                "no configuration has been published yet",
+            ));
+        };
+        let etag =
+            HeaderValue::from_str(&current.etag).unwrap_or(HeaderValue::from_static("\"v0\""));
+        if !etag_matches(&headers, &current.etag) {
+            return Ok((
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(JOSE_MEDIA_TYPE),
+                    ),
+                    (header::ETAG, etag),
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+                ],
+                current.jws.clone(),
+            )
+                .into_response());
+        }
+        let changed = tokio::time::timeout_at(deadline, updates.changed()).await;
+        if !matches!(changed, Ok(Ok(()))) {
+            return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+        }
+    }
+}
+
+async fn config_version(
+    State(a): State<Arc<Authority>>,
+    _reader: Reader,
+    Path(version): Path<String>,
+) -> ApiResult<Response> {
+    let version: u64 = version.parse().map_err(|_| {
+        ApiError::new(
+            ProblemType::InvalidRequest,
+            "version must be a positive whole number",
+        )
+    })?;
+    let record = a.store.config_version(version).await?;
+    match record.and_then(|r| r.document) {
+        Some(document) => Ok(([(header::CONTENT_TYPE, JOSE_MEDIA_TYPE)], document).into_response()),
+        None => Err(ApiError::new(
+            ProblemType::NotFound,
+            format!("configuration version {version} is not held"),
+        )),
+    }
+}
+
+async fn list_classes(
+    State(a): State<Arc<Authority>>,
+    _op: Operator,
+) -> ApiResult<axum::Json<ClassList>> {
+    Ok(axum::Json(ClassList {
+        items: a.store.classes().await?.iter().cloned().collect(),
+    }))
+}
+
+async fn put_class(
+    State(a): State<Arc<Authority>>,
+    Operator(actor): Operator,
+    Body(class): Body<MemberClass>,
+) -> ApiResult<(StatusCode, axum::Json<ClassList>)> {
+    text_field("description", class.description())?;
+    a.store.put_class(&actor, &class).await?;
+    a.publisher.publish().await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(ClassList {
+            items: a.store.classes().await?.iter().cloned().collect(),
+        }),
+    ))
+}
+
+fn text_field(name: &str, value: &str) -> ApiResult<()> {
+    if value.trim().is_empty() || value.len() > MAX_TEXT || value.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            format!("{name} must be 1 to {MAX_TEXT} characters of text without control characters"),
+        ));
+    }
+    Ok(())
+}
+
+async fn validate_member(a: &Authority, member: &NewMember) -> ApiResult<()> {
+    if member.id.network() != &a.network {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            format!(
+                "member {} belongs to network {}, this authority runs {}",
+                member.id,
+                member.id.network(),
+                a.network
+            ),
+        ));
+    }
+    a.store
+        .classes()
+        .await?
+        .validate(&member.id)
+        .map_err(|e| ApiError::new(ProblemType::InvalidRequest, e.to_string()))?;
+    text_field("name", &member.name)?;
+    for (field, value) in [("sector", &member.sector), ("region", &member.region)] {
+        if let Some(value) = value {
+            text_field(field, value)?;
+        }
+    }
+    Ok(())
+}
+
+async fn add_member(
+    State(a): State<Arc<Authority>>,
+    Operator(actor): Operator,
+    Body(member): Body<NewMember>,
+) -> ApiResult<(StatusCode, axum::Json<MemberChanged>)> {
+    validate_member(&a, &member).await?;
+    let view = a.store.add_member(&actor, &member).await?;
+    let published = a.publisher.publish().await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(MemberChanged {
+            member: view,
+            config_version: published.version,
+        }),
+    ))
+}
+
+async fn import_members(
+    State(a): State<Arc<Authority>>,
+    Operator(actor): Operator,
+    Body(request): Body<ImportRequest>,
+) -> ApiResult<axum::Json<ImportReport>> {
+    if request.members.len() > MAX_IMPORT {
+        return Err(ApiError::new(
+            ProblemType::BodyTooLarge,
+            format!("at most {MAX_IMPORT} members per import"),
+        ));
+    }
+    let mut accepted = Vec::with_capacity(request.members.len());
+    let mut rejected = Vec::new();
+    for member in request.members {
+        match validate_member(&a, &member).await {
+            Ok(()) => accepted.push(member),
+            Err(ApiError(problem)) => rejected.push(ImportRejection {
+                id: member.id.to_string(),
+                reason: problem.detail.unwrap_or(problem.title),
+            }),
+        }
+    }
+    let (created, existing) = a.store.import_members(&actor, &accepted).await?;
+    let published = a.publisher.publish().await?;
+    Ok(axum::Json(ImportReport {
+        created,
+        existing,
+        rejected,
+        config_version: published.version,
+    }))
+}
+
+async fn list_members(
+    State(a): State<Arc<Authority>>,
+    _op: Operator,
+    Query(query): Query<MemberQuery>,
+) -> ApiResult<axum::Json<MemberList>> {
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > 10_000 {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            "limit must be from 1 to 10000",
+        ));
+    }
+    if query.q.as_ref().is_some_and(|q| q.len() > MAX_TEXT) {
+        return Err(ApiError::new(ProblemType::InvalidRequest, "q is too long"));
+    }
+    let offset = query.offset.unwrap_or(0);
+    let (items, total) = a.store.list_members(&query, limit, offset).await?;
+    Ok(axum::Json(MemberList {
+        items,
+        total,
+        limit,
+        offset,
+    }))
+}
+
+fn member_path(network: &str, class: &str, code: &str) -> ApiResult<MemberId> {
+    format!("{network}/{class}/{code}")
+        .parse()
+        .map_err(|e: psn_core::names::NameError| {
+            ApiError::new(ProblemType::InvalidRequest, e.to_string())
+        })
+}
+
+async fn show_member(
+    State(a): State<Arc<Authority>>,
+    _op: Operator,
+    Path((network, class, code)): Path<(String, String, String)>,
+) -> ApiResult<axum::Json<MemberView>> {
+    let id = member_path(&network, &class, &code)?;
+    match a.store.member(&id).await? {
+        Some(m) => Ok(axum::Json(m)),
+        None => Err(ApiError::new(
+            ProblemType::NotFound,
+            format!("no member {id}"),
+        )),
+    }
+}
+
+async fn change_status(
+    a: &Authority,
+    actor: &str,
+    (network, class, code): (String, String, String),
+    status: MemberStatus,
+    change: StatusChange,
+) -> ApiResult<axum::Json<MemberChanged>> {
+    let id = member_path(&network, &class, &code)?;
+    if let Some(reason) = &change.reason {
+        text_field("reason", reason)?;
+    }
+    let member = a
+        .store
+        .set_member_status(actor, &id, status, change.reason.as_deref())
+        .await?;
+    let published = a.publisher.publish().await?;
+    tracing::info!(member = %id, status = status.as_str(), version = published.version, "member status changed");
+    Ok(axum::Json(MemberChanged {
+        member,
+        config_version: published.version,
+    }))
+}
+
+async fn suspend_member(
+    State(a): State<Arc<Authority>>,
+    Operator(actor): Operator,
+    Path(path): Path<(String, String, String)>,
+    Body(change): Body<StatusChange>,
+) -> ApiResult<axum::Json<MemberChanged>> {
+    change_status(&a, &actor, path, MemberStatus::Suspended, change).await
+}
+
+async fn reinstate_member(
+    State(a): State<Arc<Authority>>,
+    Operator(actor): Operator,
+    Path(path): Path<(String, String, String)>,
+    Body(change): Body<StatusChange>,
+) -> ApiResult<axum::Json<MemberChanged>> {
+    change_status(&a, &actor, path, MemberStatus::Active, change).await
+}
+
+async fn add_subsystem(
+    State(a): State<Arc<Authority>>,
+    Operator(actor): Operator,
+    Path((network, class, code)): Path<(String, String, String)>,
+    Body(new): Body<NewSubsystem>,
+) -> ApiResult<(StatusCode, axum::Json<SubsystemAdded>)> {
+    let member = member_path(&network, &class, &code)?;
+    let id = SubsystemId::new(member, new.code);
+    a.store.add_subsystem(&actor, &id).await?;
+    let published = a.publisher.publish().await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(SubsystemAdded {
+            id,
+            config_version: published.version,
+        }),
+    ))
+}
+
+async fn revoke_gateway(
+    State(a): State<Arc<Authority>>,
+    Operator(actor): Operator,
+    Path((network, class, code, gateway)): Path<(String, String, String, String)>,
+) -> ApiResult<axum::Json<GatewayRevoked>> {
+    let member = member_path(&network, &class, &code)?;
+    let code: GatewayCode = gateway.parse().map_err(|e: psn_core::names::NameError| {
+        ApiError::new(ProblemType::InvalidRequest, e.to_string())
+    })?;
+    let id = GatewayId::new(member, code);
+    let serials = a.store.revoke_gateway(&actor, &id).await?;
+    let published = a.publisher.publish().await?;
+    tracing::info!(gateway = %id, version = published.version, "gateway revoked");
+    Ok(axum::Json(GatewayRevoked {
+        gateway: id,
+        revoked_serials: serials,
+        config_version: published.version,
+    }))
+}
+
+async fn create_token(
+    State(a): State<Arc<Authority>>,
+    Operator(actor): Operator,
+    Body(request): Body<TokenRequest>,
+) -> ApiResult<(StatusCode, axum::Json<TokenIssued>)> {
+    if request.member.network() != &a.network {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            format!("member {} is not in network {}", request.member, a.network),
+        ));
+    }
+    let ttl = request
+        .ttl_seconds
+        .map_or(a.settings.token_validity, Duration::from_secs);
+    if ttl.is_zero() || ttl > MAX_TOKEN_TTL {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            "ttl_seconds must be from 1 to 2592000 (30 days)",
+        ));
+    }
+    let mut secret = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
+        .map_err(|_| ApiError::new(ProblemType::Internal, "random number generator failed"))?;
+    let expires_at = OffsetDateTime::now_utc() + ttl;
+    let gateway = GatewayId::new(request.member.clone(), request.gateway.clone());
+    let token = EnrolmentToken {
+        authority: a.public_url.clone(),
+        ca_pin: a.ca_pin.clone(),
+        member: request.member,
+        gateway: request.gateway,
+        expires_at: expires_at.replace_nanosecond(0).unwrap_or(expires_at),
+        secret: psn_core::encoding::b64url(&secret),
+    };
+    a.store
+        .create_token(&actor, &token.secret_hash(), &gateway, token.expires_at)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(TokenIssued {
+            token: token.encode(),
+            gateway,
+            expires_at: token.expires_at,
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventQuery {
+    after: Option<u64>,
+    limit: Option<u64>,
+}
+
+async fn events(
+    State(a): State<Arc<Authority>>,
+    _op: Operator,
+    Query(q): Query<EventQuery>,
+) -> ApiResult<axum::Json<AdminEventList>> {
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > 10_000 {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            "limit must be from 1 to 10000",
+        ));
+    }
+    Ok(axum::Json(AdminEventList {
+        items: a.store.events(q.after.unwrap_or(0), limit).await?,
+    }))
+}
+
+async fn enrol(
+    State(a): State<Arc<Authority>>,
+    Body(request): Body<EnrolRequest>,
+) -> ApiResult<(StatusCode, axum::Json<EnrolResponse>)> {
+    let token = EnrolmentToken::decode(&request.token)
+        .map_err(|e| ApiError::new(ProblemType::TokenInvalid, e.to_string()))?;
+    let hash = token.secret_hash();
+    let record = a.store.token(&hash).await?.ok_or_else(|| {
+        ApiError::new(
+            ProblemType::TokenInvalid,
+            "the authority did not issue this token",
+        )
+    })?;
+    if record.member != token.member || record.gateway != token.gateway || token.ca_pin != a.ca_pin
+    {
+        return Err(ApiError::new(
+            ProblemType::TokenInvalid,
+            "the token's contents differ from what the authority issued",
+        ));
+    }
+    if record.used_at.is_some() {
+        return Err(ApiError::new(
+            ProblemType::TokenUsed,
+            "each enrolment token works once; ask the operator for a new one",
+        ));
+    }
+    if record.expires_at <= OffsetDateTime::now_utc() {
+        return Err(ApiError::new(
+            ProblemType::TokenExpired,
+            "ask the operator for a new token",
+        ));
+    }
+    if let Some(address) = &request.address {
+        validate_address(address).map_err(|e| ApiError::new(ProblemType::InvalidRequest, e))?;
+    }
+    let member = a.store.member(&record.member).await?;
+    match member.map(|m| m.status) {
+        Some(MemberStatus::Active) => {}
+        Some(status) => {
+            return Err(ApiError::new(
+                ProblemType::MemberNotActive,
+                format!("member {} is {}", record.member, status.as_str()),
+            ))
+        }
+        None => {
+            return Err(ApiError::new(
+                ProblemType::NotFound,
+                format!("no member {}", record.member),
+            ))
+        }
+    }
+    let gateway = GatewayId::new(record.member, record.gateway);
+    let certificate =
+        a.ca.issue_gateway_certificate(
+            &request.csr,
+            &gateway,
+            a.settings.gateway_certificate_validity,
+        )
+        .map_err(|e| ApiError::new(ProblemType::CsrInvalid, e.to_string()))?;
+    let record = crate::store::CertificateRecord {
+        gateway: &gateway,
+        certificate: &certificate,
+    };
+    a.store
+        .redeem_token(&hash, record, request.address.as_deref())
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(m) => ApiError::new(ProblemType::TokenUsed, m),
+            StoreError::Refused(m) => ApiError::new(ProblemType::GatewayRevoked, m),
+            other => other.into(),
+        })?;
+    let published = a.publisher.publish().await?;
+    tracing::info!(gateway = %gateway, serial = %certificate.serial, "gateway enrolled");
+    let config = String::from_utf8_lossy(&published.jws).into_owned();
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(EnrolResponse {
+            gateway,
+            certificate_chain: format!("{}{}", certificate.pem, a.ca.certificate_pem()),
+            config,
+        }),
+    ))
+}
+
+async fn renew(
+    State(a): State<Arc<Authority>>,
+    Gateway(gateway): Gateway,
+    Body(request): Body<RenewRequest>,
+) -> ApiResult<axum::Json<RenewResponse>> {
+    let certificate =
+        a.ca.issue_gateway_certificate(
+            &request.csr,
+            &gateway,
+            a.settings.gateway_certificate_validity,
+        )
+        .map_err(|e| ApiError::new(ProblemType::CsrInvalid, e.to_string()))?;
+    a.store
+        .record_renewal(crate::store::CertificateRecord {
+            gateway: &gateway,
+            certificate: &certificate,
+        })
+        .await?;
+    tracing::info!(gateway = %gateway, serial = %certificate.serial, "gateway certificate renewed");
+    Ok(axum::Json(RenewResponse {
+        certificate_chain: format!("{}{}", certificate.pem, a.ca.certificate_pem()),
+    }))
+}
+
+async fn set_address(
+    State(a): State<Arc<Authority>>,
+    Gateway(gateway): Gateway,
+    Body(update): Body<AddressUpdate>,
+) -> ApiResult<axum::Json<Health>> {
+    validate_address(&update.address).map_err(|e| ApiError::new(ProblemType::InvalidRequest, e))?;
+    a.store
+        .set_gateway_address(&gateway, &update.address)
+        .await?;
+    let published = a.publisher.publish().await?;
+    Ok(axum::Json(Health {
+        status: "ok".into(),
+        network: a.network.to_string(),
+        config_version: Some(published.version),
+    }))
+}

@@ -1,0 +1,213 @@
+//! Building, signing and publishing the global configuration. A new version is published after
+//! every registry change (one build covers any number of changes that arrive while it runs) and
+//! before the current one is half-way to expiry, so gateways never run on a configuration close to
+//! its end while the authority is up.
+
+use crate::store::{Snapshot, Store, StoreError};
+use axum::body::Bytes;
+use psn_core::config::{
+    AuthorityInfo, GatewayEntry, GlobalConfig, MemberEntry, ServiceEntry, CONFIG_FORMAT,
+};
+use psn_core::encoding::{b64url, sha256};
+use psn_core::names::NetworkId;
+use psn_pki::ConfigSigner;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::sync::{watch, Mutex};
+
+/// A published configuration, ready to serve.
+#[derive(Debug)]
+pub struct Published {
+    /// Version number.
+    pub version: u64,
+    /// `"v{version}"`, the HTTP entity tag.
+    pub etag: String,
+    /// The JWS text.
+    pub jws: Bytes,
+    /// Expiry.
+    pub expires_at: OffsetDateTime,
+}
+
+/// What the configuration says about the authority itself.
+#[derive(Debug, Clone)]
+pub struct AuthorityDescription {
+    /// Network id.
+    pub network: NetworkId,
+    /// Public API URLs.
+    pub endpoints: Vec<String>,
+    /// CA certificate PEM.
+    pub ca_certificate: String,
+    /// Validity of each version.
+    pub validity: Duration,
+}
+
+/// Builds a configuration document from a registry snapshot. Pure, so the benchmark can time it
+/// apart from the database.
+pub fn build_config(
+    snapshot: &Snapshot,
+    description: &AuthorityDescription,
+    version: u64,
+    issued_at: OffsetDateTime,
+) -> GlobalConfig {
+    GlobalConfig {
+        format: CONFIG_FORMAT.to_owned(),
+        network: description.network.clone(),
+        version,
+        issued_at,
+        expires_at: issued_at + description.validity,
+        authority: AuthorityInfo {
+            endpoints: description.endpoints.clone(),
+            ca_certificate: description.ca_certificate.clone(),
+        },
+        classes: snapshot.classes.clone(),
+        members: snapshot
+            .members
+            .iter()
+            .map(|m| MemberEntry {
+                id: m.id.clone(),
+                name: m.name.clone(),
+                status: m.status,
+                sector: m.sector.clone(),
+                region: m.region.clone(),
+            })
+            .collect(),
+        subsystems: snapshot.subsystems.clone(),
+        gateways: snapshot
+            .gateways
+            .iter()
+            .map(|(id, address)| GatewayEntry {
+                id: id.clone(),
+                address: address.clone(),
+            })
+            .collect(),
+        services: snapshot
+            .services
+            .iter()
+            .map(|s| ServiceEntry {
+                id: s.id.clone(),
+                title: s.title.clone(),
+                processes: s.processes.clone(),
+            })
+            .collect(),
+        federation: Vec::new(),
+        revoked_serials: snapshot.revoked_serials.clone(),
+    }
+}
+
+/// Publishes configuration versions and lets requests wait for the next one.
+pub struct Publisher {
+    store: Arc<Store>,
+    signer: ConfigSigner,
+    description: AuthorityDescription,
+    lock: Mutex<bool>,
+    current: watch::Sender<Option<Arc<Published>>>,
+}
+
+/// Why publishing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Signing failed.
+    #[error("signing the configuration: {0}")]
+    Sign(#[from] psn_pki::PkiError),
+}
+
+impl Publisher {
+    /// A publisher; the first [`Self::publish`] always builds a fresh version so that the
+    /// document reflects this process's endpoints.
+    pub fn new(store: Arc<Store>, signer: ConfigSigner, description: AuthorityDescription) -> Self {
+        Self {
+            store,
+            signer,
+            description,
+            lock: Mutex::new(true),
+            current: watch::channel(None).0,
+        }
+    }
+
+    /// The latest published version, if any.
+    pub fn current(&self) -> Option<Arc<Published>> {
+        self.current.borrow().clone()
+    }
+
+    /// A receiver that wakes when a new version is published.
+    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<Published>>> {
+        self.current.subscribe()
+    }
+
+    /// Publishes a new version if the registry changed since the last one, the last one is
+    /// half-way to expiry, or none exists; otherwise returns the current one. Concurrent calls
+    /// share one build.
+    pub async fn publish(&self) -> Result<Arc<Published>, PublishError> {
+        let mut force = self.lock.lock().await;
+        let generation = self.store.generation().await?;
+        let latest = self.store.latest_config().await?;
+        let now = OffsetDateTime::now_utc();
+        if let Some(latest) = &latest {
+            let fresh = latest.expires_at - now > self.description.validity / 2;
+            if !*force && latest.generation == generation && fresh {
+                if let Some(current) = self.current().filter(|c| c.version == latest.version) {
+                    return Ok(current);
+                }
+                if let Some(document) = &latest.document {
+                    return Ok(self.announce(latest.version, document.clone(), latest.expires_at));
+                }
+            }
+        }
+        let snapshot = self.store.snapshot().await?;
+        let version = latest.map_or(1, |l| l.version + 1);
+        let config = build_config(&snapshot, &self.description, version, now);
+        let jws = self.signer.sign(&config)?;
+        let digest = b64url(&sha256(jws.as_bytes()));
+        self.store
+            .insert_config(
+                version,
+                snapshot.generation,
+                now,
+                config.expires_at,
+                &digest,
+                &jws,
+            )
+            .await?;
+        *force = false;
+        tracing::info!(
+            version,
+            members = config.members.len(),
+            gateways = config.gateways.len(),
+            services = config.services.len(),
+            bytes = jws.len(),
+            "published configuration"
+        );
+        Ok(self.announce(version, jws, config.expires_at))
+    }
+
+    fn announce(&self, version: u64, jws: String, expires_at: OffsetDateTime) -> Arc<Published> {
+        let published = Arc::new(Published {
+            version,
+            etag: format!("\"v{version}\""),
+            jws: Bytes::from(jws),
+            expires_at,
+        });
+        self.current.send_replace(Some(published.clone()));
+        published
+    }
+
+    /// Keeps the configuration current until `shutdown`: picks up changes made by other
+    /// authority processes sharing the database and refreshes before expiry.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = self.publish().await {
+                        tracing::error!(error = %e, "configuration publishing failed; will retry");
+                    }
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}

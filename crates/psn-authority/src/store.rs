@@ -1,0 +1,1285 @@
+//! The registry's storage: one schema and one set of queries for SQLite (embedded default) and
+//! PostgreSQL, through sqlx's `Any` driver. Every write is one transaction that also appends to
+//! the administrative audit trail and bumps the registry generation, so a configuration build
+//! can tell whether anything changed since the last one.
+
+use psn_api::{AdminEvent, CertificateView, GatewayView, MemberQuery, MemberView, NewMember};
+use psn_core::config::MemberStatus;
+use psn_core::names::{
+    ClassCode, GatewayCode, GatewayId, MemberClass, MemberClasses, MemberId, NetworkId, ServiceId,
+    SubsystemId,
+};
+use psn_pki::IssuedCertificate;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Something named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The write conflicts with what is stored.
+    #[error("{0}")]
+    Conflict(String),
+    /// The write is not allowed in the current state.
+    #[error("{0}")]
+    Refused(String),
+    /// Stored data could not be read back (corruption or a newer schema).
+    #[error("stored data unreadable: {0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("database migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Milliseconds since the Unix epoch, the storage form of every timestamp.
+pub fn to_millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Inverse of [`to_millis`].
+pub fn from_millis(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn parse<T: FromStr>(what: &str, text: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse()
+        .map_err(|e: T::Err| StoreError::Corrupt(format!("{what} {text:?}: {e}")))
+}
+
+/// A registered gateway certificate to be recorded.
+pub struct CertificateRecord<'a> {
+    /// The gateway it was issued to.
+    pub gateway: &'a GatewayId,
+    /// The certificate.
+    pub certificate: &'a IssuedCertificate,
+}
+
+/// A pending enrolment token.
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    /// Member the token is for.
+    pub member: MemberId,
+    /// Gateway code it enrols.
+    pub gateway: GatewayCode,
+    /// Expiry.
+    pub expires_at: OffsetDateTime,
+    /// When it was used, if it was.
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// A service's catalogue summary as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRecord {
+    /// Identifier.
+    pub id: ServiceId,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Process identifiers.
+    pub processes: Vec<String>,
+}
+
+/// Everything the global configuration is built from, read in one transaction.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Registry generation the snapshot reflects.
+    pub generation: i64,
+    /// Classes.
+    pub classes: Vec<MemberClass>,
+    /// All members.
+    pub members: Vec<MemberView>,
+    /// Subsystems of active members.
+    pub subsystems: Vec<SubsystemId>,
+    /// Active gateways of active members, with addresses.
+    pub gateways: Vec<(GatewayId, Option<String>)>,
+    /// Services of active members.
+    pub services: Vec<ServiceRecord>,
+    /// Serials of revoked certificates that have not yet expired.
+    pub revoked_serials: Vec<String>,
+}
+
+/// A stored configuration version.
+#[derive(Debug, Clone)]
+pub struct ConfigRecord {
+    /// Version number.
+    pub version: u64,
+    /// Registry generation it was built from.
+    pub generation: i64,
+    /// Expiry.
+    pub expires_at: OffsetDateTime,
+    /// The JWS, unless pruned.
+    pub document: Option<String>,
+}
+
+/// How many recent configuration documents keep their full text; older versions keep their
+/// digest only (gateways archive the documents they accepted).
+const KEEP_DOCUMENTS: i64 = 50;
+
+/// The registry database.
+pub struct Store {
+    pool: AnyPool,
+    /// SQLite allows one writer; serialising writes in-process avoids lock-upgrade failures and
+    /// costs nothing measurable for administrative traffic.
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and applies migrations.
+    /// `sqlite://path` or `postgres://...`.
+    pub async fn open(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        let url = if sqlite && !url.contains("mode=") {
+            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+        } else {
+            url.to_owned()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn: &mut AnyConnection, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self {
+            pool,
+            write_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin(&self) -> Result<(tokio::sync::MutexGuard<'_, ()>, Transaction<'_, Any>)> {
+        let guard = self.write_lock.lock().await;
+        let tx = self.pool.begin().await?;
+        Ok((guard, tx))
+    }
+
+    /// Records the network id and default classes at `init`; refuses a database that already
+    /// belongs to another network.
+    pub async fn init_network(&self, network: &NetworkId, classes: &MemberClasses) -> Result<()> {
+        let (_g, mut tx) = self.begin().await?;
+        let existing: Option<String> = sqlx::query_scalar("SELECT id FROM network")
+            .fetch_optional(&mut *tx)
+            .await?;
+        match existing {
+            Some(id) if id == network.as_str() => return Ok(()),
+            Some(id) => {
+                return Err(StoreError::Conflict(format!(
+                    "this database already belongs to network {id}, not {network}"
+                )))
+            }
+            None => {}
+        }
+        let now = to_millis(OffsetDateTime::now_utc());
+        sqlx::query("INSERT INTO network (id, created_at) VALUES ($1, $2)")
+            .bind(network.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        for class in classes.iter() {
+            insert_class(&mut tx, class).await?;
+        }
+        event(
+            &mut tx,
+            "system",
+            "network.init",
+            network.as_str(),
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The network this database belongs to.
+    pub async fn network(&self) -> Result<Option<NetworkId>> {
+        let id: Option<String> = sqlx::query_scalar("SELECT id FROM network")
+            .fetch_optional(&self.pool)
+            .await?;
+        id.map(|id| parse("network id", &id)).transpose()
+    }
+
+    /// The member classes.
+    pub async fn classes(&self) -> Result<MemberClasses> {
+        classes(&self.pool).await
+    }
+
+    /// Adds or replaces a member class.
+    pub async fn put_class(&self, actor: &str, class: &MemberClass) -> Result<()> {
+        let (_g, mut tx) = self.begin().await?;
+        sqlx::query("DELETE FROM member_classes WHERE code = $1")
+            .bind(class.code().as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| in_use(e, "the class has members; its pattern cannot be replaced"))?;
+        insert_class(&mut tx, class).await?;
+        event(
+            &mut tx,
+            actor,
+            "class.put",
+            class.code().as_str(),
+            serde_json::to_value(class).unwrap_or_default(),
+        )
+        .await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Registers a member whose code the caller has validated against its class.
+    pub async fn add_member(&self, actor: &str, member: &NewMember) -> Result<MemberView> {
+        let (_g, mut tx) = self.begin().await?;
+        if member_exists(&mut tx, &member.id).await? {
+            return Err(StoreError::Conflict(format!(
+                "member {} already exists",
+                member.id
+            )));
+        }
+        insert_member(&mut tx, member).await?;
+        event(
+            &mut tx,
+            actor,
+            "member.add",
+            &member.id.to_string(),
+            serde_json::to_value(member).unwrap_or_default(),
+        )
+        .await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        self.member(&member.id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(member.id.to_string()))
+    }
+
+    /// Registers every member not yet registered, in one transaction. Returns (created, existing).
+    pub async fn import_members(
+        &self,
+        actor: &str,
+        members: &[NewMember],
+    ) -> Result<(Vec<MemberId>, Vec<MemberId>)> {
+        let (_g, mut tx) = self.begin().await?;
+        let existing_ids: std::collections::HashSet<String> =
+            sqlx::query_scalar("SELECT id FROM members")
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+        let (mut created, mut existing) = (Vec::new(), Vec::new());
+        let mut seen = std::collections::HashSet::new();
+        for member in members {
+            let id = member.id.to_string();
+            if existing_ids.contains(&id) || !seen.insert(id) {
+                existing.push(member.id.clone());
+                continue;
+            }
+            insert_member(&mut tx, member).await?;
+            created.push(member.id.clone());
+        }
+        if !created.is_empty() {
+            event(
+                &mut tx,
+                actor,
+                "member.import",
+                "members",
+                serde_json::json!({ "created": created.len(), "existing": existing.len() }),
+            )
+            .await?;
+            bump(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok((created, existing))
+    }
+
+    /// One member with subsystems and gateways.
+    pub async fn member(&self, id: &MemberId) -> Result<Option<MemberView>> {
+        let row = sqlx::query(&format!("{MEMBER_COLUMNS} WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut member = member_from_row(&row)?;
+        member.subsystems = self.subsystems_of(id).await?;
+        member.gateways = self.gateways_of(id).await?;
+        Ok(Some(member))
+    }
+
+    /// Members matching a query, ordered by id, with the total count.
+    pub async fn list_members(
+        &self,
+        query: &MemberQuery,
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<MemberView>, u64)> {
+        // sqlx's `Any` query builder writes `?` placeholders, which PostgreSQL rejects, so the
+        // filter is assembled with numbered `$N` placeholders that both databases accept.
+        let mut clause = String::from(" WHERE 1 = 1");
+        let mut binds: Vec<String> = Vec::new();
+        let mut filter = |sql: &str, value: String| {
+            binds.push(value);
+            clause.push_str(&sql.replace("{}", &format!("${}", binds.len())));
+        };
+        if let Some(class) = &query.class {
+            filter(" AND class = {}", class.clone());
+        }
+        if let Some(status) = query.status {
+            filter(" AND status = {}", status.as_str().to_owned());
+        }
+        if let Some(sector) = &query.sector {
+            filter(" AND sector = {}", sector.clone());
+        }
+        if let Some(text) = &query.q {
+            filter(
+                " AND (LOWER(name) LIKE {} OR LOWER(id) LIKE {})",
+                format!("%{}%", text.to_lowercase()),
+            );
+        }
+        let count_sql = format!("SELECT COUNT(*) FROM members{clause}");
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+        for b in &binds {
+            count = count.bind(b);
+        }
+        let total = count.fetch_one(&self.pool).await?;
+        let list_sql = format!(
+            "{MEMBER_COLUMNS}{clause} ORDER BY id LIMIT ${} OFFSET ${}",
+            binds.len() + 1,
+            binds.len() + 2
+        );
+        let mut list = sqlx::query(&list_sql);
+        for b in &binds {
+            list = list.bind(b);
+        }
+        let rows = list
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        let members = rows
+            .iter()
+            .map(member_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((members, u64::try_from(total).unwrap_or(0)))
+    }
+
+    /// Changes a member's status; refuses changes out of `left` and no-op changes.
+    pub async fn set_member_status(
+        &self,
+        actor: &str,
+        id: &MemberId,
+        status: MemberStatus,
+        reason: Option<&str>,
+    ) -> Result<MemberView> {
+        let (_g, mut tx) = self.begin().await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT status FROM members WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let current: MemberStatus = match current {
+            None => return Err(StoreError::NotFound(format!("no member {id}"))),
+            Some(s) => parse("member status", &s)?,
+        };
+        if current == status {
+            return Err(StoreError::Conflict(format!(
+                "member {id} is already {}",
+                status.as_str()
+            )));
+        }
+        if current == MemberStatus::Left {
+            return Err(StoreError::Refused(format!(
+                "member {id} has left the network"
+            )));
+        }
+        sqlx::query(
+            "UPDATE members SET status = $1, status_reason = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(to_millis(OffsetDateTime::now_utc()))
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let action = format!(
+            "member.{}",
+            if status == MemberStatus::Active {
+                "reinstate"
+            } else {
+                status.as_str()
+            }
+        );
+        event(
+            &mut tx,
+            actor,
+            &action,
+            &id.to_string(),
+            serde_json::json!({ "from": current.as_str(), "reason": reason }),
+        )
+        .await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        self.member(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    /// Adds a subsystem to an existing member.
+    pub async fn add_subsystem(&self, actor: &str, id: &SubsystemId) -> Result<()> {
+        let (_g, mut tx) = self.begin().await?;
+        if !member_exists(&mut tx, id.member()).await? {
+            return Err(StoreError::NotFound(format!("no member {}", id.member())));
+        }
+        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM subsystems WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "subsystem {id} already exists"
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO subsystems (id, member_id, code, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id.to_string())
+        .bind(id.member().to_string())
+        .bind(id.code().as_str())
+        .bind(to_millis(OffsetDateTime::now_utc()))
+        .execute(&mut *tx)
+        .await?;
+        event(
+            &mut tx,
+            actor,
+            "subsystem.add",
+            &id.to_string(),
+            serde_json::json!({}),
+        )
+        .await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Subsystems of a member.
+    pub async fn subsystems_of(&self, member: &MemberId) -> Result<Vec<SubsystemId>> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM subsystems WHERE member_id = $1 ORDER BY id")
+                .bind(member.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+        ids.iter().map(|id| parse("subsystem id", id)).collect()
+    }
+
+    /// Gateways of a member with their certificates.
+    pub async fn gateways_of(&self, member: &MemberId) -> Result<Vec<GatewayView>> {
+        let rows = sqlx::query(
+            "SELECT id, address, status FROM gateways WHERE member_id = $1 ORDER BY id",
+        )
+        .bind(member.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut gateways = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let certs = sqlx::query(
+                "SELECT serial, not_before, not_after, revoked_at FROM certificates \
+                 WHERE gateway_id = $1 ORDER BY issued_at DESC, serial",
+            )
+            .bind(&id)
+            .fetch_all(&self.pool)
+            .await?;
+            let certificates = certs
+                .iter()
+                .map(|c| {
+                    Ok(CertificateView {
+                        serial: c.try_get("serial")?,
+                        not_before: from_millis(c.try_get("not_before")?),
+                        not_after: from_millis(c.try_get("not_after")?),
+                        revoked_at: c.try_get::<Option<i64>, _>("revoked_at")?.map(from_millis),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            gateways.push(GatewayView {
+                id: parse("gateway id", &id)?,
+                address: row.try_get("address")?,
+                status: row.try_get("status")?,
+                certificates,
+            });
+        }
+        Ok(gateways)
+    }
+
+    /// Whether a gateway identity with this certificate serial may use member endpoints: the
+    /// gateway is active, its member is active and the certificate is known and not revoked.
+    pub async fn gateway_access(
+        &self,
+        id: &GatewayId,
+        serial: &str,
+    ) -> Result<std::result::Result<(), String>> {
+        let row = sqlx::query(
+            "SELECT g.status AS gateway_status, m.status AS member_status, c.revoked_at AS revoked_at \
+             FROM certificates c JOIN gateways g ON g.id = c.gateway_id JOIN members m ON m.id = g.member_id \
+             WHERE c.serial = $1 AND c.gateway_id = $2",
+        )
+        .bind(serial)
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Err(format!("certificate {serial} was not issued to {id}")));
+        };
+        let gateway_status: String = row.try_get("gateway_status")?;
+        let member_status: String = row.try_get("member_status")?;
+        let revoked: Option<i64> = row.try_get("revoked_at")?;
+        Ok(if gateway_status != "active" || revoked.is_some() {
+            Err(format!("gateway {id} or its certificate has been revoked"))
+        } else if member_status != "active" {
+            Err(format!("member {} is {member_status}", id.member()))
+        } else {
+            Ok(())
+        })
+    }
+
+    /// Stores a token's hash for later redemption.
+    pub async fn create_token(
+        &self,
+        actor: &str,
+        secret_hash: &str,
+        gateway: &GatewayId,
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        let (_g, mut tx) = self.begin().await?;
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM members WHERE id = $1")
+            .bind(gateway.member().to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        match status.as_deref() {
+            None => {
+                return Err(StoreError::NotFound(format!(
+                    "no member {}",
+                    gateway.member()
+                )))
+            }
+            Some("active") => {}
+            Some(s) => {
+                return Err(StoreError::Refused(format!(
+                    "member {} is {s}",
+                    gateway.member()
+                )))
+            }
+        }
+        let gw_status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM gateways WHERE id = $1")
+                .bind(gateway.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if gw_status.as_deref() == Some("revoked") {
+            return Err(StoreError::Refused(format!(
+                "gateway {gateway} has been revoked; enrol under a new gateway code"
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO enrolment_tokens (secret_hash, member_id, gateway_code, created_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(secret_hash)
+        .bind(gateway.member().to_string())
+        .bind(gateway.code().as_str())
+        .bind(actor)
+        .bind(to_millis(OffsetDateTime::now_utc()))
+        .bind(to_millis(expires_at))
+        .execute(&mut *tx)
+        .await?;
+        event(
+            &mut tx,
+            actor,
+            "token.create",
+            &gateway.to_string(),
+            serde_json::json!({ "expires_at": to_millis(expires_at) }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The token stored under a secret hash.
+    pub async fn token(&self, secret_hash: &str) -> Result<Option<TokenRecord>> {
+        let row = sqlx::query("SELECT member_id, gateway_code, expires_at, used_at FROM enrolment_tokens WHERE secret_hash = $1")
+            .bind(secret_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(TokenRecord {
+                member: parse("member id", &r.try_get::<String, _>("member_id")?)?,
+                gateway: parse("gateway code", &r.try_get::<String, _>("gateway_code")?)?,
+                expires_at: from_millis(r.try_get("expires_at")?),
+                used_at: r.try_get::<Option<i64>, _>("used_at")?.map(from_millis),
+            })
+        })
+        .transpose()
+    }
+
+    /// Marks the token used and registers the gateway and its first certificate, atomically.
+    /// Fails with `Conflict` if the token was used meanwhile, so a token works exactly once.
+    pub async fn redeem_token(
+        &self,
+        secret_hash: &str,
+        record: CertificateRecord<'_>,
+        address: Option<&str>,
+    ) -> Result<()> {
+        let (_g, mut tx) = self.begin().await?;
+        let now = to_millis(OffsetDateTime::now_utc());
+        let used = sqlx::query(
+            "UPDATE enrolment_tokens SET used_at = $1 WHERE secret_hash = $2 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(secret_hash)
+        .execute(&mut *tx)
+        .await?;
+        if used.rows_affected() != 1 {
+            return Err(StoreError::Conflict(
+                "the enrolment token has already been used".into(),
+            ));
+        }
+        let gateway = record.gateway;
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM gateways WHERE id = $1")
+                .bind(gateway.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        match status.as_deref() {
+            Some("revoked") => {
+                return Err(StoreError::Refused(format!(
+                    "gateway {gateway} has been revoked"
+                )))
+            }
+            Some(_) => {
+                sqlx::query("UPDATE gateways SET address = COALESCE($1, address), updated_at = $2 WHERE id = $3")
+                    .bind(address)
+                    .bind(now)
+                    .bind(gateway.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO gateways (id, member_id, code, address, status, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, 'active', $5, $5)",
+                )
+                .bind(gateway.to_string())
+                .bind(gateway.member().to_string())
+                .bind(gateway.code().as_str())
+                .bind(address)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        insert_certificate(&mut tx, &record, now).await?;
+        event(
+            &mut tx,
+            "system",
+            "gateway.enrol",
+            &gateway.to_string(),
+            serde_json::json!({ "serial": record.certificate.serial, "address": address }),
+        )
+        .await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a renewed certificate.
+    pub async fn record_renewal(&self, record: CertificateRecord<'_>) -> Result<()> {
+        let (_g, mut tx) = self.begin().await?;
+        let now = to_millis(OffsetDateTime::now_utc());
+        insert_certificate(&mut tx, &record, now).await?;
+        let actor = format!("gateway:{}", record.gateway);
+        event(
+            &mut tx,
+            &actor,
+            "gateway.renew",
+            &record.gateway.to_string(),
+            serde_json::json!({ "serial": record.certificate.serial }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Updates a gateway's peer-facing address.
+    pub async fn set_gateway_address(&self, gateway: &GatewayId, address: &str) -> Result<bool> {
+        let (_g, mut tx) = self.begin().await?;
+        let current: Option<Option<String>> =
+            sqlx::query_scalar("SELECT address FROM gateways WHERE id = $1")
+                .bind(gateway.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        match current {
+            None => return Err(StoreError::NotFound(format!("no gateway {gateway}"))),
+            Some(Some(a)) if a == address => return Ok(false),
+            Some(_) => {}
+        }
+        sqlx::query("UPDATE gateways SET address = $1, updated_at = $2 WHERE id = $3")
+            .bind(address)
+            .bind(to_millis(OffsetDateTime::now_utc()))
+            .bind(gateway.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let actor = format!("gateway:{gateway}");
+        event(
+            &mut tx,
+            &actor,
+            "gateway.address",
+            &gateway.to_string(),
+            serde_json::json!({ "address": address }),
+        )
+        .await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Revokes a gateway and every unexpired certificate it holds. Returns the revoked serials.
+    pub async fn revoke_gateway(&self, actor: &str, gateway: &GatewayId) -> Result<Vec<String>> {
+        let (_g, mut tx) = self.begin().await?;
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM gateways WHERE id = $1")
+                .bind(gateway.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        match status.as_deref() {
+            None => return Err(StoreError::NotFound(format!("no gateway {gateway}"))),
+            Some("revoked") => {
+                return Err(StoreError::Conflict(format!(
+                    "gateway {gateway} is already revoked"
+                )))
+            }
+            Some(_) => {}
+        }
+        let now = to_millis(OffsetDateTime::now_utc());
+        let serials: Vec<String> = sqlx::query_scalar(
+            "SELECT serial FROM certificates WHERE gateway_id = $1 AND revoked_at IS NULL AND not_after > $2 ORDER BY serial",
+        )
+        .bind(gateway.to_string())
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE certificates SET revoked_at = $1 WHERE gateway_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(gateway.to_string())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE gateways SET status = 'revoked', updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(gateway.to_string())
+            .execute(&mut *tx)
+            .await?;
+        event(
+            &mut tx,
+            actor,
+            "gateway.revoke",
+            &gateway.to_string(),
+            serde_json::json!({ "serials": serials }),
+        )
+        .await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(serials)
+    }
+
+    /// Registers a service's catalogue summary (the gateway issue adds the provider workflow).
+    pub async fn put_service(&self, actor: &str, service: &ServiceRecord) -> Result<()> {
+        let (_g, mut tx) = self.begin().await?;
+        let subsystem: Option<String> =
+            sqlx::query_scalar("SELECT id FROM subsystems WHERE id = $1")
+                .bind(service.id.subsystem().to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if subsystem.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "no subsystem {}",
+                service.id.subsystem()
+            )));
+        }
+        let now = to_millis(OffsetDateTime::now_utc());
+        sqlx::query("DELETE FROM services WHERE id = $1")
+            .bind(service.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO services (id, subsystem_id, title, description, processes, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(service.id.to_string())
+        .bind(service.id.subsystem().to_string())
+        .bind(&service.title)
+        .bind(&service.description)
+        .bind(service.processes.join(","))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        event(
+            &mut tx,
+            actor,
+            "service.put",
+            &service.id.to_string(),
+            serde_json::json!({ "title": service.title }),
+        )
+        .await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Bulk registration of subsystems and services for scale tests and benchmarks, in one
+    /// transaction, without per-row audit events.
+    pub async fn bulk_load(
+        &self,
+        actor: &str,
+        subsystems: &[SubsystemId],
+        services: &[ServiceRecord],
+    ) -> Result<()> {
+        let (_g, mut tx) = self.begin().await?;
+        let now = to_millis(OffsetDateTime::now_utc());
+        for chunk in subsystems.chunks(500) {
+            let sql = format!(
+                "INSERT INTO subsystems (id, member_id, code, created_at) VALUES {}",
+                placeholders(chunk.len(), 4)
+            );
+            let mut q = sqlx::query(&sql);
+            for s in chunk {
+                q = q
+                    .bind(s.to_string())
+                    .bind(s.member().to_string())
+                    .bind(s.code().as_str().to_owned())
+                    .bind(now);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in services.chunks(500) {
+            let sql = format!(
+                "INSERT INTO services (id, subsystem_id, title, description, processes, created_at, updated_at) VALUES {}",
+                placeholders(chunk.len(), 7)
+            );
+            let mut q = sqlx::query(&sql);
+            for s in chunk {
+                q = q
+                    .bind(s.id.to_string())
+                    .bind(s.id.subsystem().to_string())
+                    .bind(s.title.clone())
+                    .bind(s.description.clone())
+                    .bind(s.processes.join(","))
+                    .bind(now)
+                    .bind(now);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        event(
+            &mut tx,
+            actor,
+            "bulk.load",
+            "registry",
+            serde_json::json!({ "subsystems": subsystems.len(), "services": services.len() }),
+        )
+        .await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The current registry generation.
+    pub async fn generation(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM counters WHERE name = 'registry'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Reads everything a configuration is built from in one transaction, so the document is a
+    /// consistent picture of one registry generation.
+    pub async fn snapshot(&self) -> Result<Snapshot> {
+        let mut tx = self.pool.begin().await?;
+        let generation: i64 =
+            sqlx::query_scalar("SELECT value FROM counters WHERE name = 'registry'")
+                .fetch_one(&mut *tx)
+                .await?;
+        let classes = classes(&mut *tx).await?.iter().cloned().collect();
+        let rows = sqlx::query(&format!("{MEMBER_COLUMNS} ORDER BY id"))
+            .fetch_all(&mut *tx)
+            .await?;
+        let members = rows
+            .iter()
+            .map(member_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let subsystems: Vec<String> = sqlx::query_scalar(
+            "SELECT s.id FROM subsystems s JOIN members m ON m.id = s.member_id WHERE m.status = 'active' ORDER BY s.id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let subsystems = subsystems
+            .iter()
+            .map(|s| parse("subsystem id", s))
+            .collect::<Result<Vec<_>>>()?;
+        let gateway_rows = sqlx::query(
+            "SELECT g.id AS id, g.address AS address FROM gateways g JOIN members m ON m.id = g.member_id \
+             WHERE g.status = 'active' AND m.status = 'active' ORDER BY g.id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let gateways = gateway_rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    parse("gateway id", &r.try_get::<String, _>("id")?)?,
+                    r.try_get("address")?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let service_rows = sqlx::query(
+            "SELECT v.id AS id, v.title AS title, v.description AS description, v.processes AS processes \
+             FROM services v JOIN subsystems s ON s.id = v.subsystem_id JOIN members m ON m.id = s.member_id \
+             WHERE m.status = 'active' ORDER BY v.id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let services = service_rows
+            .iter()
+            .map(|r| {
+                let processes: String = r.try_get("processes")?;
+                Ok(ServiceRecord {
+                    id: parse("service id", &r.try_get::<String, _>("id")?)?,
+                    title: r.try_get("title")?,
+                    description: r.try_get("description")?,
+                    processes: processes
+                        .split(',')
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let revoked_serials: Vec<String> = sqlx::query_scalar(
+            "SELECT serial FROM certificates WHERE revoked_at IS NOT NULL AND not_after > $1 ORDER BY serial",
+        )
+        .bind(to_millis(OffsetDateTime::now_utc()))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Snapshot {
+            generation,
+            classes,
+            members,
+            subsystems,
+            gateways,
+            services,
+            revoked_serials,
+        })
+    }
+
+    /// The newest configuration version.
+    pub async fn latest_config(&self) -> Result<Option<ConfigRecord>> {
+        let row = sqlx::query(
+            "SELECT version, registry_generation, expires_at, document FROM config_versions ORDER BY version DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(config_from_row).transpose()
+    }
+
+    /// A specific configuration version.
+    pub async fn config_version(&self, version: u64) -> Result<Option<ConfigRecord>> {
+        let row = sqlx::query("SELECT version, registry_generation, expires_at, document FROM config_versions WHERE version = $1")
+            .bind(i64::try_from(version).unwrap_or(i64::MAX))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(config_from_row).transpose()
+    }
+
+    /// Stores a newly signed configuration version and prunes old documents. `Conflict` if the
+    /// version exists (another authority node published first).
+    pub async fn insert_config(
+        &self,
+        version: u64,
+        generation: i64,
+        issued_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+        digest: &str,
+        document: &str,
+    ) -> Result<()> {
+        let (_g, mut tx) = self.begin().await?;
+        let version =
+            i64::try_from(version).map_err(|_| StoreError::Refused("version overflow".into()))?;
+        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM config_versions")
+            .fetch_one(&mut *tx)
+            .await?;
+        if newest.is_some_and(|n| n >= version) {
+            return Err(StoreError::Conflict(format!(
+                "configuration version {version} is not newer than {}",
+                newest.unwrap_or(0)
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO config_versions (version, registry_generation, issued_at, expires_at, digest, document) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(version)
+        .bind(generation)
+        .bind(to_millis(issued_at))
+        .bind(to_millis(expires_at))
+        .bind(digest)
+        .bind(document)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE config_versions SET document = NULL WHERE version <= $1 AND document IS NOT NULL")
+            .bind(version - KEEP_DOCUMENTS)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Creates an operator with a token hash.
+    pub async fn add_operator(&self, name: &str, token_hash: &str) -> Result<()> {
+        let (_g, mut tx) = self.begin().await?;
+        sqlx::query("INSERT INTO operators (name, token_hash, created_at) VALUES ($1, $2, $3)")
+            .bind(name)
+            .bind(token_hash)
+            .bind(to_millis(OffsetDateTime::now_utc()))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| in_use(e, "an operator with that name already exists"))?;
+        event(
+            &mut tx,
+            "system",
+            "operator.add",
+            name,
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The operator holding a token, by the token's hash.
+    pub async fn operator_by_token(&self, token_hash: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT name FROM operators WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Audit trail entries after `after`, oldest first.
+    pub async fn events(&self, after: u64, limit: u64) -> Result<Vec<AdminEvent>> {
+        let rows = sqlx::query("SELECT seq, at, actor, action, target, detail FROM admin_events WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(i64::try_from(after).unwrap_or(i64::MAX))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let detail: String = r.try_get("detail")?;
+                Ok(AdminEvent {
+                    seq: u64::try_from(r.try_get::<i64, _>("seq")?).unwrap_or(0),
+                    at: from_millis(r.try_get("at")?),
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    detail: serde_json::from_str(&detail)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// `($1, $2, …), ($n+1, …)` for a multi-row insert of `rows` rows of `columns` values.
+fn placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+const MEMBER_COLUMNS: &str =
+    "SELECT id, name, status, status_reason, sector, region, created_at, updated_at FROM members";
+
+fn member_from_row(row: &AnyRow) -> Result<MemberView> {
+    Ok(MemberView {
+        id: parse("member id", &row.try_get::<String, _>("id")?)?,
+        name: row.try_get("name")?,
+        status: parse("member status", &row.try_get::<String, _>("status")?)?,
+        status_reason: row.try_get("status_reason")?,
+        sector: row.try_get("sector")?,
+        region: row.try_get("region")?,
+        created_at: from_millis(row.try_get("created_at")?),
+        updated_at: from_millis(row.try_get("updated_at")?),
+        subsystems: Vec::new(),
+        gateways: Vec::new(),
+    })
+}
+
+fn config_from_row(row: &AnyRow) -> Result<ConfigRecord> {
+    Ok(ConfigRecord {
+        version: u64::try_from(row.try_get::<i64, _>("version")?).unwrap_or(0),
+        generation: row.try_get("registry_generation")?,
+        expires_at: from_millis(row.try_get("expires_at")?),
+        document: row.try_get("document")?,
+    })
+}
+
+async fn classes<'e, E: Executor<'e, Database = Any>>(executor: E) -> Result<MemberClasses> {
+    let rows =
+        sqlx::query("SELECT code, description, code_pattern FROM member_classes ORDER BY code")
+            .fetch_all(executor)
+            .await?;
+    let mut classes = MemberClasses::default();
+    for row in rows {
+        let code: ClassCode = parse("class code", &row.try_get::<String, _>("code")?)?;
+        let description: String = row.try_get("description")?;
+        let pattern: String = row.try_get("code_pattern")?;
+        classes.insert(
+            MemberClass::new(code, description, &pattern)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        );
+    }
+    Ok(classes)
+}
+
+async fn insert_class(tx: &mut Transaction<'_, Any>, class: &MemberClass) -> Result<()> {
+    sqlx::query("INSERT INTO member_classes (code, description, code_pattern) VALUES ($1, $2, $3)")
+        .bind(class.code().as_str())
+        .bind(class.description())
+        .bind(class.code_pattern())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn member_exists(tx: &mut Transaction<'_, Any>, id: &MemberId) -> Result<bool> {
+    let found: Option<String> = sqlx::query_scalar("SELECT id FROM members WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(found.is_some())
+}
+
+async fn insert_member(tx: &mut Transaction<'_, Any>, member: &NewMember) -> Result<()> {
+    let now = to_millis(OffsetDateTime::now_utc());
+    sqlx::query(
+        "INSERT INTO members (id, class, code, name, status, sector, region, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $7)",
+    )
+    .bind(member.id.to_string())
+    .bind(member.id.class().as_str())
+    .bind(member.id.code().as_str())
+    .bind(&member.name)
+    .bind(member.sector.as_deref())
+    .bind(member.region.as_deref())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_certificate(
+    tx: &mut Transaction<'_, Any>,
+    record: &CertificateRecord<'_>,
+    now: i64,
+) -> Result<()> {
+    let cert = record.certificate;
+    sqlx::query(
+        "INSERT INTO certificates (serial, gateway_id, not_before, not_after, issued_at, pem) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&cert.serial)
+    .bind(record.gateway.to_string())
+    .bind(to_millis(cert.not_before))
+    .bind(to_millis(cert.not_after))
+    .bind(now)
+    .bind(&cert.pem)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Bumps the registry generation: the configuration publisher rebuilds when it moves.
+async fn bump(tx: &mut Transaction<'_, Any>) -> Result<()> {
+    sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'registry'")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Appends to the administrative audit trail within the caller's transaction.
+async fn event(
+    tx: &mut Transaction<'_, Any>,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
+    let seq: i64 = sqlx::query_scalar(
+        "UPDATE counters SET value = value + 1 WHERE name = 'event' RETURNING value",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query("INSERT INTO admin_events (seq, at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(seq)
+        .bind(to_millis(OffsetDateTime::now_utc()))
+        .bind(actor)
+        .bind(action)
+        .bind(target)
+        .bind(detail.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn in_use(e: sqlx::Error, message: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() || db.is_unique_violation() => {
+            StoreError::Conflict(message.to_owned())
+        }
+        _ => StoreError::Database(e),
+    }
+}

@@ -1,0 +1,692 @@
+//! The authority API end to end over real TLS, on SQLite and (when configured) PostgreSQL:
+//! every refusal with hostile input, and that refused requests change nothing.
+
+mod common;
+
+use common::{backends, TestAuthority};
+use psn_api::*;
+use psn_core::config::MemberStatus;
+use psn_core::names::{GatewayId, MemberId};
+use psn_core::problem::{Problem, ProblemType};
+use psn_core::token::EnrolmentToken;
+use psn_gateway::{EnrolOptions, GatewayDir};
+use std::time::Duration;
+
+fn kent() -> MemberId {
+    "GB/LA/E10000016".parse().expect("id")
+}
+
+async fn add_kent(a: &TestAuthority) {
+    a.operator()
+        .add_member(&NewMember {
+            id: kent(),
+            name: "Kent County Council".into(),
+            sector: Some("local-government".into()),
+            region: Some("South East".into()),
+        })
+        .await
+        .expect("add member");
+}
+
+fn problem_type(e: &ClientError) -> ProblemType {
+    e.problem_type()
+        .unwrap_or_else(|| panic!("expected a problem, got {e}"))
+}
+
+async fn token_for(a: &TestAuthority, gateway: &str) -> String {
+    a.operator()
+        .create_token(&TokenRequest {
+            member: kent(),
+            gateway: gateway.parse().expect("code"),
+            ttl_seconds: None,
+        })
+        .await
+        .expect("token")
+        .token
+}
+
+async fn member_count(a: &TestAuthority) -> u64 {
+    a.operator()
+        .list_members(&MemberQuery::default())
+        .await
+        .expect("list")
+        .total
+}
+
+#[tokio::test]
+async fn members_are_registered_listed_and_refused_when_invalid() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        add_kent(&a).await;
+        let op = a.operator();
+        let dup = op
+            .add_member(&NewMember {
+                id: kent(),
+                name: "Kent again".into(),
+                sector: None,
+                region: None,
+            })
+            .await
+            .expect_err("duplicate");
+        assert_eq!(problem_type(&dup), ProblemType::Conflict, "{backend:?}");
+
+        for (id, why) in [
+            ("GB/LA/E1000001", "code does not match the LA scheme"),
+            ("GB/XX/E10000016", "unknown class"),
+            ("GB-KENT/LA/E10000016", "another network"),
+        ] {
+            let err = op
+                .add_member(&NewMember {
+                    id: id.parse().expect("syntactically valid"),
+                    name: "x".into(),
+                    sector: None,
+                    region: None,
+                })
+                .await
+                .expect_err(why);
+            assert_eq!(
+                problem_type(&err),
+                ProblemType::InvalidRequest,
+                "{id}: {why}"
+            );
+        }
+        let raw = a.raw();
+        let post = |body: &'static str| {
+            raw.post(format!("{}/v1/members", a.url))
+                .bearer_auth(&a.operator_token)
+                .header("content-type", "application/json")
+                .body(body)
+        };
+        for body in [
+            r#"{"id":"GB/la/E10000016","name":"x"}"#,
+            r#"{"id":"GB/LA/../E10000016","name":"x"}"#,
+            r#"{"id":"GB/LA/E10000019","name":""}"#,
+            r#"{"id":"GB/LA/E10000019","name":"a\u0000b"}"#,
+            r#"{"id":"GB/LA/E10000019","name":"x","admin":true}"#,
+            r#"{"id":"GB/LA/E10000019""#,
+            "not json",
+        ] {
+            let resp = post(body).send().await.expect("send");
+            assert_eq!(resp.status(), 400, "{body}");
+            assert_eq!(resp.headers()["content-type"], "application/problem+json");
+            let problem: Problem = resp.json().await.expect("problem body");
+            assert_eq!(problem.kind(), Some(ProblemType::InvalidRequest), "{body}");
+            assert_eq!(problem.hop.as_deref(), Some("authority"));
+        }
+        let huge = format!(
+            r#"{{"id":"GB/LA/E10000019","name":"{}"}}"#,
+            "x".repeat(400_000)
+        );
+        let resp = raw
+            .post(format!("{}/v1/members", a.url))
+            .bearer_auth(&a.operator_token)
+            .header("content-type", "application/json")
+            .body(huge)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 413);
+        let resp = raw
+            .post(format!("{}/v1/members", a.url))
+            .bearer_auth(&a.operator_token)
+            .header("content-type", "text/plain")
+            .body(r#"{"id":"GB/LA/E10000019","name":"x"}"#)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 415);
+        assert_eq!(
+            member_count(&a).await,
+            1,
+            "refused requests must change nothing ({backend:?})"
+        );
+
+        let listed = op
+            .list_members(&MemberQuery {
+                q: Some("kent".into()),
+                ..Default::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(
+            listed
+                .items
+                .iter()
+                .map(|m| m.id.clone())
+                .collect::<Vec<_>>(),
+            vec![kent()]
+        );
+        let none = op
+            .list_members(&MemberQuery {
+                class: Some("NHS".into()),
+                ..Default::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(none.total, 0);
+        let missing = op
+            .member(&"GB/LA/E10000019".parse().expect("id"))
+            .await
+            .expect_err("missing");
+        assert_eq!(problem_type(&missing), ProblemType::NotFound);
+        a.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn operators_must_authenticate() {
+    let a = TestAuthority::start(common::Backend::Sqlite).await;
+    let raw = a.raw();
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Basic YWRtaW46YWRtaW4="),
+        Some("Bearer "),
+        Some("Bearer"),
+    ] {
+        let mut req = raw.get(format!("{}/v1/members", a.url));
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth);
+        }
+        let resp = req.send().await.expect("send");
+        assert_eq!(resp.status(), 401, "{auth:?}");
+        let problem: Problem = resp.json().await.expect("problem");
+        assert_eq!(problem.kind(), Some(ProblemType::Unauthenticated));
+    }
+    let resp = raw
+        .get(format!("{}/v1/nope", a.url))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 404);
+    let resp = raw
+        .delete(format!("{}/v1/members", a.url))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 405);
+    let health: Health = raw
+        .get(format!("{}/v1/health", a.url))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health.network, "GB");
+    let openapi: serde_json::Value = raw
+        .get(format!("{}/openapi.json", a.url))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(openapi["openapi"], "3.1.0");
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn openapi_document_lists_every_route() {
+    let doc: serde_json::Value =
+        serde_json::from_str(psn_authority::api::OPENAPI).expect("valid JSON");
+    let paths = doc["paths"].as_object().expect("paths");
+    let source = include_str!("../src/api.rs");
+    let routes: Vec<&str> = source
+        .split(".route(")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').nth(1))
+        .collect();
+    assert!(routes.len() >= 15, "found {routes:?}");
+    for route in routes {
+        assert!(
+            paths.contains_key(route),
+            "{route} missing from openapi.json"
+        );
+    }
+}
+
+#[tokio::test]
+async fn enrolment_works_once_and_refuses_every_bad_token_or_csr() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        add_kent(&a).await;
+        let token = token_for(&a, "gw1").await;
+        let decoded = EnrolmentToken::decode(&token).expect("decode");
+        assert_eq!(decoded.ca_pin, a.ca_pin);
+
+        let enrol_client = AuthorityClient::enrolment(&a.url, &a.ca_pin).expect("client");
+        let gateway: GatewayId = "GB/LA/E10000016@gw1".parse().expect("gw");
+        let other: GatewayId = "GB/LA/E10000016@gw2".parse().expect("gw");
+        let key = psn_pki::GatewayKey::generate().expect("key");
+
+        // A CSR naming another identity is refused and does not consume the token.
+        let err = enrol_client
+            .enrol(&EnrolRequest {
+                token: token.clone(),
+                csr: key.csr_pem(&other).expect("csr"),
+                address: None,
+            })
+            .await
+            .expect_err("wrong identity");
+        assert_eq!(problem_type(&err), ProblemType::CsrInvalid);
+        for csr in [
+            "",
+            "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+            &"A".repeat(20_000),
+        ] {
+            let err = enrol_client
+                .enrol(&EnrolRequest {
+                    token: token.clone(),
+                    csr: csr.into(),
+                    address: None,
+                })
+                .await
+                .expect_err("garbage csr");
+            assert_eq!(problem_type(&err), ProblemType::CsrInvalid);
+        }
+        let err = enrol_client
+            .enrol(&EnrolRequest {
+                token: token.clone(),
+                csr: key.csr_pem(&gateway).expect("csr"),
+                address: Some("no port".into()),
+            })
+            .await
+            .expect_err("bad address");
+        assert_eq!(problem_type(&err), ProblemType::InvalidRequest);
+
+        // Tampered tokens: another member, another gateway code, another pin, garbage.
+        let mut forged = decoded.clone();
+        forged.member = "GB/LA/E10000019".parse().expect("id");
+        let mut forged_code = decoded.clone();
+        forged_code.gateway = "gw9".parse().expect("code");
+        let mut forged_secret = decoded.clone();
+        forged_secret.secret = psn_core::encoding::b64url(&[1u8; 32]);
+        for bad in [
+            forged.encode(),
+            forged_code.encode(),
+            forged_secret.encode(),
+            "psn-enrol-1.AAAA".into(),
+            "hello".into(),
+        ] {
+            let err = enrol_client
+                .enrol(&EnrolRequest {
+                    token: bad,
+                    csr: key.csr_pem(&gateway).expect("csr"),
+                    address: None,
+                })
+                .await
+                .expect_err("tampered");
+            assert_eq!(problem_type(&err), ProblemType::TokenInvalid);
+        }
+        assert!(
+            a.store()
+                .gateways_of(&kent())
+                .await
+                .expect("gateways")
+                .is_empty(),
+            "refusals left a gateway behind"
+        );
+
+        // The genuine enrolment succeeds, through the real gateway code path.
+        let dir = GatewayDir::new(a.gateway_dir("gw1"));
+        let enrolled = psn_gateway::enrol(
+            &dir,
+            EnrolOptions {
+                token: token.clone(),
+                address: Some("127.0.0.1:9443".into()),
+            },
+        )
+        .await
+        .expect("enrol");
+        assert_eq!(enrolled.gateway, gateway);
+        assert!(enrolled.not_after > time::OffsetDateTime::now_utc() + time::Duration::days(6));
+
+        // Reuse is refused and leaves the second directory empty.
+        let dir2 = GatewayDir::new(a.gateway_dir("gw1-again"));
+        let err = psn_gateway::enrol(
+            &dir2,
+            EnrolOptions {
+                token: token.clone(),
+                address: None,
+            },
+        )
+        .await
+        .expect_err("reuse");
+        assert!(err.to_string().contains("already been used"), "{err}");
+        assert!(!dir2.settings().exists() && !dir2.identity().exists());
+
+        // Expired token.
+        let expired = EnrolmentToken {
+            gateway: "gw3".parse().expect("code"),
+            secret: psn_core::encoding::b64url(&[3u8; 32]),
+            ..decoded.clone()
+        };
+        a.store()
+            .create_token(
+                "operator:test",
+                &expired.secret_hash(),
+                &GatewayId::new(kent(), expired.gateway.clone()),
+                time::OffsetDateTime::now_utc() - time::Duration::hours(1),
+            )
+            .await
+            .expect("store token");
+        let err = enrol_client
+            .enrol(&EnrolRequest {
+                token: expired.encode(),
+                csr: key
+                    .csr_pem(&"GB/LA/E10000016@gw3".parse().expect("gw"))
+                    .expect("csr"),
+                address: None,
+            })
+            .await
+            .expect_err("expired");
+        assert_eq!(problem_type(&err), ProblemType::TokenExpired);
+
+        // A token pinned to another CA never reaches the authority: TLS refuses it.
+        let wrong_pin = AuthorityClient::enrolment(&a.url, &psn_core::encoding::b64url(&[0u8; 32]))
+            .expect("client");
+        let err = wrong_pin
+            .enrol(&EnrolRequest {
+                token: token_for(&a, "gw4").await,
+                csr: key.csr_pem(&gateway).expect("csr"),
+                address: None,
+            })
+            .await
+            .expect_err("pin");
+        assert!(matches!(err, ClientError::Transport { .. }), "{err}");
+        a.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn configuration_follows_suspension_renewal_and_revocation() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        add_kent(&a).await;
+        let op = a.operator();
+        op.add_subsystem(
+            &kent(),
+            &NewSubsystem {
+                code: "revenues".parse().expect("code"),
+            },
+        )
+        .await
+        .expect("subsystem");
+        let dir = GatewayDir::new(a.gateway_dir("gw1"));
+        psn_gateway::enrol(
+            &dir,
+            EnrolOptions {
+                token: token_for(&a, "gw1").await,
+                address: Some("127.0.0.1:9443".into()),
+            },
+        )
+        .await
+        .expect("enrol");
+        let gateway: GatewayId = "GB/LA/E10000016@gw1".parse().expect("gw");
+
+        // ETag and long poll: unchanged answers 304; a change wakes a waiting request.
+        let (identity, _) = dir.load_identity().expect("identity");
+        let gw_client = AuthorityClient::gateway(&a.url, &a.ca_der, identity).expect("client");
+        let ConfigFetch::Document {
+            etag: Some(etag), ..
+        } = gw_client.config(None, None).await.expect("config")
+        else {
+            panic!("expected a document with an etag");
+        };
+        assert_eq!(
+            gw_client.config(Some(&etag), None).await.expect("304"),
+            ConfigFetch::NotModified
+        );
+        let waiter = {
+            let client = gw_client.clone();
+            let etag = etag.clone();
+            tokio::spawn(async move {
+                client
+                    .config(Some(&etag), Some(Duration::from_secs(30)))
+                    .await
+            })
+        };
+        let changed = op
+            .add_member(&NewMember {
+                id: "GB/LA/E10000019".parse().expect("id"),
+                name: "Lincolnshire County Council".into(),
+                sector: None,
+                region: None,
+            })
+            .await
+            .expect("add");
+        let ConfigFetch::Document {
+            jws,
+            etag: new_etag,
+        } = waiter.await.expect("join").expect("long poll")
+        else {
+            panic!("long poll should return the new version");
+        };
+        assert_eq!(new_etag, Some(format!("\"v{}\"", changed.config_version)));
+        let config = psn_pki::verify_config(&jws, &a.ca_der, &"GB".parse().expect("net"), 1 << 26)
+            .expect("verify")
+            .config;
+        assert!(config
+            .gateways
+            .iter()
+            .any(|g| g.id == gateway && g.address.as_deref() == Some("127.0.0.1:9443")));
+        assert!(config
+            .subsystems
+            .iter()
+            .any(|s| s.to_string() == "GB/LA/E10000016/revenues"));
+
+        // Renewal with the current certificate gives a new one for the same identity.
+        let before = dir.load_identity().expect("identity").1;
+        let renewed = psn_gateway::renew(&dir).await.expect("renew");
+        assert_ne!(before, dir.load_identity().expect("identity").1);
+        assert_eq!(psn_pki::gateway_identity(&renewed), Some(gateway.clone()));
+
+        // Suspension removes the gateway from the next version and locks it out.
+        let suspended = op
+            .suspend_member(
+                &kent(),
+                &StatusChange {
+                    reason: Some("Code of Connection lapsed".into()),
+                },
+            )
+            .await
+            .expect("suspend");
+        assert_eq!(suspended.member.status, MemberStatus::Suspended);
+        let ConfigFetch::Document { jws, .. } = op.config(None, None).await.expect("config") else {
+            panic!("document")
+        };
+        let config = psn_pki::verify_config(&jws, &a.ca_der, &"GB".parse().expect("net"), 1 << 26)
+            .expect("verify")
+            .config;
+        assert_eq!(config.version, suspended.config_version);
+        assert!(
+            config.gateways.iter().all(|g| g.id != gateway),
+            "suspended member's gateway still trusted"
+        );
+        assert!(config.subsystems.iter().all(|s| s.member() != &kent()));
+        let err = psn_gateway::sync_config(&dir, None)
+            .await
+            .expect_err("suspended gateway");
+        assert!(err.to_string().contains("suspended"), "{err}");
+        let again = op
+            .suspend_member(&kent(), &StatusChange::default())
+            .await
+            .expect_err("twice");
+        assert_eq!(problem_type(&again), ProblemType::Conflict);
+
+        // Reinstatement restores it; the gateway syncs to the newest version.
+        let reinstated = op
+            .reinstate_member(&kent(), &StatusChange::default())
+            .await
+            .expect("reinstate");
+        let accepted = psn_gateway::sync_config(&dir, None).await.expect("sync");
+        assert_eq!(
+            accepted,
+            psn_gateway::Accepted::New(reinstated.config_version)
+        );
+
+        // Revocation lists every unexpired serial and locks the gateway out.
+        let revoked = op.revoke_gateway(&gateway).await.expect("revoke");
+        assert_eq!(
+            revoked.revoked_serials.len(),
+            2,
+            "both the first and the renewed certificate"
+        );
+        let ConfigFetch::Document { jws, .. } = op.config(None, None).await.expect("config") else {
+            panic!("document")
+        };
+        let config = psn_pki::verify_config(&jws, &a.ca_der, &"GB".parse().expect("net"), 1 << 26)
+            .expect("verify")
+            .config;
+        for serial in &revoked.revoked_serials {
+            assert!(config.revoked_serials.contains(serial));
+        }
+        assert!(config.gateways.iter().all(|g| g.id != gateway));
+        let err = psn_gateway::sync_config(&dir, None)
+            .await
+            .expect_err("revoked gateway");
+        assert!(err.to_string().contains("revoked"), "{err}");
+        let err = op
+            .create_token(&TokenRequest {
+                member: kent(),
+                gateway: "gw1".parse().expect("code"),
+                ttl_seconds: None,
+            })
+            .await
+            .expect_err("revoked code");
+        assert_eq!(problem_type(&err), ProblemType::Forbidden);
+
+        // The audit trail recorded who did what.
+        let events = op.events(0, 1000).await.expect("events");
+        let actions: Vec<&str> = events.items.iter().map(|e| e.action.as_str()).collect();
+        for expected in [
+            "network.init",
+            "member.add",
+            "subsystem.add",
+            "token.create",
+            "gateway.enrol",
+            "gateway.renew",
+            "member.suspended",
+            "member.reinstate",
+            "gateway.revoke",
+        ] {
+            assert!(
+                actions.contains(&expected),
+                "{expected} missing from {actions:?}"
+            );
+        }
+        assert!(events
+            .items
+            .iter()
+            .any(|e| e.action == "member.suspended" && e.actor == "operator:admin"));
+        a.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn gateway_endpoints_require_a_gateway_certificate() {
+    let a = TestAuthority::start(common::Backend::Sqlite).await;
+    let raw = a.raw();
+    let resp = raw
+        .post(format!("{}/v1/gateway/renew", a.url))
+        .json(&serde_json::json!({ "csr": "x" }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 401);
+    let resp = raw
+        .get(format!("{}/v1/config", a.url))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 401);
+    let resp = raw
+        .get(format!("{}/v1/config?wait=abc", a.url))
+        .bearer_auth(&a.operator_token)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 400);
+    let resp = raw
+        .get(format!("{}/v1/config/999", a.url))
+        .bearer_auth(&a.operator_token)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 404);
+    let resp = raw
+        .get(format!("{}/v1/config/1", a.url))
+        .bearer_auth(&a.operator_token)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/jose");
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn import_is_idempotent_and_reports_rejections() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        let op = a.operator();
+        let members = vec![
+            NewMember {
+                id: kent(),
+                name: "Kent County Council".into(),
+                sector: None,
+                region: None,
+            },
+            NewMember {
+                id: "GB/NHS/RJ1".parse().expect("id"),
+                name: "Guy's and St Thomas'".into(),
+                sector: None,
+                region: None,
+            },
+            NewMember {
+                id: "GB/LA/E1".parse().expect("id"),
+                name: "Bad code".into(),
+                sector: None,
+                region: None,
+            },
+        ];
+        let first = op
+            .import_members(&ImportRequest {
+                members: members.clone(),
+            })
+            .await
+            .expect("import");
+        assert_eq!(first.created.len(), 2);
+        assert_eq!(first.rejected.len(), 1);
+        assert!(
+            first.rejected[0].reason.contains("E1"),
+            "{:?}",
+            first.rejected
+        );
+        let second = op
+            .import_members(&ImportRequest { members })
+            .await
+            .expect("import again");
+        assert!(second.created.is_empty());
+        assert_eq!(second.existing.len(), 2);
+        assert_eq!(
+            second.config_version, first.config_version,
+            "nothing changed, no new version"
+        );
+        a.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn init_refuses_an_existing_authority_and_serve_refuses_a_foreign_database() {
+    let a = TestAuthority::start(common::Backend::Sqlite).await;
+    let err = psn_authority::init(&a.data_dir(), "GB".parse().expect("net"), None)
+        .await
+        .expect_err("second init");
+    assert!(
+        err.to_string().contains("already holds an authority"),
+        "{err}"
+    );
+    a.stop().await;
+}

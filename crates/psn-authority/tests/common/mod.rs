@@ -1,0 +1,165 @@
+//! Test harness: a real authority (TLS, database, publisher) started in-process on an ephemeral
+//! port, against SQLite or, when `PSN_TEST_DATABASE_URL` is set, a fresh PostgreSQL database
+//! that is dropped afterwards.
+
+#![allow(dead_code)]
+
+use psn_api::AuthorityClient;
+use psn_authority::datadir::DataDir;
+use psn_authority::{Running, ServeOptions};
+use psn_core::names::NetworkId;
+use sqlx::Connection;
+use std::path::PathBuf;
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite always; PostgreSQL too when the environment provides a server.
+pub fn backends() -> Vec<Backend> {
+    let mut b = vec![Backend::Sqlite];
+    if std::env::var("PSN_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        b.push(Backend::Postgres);
+    }
+    b
+}
+
+/// A PostgreSQL database created for one test and dropped when the guard goes.
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> Self {
+        let admin_url = std::env::var("PSN_TEST_DATABASE_URL").expect("PSN_TEST_DATABASE_URL");
+        let name = format!("psn_test_{}", uuid_like());
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+        conn.close().await.ok();
+        let (base, _) = admin_url.rsplit_once('/').expect("database URL has a path");
+        let url = format!("{base}/{name}");
+        Self {
+            admin_url,
+            name,
+            url,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn uuid_like() -> String {
+    let mut bytes = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("random");
+    psn_core::encoding::hex(&bytes)
+}
+
+/// A running authority and what a test needs to talk to it.
+pub struct TestAuthority {
+    pub running: Option<Running>,
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub operator_token: String,
+    pub ca_der: Vec<u8>,
+    pub ca_pin: String,
+    pub backend: Backend,
+    _pg: Option<PgDatabase>,
+}
+
+impl TestAuthority {
+    pub async fn start(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pg = match backend {
+            Backend::Postgres => Some(PgDatabase::create().await),
+            Backend::Sqlite => None,
+        };
+        let data = DataDir::new(dir.path().join("authority"));
+        let network: NetworkId = "GB".parse().expect("network");
+        let report = psn_authority::init(&data, network, pg.as_ref().map(|p| p.url.clone()))
+            .await
+            .expect("init");
+        let running = psn_authority::start(
+            &data,
+            ServeOptions {
+                listen: "127.0.0.1:0".parse().expect("addr"),
+                public_url: None,
+            },
+        )
+        .await
+        .expect("start");
+        let ca_pem = std::fs::read_to_string(data.ca_cert()).expect("ca");
+        let ca_der = psn_pki::parse_pem_certificates(&ca_pem)
+            .expect("ca pem")
+            .remove(0)
+            .to_vec();
+        Self {
+            url: running.url.clone(),
+            running: Some(running),
+            dir,
+            operator_token: report.operator_token,
+            ca_der,
+            ca_pin: report.ca_pin,
+            backend,
+            _pg: pg,
+        }
+    }
+
+    pub fn data_dir(&self) -> DataDir {
+        DataDir::new(self.dir.path().join("authority"))
+    }
+
+    pub fn gateway_dir(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn operator(&self) -> AuthorityClient {
+        AuthorityClient::operator(&self.url, &self.ca_der, &self.operator_token).expect("client")
+    }
+
+    /// A raw HTTPS client trusting the network CA, for sending hostile requests.
+    pub fn raw(&self) -> reqwest::Client {
+        let tls = psn_pki::client_config(&self.ca_der, None).expect("tls");
+        reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .build()
+            .expect("client")
+    }
+
+    pub fn store(&self) -> &psn_authority::store::Store {
+        &self.running.as_ref().expect("running").authority.store
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+    }
+}

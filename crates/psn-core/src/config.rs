@@ -1,0 +1,189 @@
+//! The global configuration: the one document through which the authority tells every gateway
+//! who is in the network and whom to trust (DESIGN.md "Trust"). It is signed as a JWS whose
+//! payload is this document in JSON; the signature and certificate checks live in `psn-pki`.
+
+use crate::names::{GatewayId, MemberClass, MemberId, NetworkId, ServiceId, SubsystemId};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use time::OffsetDateTime;
+
+/// The `format` of documents this version of psn writes; readers refuse other major formats.
+pub const CONFIG_FORMAT: &str = "psn-config/1";
+
+/// The JWS `typ` of a signed configuration.
+pub const CONFIG_JWS_TYPE: &str = "psn-config+json";
+
+/// Membership status, as recorded by the authority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberStatus {
+    /// May consume and provide services.
+    Active,
+    /// Temporarily removed from trust (compliance lapse, operator action); may be reinstated.
+    Suspended,
+    /// Has left the network for good.
+    Left,
+}
+
+impl MemberStatus {
+    /// The lowercase word used in storage and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Left => "left",
+        }
+    }
+}
+
+impl std::str::FromStr for MemberStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "active" => Ok(Self::Active),
+            "suspended" => Ok(Self::Suspended),
+            "left" => Ok(Self::Left),
+            other => Err(format!("unknown member status {other:?}")),
+        }
+    }
+}
+
+/// Where and how to reach the authority, and the root of the network's trust.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorityInfo {
+    /// Base URLs of the authority's API, in order of preference.
+    pub endpoints: Vec<String>,
+    /// The network CA certificate (PEM) that gateway and signer certificates chain to.
+    pub ca_certificate: String,
+}
+
+/// A member as every gateway sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberEntry {
+    /// `{network}/{class}/{code}`.
+    pub id: MemberId,
+    /// Official name.
+    pub name: String,
+    /// Only active members are trusted; others are listed so that refusals can say why.
+    pub status: MemberStatus,
+    /// Sector facet, e.g. `local-government`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector: Option<String>,
+    /// Region facet, e.g. `South East`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+/// A gateway trusted by the network. Gateways of members that are not active, and revoked
+/// gateways, are absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayEntry {
+    /// `{member}@{code}`; its certificate's URI SAN is `GatewayId::to_uri`.
+    pub id: GatewayId,
+    /// `host:port` of its external (peer-facing) listener, once it has told the authority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+/// A catalogue summary of a service, enough for a gateway to route and a person to recognise it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceEntry {
+    /// `{subsystem}/{service}`.
+    pub id: ServiceId,
+    /// Short human title.
+    pub title: String,
+    /// Process identifiers, e.g. `lgsl:4`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<String>,
+}
+
+/// Another network whose authority this one trusts (DESIGN.md "Federation").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FederatedNetwork {
+    /// The other network's id.
+    pub network: NetworkId,
+    /// Its CA certificate (PEM).
+    pub ca_certificate: String,
+}
+
+/// The signed document's payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalConfig {
+    /// [`CONFIG_FORMAT`].
+    pub format: String,
+    /// The network this document governs.
+    pub network: NetworkId,
+    /// Strictly increasing; a gateway never accepts a version lower than one it holds.
+    pub version: u64,
+    /// When the authority built it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_at: OffsetDateTime,
+    /// After this instant gateways stop trusting it (graceful staleness ends here).
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// The authority's endpoints and CA.
+    pub authority: AuthorityInfo,
+    /// Member classes and their code schemes.
+    pub classes: Vec<MemberClass>,
+    /// Every member with its status.
+    pub members: Vec<MemberEntry>,
+    /// Subsystems of active members.
+    pub subsystems: Vec<SubsystemId>,
+    /// Trusted gateways.
+    pub gateways: Vec<GatewayEntry>,
+    /// Services of active members.
+    pub services: Vec<ServiceEntry>,
+    /// Trust anchors of federated networks.
+    #[serde(default)]
+    pub federation: Vec<FederatedNetwork>,
+    /// Serial numbers (lowercase hex) of certificates that must no longer be accepted even though
+    /// they have not expired.
+    #[serde(default)]
+    pub revoked_serials: Vec<String>,
+}
+
+impl GlobalConfig {
+    /// Whether the document is still within its validity window at `now`.
+    pub fn is_valid_at(&self, now: OffsetDateTime) -> bool {
+        now < self.expires_at && now >= self.issued_at - time::Duration::minutes(5)
+    }
+
+    /// An index for the lookups gateways make on every connection.
+    pub fn index(&self) -> ConfigIndex<'_> {
+        ConfigIndex {
+            members: self.members.iter().map(|m| (&m.id, m)).collect(),
+            gateways: self.gateways.iter().map(|g| (&g.id, g)).collect(),
+            revoked: self.revoked_serials.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// Hash lookups over a [`GlobalConfig`]; built once per accepted version.
+#[derive(Debug)]
+pub struct ConfigIndex<'a> {
+    members: HashMap<&'a MemberId, &'a MemberEntry>,
+    gateways: HashMap<&'a GatewayId, &'a GatewayEntry>,
+    revoked: HashSet<&'a str>,
+}
+
+impl ConfigIndex<'_> {
+    /// The member's entry, whatever its status.
+    pub fn member(&self, id: &MemberId) -> Option<&MemberEntry> {
+        self.members.get(id).copied()
+    }
+
+    /// The gateway's entry if it is trusted.
+    pub fn gateway(&self, id: &GatewayId) -> Option<&GatewayEntry> {
+        self.gateways.get(id).copied()
+    }
+
+    /// Whether a peer presenting this gateway identity and certificate serial is to be trusted:
+    /// the gateway is listed, its member is active and the serial is not revoked.
+    pub fn trusts(&self, id: &GatewayId, serial_hex: &str) -> bool {
+        self.gateway(id).is_some()
+            && self
+                .member(id.member())
+                .is_some_and(|m| m.status == MemberStatus::Active)
+            && !self.revoked.contains(serial_hex)
+    }
+}

@@ -1,0 +1,11 @@
+//! psn's shared vocabulary: the identifiers of DESIGN.md "Names", the signed global configuration,
+//! enrolment tokens and RFC 9457 problem types. Everything here is pure data and pure functions so
+//! that the authority, the gateway and the CLI agree on one definition of each.
+
+pub mod config;
+pub mod duration;
+pub mod encoding;
+pub mod jws;
+pub mod names;
+pub mod problem;
+pub mod token;

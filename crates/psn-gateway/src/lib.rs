@@ -1,0 +1,46 @@
+//! The psn gateway (DESIGN.md "Roles"): a member's only door to the network. This crate holds its
+//! control plane: enrolment with a one-time token, the verified cache of the global
+//! configuration, and certificate renewal.
+
+mod config_store;
+mod datadir;
+mod enrol;
+mod renew;
+
+pub use config_store::{Accepted, ConfigStore, ConfigStoreError, MAX_CONFIG_BYTES};
+pub use datadir::{GatewayDir, GatewaySettings};
+pub use enrol::{enrol, EnrolOptions, Enrolled};
+pub use renew::{needs_renewal, renew, sync_config};
+
+/// Why a gateway operation failed, in words for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The data directory is missing, incomplete or already used.
+    #[error("{0}")]
+    Setup(String),
+    /// The enrolment token cannot be used.
+    #[error("enrolment token: {0}")]
+    Token(#[from] psn_core::token::TokenError),
+    /// The authority refused or could not be reached.
+    #[error(transparent)]
+    Authority(#[from] psn_api::ClientError),
+    /// Key or certificate handling failed, or the authority's answer did not check out.
+    #[error(transparent)]
+    Pki(#[from] psn_pki::PkiError),
+    /// The configuration was refused.
+    #[error(transparent)]
+    Config(#[from] ConfigStoreError),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+pub(crate) fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> GatewayError + '_ {
+    move |source| GatewayError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}

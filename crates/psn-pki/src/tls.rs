@@ -1,0 +1,164 @@
+//! TLS configurations. Everything psn speaks to itself is TLS 1.3 with the network CA as the only
+//! root; enrolment, which happens before the gateway has the CA, trusts only a CA whose key
+//! matches the pin in the enrolment token.
+
+use crate::certificate::{parse_pem_certificates, parse_pem_key, CertificateInfo};
+use crate::PkiError;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use std::sync::Arc;
+
+/// The crypto provider psn uses everywhere (ring).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A certificate chain with its private key.
+#[derive(Debug)]
+pub struct TlsIdentity {
+    /// Leaf first, then the CA.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The leaf's private key.
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl TlsIdentity {
+    /// Reads the chain and key from PEM text.
+    pub fn from_pem(chain_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
+        Ok(Self {
+            chain: parse_pem_certificates(chain_pem)?,
+            key: parse_pem_key(key_pem)?,
+        })
+    }
+}
+
+impl Clone for TlsIdentity {
+    fn clone(&self) -> Self {
+        Self {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
+    }
+}
+
+fn roots(ca_der: &[u8]) -> Result<Arc<RootCertStore>, PkiError> {
+    let mut roots = RootCertStore::empty();
+    roots.add(CertificateDer::from(ca_der.to_vec()))?;
+    Ok(Arc::new(roots))
+}
+
+/// The authority's API listener: TLS 1.3, client certificates optional (gateways present one;
+/// operators and enrolling gateways authenticate with tokens instead) but verified against the
+/// network CA when presented.
+pub fn authority_server_config(
+    identity: TlsIdentity,
+    ca_der: &[u8],
+) -> Result<ServerConfig, PkiError> {
+    let verifier = WebPkiClientVerifier::builder_with_provider(roots(ca_der)?, provider())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| PkiError::Tls(e.to_string()))?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(identity.chain, identity.key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// A client trusting only the network CA, optionally presenting a gateway identity.
+pub fn client_config(
+    ca_der: &[u8],
+    identity: Option<TlsIdentity>,
+) -> Result<ClientConfig, PkiError> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots(ca_der)?);
+    Ok(match identity {
+        Some(id) => builder.with_client_auth_cert(id.chain, id.key)?,
+        None => builder.with_no_client_auth(),
+    })
+}
+
+/// A client for enrolment: trusts a server whose chain includes a CA with the pinned key and
+/// whose certificate is valid for the host name under that CA.
+pub fn pinned_client_config(ca_pin: &str) -> Result<ClientConfig, PkiError> {
+    let verifier = Arc::new(PinnedCaVerifier {
+        pin: ca_pin.to_owned(),
+        provider: provider(),
+    });
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
+}
+
+#[derive(Debug)]
+struct PinnedCaVerifier {
+    pin: String,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedCaVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let pinned = intermediates.iter().find(|ca| {
+            CertificateInfo::from_der(ca.as_ref()).is_ok_and(|info| info.spki_sha256 == self.pin)
+        });
+        let Some(ca) = pinned else {
+            return Err(rustls::Error::General(
+                "the authority's CA does not match the pin in the enrolment token".into(),
+            ));
+        };
+        let roots = roots(ca.as_ref()).map_err(|e| rustls::Error::General(e.to_string()))?;
+        WebPkiServerVerifier::builder_with_provider(roots, self.provider.clone())
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))?
+            .verify_server_cert(end_entity, &[], server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
