@@ -299,6 +299,31 @@ impl AuthorityClient {
         self.post("/v1/gateway/renew", request).await
     }
 
+    /// Publishes (or replaces) a listing of one of the calling gateway's member's services.
+    pub async fn publish_service(&self, listing: &ServiceListing) -> Result<Health, ClientError> {
+        self.post("/v1/gateway/services", listing).await
+    }
+
+    /// Withdraws a service listing and its grants.
+    pub async fn withdraw_service(&self, service: &ServiceRef) -> Result<Health, ClientError> {
+        self.post("/v1/gateway/services/remove", service).await
+    }
+
+    /// The grants on the calling gateway's member's services.
+    pub async fn grants(&self) -> Result<GrantList, ClientError> {
+        self.get("/v1/gateway/grants").await
+    }
+
+    /// Grants access to one of the calling member's services.
+    pub async fn grant(&self, grant: &NewGrant) -> Result<GrantList, ClientError> {
+        self.post("/v1/gateway/grants", grant).await
+    }
+
+    /// Withdraws a grant.
+    pub async fn revoke_grant(&self, grant: &GrantRef) -> Result<GrantList, ClientError> {
+        self.post("/v1/gateway/grants/revoke", grant).await
+    }
+
     /// Tells the authority the calling gateway's peer-facing address.
     pub async fn set_address(&self, update: &AddressUpdate) -> Result<Health, ClientError> {
         self.json(

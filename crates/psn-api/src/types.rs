@@ -1,8 +1,11 @@
 //! Request and response bodies. Identifiers are typed, so a malformed one is refused while the
 //! body is parsed, with the identifier's own error message.
 
+use psn_core::access::{Grant, Grantee};
 use psn_core::config::MemberStatus;
-use psn_core::names::{GatewayCode, GatewayId, MemberClass, MemberId, SubsystemCode, SubsystemId};
+use psn_core::names::{
+    GatewayCode, GatewayId, MemberClass, MemberId, ServiceId, SubsystemCode, SubsystemId,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -312,6 +315,63 @@ pub struct Health {
     /// Latest published configuration version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_version: Option<u64>,
+}
+
+/// A service's catalogue listing, published by its provider's gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceListing {
+    /// `{subsystem}/{service}`; the subsystem must belong to the publishing member.
+    pub id: ServiceId,
+    /// Short title.
+    pub title: String,
+    /// What it does.
+    #[serde(default)]
+    pub description: String,
+    /// Process identifiers, e.g. `lgsl:4`.
+    #[serde(default)]
+    pub processes: Vec<String>,
+}
+
+/// A service to withdraw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceRef {
+    /// The service.
+    pub id: ServiceId,
+}
+
+/// A grant to create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewGrant {
+    /// One of the calling member's services.
+    pub service: ServiceId,
+    /// Subsystem, member or class that may call it.
+    pub grantee: Grantee,
+    /// Only this method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Only this path pattern (exact, or prefix ending in `*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// A grant to withdraw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRef {
+    /// Grant id.
+    pub id: String,
+}
+
+/// The grants on a member's services, as delivered to its gateways only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantList {
+    /// Grants.
+    pub items: Vec<Grant>,
+    /// Configuration version at the time of reading.
+    pub config_version: u64,
 }
 
 /// Validates a peer-facing address: `host:port`, host a DNS name or IP literal, port non-zero.

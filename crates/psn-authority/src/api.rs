@@ -258,6 +258,10 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .route("/v1/enrol", post(enrol))
         .route("/v1/gateway/renew", post(renew))
         .route("/v1/gateway/address", put(set_address))
+        .route("/v1/gateway/services", post(publish_service))
+        .route("/v1/gateway/services/remove", post(withdraw_service))
+        .route("/v1/gateway/grants", get(list_grants).post(add_grant))
+        .route("/v1/gateway/grants/revoke", post(revoke_grant))
         .fallback(|| async {
             ApiError::new(ProblemType::NotFound, "no such endpoint; see /openapi.json")
         })
@@ -791,4 +795,146 @@ async fn set_address(
         network: a.network.to_string(),
         config_version: Some(published.version),
     }))
+}
+
+fn own_service(gateway: &GatewayId, service: &psn_core::names::ServiceId) -> ApiResult<()> {
+    if service.member() != gateway.member() {
+        return Err(ApiError::new(
+            ProblemType::Forbidden,
+            format!(
+                "{service} belongs to {}, not to {}",
+                service.member(),
+                gateway.member()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+async fn publish_service(
+    State(a): State<Arc<Authority>>,
+    Gateway(gateway): Gateway,
+    Body(listing): Body<ServiceListing>,
+) -> ApiResult<(StatusCode, axum::Json<Health>)> {
+    own_service(&gateway, &listing.id)?;
+    text_field("title", &listing.title)?;
+    if listing.description.len() > 4096
+        || listing
+            .description
+            .chars()
+            .any(|c| c.is_control() && c != '\n')
+    {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            "description must be at most 4096 characters without control characters",
+        ));
+    }
+    if listing.processes.len() > 32
+        || listing.processes.iter().any(|p| {
+            p.is_empty()
+                || p.len() > 64
+                || !p
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b':' || b == b'-')
+        })
+    {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            "processes must be up to 32 identifiers like lgsl:4",
+        ));
+    }
+    let record = crate::store::ServiceRecord {
+        id: listing.id,
+        title: listing.title,
+        description: listing.description,
+        processes: listing.processes,
+    };
+    a.store
+        .put_service(&format!("gateway:{gateway}"), &record)
+        .await?;
+    let published = a.publisher.publish().await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Health {
+            status: "ok".into(),
+            network: a.network.to_string(),
+            config_version: Some(published.version),
+        }),
+    ))
+}
+
+async fn withdraw_service(
+    State(a): State<Arc<Authority>>,
+    Gateway(gateway): Gateway,
+    Body(service): Body<ServiceRef>,
+) -> ApiResult<axum::Json<Health>> {
+    own_service(&gateway, &service.id)?;
+    a.store
+        .remove_service(&format!("gateway:{gateway}"), &service.id)
+        .await?;
+    let published = a.publisher.publish().await?;
+    Ok(axum::Json(Health {
+        status: "ok".into(),
+        network: a.network.to_string(),
+        config_version: Some(published.version),
+    }))
+}
+
+async fn grant_list(a: &Authority, gateway: &GatewayId) -> ApiResult<axum::Json<GrantList>> {
+    let items = a.store.grants_of(gateway.member()).await?;
+    let config_version = a.publisher.current().map_or(0, |p| p.version);
+    Ok(axum::Json(GrantList {
+        items,
+        config_version,
+    }))
+}
+
+async fn list_grants(
+    State(a): State<Arc<Authority>>,
+    Gateway(gateway): Gateway,
+) -> ApiResult<axum::Json<GrantList>> {
+    grant_list(&a, &gateway).await
+}
+
+async fn add_grant(
+    State(a): State<Arc<Authority>>,
+    Gateway(gateway): Gateway,
+    Body(new): Body<NewGrant>,
+) -> ApiResult<(StatusCode, axum::Json<GrantList>)> {
+    own_service(&gateway, &new.service)?;
+    if let Some(method) = &new.method {
+        psn_core::access::validate_method(method)
+            .map_err(|e| ApiError::new(ProblemType::InvalidRequest, e))?;
+    }
+    if let Some(path) = &new.path {
+        psn_core::access::validate_path_pattern(path)
+            .map_err(|e| ApiError::new(ProblemType::InvalidRequest, e))?;
+    }
+    let mut id = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id)
+        .map_err(|_| ApiError::new(ProblemType::Internal, "random number generator failed"))?;
+    let grant = psn_core::access::Grant {
+        id: format!("g-{}", psn_core::encoding::hex(&id)),
+        service: new.service,
+        grantee: new.grantee,
+        method: new.method,
+        path: new.path,
+    };
+    a.store
+        .add_grant(&format!("gateway:{gateway}"), &grant)
+        .await?;
+    a.publisher.publish().await?;
+    Ok((StatusCode::CREATED, grant_list(&a, &gateway).await?))
+}
+
+async fn revoke_grant(
+    State(a): State<Arc<Authority>>,
+    Gateway(gateway): Gateway,
+    Body(grant): Body<GrantRef>,
+) -> ApiResult<axum::Json<GrantList>> {
+    a.store
+        .revoke_grant(&format!("gateway:{gateway}"), gateway.member(), &grant.id)
+        .await?;
+    a.publisher.publish().await?;
+    grant_list(&a, &gateway).await
 }

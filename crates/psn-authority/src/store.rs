@@ -4,6 +4,7 @@
 //! can tell whether anything changed since the last one.
 
 use psn_api::{AdminEvent, CertificateView, GatewayView, MemberQuery, MemberView, NewMember};
+use psn_core::access::Grant;
 use psn_core::config::MemberStatus;
 use psn_core::names::{
     ClassCode, GatewayCode, GatewayId, MemberClass, MemberClasses, MemberId, NetworkId, ServiceId,
@@ -835,22 +836,30 @@ impl Store {
             )));
         }
         let now = to_millis(OffsetDateTime::now_utc());
-        sqlx::query("DELETE FROM services WHERE id = $1")
-            .bind(service.id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO services (id, subsystem_id, title, description, processes, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        let updated = sqlx::query(
+            "UPDATE services SET title = $1, description = $2, processes = $3, updated_at = $4 WHERE id = $5",
         )
-        .bind(service.id.to_string())
-        .bind(service.id.subsystem().to_string())
         .bind(&service.title)
         .bind(&service.description)
         .bind(service.processes.join(","))
         .bind(now)
+        .bind(service.id.to_string())
         .execute(&mut *tx)
         .await?;
+        if updated.rows_affected() == 0 {
+            sqlx::query(
+                "INSERT INTO services (id, subsystem_id, title, description, processes, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            )
+            .bind(service.id.to_string())
+            .bind(service.id.subsystem().to_string())
+            .bind(&service.title)
+            .bind(&service.description)
+            .bind(service.processes.join(","))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         event(
             &mut tx,
             actor,
@@ -862,6 +871,125 @@ impl Store {
         bump(&mut tx).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Withdraws a service and its grants.
+    pub async fn remove_service(&self, actor: &str, id: &ServiceId) -> Result<()> {
+        let (_g, mut tx) = self.begin().await?;
+        sqlx::query("DELETE FROM access_grants WHERE service_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let removed = sqlx::query("DELETE FROM services WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if removed.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("no service {id}")));
+        }
+        event(
+            &mut tx,
+            actor,
+            "service.remove",
+            &id.to_string(),
+            serde_json::json!({}),
+        )
+        .await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a grant on an existing service; returns its id.
+    pub async fn add_grant(&self, actor: &str, grant: &Grant) -> Result<()> {
+        let (_g, mut tx) = self.begin().await?;
+        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM services WHERE id = $1")
+            .bind(grant.service.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "no service {}; publish it first",
+                grant.service
+            )));
+        }
+        sqlx::query("INSERT INTO access_grants (id, service_id, grantee, method, path_pattern, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&grant.id)
+            .bind(grant.service.to_string())
+            .bind(grant.grantee.to_string())
+            .bind(grant.method.as_deref())
+            .bind(grant.path.as_deref())
+            .bind(to_millis(OffsetDateTime::now_utc()))
+            .execute(&mut *tx)
+            .await?;
+        event(
+            &mut tx,
+            actor,
+            "grant.add",
+            &grant.service.to_string(),
+            serde_json::to_value(grant).unwrap_or_default(),
+        )
+        .await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Withdraws a grant on one of `member`'s services.
+    pub async fn revoke_grant(&self, actor: &str, member: &MemberId, id: &str) -> Result<()> {
+        let (_g, mut tx) = self.begin().await?;
+        let service: Option<String> =
+            sqlx::query_scalar("SELECT service_id FROM access_grants WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(service) = service else {
+            return Err(StoreError::NotFound(format!("no grant {id}")));
+        };
+        let service: ServiceId = parse("service id", &service)?;
+        if service.member() != member {
+            return Err(StoreError::NotFound(format!(
+                "no grant {id} on {member}'s services"
+            )));
+        }
+        sqlx::query("DELETE FROM access_grants WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        event(
+            &mut tx,
+            actor,
+            "grant.revoke",
+            &service.to_string(),
+            serde_json::json!({ "id": id }),
+        )
+        .await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Grants on the services of `member`.
+    pub async fn grants_of(&self, member: &MemberId) -> Result<Vec<Grant>> {
+        let rows = sqlx::query(
+            "SELECT g.id AS id, g.service_id AS service_id, g.grantee AS grantee, g.method AS method, g.path_pattern AS path_pattern \
+             FROM access_grants g JOIN services v ON v.id = g.service_id JOIN subsystems s ON s.id = v.subsystem_id \
+             WHERE s.member_id = $1 ORDER BY g.service_id, g.id",
+        )
+        .bind(member.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Grant {
+                    id: r.try_get("id")?,
+                    service: parse("service id", &r.try_get::<String, _>("service_id")?)?,
+                    grantee: parse("grantee", &r.try_get::<String, _>("grantee")?)?,
+                    method: r.try_get("method")?,
+                    path: r.try_get("path_pattern")?,
+                })
+            })
+            .collect()
     }
 
     /// Bulk registration of subsystems and services for scale tests and benchmarks, in one

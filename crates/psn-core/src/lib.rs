@@ -2,10 +2,12 @@
 //! enrolment tokens and RFC 9457 problem types. Everything here is pure data and pure functions so
 //! that the authority, the gateway and the CLI agree on one definition of each.
 
+pub mod access;
 pub mod config;
 pub mod duration;
 pub mod encoding;
 pub mod jws;
 pub mod names;
 pub mod problem;
+pub mod proof;
 pub mod token;

@@ -42,6 +42,22 @@ pub enum ProblemType {
     ConfigInvalid,
     /// The cached configuration has passed its validity window.
     ConfigExpired,
+    /// No grant allows this client to call this service (method and path).
+    AccessDenied,
+    /// The service is not in the network's configuration, or its provider is not active.
+    UnknownService,
+    /// The PSN-Client header is missing, malformed, not a subsystem of this member, or not allowed from this source.
+    UnknownClient,
+    /// No gateway of the provider could be reached.
+    ProviderUnreachable,
+    /// The provider gateway did not answer in time.
+    ProviderTimeout,
+    /// The provider's backend refused or dropped the connection.
+    BackendUnreachable,
+    /// The provider's backend did not answer in time.
+    BackendTimeout,
+    /// A signed statement was missing or did not verify.
+    ProofInvalid,
     /// A fault inside psn; details are in the server log under the message id.
     Internal,
     /// A dependency (database, peer) is unavailable; retrying later may succeed.
@@ -67,6 +83,14 @@ impl ProblemType {
         Self::GatewayRevoked,
         Self::ConfigInvalid,
         Self::ConfigExpired,
+        Self::AccessDenied,
+        Self::UnknownService,
+        Self::UnknownClient,
+        Self::ProviderUnreachable,
+        Self::ProviderTimeout,
+        Self::BackendUnreachable,
+        Self::BackendTimeout,
+        Self::ProofInvalid,
         Self::Internal,
         Self::Unavailable,
     ];
@@ -90,6 +114,14 @@ impl ProblemType {
             Self::GatewayRevoked => "gateway-revoked",
             Self::ConfigInvalid => "config-invalid",
             Self::ConfigExpired => "config-expired",
+            Self::AccessDenied => "access-denied",
+            Self::UnknownService => "unknown-service",
+            Self::UnknownClient => "unknown-client",
+            Self::ProviderUnreachable => "provider-unreachable",
+            Self::ProviderTimeout => "provider-timeout",
+            Self::BackendUnreachable => "backend-unreachable",
+            Self::BackendTimeout => "backend-timeout",
+            Self::ProofInvalid => "proof-invalid",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
         }
@@ -108,6 +140,14 @@ impl ProblemType {
             Self::Conflict => 409,
             Self::BodyTooLarge => 413,
             Self::UnsupportedMediaType => 415,
+            Self::AccessDenied => 403,
+            Self::UnknownService => 404,
+            Self::UnknownClient => 403,
+            Self::ProviderUnreachable => 502,
+            Self::ProviderTimeout => 504,
+            Self::BackendUnreachable => 502,
+            Self::BackendTimeout => 504,
+            Self::ProofInvalid => 502,
             Self::Internal => 500,
             Self::Unavailable | Self::ConfigExpired => 503,
         }
@@ -132,6 +172,14 @@ impl ProblemType {
             Self::GatewayRevoked => "The gateway has been revoked",
             Self::ConfigInvalid => "The configuration is invalid",
             Self::ConfigExpired => "The configuration has expired",
+            Self::AccessDenied => "Access denied",
+            Self::UnknownService => "Unknown service",
+            Self::UnknownClient => "Unknown client",
+            Self::ProviderUnreachable => "Provider unreachable",
+            Self::ProviderTimeout => "Provider timeout",
+            Self::BackendUnreachable => "Backend unreachable",
+            Self::BackendTimeout => "Backend timeout",
+            Self::ProofInvalid => "Proof of origin invalid",
             Self::Internal => "Internal error",
             Self::Unavailable => "Service unavailable",
         }
@@ -181,6 +229,12 @@ impl Problem {
             hop: None,
             message_id: None,
         }
+    }
+
+    /// Attaches the exchange's message id.
+    pub fn with_message_id(mut self, id: impl Into<String>) -> Self {
+        self.message_id = Some(id.into());
+        self
     }
 
     /// Names the component that raised the problem.

@@ -10,10 +10,12 @@
 //! ```
 
 use crate::{io_error, GatewayError};
-use psn_core::names::{GatewayId, NetworkId};
+use psn_core::names::{GatewayId, NetworkId, ServiceId, SubsystemId};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Settings from `gateway.toml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +30,111 @@ pub struct GatewaySettings {
     /// Peer-facing `host:port` announced to the authority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// Where the member's own systems call the gateway (plain HTTP; keep it on a private
+    /// interface).
+    #[serde(default = "default_internal_listen")]
+    pub internal_listen: SocketAddr,
+    /// Where peer gateways connect (mutual TLS 1.3).
+    #[serde(default = "default_external_listen")]
+    pub external_listen: SocketAddr,
+    /// Which internal systems may act as which subsystem. A subsystem without a rule may be
+    /// used from loopback only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<ClientRule>,
+    /// Services this gateway provides, with their backends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<LocalService>,
+    /// Size and time limits.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+impl GatewaySettings {
+    /// Settings for a newly enrolled gateway, with default listeners and limits.
+    pub fn new(gateway: GatewayId, authority: Vec<String>, address: Option<String>) -> Self {
+        Self {
+            network: gateway.member().network().clone(),
+            gateway,
+            authority,
+            address,
+            internal_listen: default_internal_listen(),
+            external_listen: default_external_listen(),
+            clients: Vec::new(),
+            services: Vec::new(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+fn default_internal_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_external_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 8443))
+}
+
+/// Internal authentication of one subsystem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRule {
+    /// The subsystem, one of this member's.
+    pub subsystem: SubsystemId,
+    /// Source networks allowed to act as it, e.g. `10.1.0.0/16`, `127.0.0.1/32`.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// If set, callers must also send `PSN-Api-Key` whose SHA-256 (base64url) is this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_sha256: Option<String>,
+}
+
+/// A service this gateway provides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalService {
+    /// The service id (one of this member's subsystems).
+    pub id: ServiceId,
+    /// Base URL of the backend (`http://host:port/path`); the rest of the request path is
+    /// appended.
+    pub backend: String,
+}
+
+/// Limits on every exchange.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request or response body, bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: u64,
+    /// Time to connect to a peer gateway or backend.
+    #[serde(with = "psn_core::duration::text", default = "default_connect_timeout")]
+    pub connect_timeout: Duration,
+    /// Time from sending a request to receiving the response head.
+    #[serde(
+        with = "psn_core::duration::text",
+        default = "default_response_timeout"
+    )]
+    pub response_timeout: Duration,
+}
+
+fn default_max_body() -> u64 {
+    4 * 1024 * 1024 * 1024
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_response_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: default_max_body(),
+            connect_timeout: default_connect_timeout(),
+            response_timeout: default_response_timeout(),
+        }
+    }
 }
 
 /// Paths in a gateway data directory.
@@ -72,6 +179,12 @@ impl GatewayDir {
             ))
         })?;
         toml::from_str(&text).map_err(|e| GatewayError::Setup(format!("{}: {e}", path.display())))
+    }
+
+    /// Writes `gateway.toml` atomically.
+    pub fn save_settings(&self, settings: &GatewaySettings) -> Result<(), GatewayError> {
+        let text = toml::to_string(settings).map_err(|e| GatewayError::Setup(e.to_string()))?;
+        write_private(&self.settings(), text.as_bytes())
     }
 
     /// Reads the network CA (DER).

@@ -136,14 +136,16 @@ fn write_all(
     }
     write_private(&dir.identity(), identity_pem.as_bytes())?;
     write_private(&dir.ca(), ca_pem.as_bytes())?;
-    let settings = GatewaySettings {
-        network: gateway.member().network().clone(),
-        gateway: gateway.clone(),
-        authority: endpoints,
-        address: options.address.clone(),
-    };
-    let toml = toml::to_string(&settings).map_err(|e| GatewayError::Setup(e.to_string()))?;
-    write_private(&dir.settings(), toml.as_bytes())?;
+    let mut settings = GatewaySettings::new(gateway.clone(), endpoints, options.address.clone());
+    if let Some(port) = options
+        .address
+        .as_deref()
+        .and_then(|a| a.rsplit_once(':'))
+        .and_then(|(_, p)| p.parse().ok())
+    {
+        settings.external_listen.set_port(port);
+    }
+    dir.save_settings(&settings)?;
     Ok(match accepted {
         crate::Accepted::New(v) | crate::Accepted::Unchanged(v) => v,
     })

@@ -2,15 +2,19 @@
 //! control plane: enrolment with a one-time token, the verified cache of the global
 //! configuration, and certificate renewal.
 
+pub mod admin;
 mod config_store;
 mod datadir;
 mod enrol;
+pub mod plane;
 mod renew;
+mod serve;
 
 pub use config_store::{Accepted, ConfigStore, ConfigStoreError, MAX_CONFIG_BYTES};
-pub use datadir::{GatewayDir, GatewaySettings};
+pub use datadir::{ClientRule, GatewayDir, GatewaySettings, Limits, LocalService};
 pub use enrol::{enrol, EnrolOptions, Enrolled};
 pub use renew::{needs_renewal, renew, sync_config};
+pub use serve::{reload_identity, start, RunningGateway};
 
 /// Why a gateway operation failed, in words for the operator.
 #[derive(Debug, thiserror::Error)]

@@ -21,7 +21,7 @@ pub fn needs_renewal(
 
 /// Calls `f` with a client for each authority endpoint in turn until one answers; problems the
 /// authority reports are final, transport failures move on to the next endpoint.
-async fn with_authority<T, F, Fut>(dir: &GatewayDir, f: F) -> Result<T, GatewayError>
+pub(crate) async fn with_authority<T, F, Fut>(dir: &GatewayDir, f: F) -> Result<T, GatewayError>
 where
     F: Fn(AuthorityClient) -> Fut,
     Fut: std::future::Future<Output = Result<T, ClientError>>,

@@ -7,6 +7,7 @@
 mod ca;
 mod certificate;
 mod config_signature;
+mod proof;
 mod tls;
 
 pub use ca::{CertificateAuthority, IssuedCertificate};
@@ -15,8 +16,10 @@ pub use certificate::{
     CertificateInfo, GatewayKey,
 };
 pub use config_signature::{verify_config, ConfigSigner, ConfigVerifyError, VerifiedConfig};
+pub use proof::{StatementSigner, StatementVerifier};
 pub use tls::{
-    authority_server_config, client_config, pinned_client_config, provider, TlsIdentity,
+    authority_server_config, client_config, gateway_client_config, gateway_server_config,
+    pinned_client_config, provider, SharedIdentity, TlsIdentity,
 };
 
 /// Why a PKI operation failed. Messages are written for the operator who has to act on them.

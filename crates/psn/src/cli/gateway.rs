@@ -1,7 +1,10 @@
 //! `psn gateway ...`: enrol and operate a member's gateway.
 
+use super::output::{self, Output};
 use anyhow::Context;
 use clap::Subcommand;
+use psn_core::access::Grantee;
+use psn_core::names::ServiceId;
 use psn_gateway::{Accepted, EnrolOptions, GatewayDir};
 use std::path::PathBuf;
 
@@ -27,6 +30,19 @@ pub enum GatewayCommand {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Serve: the internal listener for this member's systems and the peer-facing mutual-TLS
+    /// listener, following the configuration and renewing the certificate, until interrupted.
+    Serve {
+        /// Gateway data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Offer, list and withdraw this member's services.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Grant, list and revoke access to this member's services.
+    #[command(subcommand)]
+    Access(AccessCommand),
     /// Fetch, verify and store the latest signed configuration.
     Sync {
         /// Gateway data directory.
@@ -36,6 +52,112 @@ pub enum GatewayCommand {
         #[arg(long, value_parser = psn_core::duration::parse_duration)]
         wait: Option<std::time::Duration>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Offer a service: publish its listing at the authority and record its backend here.
+    Add {
+        /// Gateway data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Service id, e.g. GB/GOV/D6/eligibility/fsm-check.
+        id: ServiceId,
+        /// Backend base URL (http://host:port/path).
+        #[arg(long)]
+        backend: String,
+        /// Catalogue title.
+        #[arg(long)]
+        title: String,
+        /// Catalogue description.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Process id, e.g. lgsl:4 (repeatable).
+        #[arg(long = "process")]
+        processes: Vec<String>,
+    },
+    /// List the services this gateway provides.
+    List {
+        /// Gateway data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Withdraw a service and its grants.
+    Remove {
+        /// Gateway data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Service id.
+        id: ServiceId,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccessCommand {
+    /// Allow a subsystem (GB/LA/E10000016/revenues), member (GB/LA/E10000016) or class (GB/LA)
+    /// to call a service, optionally one method and path pattern of it.
+    Grant {
+        /// Gateway data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Service id.
+        #[arg(long)]
+        service: ServiceId,
+        /// Who may call it (checked as a subsystem, member or class identifier).
+        #[arg(long = "to", value_parser = parse_grantee)]
+        grantee: String,
+        /// Only this method, e.g. GET.
+        #[arg(long)]
+        method: Option<String>,
+        /// Only this path (exact, or a prefix ending in *).
+        #[arg(long)]
+        path: Option<String>,
+    },
+    /// Withdraw a grant by its id.
+    Revoke {
+        /// Gateway data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Grant id (see `access list`).
+        id: String,
+    },
+    /// List the grants on this member's services.
+    List {
+        /// Gateway data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+fn parse_grantee(text: &str) -> Result<Grantee, psn_core::names::NameError> {
+    text.parse()
+}
+
+fn grant_table(list: &psn_api::GrantList, output: Output) -> anyhow::Result<()> {
+    match output {
+        Output::Json => output::json(list),
+        Output::Table => {
+            let rows = list
+                .items
+                .iter()
+                .map(|g| {
+                    vec![
+                        g.id.clone(),
+                        g.service.to_string(),
+                        g.grantee.to_string(),
+                        g.method.clone().unwrap_or_else(|| "*".into()),
+                        g.path.clone().unwrap_or_else(|| "*".into()),
+                    ]
+                })
+                .collect::<Vec<_>>();
+            output::table(&["ID", "SERVICE", "GRANTEE", "METHOD", "PATH"], &rows);
+            Ok(())
+        }
+    }
 }
 
 /// Runs a gateway command.
@@ -71,6 +193,81 @@ pub async fn run(command: GatewayCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        GatewayCommand::Serve { data_dir } => {
+            let running = psn_gateway::start(&GatewayDir::new(&data_dir)).await?;
+            println!(
+                "gateway {} serving: internal http://{} external {}",
+                running.shared.settings.gateway, running.internal, running.external
+            );
+            super::authority::shutdown_signal().await;
+            running.stop().await;
+            Ok(())
+        }
+        GatewayCommand::Service(ServiceCommand::Add {
+            data_dir,
+            id,
+            backend,
+            title,
+            description,
+            processes,
+        }) => {
+            let listing = psn_api::ServiceListing {
+                id: id.clone(),
+                title,
+                description,
+                processes,
+            };
+            psn_gateway::admin::add_service(&GatewayDir::new(&data_dir), listing, backend).await?;
+            println!("published {id}; restart the gateway to serve it");
+            Ok(())
+        }
+        GatewayCommand::Service(ServiceCommand::List { data_dir, output }) => {
+            let settings = GatewayDir::new(&data_dir).load_settings()?;
+            match output {
+                Output::Json => output::json(&settings.services),
+                Output::Table => {
+                    let rows = settings
+                        .services
+                        .iter()
+                        .map(|s| vec![s.id.to_string(), s.backend.clone()])
+                        .collect::<Vec<_>>();
+                    output::table(&["SERVICE", "BACKEND"], &rows);
+                    Ok(())
+                }
+            }
+        }
+        GatewayCommand::Service(ServiceCommand::Remove { data_dir, id }) => {
+            psn_gateway::admin::remove_service(&GatewayDir::new(&data_dir), &id).await?;
+            println!("withdrew {id} and its grants");
+            Ok(())
+        }
+        GatewayCommand::Access(AccessCommand::Grant {
+            data_dir,
+            service,
+            grantee,
+            method,
+            path,
+        }) => {
+            let list = psn_gateway::admin::grant(
+                &GatewayDir::new(&data_dir),
+                psn_api::NewGrant {
+                    service,
+                    grantee: parse_grantee(&grantee)?,
+                    method,
+                    path,
+                },
+            )
+            .await?;
+            grant_table(&list, Output::Table)
+        }
+        GatewayCommand::Access(AccessCommand::Revoke { data_dir, id }) => {
+            let list = psn_gateway::admin::revoke_grant(&GatewayDir::new(&data_dir), &id).await?;
+            grant_table(&list, Output::Table)
+        }
+        GatewayCommand::Access(AccessCommand::List { data_dir, output }) => grant_table(
+            &psn_gateway::admin::grants(&GatewayDir::new(&data_dir)).await?,
+            output,
+        ),
         GatewayCommand::Sync { data_dir, wait } => {
             match psn_gateway::sync_config(&GatewayDir::new(&data_dir), wait).await? {
                 Accepted::New(v) => println!("configuration version {v} verified and stored"),

@@ -50,6 +50,16 @@ pub enum Command {
     /// Inspect and verify signed global configurations.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Run a whole network on this machine: an authority and gateways of real UK public bodies
+    /// with sample services, on loopback. Prints ready-to-paste calls; Ctrl-C stops it.
+    Demo {
+        /// Where the demo keeps its data (a previous demo there is replaced).
+        #[arg(long, default_value = "psn-demo")]
+        data_dir: std::path::PathBuf,
+        /// More real councils to add as consumers of the eligibility service.
+        #[arg(long, default_value_t = 0)]
+        members: usize,
+    },
 }
 
 /// Sets up `tracing` to standard error, so command output on standard out stays clean for pipes.
@@ -71,5 +81,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Authority(c) => authority::run(c).await,
         Command::Gateway(c) => gateway::run(c).await,
         Command::Config(c) => config::run(c).await,
+        Command::Demo { data_dir, members } => demo(data_dir, members).await,
     }
+}
+
+async fn demo(data_dir: std::path::PathBuf, members: usize) -> anyhow::Result<()> {
+    let dir = std::path::absolute(&data_dir)?;
+    let demo = psn_demo::start(&dir, members).await?;
+    let info = &demo.info;
+    println!("psn demo: network GB is running on this machine\n");
+    println!("authority  {}", info.authority);
+    for m in &info.members {
+        println!(
+            "gateway    {:<22} {:<45} internal {}  peers {}",
+            m.gateway, m.name, m.internal, m.external
+        );
+    }
+    println!("\nservices");
+    for s in &info.services {
+        println!("  {s}");
+    }
+    println!("\ntry:");
+    for e in &info.examples {
+        println!(
+            "  # {} (HTTP {})\n  {}\n",
+            e.description, e.expect_status, e.curl
+        );
+    }
+    println!(
+        "details in {}; Ctrl-C stops the demo",
+        dir.join("demo.json").display()
+    );
+    authority::shutdown_signal().await;
+    println!("stopping");
+    demo.stop().await;
+    Ok(())
 }

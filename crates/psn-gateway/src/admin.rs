@@ -1,0 +1,77 @@
+//! A provider's administration through its gateway: which services it offers (local backend plus
+//! catalogue listing at the authority) and who may call them (grants held by the authority and
+//! delivered to this member's gateways only).
+
+use crate::datadir::{GatewayDir, LocalService};
+use crate::renew::with_authority;
+use crate::GatewayError;
+use psn_api::{GrantList, GrantRef, NewGrant, ServiceListing, ServiceRef};
+use psn_core::names::ServiceId;
+
+/// Publishes a service's listing at the authority, then records its backend locally. A running
+/// gateway serves it after a restart.
+pub async fn add_service(
+    dir: &GatewayDir,
+    listing: ServiceListing,
+    backend: String,
+) -> Result<(), GatewayError> {
+    let mut settings = dir.load_settings()?;
+    if listing.id.member() != settings.gateway.member() {
+        return Err(GatewayError::Setup(format!(
+            "{} is not a service of {}",
+            listing.id,
+            settings.gateway.member()
+        )));
+    }
+    backend
+        .parse::<http::Uri>()
+        .ok()
+        .filter(|u| u.scheme_str() == Some("http") && u.authority().is_some())
+        .ok_or_else(|| {
+            GatewayError::Setup(format!("backend {backend:?} must be an http:// URL"))
+        })?;
+    let id = listing.id.clone();
+    with_authority(dir, |c| {
+        let listing = listing.clone();
+        async move { c.publish_service(&listing).await }
+    })
+    .await?;
+    settings.services.retain(|s| s.id != id);
+    settings.services.push(LocalService { id, backend });
+    dir.save_settings(&settings)
+}
+
+/// Withdraws a service at the authority (with its grants) and forgets its backend.
+pub async fn remove_service(dir: &GatewayDir, id: &ServiceId) -> Result<(), GatewayError> {
+    let mut settings = dir.load_settings()?;
+    with_authority(dir, |c| {
+        let id = id.clone();
+        async move { c.withdraw_service(&ServiceRef { id }).await }
+    })
+    .await?;
+    settings.services.retain(|s| &s.id != id);
+    dir.save_settings(&settings)
+}
+
+/// Grants access to one of this member's services.
+pub async fn grant(dir: &GatewayDir, grant: NewGrant) -> Result<GrantList, GatewayError> {
+    with_authority(dir, |c| {
+        let grant = grant.clone();
+        async move { c.grant(&grant).await }
+    })
+    .await
+}
+
+/// Withdraws a grant.
+pub async fn revoke_grant(dir: &GatewayDir, id: &str) -> Result<GrantList, GatewayError> {
+    with_authority(dir, |c| {
+        let id = id.to_owned();
+        async move { c.revoke_grant(&GrantRef { id }).await }
+    })
+    .await
+}
+
+/// The grants on this member's services.
+pub async fn grants(dir: &GatewayDir) -> Result<GrantList, GatewayError> {
+    with_authority(dir, |c| async move { c.grants().await }).await
+}

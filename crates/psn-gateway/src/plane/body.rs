@@ -1,0 +1,217 @@
+//! Bodies that stream through the gateway: counted against a limit, digested (SHA-256) as they
+//! pass, never held whole. At the end the digest is handed to a finisher that may append a
+//! trailer (the sender's signed statement) and sees the trailers that arrived (the peer's).
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Errors crossing the gateway's body plumbing.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The body type used on every hop.
+pub type GatewayBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+/// The body exceeded the configured limit.
+#[derive(Debug, thiserror::Error)]
+#[error("body exceeds the limit of {0} bytes")]
+pub struct TooLarge(pub u64);
+
+/// Runs when the body has been fully read: receives the digest and the trailers that arrived
+/// (if any); returns trailers to send on, or an error to abort the stream.
+pub type Finisher =
+    Box<dyn FnOnce([u8; 32], Option<HeaderMap>) -> Result<Option<HeaderMap>, BoxError> + Send>;
+
+/// A streaming body wrapper that digests, limits and finishes.
+pub struct DigestBody<B> {
+    inner: B,
+    digest: Option<ring::digest::Context>,
+    limit: u64,
+    seen: u64,
+    finish: Option<Finisher>,
+    pending: Option<Frame<Bytes>>,
+    done: bool,
+}
+
+impl<B> DigestBody<B> {
+    /// Wraps `inner`; `finish` runs once at the end of the stream.
+    pub fn new(inner: B, limit: u64, finish: Finisher) -> Self {
+        Self {
+            inner,
+            digest: Some(ring::digest::Context::new(&ring::digest::SHA256)),
+            limit,
+            seen: 0,
+            finish: Some(finish),
+            pending: None,
+            done: false,
+        }
+    }
+
+    fn complete(&mut self, trailers: Option<HeaderMap>) -> Result<Option<HeaderMap>, BoxError> {
+        let mut digest = [0u8; 32];
+        if let Some(ctx) = self.digest.take() {
+            digest.copy_from_slice(ctx.finish().as_ref());
+        }
+        match self.finish.take() {
+            Some(finish) => finish(digest, trailers),
+            None => Ok(None),
+        }
+    }
+}
+
+impl<B> Body for DigestBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if let Some(frame) = this.pending.take() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Err(e))) => {
+                this.done = true;
+                Poll::Ready(Some(Err(e.into())))
+            }
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => {
+                    this.seen += data.len() as u64;
+                    if this.seen > this.limit {
+                        this.done = true;
+                        return Poll::Ready(Some(Err(Box::new(TooLarge(this.limit)))));
+                    }
+                    if let Some(ctx) = this.digest.as_mut() {
+                        ctx.update(&data);
+                    }
+                    Poll::Ready(Some(Ok(Frame::data(data))))
+                }
+                Err(frame) => {
+                    // A trailers frame ends the body.
+                    this.done = true;
+                    let trailers = frame.into_trailers().ok();
+                    match this.complete(trailers) {
+                        Ok(Some(out)) => Poll::Ready(Some(Ok(Frame::trailers(out)))),
+                        Ok(None) => Poll::Ready(None),
+                        Err(e) => Poll::Ready(Some(Err(e))),
+                    }
+                }
+            },
+            Poll::Ready(None) => {
+                this.done = true;
+                match this.complete(None) {
+                    Ok(Some(out)) => Poll::Ready(Some(Ok(Frame::trailers(out)))),
+                    Ok(None) => Poll::Ready(None),
+                    Err(e) => Poll::Ready(Some(Err(e))),
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done && self.pending.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        // The finisher may add a trailers frame, so the end is never known from the inner hint.
+        let mut hint = SizeHint::new();
+        if let Some(upper) = self.inner.size_hint().upper() {
+            hint.set_upper(upper);
+        }
+        hint
+    }
+}
+
+/// Boxes any compatible body into the gateway body type.
+pub fn boxed<B>(body: B) -> GatewayBody
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    use http_body_util::BodyExt;
+    body.map_err(Into::into).boxed_unsync()
+}
+
+/// A complete body from bytes.
+pub fn full(bytes: impl Into<Bytes>) -> GatewayBody {
+    boxed(http_body_util::Full::new(bytes.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn stream(chunks: Vec<&'static [u8]>, trailers: Option<HeaderMap>) -> GatewayBody {
+        let mut frames: Vec<Result<Frame<Bytes>, BoxError>> = chunks
+            .into_iter()
+            .map(|c| Ok(Frame::data(Bytes::from_static(c))))
+            .collect();
+        if let Some(t) = trailers {
+            frames.push(Ok(Frame::trailers(t)));
+        }
+        boxed(http_body_util::StreamBody::new(futures_util::stream::iter(
+            frames,
+        )))
+    }
+
+    #[tokio::test]
+    async fn digests_the_whole_stream_and_appends_trailers() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let body = DigestBody::new(
+            stream(vec![b"ab", b"c"], None),
+            10,
+            Box::new(move |digest, arrived| {
+                tx.send((digest, arrived.is_some())).ok();
+                let mut t = HeaderMap::new();
+                t.insert("psn-request-proof", http::HeaderValue::from_static("x"));
+                Ok(Some(t))
+            }),
+        );
+        let collected = body.collect().await.expect("collect");
+        assert_eq!(
+            collected.trailers().map(|t| t["psn-request-proof"].clone()),
+            Some(http::HeaderValue::from_static("x"))
+        );
+        assert_eq!(collected.to_bytes(), Bytes::from_static(b"abc"));
+        let (digest, arrived) = rx.recv().expect("finished");
+        assert_eq!(
+            digest.as_slice(),
+            psn_core::encoding::sha256(b"abc").as_slice()
+        );
+        assert!(!arrived);
+    }
+
+    #[tokio::test]
+    async fn hands_arriving_trailers_to_the_finisher_and_stops_over_the_limit() {
+        let mut t = HeaderMap::new();
+        t.insert("psn-response-proof", http::HeaderValue::from_static("p"));
+        let body = DigestBody::new(
+            stream(vec![b"x"], Some(t)),
+            10,
+            Box::new(|_, arrived| {
+                assert!(arrived.is_some_and(|t| t.contains_key("psn-response-proof")));
+                Ok(None)
+            }),
+        );
+        assert!(body.collect().await.expect("collect").trailers().is_none());
+        let over = DigestBody::new(
+            stream(vec![b"0123456789", b"x"], None),
+            10,
+            Box::new(|_, _| Ok(None)),
+        );
+        let err = over.collect().await.expect_err("over the limit");
+        assert!(err.to_string().contains("limit"));
+    }
+}

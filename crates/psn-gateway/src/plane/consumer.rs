@@ -1,0 +1,384 @@
+//! The consumer side: a member's own system calls `/r1/{service}/...` on the internal listener;
+//! the gateway authenticates the calling subsystem, finds the provider's gateways in the
+//! configuration, signs a statement of what it sends, and relays the call over mutual TLS.
+
+use super::body::{boxed, BoxError, DigestBody, GatewayBody, TooLarge};
+use super::{
+    message_id, parse_target, problem, set, single, source_is, strip_hop_by_hop, Shared,
+    PSN_API_KEY, PSN_CLIENT, PSN_MESSAGE_ID, PSN_PURPOSE,
+};
+use http::{HeaderMap, HeaderValue, Request, Response, Version};
+use hyper::body::Incoming;
+use psn_core::names::SubsystemId;
+use psn_core::problem::ProblemType;
+use psn_core::proof::{content_digest, Statement, StatementKind, REQUEST_PROOF, RESPONSE_PROOF};
+use psn_pki::StatementVerifier;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+
+const HOP: &str = "consumer-gateway";
+
+/// Set by the provider gateway on problems it raises itself (they carry no signed statement).
+pub const PSN_ERROR: &str = "psn-error";
+
+fn now_ms() -> i64 {
+    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}
+
+/// Handles one request from an internal system.
+pub async fn handle(
+    shared: Arc<Shared>,
+    remote: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<GatewayBody> {
+    let id = match message_id(req.headers()) {
+        Ok(id) => id,
+        Err(e) => {
+            return problem(
+                ProblemType::InvalidRequest,
+                e,
+                HOP,
+                &uuid::Uuid::new_v4().to_string(),
+            )
+        }
+    };
+    let fail = |kind: ProblemType, detail: String| problem(kind, detail, HOP, &id);
+    if req.uri().path() == "/healthz" {
+        return health(&shared, &id);
+    }
+    let view = shared.view();
+    if view.expired(OffsetDateTime::now_utc()) {
+        return fail(
+            ProblemType::ConfigExpired,
+            format!(
+            "configuration version {} expired at {}; the authority has been unreachable too long",
+            view.config.version, view.config.expires_at
+        ),
+        );
+    }
+    let target = match parse_target(req.uri().path(), req.uri().query()) {
+        Ok(t) => t,
+        Err(e) if !req.uri().path().starts_with("/r1/") => return fail(ProblemType::NotFound, e),
+        Err(e) => return fail(ProblemType::InvalidRequest, e),
+    };
+    let client = match authenticate(&shared, remote, req.headers()) {
+        Ok(c) => c,
+        Err(e) => return fail(ProblemType::UnknownClient, e),
+    };
+    if !view.has_subsystem(&client) {
+        return fail(
+            ProblemType::UnknownClient,
+            format!("{client} is not a registered subsystem of an active member"),
+        );
+    }
+    let purpose = match single(req.headers(), &PSN_PURPOSE) {
+        Ok(p) if p.is_none_or(|p| p.len() <= 256) => p.map(str::to_owned),
+        Ok(_) => {
+            return fail(
+                ProblemType::InvalidRequest,
+                "PSN-Purpose is longer than 256 characters".into(),
+            )
+        }
+        Err(e) => return fail(ProblemType::InvalidRequest, e),
+    };
+    if !view.has_service(&target.service) {
+        return fail(
+            ProblemType::UnknownService,
+            format!(
+                "{} is not offered by an active member of this network",
+                target.service
+            ),
+        );
+    }
+    let limit = shared.settings.limits.max_body_bytes;
+    if declared_length(req.headers()).is_some_and(|n| n > limit) {
+        return fail(
+            ProblemType::BodyTooLarge,
+            format!("the request body is over the {limit}-byte limit"),
+        );
+    }
+    let providers = view.gateways_of(target.service.member());
+    if providers.is_empty() {
+        return fail(
+            ProblemType::ProviderUnreachable,
+            format!(
+                "no gateway of {} has announced an address",
+                target.service.member()
+            ),
+        );
+    }
+    let mut failures = Vec::new();
+    let mut chosen = None;
+    for peer in &providers {
+        match shared.peers.get(peer, &view).await {
+            Ok(c) => {
+                chosen = Some((peer.clone(), c));
+                break;
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    let Some((peer, connection)) = chosen else {
+        return fail(ProblemType::ProviderUnreachable, failures.join("; "));
+    };
+
+    let (parts, body) = req.into_parts();
+    let path = match &target.query {
+        Some(q) => format!("{}?{q}", target.rest),
+        None => target.rest.clone(),
+    };
+    let signing = shared.signing();
+    let statement = Statement {
+        kind: StatementKind::Request,
+        message_id: id.clone(),
+        signer: shared.settings.gateway.to_string(),
+        signer_serial: signing.serial.clone(),
+        client: client.to_string(),
+        service: target.service.to_string(),
+        method: parts.method.to_string(),
+        path,
+        request_digest: String::new(),
+        status: None,
+        response_digest: None,
+        at_ms: now_ms(),
+    };
+    let request_digest = Arc::new(Mutex::new(None::<String>));
+    let request_proof = Arc::new(Mutex::new(None::<String>));
+    let sign = {
+        let (digest_slot, proof_slot) = (request_digest.clone(), request_proof.clone());
+        move |digest: [u8; 32]| {
+            let mut statement = statement;
+            statement.request_digest = content_digest(&digest);
+            statement.at_ms = now_ms();
+            let proof = statement.encode(|b| signing.signer.sign(b));
+            if let Ok(mut slot) = digest_slot.lock() {
+                *slot = Some(statement.request_digest.clone());
+            }
+            if let Ok(mut slot) = proof_slot.lock() {
+                *slot = Some(proof.clone());
+            }
+            proof
+        }
+    };
+    let mut headers = parts.headers;
+    strip_hop_by_hop(&mut headers);
+    headers.remove(PSN_API_KEY);
+    headers.remove(REQUEST_PROOF);
+    headers.remove(PSN_ERROR);
+    set(&mut headers, PSN_CLIENT, &client.to_string());
+    set(&mut headers, PSN_MESSAGE_ID, &id);
+    if let Some(p) = &purpose {
+        set(&mut headers, PSN_PURPOSE, p);
+    }
+    let outbound_body: GatewayBody = if body_is_empty(&body, &headers) {
+        let proof = sign(psn_core::encoding::sha256(b""));
+        set(
+            &mut headers,
+            http::HeaderName::from_static(REQUEST_PROOF),
+            &proof,
+        );
+        super::body::full(bytes::Bytes::new())
+    } else {
+        boxed(DigestBody::new(
+            body,
+            limit,
+            Box::new(move |digest, _| {
+                let proof = sign(digest);
+                let mut trailers = HeaderMap::new();
+                trailers.insert(REQUEST_PROOF, HeaderValue::from_str(&proof)?);
+                Ok(Some(trailers))
+            }),
+        ))
+    };
+    let address = peer.address.clone().unwrap_or_default();
+    let uri = match http::Uri::builder()
+        .scheme("https")
+        .authority(address.as_str())
+        .path_and_query(parts.uri.path_and_query().map_or("/", |p| p.as_str()))
+        .build()
+    {
+        Ok(u) => u,
+        Err(e) => {
+            return fail(
+                ProblemType::ProviderUnreachable,
+                format!("{} has an unusable address {address:?}: {e}", peer.id),
+            )
+        }
+    };
+    let mut outbound = Request::new(outbound_body);
+    *outbound.method_mut() = parts.method.clone();
+    *outbound.uri_mut() = uri;
+    *outbound.version_mut() = Version::HTTP_2;
+    *outbound.headers_mut() = headers;
+
+    let mut sender = connection.sender.clone();
+    let timeout = shared.settings.limits.response_timeout;
+    let response = match tokio::time::timeout(timeout, sender.send_request(outbound)).await {
+        Err(_) => {
+            return fail(
+                ProblemType::ProviderTimeout,
+                format!("{} did not answer within {timeout:?}", peer.id),
+            )
+        }
+        Ok(Err(e)) => {
+            if source_is::<TooLarge>(&e) {
+                return fail(
+                    ProblemType::BodyTooLarge,
+                    format!("the request body is over the {limit}-byte limit"),
+                );
+            }
+            shared.peers.forget(&peer.id).await;
+            return fail(
+                ProblemType::ProviderUnreachable,
+                format!("{}: {e}", peer.id),
+            );
+        }
+        Ok(Ok(r)) => r,
+    };
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let provider_problem = parts.headers.remove(PSN_ERROR).is_some();
+    parts.headers.remove(RESPONSE_PROOF);
+    set(&mut parts.headers, PSN_MESSAGE_ID, &id);
+    if let Some(proof) = request_proof.lock().ok().and_then(|p| p.clone()) {
+        set(
+            &mut parts.headers,
+            http::HeaderName::from_static(REQUEST_PROOF),
+            &proof,
+        );
+    }
+    if provider_problem {
+        return Response::from_parts(parts, boxed(body));
+    }
+    let status = parts.status.as_u16();
+    let verifier = StatementVerifier::from_certificate(&connection.certificate);
+    let expected_signer = peer.id.to_string();
+    let message = id.clone();
+    let verified = DigestBody::new(
+        body,
+        limit,
+        Box::new(move |digest, trailers| {
+            let proof = trailers
+                .as_ref()
+                .and_then(|t| t.get(RESPONSE_PROOF))
+                .and_then(|v| v.to_str().ok())
+                .ok_or("the provider gateway sent no signed response statement")?
+                .to_owned();
+            let (statement, signed, signature) = Statement::decode(&proof)?;
+            let verifier = verifier.map_err(|e| -> BoxError { e.to_string().into() })?;
+            if !verifier.verify(&signed, &signature) {
+                return Err("the provider's response statement signature does not verify".into());
+            }
+            let request_digest = request_digest.lock().ok().and_then(|d| d.clone());
+            let checks = [
+                (statement.kind == StatementKind::Response, "kind"),
+                (statement.message_id == message, "message id"),
+                (statement.signer == expected_signer, "signer"),
+                (
+                    Some(&statement.request_digest) == request_digest.as_ref(),
+                    "request digest",
+                ),
+                (statement.status == Some(status), "status"),
+                (
+                    statement.response_digest.as_deref() == Some(content_digest(&digest).as_str()),
+                    "response digest",
+                ),
+            ];
+            if let Some((_, what)) = checks.iter().find(|(ok, _)| !ok) {
+                tracing::error!(message_id = %message, %what, "provider response statement does not match the exchange");
+                return Err(format!(
+                    "the provider's response statement does not match the exchange ({what})"
+                )
+                .into());
+            }
+            let mut out = HeaderMap::new();
+            out.insert(RESPONSE_PROOF, HeaderValue::from_str(&proof)?);
+            Ok(Some(out))
+        }),
+    );
+    Response::from_parts(parts, boxed(verified))
+}
+
+/// Which subsystem the caller is, by `PSN-Client` and the internal authentication rules.
+fn authenticate(
+    shared: &Shared,
+    remote: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<SubsystemId, String> {
+    let text = single(headers, &PSN_CLIENT)?
+        .ok_or("send PSN-Client: {network}/{class}/{code}/{subsystem}")?;
+    let client: SubsystemId = text
+        .parse()
+        .map_err(|e: psn_core::names::NameError| e.to_string())?;
+    if client.member() != shared.settings.gateway.member() {
+        return Err(format!(
+            "{client} is not a subsystem of {}, whose gateway this is",
+            shared.settings.gateway.member()
+        ));
+    }
+    let ip = remote.ip();
+    match shared.clients.get(&client) {
+        None if ip.is_loopback() || ip.to_canonical().is_loopback() => Ok(client),
+        None => Err(format!(
+            "{client} may be used from loopback only; add a client rule for {ip}"
+        )),
+        Some((allow, key_hash)) => {
+            let allowed = if allow.is_empty() {
+                ip.to_canonical().is_loopback()
+            } else {
+                allow.iter().any(|n| n.contains(ip))
+            };
+            if !allowed {
+                return Err(format!("{client} may not be used from {ip}"));
+            }
+            if let Some(expected) = key_hash {
+                let key = single(headers, &PSN_API_KEY)?
+                    .ok_or_else(|| format!("{client} requires PSN-Api-Key"))?;
+                let hash = psn_core::encoding::b64url(&psn_core::encoding::sha256(key.as_bytes()));
+                if !constant_time_eq(hash.as_bytes(), expected.as_bytes()) {
+                    return Err(format!("wrong PSN-Api-Key for {client}"));
+                }
+            }
+            Ok(client)
+        }
+    }
+}
+
+/// Constant-time comparison of two secrets' hashes.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn body_is_empty(body: &Incoming, headers: &HeaderMap) -> bool {
+    use http_body::Body;
+    body.is_end_stream() || declared_length(headers) == Some(0)
+}
+
+fn health(shared: &Shared, id: &str) -> Response<GatewayBody> {
+    let view = shared.view();
+    let expired = view.expired(OffsetDateTime::now_utc());
+    let body = serde_json::json!({
+        "gateway": shared.settings.gateway.to_string(),
+        "config_version": view.config.version,
+        "config_expires_at": view.config.expires_at.to_string(),
+        "status": if expired { "config-expired" } else { "ok" },
+    });
+    let mut response = Response::new(super::body::full(body.to_string()));
+    if expired {
+        *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    }
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    set(response.headers_mut(), PSN_MESSAGE_ID, id);
+    response
+}

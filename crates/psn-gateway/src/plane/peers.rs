@@ -1,0 +1,131 @@
+//! Connections to peer (provider) gateways: one HTTP/2 connection per peer gateway, multiplexed
+//! and reused, over mutual TLS 1.3. After the handshake the peer's certificate must name the
+//! gateway the configuration lists and be trusted by it; otherwise the connection is dropped.
+
+use super::body::GatewayBody;
+use super::state::View;
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use psn_core::config::GatewayEntry;
+use psn_core::names::GatewayId;
+use psn_pki::CertificateInfo;
+use rustls::pki_types::ServerName;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// A live connection to a peer gateway.
+#[derive(Clone)]
+pub struct PeerConnection {
+    /// Request sender (cheap to clone; requests multiplex).
+    pub sender: SendRequest<GatewayBody>,
+    /// The peer's certificate, to verify its signed statements.
+    pub certificate: Arc<Vec<u8>>,
+    /// Its serial, to notice revocation.
+    pub serial: String,
+}
+
+/// Pooled connections keyed by peer gateway.
+pub struct PeerPool {
+    tls: TlsConnector,
+    connect_timeout: Duration,
+    connections: tokio::sync::Mutex<HashMap<GatewayId, PeerConnection>>,
+}
+
+impl PeerPool {
+    /// A pool using the gateway's client TLS configuration.
+    pub fn new(tls: Arc<rustls::ClientConfig>, connect_timeout: Duration) -> Self {
+        Self {
+            tls: TlsConnector::from(tls),
+            connect_timeout,
+            connections: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A ready connection to `peer`, reusing one if it is open and the peer still trusted.
+    pub async fn get(&self, peer: &GatewayEntry, view: &View) -> Result<PeerConnection, String> {
+        {
+            let mut connections = self.connections.lock().await;
+            if let Some(c) = connections.get(&peer.id) {
+                if !c.sender.is_closed() && view.trusts(&peer.id, &c.serial) {
+                    return Ok(c.clone());
+                }
+                connections.remove(&peer.id);
+            }
+        }
+        let connection = tokio::time::timeout(self.connect_timeout, self.connect(peer, view))
+            .await
+            .map_err(|_| format!("connecting to {} timed out", peer.id))??;
+        self.connections
+            .lock()
+            .await
+            .insert(peer.id.clone(), connection.clone());
+        Ok(connection)
+    }
+
+    /// Drops a connection after a failure so the next request reconnects.
+    pub async fn forget(&self, peer: &GatewayId) {
+        self.connections.lock().await.remove(peer);
+    }
+
+    async fn connect(&self, peer: &GatewayEntry, view: &View) -> Result<PeerConnection, String> {
+        let address = peer
+            .address
+            .as_deref()
+            .ok_or_else(|| format!("{} has no address", peer.id))?;
+        let tcp = TcpStream::connect(address)
+            .await
+            .map_err(|e| format!("{} at {address}: {e}", peer.id))?;
+        let _ = tcp.set_nodelay(true);
+        let name = ServerName::try_from("gateway.psn.invalid").map_err(|e| e.to_string())?;
+        let tls = self
+            .tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS with {} at {address}: {e}", peer.id))?;
+        let certificate = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.to_vec())
+            .ok_or_else(|| format!("{} presented no certificate", peer.id))?;
+        let info = CertificateInfo::from_der(&certificate).map_err(|e| e.to_string())?;
+        let presented = psn_pki::gateway_identity(&info);
+        if presented.as_ref() != Some(&peer.id) {
+            return Err(format!(
+                "the gateway at {address} is {}, not {}",
+                presented.map_or_else(|| "unnamed".to_owned(), |g| g.to_string()),
+                peer.id
+            ));
+        }
+        if !view.trusts(&peer.id, &info.serial) {
+            return Err(format!(
+                "{} is not trusted by the configuration in force",
+                peer.id
+            ));
+        }
+        let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .initial_stream_window_size(1 << 20)
+            .initial_connection_window_size(8 << 20)
+            .handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| format!("HTTP/2 with {}: {e}", peer.id))?;
+        let id = peer.id.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(peer = %id, error = %e, "peer connection ended");
+            }
+        });
+        Ok(PeerConnection {
+            sender,
+            certificate: Arc::new(certificate),
+            serial: info.serial,
+        })
+    }
+}

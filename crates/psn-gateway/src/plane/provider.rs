@@ -1,0 +1,378 @@
+//! The provider side: a peer gateway, authenticated by its certificate, relays a consumer's call.
+//! The gateway checks the peer is still trusted, that the client is one of the peer's member's
+//! subsystems, that a grant allows the call, and that the consumer's signed statement matches
+//! what arrived; it forwards to the backend and signs a statement of what it returned.
+
+use super::body::{boxed, DigestBody, GatewayBody, TooLarge};
+use super::consumer::PSN_ERROR;
+use super::{
+    parse_target, problem, set, single, source_is, strip_hop_by_hop, Shared, PSN_CLIENT,
+    PSN_MESSAGE_ID, PSN_PURPOSE,
+};
+use http::{HeaderMap, HeaderValue, Request, Response};
+use hyper::body::Incoming;
+use psn_core::names::{GatewayId, SubsystemId};
+use psn_core::problem::ProblemType;
+use psn_core::proof::{content_digest, Statement, StatementKind, REQUEST_PROOF, RESPONSE_PROOF};
+use psn_pki::StatementVerifier;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use tokio::sync::oneshot;
+
+const HOP: &str = "provider-gateway";
+
+/// The authenticated peer of a connection.
+#[derive(Debug, Clone)]
+pub struct PeerIdentity {
+    /// Its gateway identity (from the certificate's URI SAN).
+    pub gateway: GatewayId,
+    /// Its certificate serial.
+    pub serial: String,
+    /// Its certificate, to verify its statements.
+    pub certificate: Arc<Vec<u8>>,
+}
+
+fn fail(kind: ProblemType, detail: String, id: &str) -> Response<GatewayBody> {
+    let mut response = problem(kind, detail, HOP, id);
+    response
+        .headers_mut()
+        .insert(PSN_ERROR, HeaderValue::from_static(HOP));
+    response
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}
+
+/// The request statement's expected contents, checked against the decoded proof.
+struct Expected {
+    message_id: String,
+    signer: String,
+    client: String,
+    service: String,
+    method: String,
+    path: String,
+}
+
+impl Expected {
+    fn check(
+        &self,
+        proof: &str,
+        verifier: &StatementVerifier,
+        digest: &str,
+    ) -> Result<Statement, String> {
+        let (statement, signed, signature) = Statement::decode(proof).map_err(|e| e.to_string())?;
+        if !verifier.verify(&signed, &signature) {
+            return Err("the consumer's request statement signature does not verify".into());
+        }
+        let checks = [
+            (statement.kind == StatementKind::Request, "kind"),
+            (statement.message_id == self.message_id, "message id"),
+            (statement.signer == self.signer, "signer"),
+            (statement.client == self.client, "client"),
+            (statement.service == self.service, "service"),
+            (statement.method == self.method, "method"),
+            (statement.path == self.path, "path"),
+            (statement.request_digest == digest, "request digest"),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, what)) => Err(format!(
+                "the consumer's request statement does not match the request ({what})"
+            )),
+            None => Ok(statement),
+        }
+    }
+}
+
+/// Handles one request from a peer gateway.
+pub async fn handle(
+    shared: Arc<Shared>,
+    peer: Arc<PeerIdentity>,
+    req: Request<Incoming>,
+) -> Response<GatewayBody> {
+    let id = match single(req.headers(), &PSN_MESSAGE_ID)
+        .ok()
+        .flatten()
+        .and_then(|s| uuid::Uuid::parse_str(s).ok())
+    {
+        Some(u) => u.hyphenated().to_string(),
+        None => {
+            return fail(
+                ProblemType::InvalidRequest,
+                "PSN-Message-Id must be one UUID".into(),
+                &uuid::Uuid::new_v4().to_string(),
+            )
+        }
+    };
+    let view = shared.view();
+    if view.expired(OffsetDateTime::now_utc()) {
+        return fail(
+            ProblemType::ConfigExpired,
+            "the provider gateway's configuration has expired".into(),
+            &id,
+        );
+    }
+    if !view.trusts(&peer.gateway, &peer.serial) {
+        return fail(
+            ProblemType::GatewayRevoked,
+            format!(
+                "{} is not trusted by configuration version {}",
+                peer.gateway, view.config.version
+            ),
+            &id,
+        );
+    }
+    let target = match parse_target(req.uri().path(), req.uri().query()) {
+        Ok(t) => t,
+        Err(e) => return fail(ProblemType::InvalidRequest, e, &id),
+    };
+    let Some(local) = shared.services.get(&target.service) else {
+        return fail(
+            ProblemType::UnknownService,
+            format!("{} is not provided by this gateway", target.service),
+            &id,
+        );
+    };
+    let client: SubsystemId = match single(req.headers(), &PSN_CLIENT)
+        .ok()
+        .flatten()
+        .map(str::parse)
+    {
+        Some(Ok(c)) => c,
+        _ => {
+            return fail(
+                ProblemType::UnknownClient,
+                "PSN-Client must name one subsystem".into(),
+                &id,
+            )
+        }
+    };
+    if client.member() != peer.gateway.member() {
+        return fail(
+            ProblemType::UnknownClient,
+            format!(
+                "{} may only act for its own member's subsystems, not {client}",
+                peer.gateway
+            ),
+            &id,
+        );
+    }
+    if !view.has_subsystem(&client) {
+        return fail(
+            ProblemType::UnknownClient,
+            format!("{client} is not a registered subsystem of an active member"),
+            &id,
+        );
+    }
+    let method = req.method().to_string();
+    if !view.allows(&client, &target.service, &method, &target.rest) {
+        return fail(
+            ProblemType::AccessDenied,
+            format!(
+                "no grant allows {client} to {method} {}{}",
+                target.service, target.rest
+            ),
+            &id,
+        );
+    }
+    let limit = shared.settings.limits.max_body_bytes;
+    let backend_uri: http::Uri = match format!(
+        "{}{}{}",
+        local.backend.trim_end_matches('/'),
+        target.rest,
+        target
+            .query
+            .as_ref()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default()
+    )
+    .parse()
+    {
+        Ok(u) => u,
+        Err(e) => {
+            return fail(
+                ProblemType::Internal,
+                format!("the backend URL of {} is unusable: {e}", target.service),
+                &id,
+            )
+        }
+    };
+    let verifier = match StatementVerifier::from_certificate(&peer.certificate) {
+        Ok(v) => v,
+        Err(e) => return fail(ProblemType::ProofInvalid, e.to_string(), &id),
+    };
+    let expected = Arc::new(Expected {
+        message_id: id.clone(),
+        signer: peer.gateway.to_string(),
+        client: client.to_string(),
+        service: target.service.to_string(),
+        method: method.clone(),
+        path: match &target.query {
+            Some(q) => format!("{}?{q}", target.rest),
+            None => target.rest.clone(),
+        },
+    });
+
+    let (mut parts, body) = req.into_parts();
+    let header_proof = parts
+        .headers
+        .remove(REQUEST_PROOF)
+        .and_then(|v| v.to_str().ok().map(str::to_owned));
+    strip_hop_by_hop(&mut parts.headers);
+    let purpose = parts.headers.remove(PSN_PURPOSE);
+    let psn_headers: Vec<_> = parts
+        .headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("psn-"))
+        .cloned()
+        .collect();
+    for name in psn_headers {
+        parts.headers.remove(name);
+    }
+    let (verified_tx, mut verified_rx) = oneshot::channel::<Result<String, String>>();
+    let body_is_empty = http_body::Body::is_end_stream(&body);
+    let backend_body: GatewayBody = if body_is_empty {
+        let digest = content_digest(&psn_core::encoding::sha256(b""));
+        let result = match &header_proof {
+            Some(proof) => expected.check(proof, &verifier, &digest).map(|_| digest),
+            None => Err("the consumer gateway sent no signed request statement".into()),
+        };
+        let _ = verified_tx.send(result);
+        super::body::full(bytes::Bytes::new())
+    } else {
+        let expected = expected.clone();
+        boxed(DigestBody::new(
+            body,
+            limit,
+            Box::new(move |digest, trailers| {
+                let digest = content_digest(&digest);
+                let proof = trailers
+                    .as_ref()
+                    .and_then(|t| t.get(REQUEST_PROOF))
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+                    .or(header_proof);
+                let result = match proof {
+                    Some(p) => expected.check(&p, &verifier, &digest).map(|_| digest),
+                    None => Err("the consumer gateway sent no signed request statement".into()),
+                };
+                let failed = result.as_ref().err().cloned();
+                let _ = verified_tx.send(result);
+                match failed {
+                    Some(reason) => Err(reason.into()),
+                    None => Ok(None),
+                }
+            }),
+        ))
+    };
+    let mut outbound = Request::new(backend_body);
+    *outbound.method_mut() = parts.method;
+    *outbound.uri_mut() = backend_uri;
+    *outbound.headers_mut() = parts.headers;
+    let headers = outbound.headers_mut();
+    set(headers, PSN_CLIENT, &client.to_string());
+    set(headers, PSN_MESSAGE_ID, &id);
+    if let Some(p) = purpose {
+        headers.insert(PSN_PURPOSE, p);
+    }
+
+    let timeout = shared.settings.limits.response_timeout;
+    let response = match tokio::time::timeout(timeout, shared.backends.request(outbound)).await {
+        Err(_) => {
+            return fail(
+                ProblemType::BackendTimeout,
+                format!(
+                    "the backend of {} did not answer within {timeout:?}",
+                    target.service
+                ),
+                &id,
+            )
+        }
+        Ok(Err(e)) => {
+            if source_is::<TooLarge>(&e) {
+                return fail(
+                    ProblemType::BodyTooLarge,
+                    format!("the request body is over the {limit}-byte limit"),
+                    &id,
+                );
+            }
+            if e.is_connect() {
+                return fail(
+                    ProblemType::BackendUnreachable,
+                    format!(
+                        "the backend of {} refused the connection: {e}",
+                        target.service
+                    ),
+                    &id,
+                );
+            }
+            return match verified_rx.try_recv() {
+                Ok(Err(reason)) => fail(ProblemType::ProofInvalid, reason, &id),
+                _ => fail(
+                    ProblemType::BackendUnreachable,
+                    format!(
+                        "the backend of {} failed: {}",
+                        target.service,
+                        error_chain(&e)
+                    ),
+                    &id,
+                ),
+            };
+        }
+        Ok(Ok(r)) => r,
+    };
+    let request_digest = match tokio::time::timeout(timeout, verified_rx).await {
+        Ok(Ok(Ok(digest))) => digest,
+        Ok(Ok(Err(reason))) => return fail(ProblemType::ProofInvalid, reason, &id),
+        _ => {
+            return fail(
+                ProblemType::ProofInvalid,
+                "the request ended before its signed statement arrived".into(),
+                &id,
+            )
+        }
+    };
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(PSN_ERROR);
+    parts.headers.remove(RESPONSE_PROOF);
+    let signing = shared.signing();
+    let mut statement = Statement {
+        kind: StatementKind::Response,
+        message_id: id,
+        signer: shared.settings.gateway.to_string(),
+        signer_serial: signing.serial.clone(),
+        client: expected.client.clone(),
+        service: expected.service.clone(),
+        method: expected.method.clone(),
+        path: expected.path.clone(),
+        request_digest,
+        status: Some(parts.status.as_u16()),
+        response_digest: None,
+        at_ms: now_ms(),
+    };
+    let signed = DigestBody::new(
+        body,
+        limit,
+        Box::new(move |digest, _| {
+            statement.response_digest = Some(content_digest(&digest));
+            statement.at_ms = now_ms();
+            let proof = statement.encode(|b| signing.signer.sign(b));
+            let mut trailers = HeaderMap::new();
+            trailers.insert(RESPONSE_PROOF, HeaderValue::from_str(&proof)?);
+            Ok(Some(trailers))
+        }),
+    );
+    Response::from_parts(parts, boxed(signed))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,462 @@
+//! `psn gateway serve`: the internal listener for the member's systems, the peer-facing mutual
+//! TLS listener, and the background work that keeps the gateway current: following the
+//! configuration (long poll), fetching the grants on its member's services, renewing its
+//! certificate, and telling the authority where peers reach it. With the authority down it keeps
+//! serving on its cached configuration until that expires.
+
+use crate::config_store::{Accepted, ConfigStore};
+use crate::datadir::{write_private, GatewayDir};
+use crate::plane::cidr::Cidr;
+use crate::plane::state::View;
+use crate::plane::{PeerIdentity, PeerPool, Shared, Signing};
+use crate::{io_error, needs_renewal, GatewayError};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use psn_api::{AddressUpdate, AuthorityClient, ConfigFetch, GrantList};
+use psn_core::access::Grant;
+use psn_pki::{CertificateInfo, SharedIdentity, StatementSigner};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Most connections served at once on each listener.
+const MAX_CONNECTIONS: usize = 8192;
+
+/// A running gateway.
+pub struct RunningGateway {
+    /// Internal listener address.
+    pub internal: SocketAddr,
+    /// Peer-facing listener address.
+    pub external: SocketAddr,
+    /// Shared state (for tests and the demo).
+    pub shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningGateway {
+    /// Stops listening and background work.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+fn grants_path(dir: &GatewayDir) -> std::path::PathBuf {
+    dir.root().join("grants.json")
+}
+
+/// Starts the gateway from its data directory.
+pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
+    let settings = dir.load_settings()?;
+    let ca = dir.load_ca()?;
+    let (tls_identity, identity_pem) = dir.load_identity()?;
+    let leaf = CertificateInfo::from_der(
+        tls_identity
+            .chain
+            .first()
+            .map(|c| c.as_ref())
+            .unwrap_or_default(),
+    )?;
+    let identity = SharedIdentity::new(tls_identity)?;
+    let signing = Signing {
+        signer: StatementSigner::from_pem(&identity_pem)?,
+        serial: leaf.serial.clone(),
+    };
+    let store = ConfigStore::open(dir, settings.network.clone(), ca.clone())?;
+    let config = store.current().cloned().ok_or_else(|| {
+        GatewayError::Setup("no configuration is cached; run `psn gateway sync` first".into())
+    })?;
+    let grants = match fetch_grants(dir).await {
+        Ok(list) => list.items,
+        Err(e) => {
+            tracing::warn!(error = %e, "authority unreachable; using cached grants");
+            load_grants(dir)
+        }
+    };
+    let (view_tx, view_rx) =
+        watch::channel(Arc::new(View::new(Arc::new(config), Arc::new(grants))));
+    let mut clients = HashMap::new();
+    for rule in &settings.clients {
+        let allow = rule
+            .allow
+            .iter()
+            .map(|n| n.parse::<Cidr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| GatewayError::Setup(format!("client rule for {}: {e}", rule.subsystem)))?;
+        clients.insert(rule.subsystem.clone(), (allow, rule.api_key_sha256.clone()));
+    }
+    for service in &settings.services {
+        if service.id.member() != settings.gateway.member() {
+            return Err(GatewayError::Setup(format!(
+                "{} is not a service of {}",
+                service.id,
+                settings.gateway.member()
+            )));
+        }
+        service
+            .backend
+            .parse::<http::Uri>()
+            .ok()
+            .filter(|u| u.scheme_str() == Some("http") && u.authority().is_some())
+            .ok_or_else(|| {
+                GatewayError::Setup(format!("backend of {} must be an http:// URL", service.id))
+            })?;
+    }
+    let client_tls = Arc::new(psn_pki::gateway_client_config(identity.clone(), &ca)?);
+    let server_tls = Arc::new(psn_pki::gateway_server_config(identity.clone(), &ca)?);
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_connect_timeout(Some(settings.limits.connect_timeout));
+    connector.set_nodelay(true);
+    let backends = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(connector);
+    let internal = TcpListener::bind(settings.internal_listen)
+        .await
+        .map_err(|source| GatewayError::Io {
+            path: settings.internal_listen.to_string(),
+            source,
+        })?;
+    let external = TcpListener::bind(settings.external_listen)
+        .await
+        .map_err(|source| GatewayError::Io {
+            path: settings.external_listen.to_string(),
+            source,
+        })?;
+    let internal_addr = internal.local_addr().map_err(io_error(dir.root()))?;
+    let external_addr = external.local_addr().map_err(io_error(dir.root()))?;
+    let shared = Arc::new(Shared {
+        services: settings
+            .services
+            .iter()
+            .map(|s| (s.id.clone(), s.clone()))
+            .collect(),
+        peers: PeerPool::new(client_tls, settings.limits.connect_timeout),
+        settings,
+        view: view_rx,
+        identity,
+        signing: RwLock::new(Arc::new(signing)),
+        backends,
+        clients,
+    });
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let tasks = vec![
+        tokio::spawn(serve_internal(
+            internal,
+            shared.clone(),
+            shutdown_rx.clone(),
+        )),
+        tokio::spawn(serve_external(
+            external,
+            server_tls,
+            shared.clone(),
+            shutdown_rx.clone(),
+        )),
+        tokio::spawn(follow(dir.clone(), store, view_tx, shutdown_rx.clone())),
+        tokio::spawn(keep_certificate(dir.clone(), shared.clone(), shutdown_rx)),
+    ];
+    tracing::info!(gateway = %shared.settings.gateway, internal = %internal_addr, external = %external_addr, "gateway serving");
+    Ok(RunningGateway {
+        internal: internal_addr,
+        external: external_addr,
+        shared,
+        shutdown,
+        tasks,
+    })
+}
+
+async fn serve_internal(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let (tcp, remote) = tokio::select! {
+            r = listener.accept() => match r { Ok(p) => p, Err(_) => continue },
+            _ = shutdown.changed() => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(crate::plane::consume(shared, remote, req).await) }
+            });
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(15))
+                .max_buf_size(256 * 1024);
+            if let Err(e) = builder.serve_connection(TokioIo::new(tcp), service).await {
+                tracing::debug!(%remote, error = %e, "internal connection ended");
+            }
+        });
+    }
+}
+
+async fn serve_external(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let (tcp, remote) = tokio::select! {
+            r = listener.accept() => match r { Ok(p) => p, Err(_) => continue },
+            _ = shutdown.changed() => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, shared) = (acceptor.clone(), shared.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            let Ok(Ok(tls)) =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+            else {
+                tracing::debug!(%remote, "peer TLS handshake failed");
+                return;
+            };
+            let Some(peer) = peer_identity(&tls) else {
+                tracing::warn!(%remote, "peer certificate names no gateway; closing");
+                return;
+            };
+            let mut views = shared.view.clone();
+            if !views.borrow().trusts(&peer.gateway, &peer.serial) {
+                tracing::warn!(%remote, peer = %peer.gateway, "untrusted peer gateway; closing");
+                return;
+            }
+            let peer = Arc::new(peer);
+            let service = {
+                let (shared, peer) = (shared.clone(), peer.clone());
+                service_fn(move |req| {
+                    let (shared, peer) = (shared.clone(), peer.clone());
+                    async move { Ok::<_, Infallible>(crate::plane::provide(shared, peer, req).await) }
+                })
+            };
+            let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(1024)
+                .initial_stream_window_size(1 << 20)
+                .initial_connection_window_size(8 << 20)
+                .serve_connection(TokioIo::new(tls), service);
+            tokio::pin!(connection);
+            loop {
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(e) = result {
+                            tracing::debug!(peer = %peer.gateway, error = %e, "peer connection ended");
+                        }
+                        return;
+                    }
+                    changed = views.changed() => {
+                        let trusted = changed.is_ok() && views.borrow().trusts(&peer.gateway, &peer.serial);
+                        if !trusted {
+                            tracing::info!(peer = %peer.gateway, "peer no longer trusted; closing its connection");
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn peer_identity(
+    tls: &tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+) -> Option<PeerIdentity> {
+    let certificate = tls.get_ref().1.peer_certificates()?.first()?.to_vec();
+    let info = CertificateInfo::from_der(&certificate).ok()?;
+    Some(PeerIdentity {
+        gateway: psn_pki::gateway_identity(&info)?,
+        serial: info.serial,
+        certificate: Arc::new(certificate),
+    })
+}
+
+/// A client for the authority with the gateway's current certificate.
+fn authority_client(dir: &GatewayDir) -> Result<Vec<AuthorityClient>, GatewayError> {
+    let settings = dir.load_settings()?;
+    let ca = dir.load_ca()?;
+    let (identity, _) = dir.load_identity()?;
+    settings
+        .authority
+        .iter()
+        .map(|endpoint| {
+            AuthorityClient::gateway(endpoint, &ca, identity.clone()).map_err(Into::into)
+        })
+        .collect()
+}
+
+async fn fetch_grants(dir: &GatewayDir) -> Result<GrantList, GatewayError> {
+    let list = crate::admin::grants(dir).await?;
+    write_private(
+        &grants_path(dir),
+        &serde_json::to_vec(&list).unwrap_or_default(),
+    )?;
+    Ok(list)
+}
+
+fn load_grants(dir: &GatewayDir) -> Vec<Grant> {
+    std::fs::read(grants_path(dir))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<GrantList>(&b).ok())
+        .map(|l| l.items)
+        .unwrap_or_default()
+}
+
+/// Follows the configuration by long poll; on each new version fetches the grants and swaps the
+/// view. Backs off while the authority is unreachable, keeping the cached view.
+async fn follow(
+    dir: GatewayDir,
+    mut store: ConfigStore,
+    views: watch::Sender<Arc<View>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(250);
+    let mut announced = false;
+    loop {
+        let step = async {
+            let clients = authority_client(&dir)?;
+            let mut last = None;
+            for client in clients {
+                if !announced {
+                    let settings = dir.load_settings()?;
+                    if let Some(address) = settings.address {
+                        let listed = store
+                            .current()
+                            .and_then(|c| c.gateways.iter().find(|g| g.id == settings.gateway))
+                            .and_then(|g| g.address.clone());
+                        if listed.as_deref() != Some(address.as_str()) {
+                            client.set_address(&AddressUpdate { address }).await?;
+                        }
+                    }
+                    announced = true;
+                }
+                match client
+                    .config(store.etag().as_deref(), Some(Duration::from_secs(30)))
+                    .await
+                {
+                    Ok(ConfigFetch::NotModified) => return Ok::<_, GatewayError>(None),
+                    Ok(ConfigFetch::Document { jws, .. }) => {
+                        return match store.accept(&jws, OffsetDateTime::now_utc())? {
+                            Accepted::New(v) => Ok(Some(v)),
+                            Accepted::Unchanged(_) => Ok(None),
+                        }
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.map_or_else(
+                || GatewayError::Setup("no authority endpoint".into()),
+                Into::into,
+            ))
+        };
+        let outcome = tokio::select! {
+            r = step => r,
+            _ = shutdown.changed() => return,
+        };
+        match outcome {
+            Ok(None) => backoff = Duration::from_millis(250),
+            Ok(Some(version)) => {
+                backoff = Duration::from_millis(250);
+                let grants = match fetch_grants(&dir).await {
+                    Ok(list) => list.items,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not fetch grants; keeping the previous ones");
+                        views.borrow().grants.as_ref().clone()
+                    }
+                };
+                if let Some(config) = store.current() {
+                    views.send_replace(Arc::new(View::new(
+                        Arc::new(config.clone()),
+                        Arc::new(grants),
+                    )));
+                    tracing::info!(version, "configuration updated");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "configuration follow failed; serving on the cached configuration");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// Renews the certificate when two thirds of its life have passed and swaps it in live.
+async fn keep_certificate(
+    dir: GatewayDir,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let Ok((identity, _)) = dir.load_identity() else {
+            continue;
+        };
+        let Some(Ok(info)) = identity
+            .chain
+            .first()
+            .map(|c| CertificateInfo::from_der(c.as_ref()))
+        else {
+            continue;
+        };
+        if !needs_renewal(info.not_before, info.not_after, OffsetDateTime::now_utc()) {
+            continue;
+        }
+        match crate::renew(&dir).await {
+            Ok(renewed) => match reload_identity(&dir, &shared) {
+                Ok(()) => {
+                    tracing::info!(serial = %renewed.serial, not_after = %renewed.not_after, "certificate renewed")
+                }
+                Err(e) => tracing::error!(error = %e, "renewed certificate could not be loaded"),
+            },
+            Err(e) => tracing::warn!(error = %e, "certificate renewal failed; will retry"),
+        }
+    }
+}
+
+/// Loads the identity from disk into the running listeners and signer.
+pub fn reload_identity(dir: &GatewayDir, shared: &Shared) -> Result<(), GatewayError> {
+    let (identity, pem) = dir.load_identity()?;
+    let serial = CertificateInfo::from_der(
+        identity
+            .chain
+            .first()
+            .map(|c| c.as_ref())
+            .unwrap_or_default(),
+    )?
+    .serial;
+    let signer = StatementSigner::from_pem(&pem)?;
+    shared.identity.replace(identity)?;
+    let signing = Arc::new(Signing { signer, serial });
+    match shared.signing.write() {
+        Ok(mut g) => *g = signing,
+        Err(p) => *p.into_inner() = signing,
+    }
+    Ok(())
+}
