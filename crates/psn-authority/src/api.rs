@@ -336,8 +336,12 @@ async fn config(
             )
                 .into_response());
         }
-        let changed = tokio::time::timeout_at(deadline, updates.changed()).await;
-        if !matches!(changed, Ok(Ok(()))) {
+        let mut stopping = a.stopping.clone();
+        let changed = tokio::select! {
+            changed = tokio::time::timeout_at(deadline, updates.changed()) => matches!(changed, Ok(Ok(()))),
+            _ = stopping.wait_for(|stop| *stop) => false,
+        };
+        if !changed {
             return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
         }
     }

@@ -68,6 +68,8 @@ pub struct Authority {
     pub publisher: Publisher,
     /// Public base URL of the API.
     pub public_url: String,
+    /// Becomes true when the authority is stopping, so long polls end at once.
+    pub stopping: watch::Receiver<bool>,
 }
 
 /// What `init` created.
@@ -271,6 +273,7 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
     };
     let publisher = Publisher::new(store.clone(), signer, description);
     let published = publisher.publish().await?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
     let authority = Arc::new(Authority {
         network,
         settings,
@@ -279,8 +282,8 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         ca_pin,
         publisher,
         public_url: url.clone(),
+        stopping: shutdown_rx.clone(),
     });
-    let (shutdown, shutdown_rx) = watch::channel(false);
     let app = api::router(authority.clone());
     let server = tokio::spawn(server::serve_tls(listener, tls, app, shutdown_rx.clone()));
     let refresher = {

@@ -24,6 +24,8 @@ pub enum ProblemType {
     Conflict,
     /// The body exceeds the configured limit.
     BodyTooLarge,
+    /// The request's headers together exceed the limit.
+    HeadersTooLarge,
     /// The request's content type is not accepted by this endpoint.
     UnsupportedMediaType,
     /// The enrolment token is malformed, unknown, or does not match its claims.
@@ -74,6 +76,7 @@ impl ProblemType {
         Self::MethodNotAllowed,
         Self::Conflict,
         Self::BodyTooLarge,
+        Self::HeadersTooLarge,
         Self::UnsupportedMediaType,
         Self::TokenInvalid,
         Self::TokenExpired,
@@ -105,6 +108,7 @@ impl ProblemType {
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict => "conflict",
             Self::BodyTooLarge => "body-too-large",
+            Self::HeadersTooLarge => "headers-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::TokenInvalid => "token-invalid",
             Self::TokenExpired => "token-expired",
@@ -139,6 +143,7 @@ impl ProblemType {
             Self::MethodNotAllowed => 405,
             Self::Conflict => 409,
             Self::BodyTooLarge => 413,
+            Self::HeadersTooLarge => 431,
             Self::UnsupportedMediaType => 415,
             Self::AccessDenied => 403,
             Self::UnknownService => 404,
@@ -163,6 +168,7 @@ impl ProblemType {
             Self::MethodNotAllowed => "Method not allowed",
             Self::Conflict => "Conflict with the current state",
             Self::BodyTooLarge => "The body is too large",
+            Self::HeadersTooLarge => "The headers are too large",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::TokenInvalid => "The enrolment token is invalid",
             Self::TokenExpired => "The enrolment token has expired",

@@ -253,6 +253,7 @@ async fn serve_external(
             };
             let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
+                .max_header_list_size(96 * 1024)
                 .max_concurrent_streams(1024)
                 .initial_stream_window_size(1 << 20)
                 .initial_connection_window_size(8 << 20)

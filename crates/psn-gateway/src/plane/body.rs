@@ -30,7 +30,6 @@ pub struct DigestBody<B> {
     limit: u64,
     seen: u64,
     finish: Option<Finisher>,
-    pending: Option<Frame<Bytes>>,
     done: bool,
 }
 
@@ -43,7 +42,6 @@ impl<B> DigestBody<B> {
             limit,
             seen: 0,
             finish: Some(finish),
-            pending: None,
             done: false,
         }
     }
@@ -73,9 +71,6 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        if let Some(frame) = this.pending.take() {
-            return Poll::Ready(Some(Ok(frame)));
-        }
         if this.done {
             return Poll::Ready(None);
         }
@@ -120,7 +115,7 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done && self.pending.is_none()
+        self.done
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -214,4 +209,93 @@ mod tests {
         let err = over.collect().await.expect_err("over the limit");
         assert!(err.to_string().contains("limit"));
     }
+}
+
+/// Why a [`pump`] did not deliver a verified body.
+#[derive(Debug)]
+pub enum PumpFailure {
+    /// Over the size limit.
+    TooLarge(u64),
+    /// The incoming body failed (peer reset, protocol error).
+    Body(String),
+    /// The check of digest and trailers refused it.
+    Refused(String),
+}
+
+/// Checks a finished body's digest and trailers; returns the value to report (e.g. the digest
+/// text) or why the body is refused.
+pub type Check = Box<dyn FnOnce([u8; 32], Option<HeaderMap>) -> Result<String, String> + Send>;
+
+/// Reads `incoming` to its end in its own task, digesting it and forwarding its data to the
+/// returned body while that body's reader wants it (with back-pressure: a few frames at most are
+/// buffered). If the reader stops early (a backend that answers without reading the request),
+/// the pump keeps reading and discarding, so the digest and trailers are always known. The last
+/// chunk is held back until `check` accepts the whole body: a reader never sees a complete body
+/// that fails the check, only an aborted one.
+pub fn pump<B>(
+    incoming: B,
+    limit: u64,
+    check: Check,
+) -> (
+    GatewayBody,
+    tokio::sync::oneshot::Receiver<Result<String, PumpFailure>>,
+)
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError> + Send,
+{
+    use http_body_util::BodyExt;
+    let (frames_tx, mut frames_rx) =
+        tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(4);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut incoming = incoming;
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut seen = 0u64;
+        let mut held: Option<Bytes> = None;
+        let forward = |frame: Result<Frame<Bytes>, BoxError>| {
+            let tx = frames_tx.clone();
+            async move {
+                if !tx.is_closed() {
+                    let _ = tx.send(frame).await;
+                }
+            }
+        };
+        let trailers = loop {
+            match incoming.frame().await {
+                None => break Ok(None),
+                Some(Err(e)) => break Err(PumpFailure::Body(e.into().to_string())),
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => {
+                        seen += data.len() as u64;
+                        if seen > limit {
+                            break Err(PumpFailure::TooLarge(limit));
+                        }
+                        digest.update(&data);
+                        if let Some(previous) = held.replace(data) {
+                            forward(Ok(Frame::data(previous))).await;
+                        }
+                    }
+                    Err(frame) => break Ok(frame.into_trailers().ok()),
+                },
+            }
+        };
+        let outcome = trailers.and_then(|trailers| {
+            let mut out = [0u8; 32];
+            out.copy_from_slice(digest.finish().as_ref());
+            check(out, trailers).map_err(PumpFailure::Refused)
+        });
+        match &outcome {
+            Ok(_) => {
+                if let Some(last) = held.take() {
+                    forward(Ok(Frame::data(last))).await;
+                }
+            }
+            Err(e) => forward(Err(format!("request body refused: {e:?}").into())).await,
+        }
+        drop(frames_tx);
+        let _ = done_tx.send(outcome);
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| frames_rx.poll_recv(cx));
+    (boxed(http_body_util::StreamBody::new(stream)), done_rx)
 }

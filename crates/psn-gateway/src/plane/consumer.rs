@@ -19,6 +19,14 @@ use time::OffsetDateTime;
 
 const HOP: &str = "consumer-gateway";
 
+/// Largest total size of a request's header names and values; peers accept the same.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// The consumer side waits this much longer than its response timeout, so that when a provider's
+/// backend is slow the provider gateway's own timeout (attributing it to the backend) arrives
+/// first.
+const ATTRIBUTION_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Set by the provider gateway on problems it raises itself (they carry no signed statement).
 pub const PSN_ERROR: &str = "psn-error";
 
@@ -46,6 +54,19 @@ pub async fn handle(
     let fail = |kind: ProblemType, detail: String| problem(kind, detail, HOP, &id);
     if req.uri().path() == "/healthz" {
         return health(&shared, &id);
+    }
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return fail(
+            ProblemType::HeadersTooLarge,
+            format!(
+                "the request headers total {header_bytes} bytes; the limit is {MAX_HEADER_BYTES}"
+            ),
+        );
     }
     let view = shared.view();
     if view.expired(OffsetDateTime::now_utc()) {
@@ -213,7 +234,7 @@ pub async fn handle(
     *outbound.headers_mut() = headers;
 
     let mut sender = connection.sender.clone();
-    let timeout = shared.settings.limits.response_timeout;
+    let timeout = shared.settings.limits.response_timeout + ATTRIBUTION_GRACE;
     let response = match tokio::time::timeout(timeout, sender.send_request(outbound)).await {
         Err(_) => {
             return fail(

@@ -109,6 +109,7 @@ impl PeerPool {
         }
         let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
+            .max_header_list_size(96 * 1024)
             .keep_alive_interval(Duration::from_secs(30))
             .keep_alive_timeout(Duration::from_secs(10))
             .initial_stream_window_size(1 << 20)

@@ -3,11 +3,11 @@
 //! subsystems, that a grant allows the call, and that the consumer's signed statement matches
 //! what arrived; it forwards to the backend and signs a statement of what it returned.
 
-use super::body::{boxed, DigestBody, GatewayBody, TooLarge};
+use super::body::{boxed, DigestBody, GatewayBody, PumpFailure};
 use super::consumer::PSN_ERROR;
 use super::{
-    parse_target, problem, set, single, source_is, strip_hop_by_hop, Shared, PSN_CLIENT,
-    PSN_MESSAGE_ID, PSN_PURPOSE,
+    parse_target, problem, set, single, strip_hop_by_hop, Shared, PSN_CLIENT, PSN_MESSAGE_ID,
+    PSN_PURPOSE,
 };
 use http::{HeaderMap, HeaderValue, Request, Response};
 use hyper::body::Incoming;
@@ -229,41 +229,46 @@ pub async fn handle(
     for name in psn_headers {
         parts.headers.remove(name);
     }
-    let (verified_tx, mut verified_rx) = oneshot::channel::<Result<String, String>>();
-    let body_is_empty = http_body::Body::is_end_stream(&body);
-    let backend_body: GatewayBody = if body_is_empty {
-        let digest = content_digest(&psn_core::encoding::sha256(b""));
-        let result = match &header_proof {
-            Some(proof) => expected.check(proof, &verifier, &digest).map(|_| digest),
-            None => Err("the consumer gateway sent no signed request statement".into()),
-        };
-        let _ = verified_tx.send(result);
-        super::body::full(bytes::Bytes::new())
-    } else {
+    // The consumer's statement is checked once its whole body has been read (by the pump,
+    // whether or not the backend wanted all of it); the response is released only after that.
+    let check: super::body::Check = {
         let expected = expected.clone();
-        boxed(DigestBody::new(
-            body,
-            limit,
-            Box::new(move |digest, trailers| {
-                let digest = content_digest(&digest);
-                let proof = trailers
-                    .as_ref()
-                    .and_then(|t| t.get(REQUEST_PROOF))
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-                    .or(header_proof);
-                let result = match proof {
-                    Some(p) => expected.check(&p, &verifier, &digest).map(|_| digest),
-                    None => Err("the consumer gateway sent no signed request statement".into()),
-                };
-                let failed = result.as_ref().err().cloned();
-                let _ = verified_tx.send(result);
-                match failed {
-                    Some(reason) => Err(reason.into()),
-                    None => Ok(None),
-                }
-            }),
-        ))
+        Box::new(move |digest, trailers| {
+            let digest = content_digest(&digest);
+            let proof = trailers
+                .as_ref()
+                .and_then(|t| t.get(REQUEST_PROOF))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .or(header_proof)
+                .ok_or("the consumer gateway sent no signed request statement")?;
+            expected.check(&proof, &verifier, &digest).map(|_| digest)
+        })
+    };
+    let (backend_body, pumped) = if http_body::Body::is_end_stream(&body) {
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(check(psn_core::encoding::sha256(b""), None).map_err(PumpFailure::Refused));
+        (super::body::full(bytes::Bytes::new()), rx)
+    } else {
+        super::body::pump(body, limit, check)
+    };
+    let verification = async move {
+        match pumped.await {
+            Ok(Ok(digest)) => Ok(digest),
+            Ok(Err(PumpFailure::TooLarge(limit))) => Err((
+                ProblemType::BodyTooLarge,
+                format!("the request body is over the {limit}-byte limit"),
+            )),
+            Ok(Err(PumpFailure::Body(e))) => Err((
+                ProblemType::InvalidRequest,
+                format!("the request body failed: {e}"),
+            )),
+            Ok(Err(PumpFailure::Refused(e))) => Err((ProblemType::ProofInvalid, e)),
+            Err(_) => Err((
+                ProblemType::Internal,
+                "the request body reader stopped".to_owned(),
+            )),
+        }
     };
     let mut outbound = Request::new(backend_body);
     *outbound.method_mut() = parts.method;
@@ -277,7 +282,16 @@ pub async fn handle(
     }
 
     let timeout = shared.settings.limits.response_timeout;
-    let response = match tokio::time::timeout(timeout, shared.backends.request(outbound)).await {
+    let exchange = async {
+        let response = tokio::time::timeout(timeout, shared.backends.request(outbound)).await;
+        (response, verification.await)
+    };
+    let (response, verified) = exchange.await;
+    let request_digest = match verified {
+        Ok(digest) => digest,
+        Err((kind, reason)) => return fail(kind, reason, &id),
+    };
+    let response = match response {
         Err(_) => {
             return fail(
                 ProblemType::BackendTimeout,
@@ -288,49 +302,28 @@ pub async fn handle(
                 &id,
             )
         }
-        Ok(Err(e)) => {
-            if source_is::<TooLarge>(&e) {
-                return fail(
-                    ProblemType::BodyTooLarge,
-                    format!("the request body is over the {limit}-byte limit"),
-                    &id,
-                );
-            }
-            if e.is_connect() {
-                return fail(
-                    ProblemType::BackendUnreachable,
-                    format!(
-                        "the backend of {} refused the connection: {e}",
-                        target.service
-                    ),
-                    &id,
-                );
-            }
-            return match verified_rx.try_recv() {
-                Ok(Err(reason)) => fail(ProblemType::ProofInvalid, reason, &id),
-                _ => fail(
-                    ProblemType::BackendUnreachable,
-                    format!(
-                        "the backend of {} failed: {}",
-                        target.service,
-                        error_chain(&e)
-                    ),
-                    &id,
-                ),
-            };
-        }
-        Ok(Ok(r)) => r,
-    };
-    let request_digest = match tokio::time::timeout(timeout, verified_rx).await {
-        Ok(Ok(Ok(digest))) => digest,
-        Ok(Ok(Err(reason))) => return fail(ProblemType::ProofInvalid, reason, &id),
-        _ => {
+        Ok(Err(e)) if e.is_connect() => {
             return fail(
-                ProblemType::ProofInvalid,
-                "the request ended before its signed statement arrived".into(),
+                ProblemType::BackendUnreachable,
+                format!(
+                    "the backend of {} refused the connection: {e}",
+                    target.service
+                ),
                 &id,
             )
         }
+        Ok(Err(e)) => {
+            return fail(
+                ProblemType::BackendUnreachable,
+                format!(
+                    "the backend of {} failed: {}",
+                    target.service,
+                    error_chain(&e)
+                ),
+                &id,
+            )
+        }
+        Ok(Ok(r)) => r,
     };
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);

@@ -1,0 +1,378 @@
+//! A network on loopback for data-plane tests: a real authority (SQLite), real gateways with
+//! their own data directories and listeners, and a fake backend standing in for a member's own
+//! system (outside psn) whose behaviour the test chooses by path.
+
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use psn_api::{AuthorityClient, NewGrant, NewMember, NewSubsystem, ServiceListing, TokenRequest};
+use psn_authority::datadir::DataDir;
+use psn_gateway::{EnrolOptions, GatewayDir, RunningGateway};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const PROVIDER: &str = "GB/GOV/D6";
+pub const CONSUMER: &str = "GB/LA/E10000016";
+pub const OUTSIDER: &str = "GB/LA/E10000008";
+pub const SERVICE: &str = "GB/GOV/D6/eligibility/fsm-check";
+
+/// The fake backend: `/echo` answers with what it saw, `/slow` waits 5 s, `/fail` answers 500,
+/// `/sink` counts a (large) body, `/stream?bytes=N` streams N bytes.
+pub async fn backend() -> (String, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = received.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let counter = counter.clone();
+                    async move { Ok::<_, Infallible>(answer(req, counter).await) }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    (url, received)
+}
+
+type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+async fn answer(
+    req: http::Request<hyper::body::Incoming>,
+    received: Arc<AtomicU64>,
+) -> http::Response<Body> {
+    let header = |n: &str| {
+        req.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let json = |status: u16, v: serde_json::Value| {
+        let mut r = http::Response::new(Full::new(Bytes::from(v.to_string())).boxed());
+        *r.status_mut() = http::StatusCode::from_u16(status).expect("status");
+        r.headers_mut().insert(
+            "content-type",
+            http::HeaderValue::from_static("application/json"),
+        );
+        r
+    };
+    let seen = serde_json::json!({
+        "client": header("psn-client"),
+        "message_id": header("psn-message-id"),
+        "purpose": header("psn-purpose"),
+        "traceparent": header("traceparent"),
+        "x-user": header("x-user"),
+        "connection_header": header("x-hop"),
+        "path": req.uri().path(),
+        "query": req.uri().query().unwrap_or_default(),
+        "method": req.method().as_str(),
+    });
+    match req.uri().path() {
+        "/slow" => {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            json(200, seen)
+        }
+        "/fail" => json(500, serde_json::json!({ "backend": "its own error" })),
+        "/sink" => {
+            let mut body = req.into_body();
+            let mut total = 0u64;
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Ok(data) = frame.into_data() {
+                    total += data.len() as u64;
+                }
+            }
+            received.store(total, Ordering::SeqCst);
+            json(200, serde_json::json!({ "received": total }))
+        }
+        "/stream" => {
+            let n: u64 = req
+                .uri()
+                .query()
+                .and_then(|q| q.strip_prefix("bytes="))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+            let chunks = (n / chunk.len() as u64) as usize;
+            let stream = futures_util::stream::iter(
+                (0..chunks)
+                    .map(move |_| Ok::<_, Infallible>(hyper::body::Frame::data(chunk.clone()))),
+            );
+            http::Response::new(StreamBody::new(stream).boxed())
+        }
+        _ => json(200, seen),
+    }
+}
+
+/// One member's gateway in the test network.
+pub struct Member {
+    pub dir: GatewayDir,
+    pub running: Option<RunningGateway>,
+    pub internal: String,
+    pub external: SocketAddr,
+}
+
+pub struct Net {
+    pub tmp: tempfile::TempDir,
+    pub authority: Option<psn_authority::Running>,
+    pub operator: AuthorityClient,
+    pub ca_der: Vec<u8>,
+    pub members: HashMap<&'static str, Member>,
+    pub backend: String,
+    pub backend_received: Arc<AtomicU64>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+impl Net {
+    /// Provider (DfE) offering SERVICE granted to CONSUMER's `revenues`; OUTSIDER has no grant.
+    pub async fn start(response_timeout: Duration) -> Net {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::new(tmp.path().join("authority"));
+        let report = psn_authority::init(&data, "GB".parse().expect("net"), None)
+            .await
+            .expect("init");
+        let authority = psn_authority::start(
+            &data,
+            psn_authority::ServeOptions {
+                listen: "127.0.0.1:0".parse().expect("addr"),
+                public_url: None,
+            },
+        )
+        .await
+        .expect("start authority");
+        let ca_der = authority.authority.ca.certificate_der().to_vec();
+        let operator = AuthorityClient::operator(&authority.url, &ca_der, &report.operator_token)
+            .expect("client");
+        let (backend, backend_received) = backend().await;
+        let mut net = Net {
+            tmp,
+            authority: Some(authority),
+            operator,
+            ca_der,
+            members: HashMap::new(),
+            backend,
+            backend_received,
+        };
+        for (id, name, subsystem) in [
+            (PROVIDER, "Department for Education", "eligibility"),
+            (CONSUMER, "Kent County Council", "revenues"),
+            (OUTSIDER, "Devon County Council", "revenues"),
+        ] {
+            net.enrol(id, name, subsystem, response_timeout).await;
+        }
+        let provider = &net.members[PROVIDER].dir;
+        psn_gateway::admin::add_service(
+            provider,
+            ServiceListing {
+                id: SERVICE.parse().expect("service"),
+                title: "FSM check".into(),
+                description: String::new(),
+                processes: vec!["lgsl:4".into()],
+            },
+            net.backend.clone(),
+        )
+        .await
+        .expect("publish service");
+        psn_gateway::admin::grant(
+            provider,
+            NewGrant {
+                service: SERVICE.parse().expect("service"),
+                grantee: format!("{CONSUMER}/revenues").parse().expect("grantee"),
+                method: None,
+                path: None,
+            },
+        )
+        .await
+        .expect("grant");
+        for id in [PROVIDER, CONSUMER, OUTSIDER] {
+            net.start_gateway(id).await;
+        }
+        net.settle().await;
+        net
+    }
+
+    async fn enrol(
+        &mut self,
+        id: &'static str,
+        name: &str,
+        subsystem: &str,
+        response_timeout: Duration,
+    ) {
+        let member: psn_core::names::MemberId = id.parse().expect("member");
+        self.operator
+            .add_member(&NewMember {
+                id: member.clone(),
+                name: name.into(),
+                sector: None,
+                region: None,
+            })
+            .await
+            .expect("add member");
+        self.operator
+            .add_subsystem(
+                &member,
+                &NewSubsystem {
+                    code: subsystem.parse().expect("code"),
+                },
+            )
+            .await
+            .expect("subsystem");
+        let token = self
+            .operator
+            .create_token(&TokenRequest {
+                member,
+                gateway: "gw1".parse().expect("gw"),
+                ttl_seconds: None,
+            })
+            .await
+            .expect("token");
+        let (internal, external) = (free_port(), free_port());
+        let dir = GatewayDir::new(self.tmp.path().join(id.replace('/', "-")));
+        psn_gateway::enrol(
+            &dir,
+            EnrolOptions {
+                token: token.token,
+                address: Some(format!("127.0.0.1:{external}")),
+            },
+        )
+        .await
+        .expect("enrol");
+        let mut settings = dir.load_settings().expect("settings");
+        settings.internal_listen = SocketAddr::from(([127, 0, 0, 1], internal));
+        settings.external_listen = SocketAddr::from(([127, 0, 0, 1], external));
+        settings.limits.response_timeout = response_timeout;
+        dir.save_settings(&settings).expect("save");
+        self.members.insert(
+            id,
+            Member {
+                dir,
+                running: None,
+                internal: format!("http://127.0.0.1:{internal}"),
+                external: settings.external_listen,
+            },
+        );
+    }
+
+    pub async fn start_gateway(&mut self, id: &str) {
+        let member = self.members.get_mut(id).expect("member");
+        psn_gateway::sync_config(&member.dir, None)
+            .await
+            .expect("sync");
+        member.running = Some(
+            psn_gateway::start(&member.dir)
+                .await
+                .expect("start gateway"),
+        );
+    }
+
+    /// Waits until every running gateway holds the authority's latest configuration version.
+    pub async fn settle(&self) {
+        for id in self.members.keys() {
+            self.settle_on(id).await;
+        }
+    }
+
+    /// Waits until `member`'s gateway holds the authority's latest configuration version.
+    /// (A suspended member's gateway is refused further versions, so wait on others.)
+    pub async fn settle_on(&self, member: &str) {
+        let latest = self
+            .authority
+            .as_ref()
+            .and_then(|a| a.authority.publisher.current())
+            .map_or(0, |p| p.version);
+        let Some(g) = &self.members[member].running else {
+            return;
+        };
+        let mut view = g.shared.view.clone();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while view.borrow().config.version < latest {
+                if view.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("gateway did not reach the latest configuration within 10 s");
+    }
+
+    /// The internal URL of `member`'s gateway for `path` under the service.
+    pub fn url(&self, member: &str, path: &str) -> String {
+        format!("{}/r1/{SERVICE}{path}", self.members[member].internal)
+    }
+
+    pub async fn stop(mut self) {
+        for (_, m) in self.members.drain() {
+            if let Some(g) = m.running {
+                g.stop().await;
+            }
+        }
+        if let Some(a) = self.authority.take() {
+            a.stop().await;
+        }
+    }
+}
+
+/// A plain-HTTP client for the internal listener (reqwest wants a TLS configuration even so).
+pub fn client() -> reqwest::Client {
+    let tls = rustls::ClientConfig::builder_with_provider(psn_pki::provider())
+        .with_safe_default_protocol_versions()
+        .expect("tls")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .no_proxy()
+        .build()
+        .expect("client")
+}
+
+/// Sends raw HTTP/1.1 bytes (so no client library normalises a hostile path) and returns the
+/// status and body.
+pub async fn raw_get(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    tcp.read_to_end(&mut response).await.expect("read");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}

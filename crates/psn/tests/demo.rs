@@ -1,0 +1,80 @@
+//! `psn demo`, the README's first command, as a user runs it: the real binary, its example calls
+//! answered as it says, and a clean stop on Ctrl-C.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+#[tokio::test]
+async fn the_demo_runs_and_its_example_calls_return_what_it_says() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("demo");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_psn"))
+        .args([
+            "demo",
+            "--data-dir",
+            &dir.display().to_string(),
+            "--members",
+            "2",
+        ])
+        .env("PSN_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn demo");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut printed = String::new();
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).expect("read") == 0 {
+            panic!("demo exited before it was ready:\n{printed}");
+        }
+        printed.push_str(&line);
+        if line.contains("Ctrl-C stops the demo") {
+            break;
+        }
+    }
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("demo.json")).expect("demo.json"))
+            .expect("json");
+    assert!(
+        info["members"].as_array().expect("members").len() >= 7,
+        "five planned members plus two extra"
+    );
+    let examples = info["examples"].as_array().expect("examples");
+    assert!(examples.len() >= 4);
+    for example in examples {
+        let curl = example["curl"].as_str().expect("curl");
+        assert!(
+            printed.contains(curl),
+            "the printed calls and demo.json agree"
+        );
+        let header = curl
+            .split('\'')
+            .nth(1)
+            .expect("header")
+            .trim_start_matches("PSN-Client: ");
+        let url = curl.split('\'').nth(3).expect("url");
+        let resp = common::client()
+            .get(url)
+            .header("PSN-Client", header)
+            .send()
+            .await
+            .expect("call");
+        assert_eq!(
+            resp.status().as_u16(),
+            example["expect_status"].as_u64().expect("status") as u16,
+            "{}",
+            example["description"]
+        );
+    }
+    let pid = child.id().to_string();
+    let status = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = child.wait().expect("wait");
+    assert!(exit.success(), "demo must stop cleanly on Ctrl-C: {exit:?}");
+}
