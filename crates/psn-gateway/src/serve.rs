@@ -133,7 +133,10 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
         })?;
     let internal_addr = internal.local_addr().map_err(io_error(dir.root()))?;
     let external_addr = external.local_addr().map_err(io_error(dir.root()))?;
+    let signing = Arc::new(RwLock::new(Arc::new(signing)));
     let shared = Arc::new(Shared {
+        batch: crate::plane::signing::BatchSigner::start(signing.clone()),
+        verified: crate::plane::signing::VerifiedRoots::default(),
         services: settings
             .services
             .iter()
@@ -143,7 +146,7 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
         settings,
         view: view_rx,
         identity,
-        signing: RwLock::new(Arc::new(signing)),
+        signing,
         backends,
         clients,
     });

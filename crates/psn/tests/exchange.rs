@@ -7,7 +7,7 @@ mod common;
 use common::{client, Net, CONSUMER, OUTSIDER, PROVIDER, SERVICE};
 use http_body_util::BodyExt;
 use psn_core::problem::{Problem, ProblemType};
-use psn_core::proof::{content_digest, Statement, StatementKind, REQUEST_PROOF, RESPONSE_PROOF};
+use psn_core::proof::{content_digest, decode_proof, StatementKind, REQUEST_PROOF, RESPONSE_PROOF};
 use std::time::Duration;
 
 const CLIENT: &str = "GB/LA/E10000016/revenues";
@@ -70,7 +70,8 @@ async fn a_granted_call_succeeds_with_both_statements_verified() {
     assert_eq!(seen["query"], "nino=QQ123456C");
 
     // The consumer gateway's statement verifies with its certificate and says what was sent.
-    let (statement, signed, signature) = Statement::decode(&proof).expect("decode");
+    let decoded = decode_proof(&proof).expect("decode");
+    let (statement, signed, signature) = (decoded.statement, decoded.signed, decoded.signature);
     let verifier = psn_pki::StatementVerifier::from_certificate(&certificate_of(&net, CONSUMER))
         .expect("verifier");
     assert!(verifier.verify(&signed, &signature));
@@ -116,15 +117,15 @@ async fn a_granted_call_succeeds_with_both_statements_verified() {
     let collected = resp.into_body().collect().await.expect("body");
     let trailers = collected.trailers().cloned().expect("trailers");
     let response_body = collected.to_bytes();
-    let (response, signed, signature) =
-        Statement::decode(trailers[RESPONSE_PROOF].to_str().expect("proof")).expect("decode");
+    let decoded = decode_proof(trailers[RESPONSE_PROOF].to_str().expect("proof")).expect("decode");
+    let (response, signed, signature) = (decoded.statement, decoded.signed, decoded.signature);
     let provider = psn_pki::StatementVerifier::from_certificate(&certificate_of(&net, PROVIDER))
         .expect("verifier");
     assert!(
         provider.verify(&signed, &signature),
         "provider statement must verify with the provider's certificate"
     );
-    let (request, _, _) = Statement::decode(&request_proof).expect("decode");
+    let request = decode_proof(&request_proof).expect("decode").statement;
     assert_eq!(
         request.request_digest,
         content_digest(&psn_core::encoding::sha256(&body))

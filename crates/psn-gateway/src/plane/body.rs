@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -18,10 +19,12 @@ pub type GatewayBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxErro
 #[error("body exceeds the limit of {0} bytes")]
 pub struct TooLarge(pub u64);
 
+/// What a finisher produces: trailers to send on, or an error that aborts the stream.
+pub type Finishing = Pin<Box<dyn Future<Output = Result<Option<HeaderMap>, BoxError>> + Send>>;
+
 /// Runs when the body has been fully read: receives the digest and the trailers that arrived
-/// (if any); returns trailers to send on, or an error to abort the stream.
-pub type Finisher =
-    Box<dyn FnOnce([u8; 32], Option<HeaderMap>) -> Result<Option<HeaderMap>, BoxError> + Send>;
+/// (if any). It may wait (for a batch signature, say) before the stream ends.
+pub type Finisher = Box<dyn FnOnce([u8; 32], Option<HeaderMap>) -> Finishing + Send>;
 
 /// A streaming body wrapper that digests, limits and finishes.
 pub struct DigestBody<B> {
@@ -30,6 +33,7 @@ pub struct DigestBody<B> {
     limit: u64,
     seen: u64,
     finish: Option<Finisher>,
+    finishing: Option<Finishing>,
     done: bool,
 }
 
@@ -42,18 +46,38 @@ impl<B> DigestBody<B> {
             limit,
             seen: 0,
             finish: Some(finish),
+            finishing: None,
             done: false,
         }
     }
 
-    fn complete(&mut self, trailers: Option<HeaderMap>) -> Result<Option<HeaderMap>, BoxError> {
+    fn start_finishing(&mut self, trailers: Option<HeaderMap>) {
         let mut digest = [0u8; 32];
         if let Some(ctx) = self.digest.take() {
             digest.copy_from_slice(ctx.finish().as_ref());
         }
-        match self.finish.take() {
-            Some(finish) => finish(digest, trailers),
-            None => Ok(None),
+        if let Some(finish) = self.finish.take() {
+            self.finishing = Some(finish(digest, trailers));
+        }
+    }
+
+    fn poll_finishing(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let Some(finishing) = self.finishing.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match finishing.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(result) => {
+                self.finishing = None;
+                match result {
+                    Ok(Some(out)) => Poll::Ready(Some(Ok(Frame::trailers(out)))),
+                    Ok(None) => Poll::Ready(None),
+                    Err(e) => Poll::Ready(Some(Err(e))),
+                }
+            }
         }
     }
 }
@@ -72,7 +96,7 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         if this.done {
-            return Poll::Ready(None);
+            return this.poll_finishing(cx);
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Pending => Poll::Pending,
@@ -95,27 +119,20 @@ where
                 Err(frame) => {
                     // A trailers frame ends the body.
                     this.done = true;
-                    let trailers = frame.into_trailers().ok();
-                    match this.complete(trailers) {
-                        Ok(Some(out)) => Poll::Ready(Some(Ok(Frame::trailers(out)))),
-                        Ok(None) => Poll::Ready(None),
-                        Err(e) => Poll::Ready(Some(Err(e))),
-                    }
+                    this.start_finishing(frame.into_trailers().ok());
+                    this.poll_finishing(cx)
                 }
             },
             Poll::Ready(None) => {
                 this.done = true;
-                match this.complete(None) {
-                    Ok(Some(out)) => Poll::Ready(Some(Ok(Frame::trailers(out)))),
-                    Ok(None) => Poll::Ready(None),
-                    Err(e) => Poll::Ready(Some(Err(e))),
-                }
+                this.start_finishing(None);
+                this.poll_finishing(cx)
             }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done
+        self.done && self.finishing.is_none() && self.finish.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -169,9 +186,12 @@ mod tests {
             10,
             Box::new(move |digest, arrived| {
                 tx.send((digest, arrived.is_some())).ok();
-                let mut t = HeaderMap::new();
-                t.insert("psn-request-proof", http::HeaderValue::from_static("x"));
-                Ok(Some(t))
+                Box::pin(async {
+                    tokio::task::yield_now().await;
+                    let mut t = HeaderMap::new();
+                    t.insert("psn-request-proof", http::HeaderValue::from_static("x"));
+                    Ok(Some(t))
+                })
             }),
         );
         let collected = body.collect().await.expect("collect");
@@ -197,14 +217,14 @@ mod tests {
             10,
             Box::new(|_, arrived| {
                 assert!(arrived.is_some_and(|t| t.contains_key("psn-response-proof")));
-                Ok(None)
+                Box::pin(async { Ok(None) })
             }),
         );
         assert!(body.collect().await.expect("collect").trailers().is_none());
         let over = DigestBody::new(
             stream(vec![b"0123456789", b"x"], None),
             10,
-            Box::new(|_, _| Ok(None)),
+            Box::new(|_, _| Box::pin(async { Ok(None) })),
         );
         let err = over.collect().await.expect_err("over the limit");
         assert!(err.to_string().contains("limit"));

@@ -11,7 +11,9 @@ use http::{HeaderMap, HeaderValue, Request, Response, Version};
 use hyper::body::Incoming;
 use psn_core::names::SubsystemId;
 use psn_core::problem::ProblemType;
-use psn_core::proof::{content_digest, Statement, StatementKind, REQUEST_PROOF, RESPONSE_PROOF};
+use psn_core::proof::{
+    content_digest, decode_proof, Statement, StatementKind, REQUEST_PROOF, RESPONSE_PROOF,
+};
 use psn_pki::StatementVerifier;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -149,12 +151,11 @@ pub async fn handle(
         Some(q) => format!("{}?{q}", target.rest),
         None => target.rest.clone(),
     };
-    let signing = shared.signing();
     let statement = Statement {
         kind: StatementKind::Request,
         message_id: id.clone(),
         signer: shared.settings.gateway.to_string(),
-        signer_serial: signing.serial.clone(),
+        signer_serial: shared.signing().serial.clone(),
         client: client.to_string(),
         service: target.service.to_string(),
         method: parts.method.to_string(),
@@ -167,19 +168,23 @@ pub async fn handle(
     let request_digest = Arc::new(Mutex::new(None::<String>));
     let request_proof = Arc::new(Mutex::new(None::<String>));
     let sign = {
-        let (digest_slot, proof_slot) = (request_digest.clone(), request_proof.clone());
-        move |digest: [u8; 32]| {
+        let (digest_slot, proof_slot, batch) = (
+            request_digest.clone(),
+            request_proof.clone(),
+            shared.batch.clone(),
+        );
+        move |digest: [u8; 32]| async move {
             let mut statement = statement;
             statement.request_digest = content_digest(&digest);
             statement.at_ms = now_ms();
-            let proof = statement.encode(|b| signing.signer.sign(b));
+            let proof = batch.sign(statement.to_bytes()).await?;
             if let Ok(mut slot) = digest_slot.lock() {
                 *slot = Some(statement.request_digest.clone());
             }
             if let Ok(mut slot) = proof_slot.lock() {
                 *slot = Some(proof.clone());
             }
-            proof
+            Ok::<_, String>(proof)
         }
     };
     let mut headers = parts.headers;
@@ -193,7 +198,10 @@ pub async fn handle(
         set(&mut headers, PSN_PURPOSE, p);
     }
     let outbound_body: GatewayBody = if body_is_empty(&body, &headers) {
-        let proof = sign(psn_core::encoding::sha256(b""));
+        let proof = match sign(psn_core::encoding::sha256(b"")).await {
+            Ok(p) => p,
+            Err(e) => return fail(ProblemType::Internal, e),
+        };
         set(
             &mut headers,
             http::HeaderName::from_static(REQUEST_PROOF),
@@ -205,10 +213,12 @@ pub async fn handle(
             body,
             limit,
             Box::new(move |digest, _| {
-                let proof = sign(digest);
-                let mut trailers = HeaderMap::new();
-                trailers.insert(REQUEST_PROOF, HeaderValue::from_str(&proof)?);
-                Ok(Some(trailers))
+                Box::pin(async move {
+                    let proof = sign(digest).await?;
+                    let mut trailers = HeaderMap::new();
+                    trailers.insert(REQUEST_PROOF, HeaderValue::from_str(&proof)?);
+                    Ok(Some(trailers))
+                })
             }),
         ))
     };
@@ -273,49 +283,59 @@ pub async fn handle(
         return Response::from_parts(parts, boxed(body));
     }
     let status = parts.status.as_u16();
-    let verifier = StatementVerifier::from_certificate(&connection.certificate);
     let expected_signer = peer.id.to_string();
     let message = id.clone();
+    let shared_for_check = shared.clone();
     let verified = DigestBody::new(
         body,
         limit,
         Box::new(move |digest, trailers| {
-            let proof = trailers
-                .as_ref()
-                .and_then(|t| t.get(RESPONSE_PROOF))
-                .and_then(|v| v.to_str().ok())
-                .ok_or("the provider gateway sent no signed response statement")?
-                .to_owned();
-            let (statement, signed, signature) = Statement::decode(&proof)?;
-            let verifier = verifier.map_err(|e| -> BoxError { e.to_string().into() })?;
-            if !verifier.verify(&signed, &signature) {
-                return Err("the provider's response statement signature does not verify".into());
-            }
-            let request_digest = request_digest.lock().ok().and_then(|d| d.clone());
-            let checks = [
-                (statement.kind == StatementKind::Response, "kind"),
-                (statement.message_id == message, "message id"),
-                (statement.signer == expected_signer, "signer"),
-                (
-                    Some(&statement.request_digest) == request_digest.as_ref(),
-                    "request digest",
-                ),
-                (statement.status == Some(status), "status"),
-                (
-                    statement.response_digest.as_deref() == Some(content_digest(&digest).as_str()),
-                    "response digest",
-                ),
-            ];
-            if let Some((_, what)) = checks.iter().find(|(ok, _)| !ok) {
-                tracing::error!(message_id = %message, %what, "provider response statement does not match the exchange");
-                return Err(format!(
-                    "the provider's response statement does not match the exchange ({what})"
-                )
-                .into());
-            }
-            let mut out = HeaderMap::new();
-            out.insert(RESPONSE_PROOF, HeaderValue::from_str(&proof)?);
-            Ok(Some(out))
+            Box::pin(async move {
+                let proof = trailers
+                    .as_ref()
+                    .and_then(|t| t.get(RESPONSE_PROOF))
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or("the provider gateway sent no signed response statement")?
+                    .to_owned();
+                let decoded = decode_proof(&proof)?;
+                let verifier = StatementVerifier::from_certificate(&connection.certificate)
+                    .map_err(|e| -> BoxError { e.to_string().into() })?;
+                if !shared_for_check
+                    .verified
+                    .verify(&verifier, &connection.certificate, &decoded)
+                {
+                    return Err(
+                        "the provider's response statement signature does not verify".into(),
+                    );
+                }
+                let statement = decoded.statement;
+                let request_digest = request_digest.lock().ok().and_then(|d| d.clone());
+                let checks = [
+                    (statement.kind == StatementKind::Response, "kind"),
+                    (statement.message_id == message, "message id"),
+                    (statement.signer == expected_signer, "signer"),
+                    (
+                        Some(&statement.request_digest) == request_digest.as_ref(),
+                        "request digest",
+                    ),
+                    (statement.status == Some(status), "status"),
+                    (
+                        statement.response_digest.as_deref()
+                            == Some(content_digest(&digest).as_str()),
+                        "response digest",
+                    ),
+                ];
+                if let Some((_, what)) = checks.iter().find(|(ok, _)| !ok) {
+                    tracing::error!(message_id = %message, %what, "provider response statement does not match the exchange");
+                    return Err(format!(
+                        "the provider's response statement does not match the exchange ({what})"
+                    )
+                    .into());
+                }
+                let mut out = HeaderMap::new();
+                out.insert(RESPONSE_PROOF, HeaderValue::from_str(&proof)?);
+                Ok(Some(out))
+            })
         }),
     );
     Response::from_parts(parts, boxed(verified))

@@ -6,6 +6,7 @@ pub mod cidr;
 mod consumer;
 mod peers;
 mod provider;
+pub mod signing;
 pub mod state;
 
 pub use consumer::handle as consume;
@@ -48,8 +49,12 @@ pub struct Shared {
     pub view: watch::Receiver<Arc<View>>,
     /// TLS identity for both listeners and the peer client.
     pub identity: Arc<SharedIdentity>,
-    /// Statement signing key.
-    pub signing: RwLock<Arc<Signing>>,
+    /// Statement signing key (shared with the batch signer).
+    pub signing: Arc<RwLock<Arc<Signing>>>,
+    /// Batches statements under one signature.
+    pub batch: signing::BatchSigner,
+    /// Batch roots already verified.
+    pub verified: signing::VerifiedRoots,
     /// Connections to peer gateways.
     pub peers: PeerPool,
     /// Connections to backends.

@@ -5,6 +5,7 @@
 
 use super::body::{boxed, DigestBody, GatewayBody, PumpFailure};
 use super::consumer::PSN_ERROR;
+use super::signing::VerifiedRoots;
 use super::{
     parse_target, problem, set, single, strip_hop_by_hop, Shared, PSN_CLIENT, PSN_MESSAGE_ID,
     PSN_PURPOSE,
@@ -13,7 +14,9 @@ use http::{HeaderMap, HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use psn_core::names::{GatewayId, SubsystemId};
 use psn_core::problem::ProblemType;
-use psn_core::proof::{content_digest, Statement, StatementKind, REQUEST_PROOF, RESPONSE_PROOF};
+use psn_core::proof::{
+    content_digest, decode_proof, Statement, StatementKind, REQUEST_PROOF, RESPONSE_PROOF,
+};
 use psn_pki::StatementVerifier;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -59,12 +62,15 @@ impl Expected {
         &self,
         proof: &str,
         verifier: &StatementVerifier,
+        certificate: &[u8],
+        roots: &VerifiedRoots,
         digest: &str,
     ) -> Result<Statement, String> {
-        let (statement, signed, signature) = Statement::decode(proof).map_err(|e| e.to_string())?;
-        if !verifier.verify(&signed, &signature) {
+        let decoded = decode_proof(proof).map_err(|e| e.to_string())?;
+        if !roots.verify(verifier, certificate, &decoded) {
             return Err("the consumer's request statement signature does not verify".into());
         }
+        let statement = decoded.statement;
         let checks = [
             (statement.kind == StatementKind::Request, "kind"),
             (statement.message_id == self.message_id, "message id"),
@@ -232,7 +238,7 @@ pub async fn handle(
     // The consumer's statement is checked once its whole body has been read (by the pump,
     // whether or not the backend wanted all of it); the response is released only after that.
     let check: super::body::Check = {
-        let expected = expected.clone();
+        let (expected, shared, peer) = (expected.clone(), shared.clone(), peer.clone());
         Box::new(move |digest, trailers| {
             let digest = content_digest(&digest);
             let proof = trailers
@@ -242,7 +248,15 @@ pub async fn handle(
                 .map(str::to_owned)
                 .or(header_proof)
                 .ok_or("the consumer gateway sent no signed request statement")?;
-            expected.check(&proof, &verifier, &digest).map(|_| digest)
+            expected
+                .check(
+                    &proof,
+                    &verifier,
+                    &peer.certificate,
+                    &shared.verified,
+                    &digest,
+                )
+                .map(|_| digest)
         })
     };
     let (backend_body, pumped) = if http_body::Body::is_end_stream(&body) {
@@ -329,12 +343,11 @@ pub async fn handle(
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(PSN_ERROR);
     parts.headers.remove(RESPONSE_PROOF);
-    let signing = shared.signing();
     let mut statement = Statement {
         kind: StatementKind::Response,
         message_id: id,
         signer: shared.settings.gateway.to_string(),
-        signer_serial: signing.serial.clone(),
+        signer_serial: shared.signing().serial.clone(),
         client: expected.client.clone(),
         service: expected.service.clone(),
         method: expected.method.clone(),
@@ -344,16 +357,19 @@ pub async fn handle(
         response_digest: None,
         at_ms: now_ms(),
     };
+    let batch = shared.batch.clone();
     let signed = DigestBody::new(
         body,
         limit,
         Box::new(move |digest, _| {
-            statement.response_digest = Some(content_digest(&digest));
-            statement.at_ms = now_ms();
-            let proof = statement.encode(|b| signing.signer.sign(b));
-            let mut trailers = HeaderMap::new();
-            trailers.insert(RESPONSE_PROOF, HeaderValue::from_str(&proof)?);
-            Ok(Some(trailers))
+            Box::pin(async move {
+                statement.response_digest = Some(content_digest(&digest));
+                statement.at_ms = now_ms();
+                let proof = batch.sign(statement.to_bytes()).await?;
+                let mut trailers = HeaderMap::new();
+                trailers.insert(RESPONSE_PROOF, HeaderValue::from_str(&proof)?);
+                Ok(Some(trailers))
+            })
         }),
     );
     Response::from_parts(parts, boxed(signed))
