@@ -137,6 +137,7 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
     let shared = Arc::new(Shared {
         batch: crate::plane::signing::BatchSigner::start(signing.clone()),
         verified: crate::plane::signing::VerifiedRoots::default(),
+        identity_generation: watch::channel(0).0,
         services: settings
             .services
             .iter()
@@ -242,6 +243,7 @@ async fn serve_external(
                 return;
             };
             let mut views = shared.view.clone();
+            let mut renewals = shared.identity_generation.subscribe();
             if !views.borrow().trusts(&peer.gateway, &peer.serial) {
                 tracing::warn!(%remote, peer = %peer.gateway, "untrusted peer gateway; closing");
                 return;
@@ -276,6 +278,11 @@ async fn serve_external(
                             tracing::info!(peer = %peer.gateway, "peer no longer trusted; closing its connection");
                             return;
                         }
+                    }
+                    Ok(()) = renewals.changed() => {
+                        // Finish in-flight streams, then close: the peer reconnects and sees the
+                        // renewed certificate that now signs this gateway's statements.
+                        connection.as_mut().graceful_shutdown();
                     }
                 }
             }
@@ -433,7 +440,7 @@ async fn keep_certificate(
             continue;
         }
         match crate::renew(&dir).await {
-            Ok(renewed) => match reload_identity(&dir, &shared) {
+            Ok(renewed) => match reload_identity(&dir, &shared).await {
                 Ok(()) => {
                     tracing::info!(serial = %renewed.serial, not_after = %renewed.not_after, "certificate renewed")
                 }
@@ -445,7 +452,7 @@ async fn keep_certificate(
 }
 
 /// Loads the identity from disk into the running listeners and signer.
-pub fn reload_identity(dir: &GatewayDir, shared: &Shared) -> Result<(), GatewayError> {
+pub async fn reload_identity(dir: &GatewayDir, shared: &Shared) -> Result<(), GatewayError> {
     let (identity, pem) = dir.load_identity()?;
     let serial = CertificateInfo::from_der(
         identity
@@ -462,5 +469,7 @@ pub fn reload_identity(dir: &GatewayDir, shared: &Shared) -> Result<(), GatewayE
         Ok(mut g) => *g = signing,
         Err(p) => *p.into_inner() = signing,
     }
+    shared.identity_generation.send_modify(|g| *g += 1);
+    shared.peers.clear().await;
     Ok(())
 }

@@ -240,6 +240,10 @@ pub fn gateway_server_config(
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(identity);
     config.alpn_protocols = vec![b"h2".to_vec()];
+    // No resumption: a resumed session would carry the peer's earlier certificate past a renewal
+    // or a revocation. Connections are long-lived and pooled, so full handshakes are rare.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     Ok(config)
 }
 
@@ -259,6 +263,7 @@ pub fn gateway_client_config(
         .with_custom_certificate_verifier(Arc::new(NetworkCaVerifier { inner }))
         .with_client_cert_resolver(identity);
     config.alpn_protocols = vec![b"h2".to_vec()];
+    config.resumption = rustls::client::Resumption::disabled();
     Ok(config)
 }
 

@@ -404,3 +404,48 @@ async fn suspension_is_enforced_within_a_second_as_consumer_and_as_provider() {
     );
     net.stop().await;
 }
+
+#[tokio::test]
+async fn renewal_is_swapped_in_live_and_exchanges_keep_verifying() {
+    let net = Net::start(Duration::from_secs(30)).await;
+    let c = client();
+    let call = || {
+        c.get(net.url(CONSUMER, "/check"))
+            .header("PSN-Client", CLIENT)
+            .send()
+    };
+    assert_eq!(call().await.expect("send").status(), 200);
+    for member in [CONSUMER, PROVIDER] {
+        let m = &net.members[member];
+        let before = m.dir.load_identity().expect("identity").1;
+        psn_gateway::renew(&m.dir).await.expect("renew");
+        let running = m.running.as_ref().expect("running");
+        psn_gateway::reload_identity(&m.dir, &running.shared)
+            .await
+            .expect("reload");
+        assert_ne!(before, m.dir.load_identity().expect("identity").1);
+    }
+    for _ in 0..3 {
+        let resp = call().await.expect("send");
+        assert_eq!(
+            resp.status(),
+            200,
+            "exchanges after renewal: {}",
+            resp.text().await.unwrap_or_default()
+        );
+        // Reading the whole body runs the consumer's check of the provider's statement.
+        assert!(resp.bytes().await.is_ok());
+    }
+    let proof = call().await.expect("send").headers()[REQUEST_PROOF]
+        .to_str()
+        .expect("proof")
+        .to_owned();
+    let decoded = decode_proof(&proof).expect("decode");
+    let renewed = psn_pki::StatementVerifier::from_certificate(&certificate_of(&net, CONSUMER))
+        .expect("verifier");
+    assert!(
+        renewed.verify(&decoded.signed, &decoded.signature),
+        "statements are signed with the renewed key"
+    );
+    net.stop().await;
+}

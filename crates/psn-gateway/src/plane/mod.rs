@@ -55,6 +55,9 @@ pub struct Shared {
     pub batch: signing::BatchSigner,
     /// Batch roots already verified.
     pub verified: signing::VerifiedRoots,
+    /// Bumped when the gateway's certificate is renewed: peer connections made with the old
+    /// certificate are closed so statements (signed with the new key) verify on fresh ones.
+    pub identity_generation: watch::Sender<u64>,
     /// Connections to peer gateways.
     pub peers: PeerPool,
     /// Connections to backends.

@@ -65,6 +65,11 @@ impl PeerPool {
         Ok(connection)
     }
 
+    /// Drops every pooled connection (after renewal, so new ones present the new certificate).
+    pub async fn clear(&self) {
+        self.connections.lock().await.clear();
+    }
+
     /// Drops a connection after a failure so the next request reconnects.
     pub async fn forget(&self, peer: &GatewayId) {
         self.connections.lock().await.remove(peer);
