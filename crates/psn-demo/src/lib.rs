@@ -299,6 +299,7 @@ pub async fn start(dir: &Path, extra: usize) -> Result<Demo, DemoError> {
             processes: vec!["lgsl:4".into()],
         },
         fsm_url,
+        None,
     )
     .await
     .map_err(setup("publishing the eligibility service"))?;
@@ -311,6 +312,7 @@ pub async fn start(dir: &Path, extra: usize) -> Result<Demo, DemoError> {
             processes: vec!["lgsl:979".into()],
         },
         payroll_url,
+        None,
     )
     .await
     .map_err(setup("publishing the payroll service"))?;

@@ -14,6 +14,7 @@ pub async fn add_service(
     dir: &GatewayDir,
     listing: ServiceListing,
     backend: String,
+    backend_ca: Option<std::path::PathBuf>,
 ) -> Result<(), GatewayError> {
     let mut settings = dir.load_settings()?;
     if listing.id.member() != settings.gateway.member() {
@@ -23,21 +24,19 @@ pub async fn add_service(
             settings.gateway.member()
         )));
     }
-    backend
-        .parse::<http::Uri>()
-        .ok()
-        .filter(|u| u.scheme_str() == Some("http") && u.authority().is_some())
-        .ok_or_else(|| {
-            GatewayError::Setup(format!("backend {backend:?} must be an http:// URL"))
-        })?;
-    let id = listing.id.clone();
+    let local = LocalService {
+        id: listing.id.clone(),
+        backend,
+        backend_ca,
+    };
+    local.check_backend(dir)?;
     with_authority(dir, |c| {
         let listing = listing.clone();
         async move { c.publish_service(&listing).await }
     })
     .await?;
-    settings.services.retain(|s| s.id != id);
-    settings.services.push(LocalService { id, backend });
+    settings.services.retain(|s| s.id != local.id);
+    settings.services.push(local);
     dir.save_settings(&settings)
 }
 

@@ -30,10 +30,14 @@ pub struct GatewaySettings {
     /// Peer-facing `host:port` announced to the authority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
-    /// Where the member's own systems call the gateway (plain HTTP; keep it on a private
-    /// interface).
+    /// Where the member's own systems call the gateway: plain HTTP on a private interface, or
+    /// HTTPS with `internal_tls`.
     #[serde(default = "default_internal_listen")]
     pub internal_listen: SocketAddr,
+    /// Serve the internal listener over TLS with the member's own certificate, and optionally
+    /// accept client certificates from the member's own CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal_tls: Option<InternalTls>,
     /// Where peer gateways connect (mutual TLS 1.3).
     #[serde(default = "default_external_listen")]
     pub external_listen: SocketAddr,
@@ -58,6 +62,7 @@ impl GatewaySettings {
             authority,
             address,
             internal_listen: default_internal_listen(),
+            internal_tls: None,
             external_listen: default_external_listen(),
             clients: Vec::new(),
             services: Vec::new(),
@@ -86,6 +91,24 @@ pub struct ClientRule {
     /// If set, callers must also send `PSN-Api-Key` whose SHA-256 (base64url) is this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_sha256: Option<String>,
+    /// If set, callers must also present, over `internal_tls`, a certificate issued by its
+    /// `client_ca` that names this (subject common name, DNS or URI alternative name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_name: Option<String>,
+}
+
+/// TLS on the internal listener. Relative paths are read from the gateway data directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InternalTls {
+    /// PEM certificate chain the listener presents (the member's own PKI, not the network's).
+    pub certificate: PathBuf,
+    /// PEM private key for it.
+    pub key: PathBuf,
+    /// PEM CA bundle that issues the member's client certificates; without it no client
+    /// certificate is asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
 }
 
 /// A service this gateway provides.
@@ -94,9 +117,44 @@ pub struct ClientRule {
 pub struct LocalService {
     /// The service id (one of this member's subsystems).
     pub id: ServiceId,
-    /// Base URL of the backend (`http://host:port/path`); the rest of the request path is
-    /// appended.
+    /// Base URL of the backend (`http://` or `https://host:port/path`); the rest of the
+    /// request path is appended.
     pub backend: String,
+    /// PEM CA bundle trusted for an `https://` backend (required for one; the backend's host
+    /// name is checked against its certificate). Relative to the data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_ca: Option<PathBuf>,
+}
+
+impl LocalService {
+    /// Checks the backend URL (and, for `https://`, its CA bundle) so a mistake is reported when
+    /// the service is added or the gateway starts, not on the first call. Returns the CA bundle
+    /// PEM for an `https://` backend.
+    pub fn check_backend(&self, dir: &GatewayDir) -> Result<Option<String>, GatewayError> {
+        let bad = |why: &str| {
+            GatewayError::Setup(format!("backend {:?} of {}: {why}", self.backend, self.id))
+        };
+        let uri: http::Uri = self
+            .backend
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
+        if uri.authority().is_none() {
+            return Err(bad("the URL names no host"));
+        }
+        match (uri.scheme_str(), &self.backend_ca) {
+            (Some("http"), None) => Ok(None),
+            (Some("http"), Some(_)) => Err(bad("a backend CA applies only to an https:// backend")),
+            (Some("https"), Some(ca)) => {
+                let pem = dir.read_named("backend CA", ca)?;
+                psn_pki::backend_client_config(&pem).map_err(|e| bad(&e.to_string()))?;
+                Ok(Some(pem))
+            }
+            (Some("https"), None) => Err(bad(
+                "an https:// backend needs backend_ca (the CA bundle its certificate chains to)",
+            )),
+            _ => Err(bad("the URL must start with http:// or https://")),
+        }
+    }
 }
 
 /// Limits on every exchange.
@@ -167,6 +225,13 @@ impl GatewayDir {
     /// Configuration cache directory.
     pub fn config_dir(&self) -> PathBuf {
         self.root.join("config")
+    }
+
+    /// Reads a file named in `gateway.toml` (relative to this directory unless absolute).
+    pub fn read_named(&self, what: &str, path: &Path) -> Result<String, GatewayError> {
+        let path = self.root.join(path);
+        std::fs::read_to_string(&path)
+            .map_err(|e| GatewayError::Setup(format!("{what} {}: {e}", path.display())))
     }
 
     /// Reads `gateway.toml`.

@@ -11,7 +11,7 @@ mod renew;
 mod serve;
 
 pub use config_store::{Accepted, ConfigStore, ConfigStoreError, MAX_CONFIG_BYTES};
-pub use datadir::{ClientRule, GatewayDir, GatewaySettings, Limits, LocalService};
+pub use datadir::{ClientRule, GatewayDir, GatewaySettings, InternalTls, Limits, LocalService};
 pub use enrol::{enrol, EnrolOptions, Enrolled};
 pub use renew::{needs_renewal, renew, sync_config};
 pub use serve::{reload_identity, start, RunningGateway};

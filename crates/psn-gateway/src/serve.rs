@@ -5,15 +5,18 @@
 //! serving on its cached configuration until that expires.
 
 use crate::config_store::{Accepted, ConfigStore};
-use crate::datadir::{write_private, GatewayDir};
+use crate::datadir::{write_private, GatewayDir, GatewaySettings, InternalTls};
 use crate::plane::cidr::Cidr;
 use crate::plane::state::View;
-use crate::plane::{PeerIdentity, PeerPool, Shared, Signing};
+use crate::plane::{
+    BackendClient, Caller, ClientCheck, LocalBackend, PeerIdentity, PeerPool, Shared, Signing,
+};
 use crate::{io_error, needs_renewal, GatewayError};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use psn_api::{AddressUpdate, AuthorityClient, ConfigFetch, GrantList};
 use psn_core::access::Grant;
+use psn_core::names::{ServiceId, SubsystemId};
 use psn_pki::{CertificateInfo, SharedIdentity, StatementSigner};
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -84,41 +87,16 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
     };
     let (view_tx, view_rx) =
         watch::channel(Arc::new(View::new(Arc::new(config), Arc::new(grants))));
-    let mut clients = HashMap::new();
-    for rule in &settings.clients {
-        let allow = rule
-            .allow
-            .iter()
-            .map(|n| n.parse::<Cidr>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| GatewayError::Setup(format!("client rule for {}: {e}", rule.subsystem)))?;
-        clients.insert(rule.subsystem.clone(), (allow, rule.api_key_sha256.clone()));
-    }
-    for service in &settings.services {
-        if service.id.member() != settings.gateway.member() {
-            return Err(GatewayError::Setup(format!(
-                "{} is not a service of {}",
-                service.id,
-                settings.gateway.member()
-            )));
-        }
-        service
-            .backend
-            .parse::<http::Uri>()
-            .ok()
-            .filter(|u| u.scheme_str() == Some("http") && u.authority().is_some())
-            .ok_or_else(|| {
-                GatewayError::Setup(format!("backend of {} must be an http:// URL", service.id))
-            })?;
-    }
+    let clients = client_checks(&settings)?;
+    let internal_tls = match &settings.internal_tls {
+        Some(tls) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(
+            internal_tls_config(dir, tls)?,
+        ))),
+        None => None,
+    };
     let client_tls = Arc::new(psn_pki::gateway_client_config(identity.clone(), &ca)?);
     let server_tls = Arc::new(psn_pki::gateway_server_config(identity.clone(), &ca)?);
-    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    connector.set_connect_timeout(Some(settings.limits.connect_timeout));
-    connector.set_nodelay(true);
-    let backends = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build(connector);
+    let services = local_backends(dir, &settings)?;
     let internal = TcpListener::bind(settings.internal_listen)
         .await
         .map_err(|source| GatewayError::Io {
@@ -138,23 +116,19 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
         batch: crate::plane::signing::BatchSigner::start(signing.clone()),
         verified: crate::plane::signing::VerifiedRoots::default(),
         identity_generation: watch::channel(0).0,
-        services: settings
-            .services
-            .iter()
-            .map(|s| (s.id.clone(), s.clone()))
-            .collect(),
+        services,
         peers: PeerPool::new(client_tls, settings.limits.connect_timeout),
         settings,
         view: view_rx,
         identity,
         signing,
-        backends,
         clients,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let tasks = vec![
         tokio::spawn(serve_internal(
             internal,
+            internal_tls,
             shared.clone(),
             shutdown_rx.clone(),
         )),
@@ -177,8 +151,125 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
     })
 }
 
+/// Internal authentication rules from `gateway.toml`, checked against the listener's settings.
+fn client_checks(
+    settings: &GatewaySettings,
+) -> Result<HashMap<SubsystemId, ClientCheck>, GatewayError> {
+    let mut checks = HashMap::new();
+    for rule in &settings.clients {
+        let bad =
+            |why: String| GatewayError::Setup(format!("client rule for {}: {why}", rule.subsystem));
+        if rule.subsystem.member() != settings.gateway.member() {
+            return Err(bad(format!(
+                "not a subsystem of {}",
+                settings.gateway.member()
+            )));
+        }
+        let allow = rule
+            .allow
+            .iter()
+            .map(|n| n.parse::<Cidr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(bad)?;
+        if rule.certificate_name.is_some()
+            && settings
+                .internal_tls
+                .as_ref()
+                .is_none_or(|t| t.client_ca.is_none())
+        {
+            return Err(bad(
+                "certificate_name needs internal_tls with a client_ca to verify certificates"
+                    .into(),
+            ));
+        }
+        let check = ClientCheck {
+            allow,
+            api_key_sha256: rule.api_key_sha256.clone(),
+            certificate_name: rule.certificate_name.clone(),
+        };
+        if checks.insert(rule.subsystem.clone(), check).is_some() {
+            return Err(bad("there is more than one rule for it".into()));
+        }
+    }
+    Ok(checks)
+}
+
+/// The internal listener's TLS settings, read from the files `gateway.toml` names.
+fn internal_tls_config(
+    dir: &GatewayDir,
+    tls: &InternalTls,
+) -> Result<rustls::ServerConfig, GatewayError> {
+    let chain = dir.read_named("internal TLS certificate", &tls.certificate)?;
+    let key = dir.read_named("internal TLS key", &tls.key)?;
+    let client_ca = tls
+        .client_ca
+        .as_ref()
+        .map(|ca| dir.read_named("internal client CA", ca))
+        .transpose()?;
+    let identity = psn_pki::TlsIdentity::from_pem(&chain, &key)?;
+    Ok(psn_pki::internal_server_config(
+        identity,
+        client_ca.as_deref(),
+    )?)
+}
+
+/// One backend client per `https://` backend (each trusting only its own CA), one shared pool
+/// for every `http://` backend.
+fn local_backends(
+    dir: &GatewayDir,
+    settings: &GatewaySettings,
+) -> Result<HashMap<ServiceId, LocalBackend>, GatewayError> {
+    let limits = &settings.limits;
+    let client = |tls: rustls::ClientConfig| -> BackendClient {
+        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+        http.set_connect_timeout(Some(limits.connect_timeout));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector)
+    };
+    // Plain backends never reach the TLS layer; its empty root store trusts nothing.
+    let plain = client(
+        rustls::ClientConfig::builder_with_provider(psn_pki::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(psn_pki::PkiError::from)?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+    );
+    let mut services = HashMap::new();
+    for service in &settings.services {
+        if service.id.member() != settings.gateway.member() {
+            return Err(GatewayError::Setup(format!(
+                "{} is not a service of {}",
+                service.id,
+                settings.gateway.member()
+            )));
+        }
+        let backend_client = match service.check_backend(dir)? {
+            Some(ca) => client(psn_pki::backend_client_config(&ca)?),
+            None => plain.clone(),
+        };
+        services.insert(
+            service.id.clone(),
+            LocalBackend {
+                service: service.clone(),
+                client: backend_client,
+            },
+        );
+    }
+    Ok(services)
+}
+
 async fn serve_internal(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -192,20 +283,55 @@ async fn serve_internal(
             _ = shutdown.changed() => return,
         };
         let _ = tcp.set_nodelay(true);
-        let shared = shared.clone();
+        let (shared, tls) = (shared.clone(), tls.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            let service = service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(crate::plane::consume(shared, remote, req).await) }
-            });
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(15))
                 .max_buf_size(256 * 1024);
-            if let Err(e) = builder.serve_connection(TokioIo::new(tcp), service).await {
+            let handler = |caller: Caller| {
+                service_fn(move |req| {
+                    let (shared, caller) = (shared.clone(), caller.clone());
+                    async move { Ok::<_, Infallible>(crate::plane::consume(shared, caller, req).await) }
+                })
+            };
+            let served = match tls {
+                None => {
+                    let caller = Caller {
+                        remote,
+                        certificate_names: Arc::from([]),
+                    };
+                    builder
+                        .serve_connection(TokioIo::new(tcp), handler(caller))
+                        .await
+                }
+                Some(acceptor) => {
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                    else {
+                        tracing::debug!(%remote, "internal TLS handshake failed");
+                        return;
+                    };
+                    let certificate_names = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .and_then(|leaf| psn_pki::certificate_names(leaf).ok())
+                        .unwrap_or_default();
+                    let caller = Caller {
+                        remote,
+                        certificate_names: certificate_names.into(),
+                    };
+                    builder
+                        .serve_connection(TokioIo::new(stream), handler(caller))
+                        .await
+                }
+            };
+            if let Err(e) = served {
                 tracing::debug!(%remote, error = %e, "internal connection ended");
             }
         });

@@ -61,6 +61,28 @@ impl CertificateInfo {
     }
 }
 
+/// Every name a certificate gives its subject: the subject's common names, then its DNS and URI
+/// alternative names. Internal client rules match a caller's certificate against these.
+pub fn certificate_names(der: &[u8]) -> Result<Vec<String>, PkiError> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| PkiError::Unreadable {
+        what: "certificate",
+        reason: e.to_string(),
+    })?;
+    let mut names: Vec<String> = cert
+        .subject()
+        .iter_common_name()
+        .filter_map(|cn| cn.as_str().ok().map(str::to_owned))
+        .collect();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        names.extend(san.value.general_names.iter().filter_map(|n| match n {
+            GeneralName::DNSName(d) => Some((*d).to_owned()),
+            GeneralName::URI(u) => Some((*u).to_owned()),
+            _ => None,
+        }));
+    }
+    Ok(names)
+}
+
 /// The gateway identity named by a certificate's single URI SAN, if it names one.
 pub fn gateway_identity(info: &CertificateInfo) -> Option<GatewayId> {
     match info.uris.as_slice() {

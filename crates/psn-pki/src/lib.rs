@@ -12,14 +12,15 @@ mod tls;
 
 pub use ca::{CertificateAuthority, IssuedCertificate};
 pub use certificate::{
-    ca_pin, der_to_pem, gateway_identity, parse_pem_certificates, parse_pem_key, spki_der,
-    CertificateInfo, GatewayKey,
+    ca_pin, certificate_names, der_to_pem, gateway_identity, parse_pem_certificates, parse_pem_key,
+    spki_der, CertificateInfo, GatewayKey,
 };
 pub use config_signature::{verify_config, ConfigSigner, ConfigVerifyError, VerifiedConfig};
 pub use proof::{StatementSigner, StatementVerifier};
 pub use tls::{
-    authority_server_config, client_config, gateway_client_config, gateway_server_config,
-    pinned_client_config, provider, SharedIdentity, TlsIdentity,
+    authority_server_config, backend_client_config, client_config, gateway_client_config,
+    gateway_server_config, internal_server_config, pinned_client_config, provider, SharedIdentity,
+    TlsIdentity,
 };
 
 /// Why a PKI operation failed. Messages are written for the operator who has to act on them.

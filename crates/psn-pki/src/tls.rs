@@ -318,3 +318,56 @@ impl ServerCertVerifier for NetworkCaVerifier {
         self.inner.supported_verify_schemes()
     }
 }
+
+/// Trust anchors from PEM text holding one or more certificates (a member's own CA bundle).
+fn roots_from_pem(what: &'static str, pem: &str) -> Result<Arc<RootCertStore>, PkiError> {
+    let certificates = parse_pem_certificates(pem)?;
+    if certificates.is_empty() {
+        return Err(PkiError::Unreadable {
+            what,
+            reason: "no PEM certificate found".into(),
+        });
+    }
+    let mut roots = RootCertStore::empty();
+    for certificate in certificates {
+        roots.add(certificate)?;
+    }
+    Ok(Arc::new(roots))
+}
+
+/// The gateway's internal listener when the member serves it over TLS. It faces the member's own
+/// systems, not the network, so TLS 1.2 is accepted and the certificate is the member's own.
+/// With `client_ca_pem`, callers may present a certificate issued by that CA (verified during the
+/// handshake); whether one is required is decided per subsystem by the client rules.
+pub fn internal_server_config(
+    identity: TlsIdentity,
+    client_ca_pem: Option<&str>,
+) -> Result<ServerConfig, PkiError> {
+    let builder =
+        ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder = match client_ca_pem {
+        Some(pem) => {
+            let verifier = WebPkiClientVerifier::builder_with_provider(
+                roots_from_pem("internal client CA", pem)?,
+                provider(),
+            )
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| PkiError::Tls(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(identity.chain, identity.key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The provider gateway's client towards an `https://` backend: trusts only the CA bundle
+/// configured for that backend, and checks the backend's host name against its certificate.
+pub fn backend_client_config(ca_pem: &str) -> Result<ClientConfig, PkiError> {
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots_from_pem("backend CA", ca_pem)?)
+        .with_no_client_auth())
+}

@@ -4,7 +4,7 @@
 
 use super::body::{boxed, BoxError, DigestBody, GatewayBody, TooLarge};
 use super::{
-    message_id, parse_target, problem, set, single, source_is, strip_hop_by_hop, Shared,
+    message_id, parse_target, problem, set, single, source_is, strip_hop_by_hop, Caller, Shared,
     PSN_API_KEY, PSN_CLIENT, PSN_MESSAGE_ID, PSN_PURPOSE,
 };
 use http::{HeaderMap, HeaderValue, Request, Response, Version};
@@ -15,7 +15,6 @@ use psn_core::proof::{
     content_digest, decode_proof, Statement, StatementKind, REQUEST_PROOF, RESPONSE_PROOF,
 };
 use psn_pki::StatementVerifier;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 
@@ -39,7 +38,7 @@ fn now_ms() -> i64 {
 /// Handles one request from an internal system.
 pub async fn handle(
     shared: Arc<Shared>,
-    remote: SocketAddr,
+    caller: Caller,
     req: Request<Incoming>,
 ) -> Response<GatewayBody> {
     let id = match message_id(req.headers()) {
@@ -85,7 +84,7 @@ pub async fn handle(
         Err(e) if !req.uri().path().starts_with("/r1/") => return fail(ProblemType::NotFound, e),
         Err(e) => return fail(ProblemType::InvalidRequest, e),
     };
-    let client = match authenticate(&shared, remote, req.headers()) {
+    let client = match authenticate(&shared, &caller, req.headers()) {
         Ok(c) => c,
         Err(e) => return fail(ProblemType::UnknownClient, e),
     };
@@ -344,7 +343,7 @@ pub async fn handle(
 /// Which subsystem the caller is, by `PSN-Client` and the internal authentication rules.
 fn authenticate(
     shared: &Shared,
-    remote: SocketAddr,
+    caller: &Caller,
     headers: &HeaderMap,
 ) -> Result<SubsystemId, String> {
     let text = single(headers, &PSN_CLIENT)?
@@ -358,32 +357,45 @@ fn authenticate(
             shared.settings.gateway.member()
         ));
     }
-    let ip = remote.ip();
-    match shared.clients.get(&client) {
-        None if ip.is_loopback() || ip.to_canonical().is_loopback() => Ok(client),
-        None => Err(format!(
-            "{client} may be used from loopback only; add a client rule for {ip}"
-        )),
-        Some((allow, key_hash)) => {
-            let allowed = if allow.is_empty() {
-                ip.to_canonical().is_loopback()
-            } else {
-                allow.iter().any(|n| n.contains(ip))
-            };
-            if !allowed {
-                return Err(format!("{client} may not be used from {ip}"));
-            }
-            if let Some(expected) = key_hash {
-                let key = single(headers, &PSN_API_KEY)?
-                    .ok_or_else(|| format!("{client} requires PSN-Api-Key"))?;
-                let hash = psn_core::encoding::b64url(&psn_core::encoding::sha256(key.as_bytes()));
-                if !constant_time_eq(hash.as_bytes(), expected.as_bytes()) {
-                    return Err(format!("wrong PSN-Api-Key for {client}"));
-                }
-            }
+    let ip = caller.remote.ip().to_canonical();
+    let Some(check) = shared.clients.get(&client) else {
+        return if ip.is_loopback() {
             Ok(client)
+        } else {
+            Err(format!(
+                "{client} may be used from loopback only; add a client rule for {ip}"
+            ))
+        };
+    };
+    let allowed = if check.allow.is_empty() {
+        ip.is_loopback()
+    } else {
+        check.allow.iter().any(|n| n.contains(ip))
+    };
+    if !allowed {
+        return Err(format!("{client} may not be used from {ip}"));
+    }
+    if let Some(name) = &check.certificate_name {
+        if caller.certificate_names.is_empty() {
+            return Err(format!(
+                "{client} requires a TLS client certificate naming {name:?}"
+            ));
+        }
+        if !caller.certificate_names.iter().any(|n| n == name) {
+            return Err(format!(
+                "the client certificate does not name {name:?}, which {client} requires"
+            ));
         }
     }
+    if let Some(expected) = &check.api_key_sha256 {
+        let key = single(headers, &PSN_API_KEY)?
+            .ok_or_else(|| format!("{client} requires PSN-Api-Key"))?;
+        let hash = psn_core::encoding::b64url(&psn_core::encoding::sha256(key.as_bytes()));
+        if !constant_time_eq(hash.as_bytes(), expected.as_bytes()) {
+            return Err(format!("wrong PSN-Api-Key for {client}"));
+        }
+    }
+    Ok(client)
 }
 
 /// Constant-time comparison of two secrets' hashes.

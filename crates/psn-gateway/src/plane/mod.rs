@@ -60,15 +60,45 @@ pub struct Shared {
     pub identity_generation: watch::Sender<u64>,
     /// Connections to peer gateways.
     pub peers: PeerPool,
-    /// Connections to backends.
-    pub backends: hyper_util::client::legacy::Client<
-        hyper_util::client::legacy::connect::HttpConnector,
-        GatewayBody,
-    >,
-    /// Local services by id.
-    pub services: HashMap<ServiceId, LocalService>,
-    /// Source-network rules by subsystem.
-    pub clients: HashMap<SubsystemId, (Vec<cidr::Cidr>, Option<String>)>,
+    /// Local services by id, each with the client that reaches its backend.
+    pub services: HashMap<ServiceId, LocalBackend>,
+    /// Internal authentication rules by subsystem.
+    pub clients: HashMap<SubsystemId, ClientCheck>,
+}
+
+/// A pooled HTTP client towards backends; speaks `https://` where a service's backend does.
+pub type BackendClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    GatewayBody,
+>;
+
+/// A service this gateway provides and the client for its backend. Plain `http://` backends
+/// share one pool; each `https://` backend has its own, trusting only its own CA bundle.
+pub struct LocalBackend {
+    /// The service's local settings.
+    pub service: LocalService,
+    /// Connections to its backend.
+    pub client: BackendClient,
+}
+
+/// How one subsystem is authenticated on the internal listener (from its client rule).
+#[derive(Debug, Clone, Default)]
+pub struct ClientCheck {
+    /// Source networks it may call from; empty means loopback only.
+    pub allow: Vec<cidr::Cidr>,
+    /// SHA-256 (base64url) of the API key it must send.
+    pub api_key_sha256: Option<String>,
+    /// A name its TLS client certificate must carry.
+    pub certificate_name: Option<String>,
+}
+
+/// Who is calling on the internal listener, as far as the transport tells.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Source address.
+    pub remote: std::net::SocketAddr,
+    /// Names from the client certificate verified in the TLS handshake (empty without one).
+    pub certificate_names: Arc<[String]>,
 }
 
 impl Shared {

@@ -184,7 +184,7 @@ pub async fn handle(
     let limit = shared.settings.limits.max_body_bytes;
     let backend_uri: http::Uri = match format!(
         "{}{}{}",
-        local.backend.trim_end_matches('/'),
+        local.service.backend.trim_end_matches('/'),
         target.rest,
         target
             .query
@@ -297,7 +297,7 @@ pub async fn handle(
 
     let timeout = shared.settings.limits.response_timeout;
     let exchange = async {
-        let response = tokio::time::timeout(timeout, shared.backends.request(outbound)).await;
+        let response = tokio::time::timeout(timeout, local.client.request(outbound)).await;
         (response, verification.await)
     };
     let (response, verified) = exchange.await;

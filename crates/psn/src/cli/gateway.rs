@@ -63,9 +63,12 @@ pub enum ServiceCommand {
         data_dir: PathBuf,
         /// Service id, e.g. GB/GOV/D6/eligibility/fsm-check.
         id: ServiceId,
-        /// Backend base URL (http://host:port/path).
+        /// Backend base URL (http://host:port/path or https://…).
         #[arg(long)]
         backend: String,
+        /// PEM CA bundle trusted for an https:// backend.
+        #[arg(long)]
+        backend_ca: Option<PathBuf>,
         /// Catalogue title.
         #[arg(long)]
         title: String,
@@ -207,17 +210,25 @@ pub async fn run(command: GatewayCommand) -> anyhow::Result<()> {
             data_dir,
             id,
             backend,
+            backend_ca,
             title,
             description,
             processes,
         }) => {
+            let backend_ca = backend_ca.map(std::path::absolute).transpose()?;
             let listing = psn_api::ServiceListing {
                 id: id.clone(),
                 title,
                 description,
                 processes,
             };
-            psn_gateway::admin::add_service(&GatewayDir::new(&data_dir), listing, backend).await?;
+            psn_gateway::admin::add_service(
+                &GatewayDir::new(&data_dir),
+                listing,
+                backend,
+                backend_ca,
+            )
+            .await?;
             println!("published {id}; restart the gateway to serve it");
             Ok(())
         }

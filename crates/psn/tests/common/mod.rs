@@ -194,6 +194,7 @@ impl Net {
                 processes: vec!["lgsl:4".into()],
             },
             net.backend.clone(),
+            None,
         )
         .await
         .expect("publish service");
