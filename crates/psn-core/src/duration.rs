@@ -1,36 +1,41 @@
-//! Durations as operators write them in configuration files and flags: `30s`, `15m`, `24h`, `7d`.
+//! Durations as operators write them in configuration files and flags: `250ms`, `30s`, `15m`,
+//! `24h`, `7d`.
 
 use std::time::Duration;
 
-/// Parses `{number}{unit}` with unit `s`, `m`, `h` or `d`.
+/// Parses `{number}{unit}` with unit `ms`, `s`, `m`, `h` or `d`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let unit_seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
+    let unit_millis = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
         _ => {
             return Err(format!(
-                "duration {text:?} must be a number followed by s, m, h or d"
+                "duration {text:?} must be a number followed by ms, s, m, h or d"
             ))
         }
     };
     let n: u64 = number
         .parse()
         .map_err(|_| format!("duration {text:?} must start with a whole number"))?;
-    n.checked_mul(unit_seconds)
-        .filter(|s| *s <= 100 * 365 * 86_400)
-        .map(Duration::from_secs)
+    n.checked_mul(unit_millis)
+        .filter(|ms| *ms <= 100 * 365 * 86_400_000)
+        .map(Duration::from_millis)
         .ok_or_else(|| format!("duration {text:?} is unreasonably long"))
 }
 
 /// Formats a duration in the largest unit that divides it exactly.
 pub fn format_duration(d: Duration) -> String {
+    if d.subsec_millis() != 0 {
+        return format!("{}ms", d.as_millis());
+    }
     let s = d.as_secs();
     match s {
         0 => "0s".into(),
@@ -71,6 +76,9 @@ mod tests {
                 text.replace("24h", "1d")
             );
         }
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(Duration::from_millis(2000)), "2s");
     }
 
     #[test]
@@ -83,6 +91,8 @@ mod tests {
             "-1d",
             "1.5h",
             "7 d",
+            "5us",
+            "ms",
             "99999999999999999999d",
             "40000d",
         ] {

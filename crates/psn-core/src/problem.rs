@@ -60,6 +60,8 @@ pub enum ProblemType {
     BackendTimeout,
     /// A signed statement was missing or did not verify.
     ProofInvalid,
+    /// The gateway cannot write its audit log, so it carries no exchange it could not record.
+    AuditUnavailable,
     /// A fault inside psn; details are in the server log under the message id.
     Internal,
     /// A dependency (database, peer) is unavailable; retrying later may succeed.
@@ -94,6 +96,7 @@ impl ProblemType {
         Self::BackendUnreachable,
         Self::BackendTimeout,
         Self::ProofInvalid,
+        Self::AuditUnavailable,
         Self::Internal,
         Self::Unavailable,
     ];
@@ -126,6 +129,7 @@ impl ProblemType {
             Self::BackendUnreachable => "backend-unreachable",
             Self::BackendTimeout => "backend-timeout",
             Self::ProofInvalid => "proof-invalid",
+            Self::AuditUnavailable => "audit-unavailable",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
         }
@@ -154,7 +158,7 @@ impl ProblemType {
             Self::BackendTimeout => 504,
             Self::ProofInvalid => 502,
             Self::Internal => 500,
-            Self::Unavailable | Self::ConfigExpired => 503,
+            Self::Unavailable | Self::ConfigExpired | Self::AuditUnavailable => 503,
         }
     }
 
@@ -186,6 +190,7 @@ impl ProblemType {
             Self::BackendUnreachable => "Backend unreachable",
             Self::BackendTimeout => "Backend timeout",
             Self::ProofInvalid => "Proof of origin invalid",
+            Self::AuditUnavailable => "The audit log cannot be written",
             Self::Internal => "Internal error",
             Self::Unavailable => "Service unavailable",
         }

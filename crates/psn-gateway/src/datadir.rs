@@ -51,6 +51,9 @@ pub struct GatewaySettings {
     /// Size and time limits.
     #[serde(default)]
     pub limits: Limits,
+    /// The audit log: sealing, rotation, and per-service durability.
+    #[serde(default)]
+    pub audit: AuditSettings,
 }
 
 impl GatewaySettings {
@@ -67,6 +70,7 @@ impl GatewaySettings {
             clients: Vec::new(),
             services: Vec::new(),
             limits: Limits::default(),
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -153,6 +157,124 @@ impl LocalService {
                 "an https:// backend needs backend_ca (the CA bundle its certificate chains to)",
             )),
             _ => Err(bad("the URL must start with http:// or https://")),
+        }
+    }
+}
+
+/// The audit log's settings (`[audit]` in `gateway.toml`). Every exchange is recorded; these
+/// say how often the chain is sealed, when segments rotate, and which services trade the
+/// durability of their records for throughput.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Seal after this many records.
+    #[serde(default = "default_seal_every_records")]
+    pub seal_every_records: u64,
+    /// Seal unsealed records at least this often.
+    #[serde(with = "psn_core::duration::text", default = "default_seal_interval")]
+    pub seal_interval: Duration,
+    /// Start a new segment at this size.
+    #[serde(default = "default_max_segment_bytes")]
+    pub max_segment_bytes: u64,
+    /// Start a new segment at this age.
+    #[serde(with = "psn_core::duration::text", default = "default_max_segment_age")]
+    pub max_segment_age: Duration,
+    /// Services whose records are synced at most `max_delay` after the response is released,
+    /// rather than before (a power failure inside that window can lose them; a process crash
+    /// cannot). Applies on either side of the exchange.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buffered: Vec<BufferedAudit>,
+    /// Services whose request and response bodies are kept next to the log (covered by the
+    /// records' digests). By default no body is kept: data minimisation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep_bodies: Vec<ServiceId>,
+    /// How often closed segments are compressed into `audit/archive/` (and retention applied).
+    #[serde(
+        with = "psn_core::duration::text",
+        default = "default_archive_interval"
+    )]
+    pub archive_interval: Duration,
+    /// Delete archives (and the bodies they kept) this long after their final seal; without it
+    /// archives are kept forever. Unsealed and unarchived segments are never deleted.
+    #[serde(
+        with = "optional_duration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retention: Option<Duration>,
+}
+
+/// serde for an optional duration written as text.
+mod optional_duration {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&psn_core::duration::format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(d)?;
+        psn_core::duration::parse_duration(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+fn default_archive_interval() -> Duration {
+    Duration::from_secs(3600)
+}
+
+/// One service whose audit records are written with buffered durability.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BufferedAudit {
+    /// The service.
+    pub service: ServiceId,
+    /// Longest a record waits for its sync.
+    #[serde(with = "psn_core::duration::text")]
+    pub max_delay: Duration,
+}
+
+fn default_seal_every_records() -> u64 {
+    psn_audit::LogOptions::default().seal_every_records
+}
+fn default_seal_interval() -> Duration {
+    psn_audit::LogOptions::default().seal_interval
+}
+fn default_max_segment_bytes() -> u64 {
+    psn_audit::LogOptions::default().max_segment_bytes
+}
+fn default_max_segment_age() -> Duration {
+    psn_audit::LogOptions::default().max_segment_age
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            seal_every_records: default_seal_every_records(),
+            seal_interval: default_seal_interval(),
+            max_segment_bytes: default_max_segment_bytes(),
+            max_segment_age: default_max_segment_age(),
+            buffered: Vec::new(),
+            keep_bodies: Vec::new(),
+            archive_interval: default_archive_interval(),
+            retention: None,
+        }
+    }
+}
+
+impl AuditSettings {
+    /// The log's options.
+    pub fn log_options(&self) -> psn_audit::LogOptions {
+        psn_audit::LogOptions {
+            seal_every_records: self.seal_every_records,
+            seal_interval: self.seal_interval,
+            max_segment_bytes: self.max_segment_bytes,
+            max_segment_age: self.max_segment_age,
         }
     }
 }

@@ -11,7 +11,10 @@ mod renew;
 mod serve;
 
 pub use config_store::{Accepted, ConfigStore, ConfigStoreError, MAX_CONFIG_BYTES};
-pub use datadir::{ClientRule, GatewayDir, GatewaySettings, InternalTls, Limits, LocalService};
+pub use datadir::{
+    AuditSettings, BufferedAudit, ClientRule, GatewayDir, GatewaySettings, InternalTls, Limits,
+    LocalService,
+};
 pub use enrol::{enrol, EnrolOptions, Enrolled};
 pub use renew::{needs_renewal, renew, sync_config};
 pub use serve::{reload_identity, start, RunningGateway};
@@ -34,6 +37,9 @@ pub enum GatewayError {
     /// The configuration was refused.
     #[error(transparent)]
     Config(#[from] ConfigStoreError),
+    /// The audit log could not be opened or written.
+    #[error("audit log: {0}")]
+    Audit(#[from] psn_audit::AuditError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -43,14 +43,82 @@ pub struct RunningGateway {
 }
 
 impl RunningGateway {
-    /// Stops listening and background work.
+    /// Stops listening and background work, then seals and closes the audit log.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             task.abort();
             let _ = task.await;
         }
+        if let Err(e) = self.shared.audit.close().await {
+            tracing::error!(error = %e, "audit log not closed cleanly; it recovers on the next start");
+        }
     }
+}
+
+/// Compresses closed audit segments into the archive and applies retention, periodically.
+async fn archive_audit_log(
+    dir: GatewayDir,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let settings = &shared.settings.audit;
+    let options = psn_audit::ArchiveOptions {
+        retention: settings.retention,
+    };
+    let mut every = tokio::time::interval(settings.archive_interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let (root, options) = (dir.root().to_path_buf(), options.clone());
+        let archived = tokio::task::spawn_blocking(move || {
+            psn_audit::archive(&root, &options, OffsetDateTime::now_utc())
+        })
+        .await;
+        match archived {
+            Ok(Ok(summary)) if summary.archived.is_empty() && summary.deleted.is_empty() => {}
+            Ok(Ok(summary)) => tracing::info!(
+                archived = ?summary.archived,
+                deleted = ?summary.deleted,
+                skipped = ?summary.skipped,
+                "audit segments archived"
+            ),
+            Ok(Err(e)) => tracing::error!(error = %e, "audit archival failed"),
+            Err(e) => tracing::error!(error = %e, "audit archival stopped"),
+        }
+    }
+}
+
+/// Opens the audit log (recovering a torn tail a crash left) with the gateway's key as sealer.
+async fn open_audit_log(
+    dir: &GatewayDir,
+    settings: &GatewaySettings,
+    identity_pem: &str,
+) -> Result<psn_audit::AuditLog, GatewayError> {
+    let audit = &settings.audit;
+    if audit.archive_interval.is_zero() || audit.seal_interval.is_zero() {
+        return Err(GatewayError::Setup(
+            "[audit] archive_interval and seal_interval must be longer than zero".into(),
+        ));
+    }
+    let sealer = psn_audit::Sealer::from_identity_pem(identity_pem)?;
+    let options = settings.audit.log_options();
+    let root = dir.root().to_path_buf();
+    let (log, recovery) =
+        tokio::task::spawn_blocking(move || psn_audit::AuditLog::open(&root, options, sealer))
+            .await
+            .map_err(|e| GatewayError::Setup(format!("opening the audit log: {e}")))??;
+    tracing::info!(
+        segment = recovery.segment,
+        records = recovery.records,
+        unsealed = recovery.unsealed_records,
+        torn_tail = recovery.torn_tail.is_some(),
+        "audit log open"
+    );
+    Ok(log)
 }
 
 fn grants_path(dir: &GatewayDir) -> std::path::PathBuf {
@@ -97,6 +165,14 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
     let client_tls = Arc::new(psn_pki::gateway_client_config(identity.clone(), &ca)?);
     let server_tls = Arc::new(psn_pki::gateway_server_config(identity.clone(), &ca)?);
     let services = local_backends(dir, &settings)?;
+    let audit = open_audit_log(dir, &settings, &identity_pem).await?;
+    let buffered_audit = settings
+        .audit
+        .buffered
+        .iter()
+        .map(|b| (b.service.clone(), b.max_delay))
+        .collect();
+    let kept_bodies = settings.audit.keep_bodies.iter().cloned().collect();
     let internal = TcpListener::bind(settings.internal_listen)
         .await
         .map_err(|source| GatewayError::Io {
@@ -123,6 +199,9 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
         identity,
         signing,
         clients,
+        audit,
+        buffered_audit,
+        kept_bodies,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let tasks = vec![
@@ -139,7 +218,12 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
             shutdown_rx.clone(),
         )),
         tokio::spawn(follow(dir.clone(), store, view_tx, shutdown_rx.clone())),
-        tokio::spawn(keep_certificate(dir.clone(), shared.clone(), shutdown_rx)),
+        tokio::spawn(keep_certificate(
+            dir.clone(),
+            shared.clone(),
+            shutdown_rx.clone(),
+        )),
+        tokio::spawn(archive_audit_log(dir.clone(), shared.clone(), shutdown_rx)),
     ];
     tracing::info!(gateway = %shared.settings.gateway, internal = %internal_addr, external = %external_addr, "gateway serving");
     Ok(RunningGateway {
@@ -595,6 +679,10 @@ pub async fn reload_identity(dir: &GatewayDir, shared: &Shared) -> Result<(), Ga
         Ok(mut g) => *g = signing,
         Err(p) => *p.into_inner() = signing,
     }
+    shared
+        .audit
+        .set_sealer(psn_audit::Sealer::from_identity_pem(&pem)?)
+        .await?;
     shared.identity_generation.send_modify(|g| *g += 1);
     shared.peers.clear().await;
     Ok(())

@@ -6,6 +6,7 @@
 
 mod ca;
 mod certificate;
+mod chain;
 mod config_signature;
 mod proof;
 mod tls;
@@ -15,6 +16,7 @@ pub use certificate::{
     ca_pin, certificate_names, der_to_pem, gateway_identity, parse_pem_certificates, parse_pem_key,
     spki_der, CertificateInfo, GatewayKey,
 };
+pub use chain::{verify_gateway_chain, ChainError, GatewayCertificate};
 pub use config_signature::{verify_config, ConfigSigner, ConfigVerifyError, VerifiedConfig};
 pub use proof::{StatementSigner, StatementVerifier};
 pub use tls::{

@@ -22,18 +22,36 @@ pub struct TooLarge(pub u64);
 /// What a finisher produces: trailers to send on, or an error that aborts the stream.
 pub type Finishing = Pin<Box<dyn Future<Output = Result<Option<HeaderMap>, BoxError>> + Send>>;
 
-/// Runs when the body has been fully read: receives the digest and the trailers that arrived
-/// (if any). It may wait (for a batch signature, say) before the stream ends.
-pub type Finisher = Box<dyn FnOnce([u8; 32], Option<HeaderMap>) -> Finishing + Send>;
+/// What a body turned out to be once it has been read to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Digested {
+    /// SHA-256 of every data byte.
+    pub sha256: [u8; 32],
+    /// How many data bytes passed.
+    pub bytes: u64,
+}
 
-/// A streaming body wrapper that digests, limits and finishes.
+/// Where a body's chunks are copied as they pass (see [`DigestBody::with_tee`]).
+pub type Tee = tokio_util::sync::PollSender<Bytes>;
+
+/// Runs when the body has been fully read: receives its digest and the trailers that arrived
+/// (if any). It may wait (for a batch signature or the audit log, say) before the stream ends.
+pub type Finisher = Box<dyn FnOnce(Digested, Option<HeaderMap>) -> Finishing + Send>;
+
+/// A streaming body wrapper that digests, limits and finishes. The last data chunk is held back
+/// until the finisher has succeeded, so a reader never sees a complete body whose check failed
+/// or whose audit record is not yet written: it sees an aborted one. (A reader that knows the
+/// length from `Content-Length` would otherwise have everything before the finisher ran.)
 pub struct DigestBody<B> {
     inner: B,
     digest: Option<ring::digest::Context>,
     limit: u64,
     seen: u64,
+    held: Option<Bytes>,
+    tee: Option<Tee>,
     finish: Option<Finisher>,
     finishing: Option<Finishing>,
+    trailers: Option<HeaderMap>,
     done: bool,
 }
 
@@ -45,40 +63,60 @@ impl<B> DigestBody<B> {
             digest: Some(ring::digest::Context::new(&ring::digest::SHA256)),
             limit,
             seen: 0,
+            held: None,
+            tee: None,
             finish: Some(finish),
             finishing: None,
+            trailers: None,
             done: false,
         }
     }
 
+    /// Also copies every data chunk to `tee` (with back-pressure), e.g. to keep the body in the
+    /// audit log. The tee is closed when the body ends, before the finisher runs.
+    pub fn with_tee(mut self, tee: Option<Tee>) -> Self {
+        self.tee = tee;
+        self
+    }
+
     fn start_finishing(&mut self, trailers: Option<HeaderMap>) {
-        let mut digest = [0u8; 32];
+        self.tee = None;
+        let mut digest = Digested {
+            sha256: [0u8; 32],
+            bytes: self.seen,
+        };
         if let Some(ctx) = self.digest.take() {
-            digest.copy_from_slice(ctx.finish().as_ref());
+            digest.sha256.copy_from_slice(ctx.finish().as_ref());
         }
         if let Some(finish) = self.finish.take() {
             self.finishing = Some(finish(digest, trailers));
         }
     }
 
+    /// After the inner body ended: waits for the finisher, then releases the held chunk, then
+    /// the finisher's trailers.
     fn poll_finishing(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let Some(finishing) = self.finishing.as_mut() else {
-            return Poll::Ready(None);
-        };
-        match finishing.as_mut().poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(result) => {
-                self.finishing = None;
-                match result {
-                    Ok(Some(out)) => Poll::Ready(Some(Ok(Frame::trailers(out)))),
-                    Ok(None) => Poll::Ready(None),
-                    Err(e) => Poll::Ready(Some(Err(e))),
+        if let Some(finishing) = self.finishing.as_mut() {
+            match finishing.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => {
+                    self.finishing = None;
+                    self.held = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(Ok(trailers)) => {
+                    self.finishing = None;
+                    self.trailers = trailers;
                 }
             }
         }
+        if let Some(last) = self.held.take() {
+            return Poll::Ready(Some(Ok(Frame::data(last))));
+        }
+        Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))))
     }
 }
 
@@ -95,51 +133,80 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        if this.done {
-            return this.poll_finishing(cx);
-        }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Err(e))) => {
-                this.done = true;
-                Poll::Ready(Some(Err(e.into())))
+        loop {
+            if this.done {
+                return this.poll_finishing(cx);
             }
-            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                Ok(data) => {
-                    this.seen += data.len() as u64;
-                    if this.seen > this.limit {
+            if let Some(tee) = this.tee.as_mut() {
+                match tee.poll_reserve(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => {
                         this.done = true;
-                        return Poll::Ready(Some(Err(Box::new(TooLarge(this.limit)))));
+                        this.finish = None;
+                        this.held = None;
+                        return Poll::Ready(Some(Err(
+                            "the body copy for the audit log failed".into()
+                        )));
                     }
-                    if let Some(ctx) = this.digest.as_mut() {
-                        ctx.update(&data);
-                    }
-                    Poll::Ready(Some(Ok(Frame::data(data))))
                 }
-                Err(frame) => {
-                    // A trailers frame ends the body.
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => {
                     this.done = true;
-                    this.start_finishing(frame.into_trailers().ok());
-                    this.poll_finishing(cx)
+                    this.finish = None;
+                    this.held = None;
+                    return Poll::Ready(Some(Err(e.into())));
                 }
-            },
-            Poll::Ready(None) => {
-                this.done = true;
-                this.start_finishing(None);
-                this.poll_finishing(cx)
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        this.seen += data.len() as u64;
+                        if this.seen > this.limit {
+                            this.done = true;
+                            this.finish = None;
+                            this.held = None;
+                            return Poll::Ready(Some(Err(Box::new(TooLarge(this.limit)))));
+                        }
+                        if let Some(ctx) = this.digest.as_mut() {
+                            ctx.update(&data);
+                        }
+                        if let Some(tee) = this.tee.as_mut() {
+                            // Reserved above; a failure shows when the copy is finished.
+                            let _ = tee.send_item(data.clone());
+                        }
+                        if let Some(previous) = this.held.replace(data) {
+                            return Poll::Ready(Some(Ok(Frame::data(previous))));
+                        }
+                    }
+                    Err(frame) => {
+                        // A trailers frame ends the body.
+                        this.done = true;
+                        this.start_finishing(frame.into_trailers().ok());
+                    }
+                },
+                Poll::Ready(None) => {
+                    this.done = true;
+                    this.start_finishing(None);
+                }
             }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done && self.finishing.is_none() && self.finish.is_none()
+        self.done
+            && self.finishing.is_none()
+            && self.finish.is_none()
+            && self.held.is_none()
+            && self.trailers.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
         // The finisher may add a trailers frame, so the end is never known from the inner hint.
         let mut hint = SizeHint::new();
         if let Some(upper) = self.inner.size_hint().upper() {
-            hint.set_upper(upper);
+            let held = self.held.as_ref().map_or(0, |h| h.len() as u64);
+            hint.set_upper(upper.saturating_add(held));
         }
         hint
     }
@@ -202,9 +269,10 @@ mod tests {
         assert_eq!(collected.to_bytes(), Bytes::from_static(b"abc"));
         let (digest, arrived) = rx.recv().expect("finished");
         assert_eq!(
-            digest.as_slice(),
+            digest.sha256.as_slice(),
             psn_core::encoding::sha256(b"abc").as_slice()
         );
+        assert_eq!(digest.bytes, 3);
         assert!(!arrived);
     }
 
@@ -229,6 +297,20 @@ mod tests {
         let err = over.collect().await.expect_err("over the limit");
         assert!(err.to_string().contains("limit"));
     }
+
+    #[tokio::test]
+    async fn holds_the_last_chunk_until_the_finisher_succeeds() {
+        let mut body = DigestBody::new(
+            stream(vec![b"first", b"last"], None),
+            100,
+            Box::new(|_, _| Box::pin(async { Err("the statement does not verify".into()) })),
+        );
+        let first = body.frame().await.expect("frame").expect("data");
+        assert_eq!(first.into_data().ok(), Some(Bytes::from_static(b"first")));
+        let refused = body.frame().await.expect("an error, not the last chunk");
+        assert!(refused.is_err());
+        assert!(body.frame().await.is_none());
+    }
 }
 
 /// Why a [`pump`] did not deliver a verified body.
@@ -244,7 +326,16 @@ pub enum PumpFailure {
 
 /// Checks a finished body's digest and trailers; returns the value to report (e.g. the digest
 /// text) or why the body is refused.
-pub type Check = Box<dyn FnOnce([u8; 32], Option<HeaderMap>) -> Result<String, String> + Send>;
+pub type Check = Box<dyn FnOnce(Digested, Option<HeaderMap>) -> Result<String, String> + Send>;
+
+/// A body [`pump`] delivered: what its check reported, and its size.
+#[derive(Debug)]
+pub struct Pumped {
+    /// The check's value.
+    pub checked: String,
+    /// Data bytes read.
+    pub bytes: u64,
+}
 
 /// Reads `incoming` to its end in its own task, digesting it and forwarding its data to the
 /// returned body while that body's reader wants it (with back-pressure: a few frames at most are
@@ -256,9 +347,10 @@ pub fn pump<B>(
     incoming: B,
     limit: u64,
     check: Check,
+    tee: Option<tokio::sync::mpsc::Sender<Bytes>>,
 ) -> (
     GatewayBody,
-    tokio::sync::oneshot::Receiver<Result<String, PumpFailure>>,
+    tokio::sync::oneshot::Receiver<Result<Pumped, PumpFailure>>,
 )
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
@@ -292,6 +384,13 @@ where
                             break Err(PumpFailure::TooLarge(limit));
                         }
                         digest.update(&data);
+                        if let Some(tee) = &tee {
+                            if tee.send(data.clone()).await.is_err() {
+                                break Err(PumpFailure::Body(
+                                    "the body copy for the audit log failed".into(),
+                                ));
+                            }
+                        }
                         if let Some(previous) = held.replace(data) {
                             forward(Ok(Frame::data(previous))).await;
                         }
@@ -300,10 +399,19 @@ where
                 },
             }
         };
+        drop(tee);
         let outcome = trailers.and_then(|trailers| {
-            let mut out = [0u8; 32];
-            out.copy_from_slice(digest.finish().as_ref());
-            check(out, trailers).map_err(PumpFailure::Refused)
+            let mut out = Digested {
+                sha256: [0u8; 32],
+                bytes: seen,
+            };
+            out.sha256.copy_from_slice(digest.finish().as_ref());
+            check(out, trailers)
+                .map(|checked| Pumped {
+                    checked,
+                    bytes: seen,
+                })
+                .map_err(PumpFailure::Refused)
         });
         match &outcome {
             Ok(_) => {

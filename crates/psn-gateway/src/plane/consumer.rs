@@ -2,13 +2,15 @@
 //! the gateway authenticates the calling subsystem, finds the provider's gateways in the
 //! configuration, signs a statement of what it sends, and relays the call over mutual TLS.
 
-use super::body::{boxed, BoxError, DigestBody, GatewayBody, TooLarge};
+use super::body::{boxed, BoxError, DigestBody, Digested, GatewayBody, TooLarge};
+use super::record::{refuse_unrecordable, Exchange, Unfinished};
 use super::{
-    message_id, parse_target, problem, set, single, source_is, strip_hop_by_hop, Caller, Shared,
-    PSN_API_KEY, PSN_CLIENT, PSN_MESSAGE_ID, PSN_PURPOSE,
+    message_id, now_ms, parse_target, problem, set, single, source_is, strip_hop_by_hop, Caller,
+    Shared, PSN_API_KEY, PSN_CLIENT, PSN_MESSAGE_ID, PSN_PURPOSE,
 };
 use http::{HeaderMap, HeaderValue, Request, Response, Version};
 use hyper::body::Incoming;
+use psn_audit::{BodyPart, Role};
 use psn_core::names::SubsystemId;
 use psn_core::problem::ProblemType;
 use psn_core::proof::{
@@ -17,6 +19,7 @@ use psn_core::proof::{
 use psn_pki::StatementVerifier;
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
+use tokio_util::sync::PollSender;
 
 const HOP: &str = "consumer-gateway";
 
@@ -31,16 +34,13 @@ const ATTRIBUTION_GRACE: std::time::Duration = std::time::Duration::from_secs(2)
 /// Set by the provider gateway on problems it raises itself (they carry no signed statement).
 pub const PSN_ERROR: &str = "psn-error";
 
-fn now_ms() -> i64 {
-    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
-}
-
 /// Handles one request from an internal system.
 pub async fn handle(
     shared: Arc<Shared>,
     caller: Caller,
     req: Request<Incoming>,
 ) -> Response<GatewayBody> {
+    let received_ms = now_ms();
     let id = match message_id(req.headers()) {
         Ok(id) => id,
         Err(e) => {
@@ -55,6 +55,9 @@ pub async fn handle(
     let fail = |kind: ProblemType, detail: String| problem(kind, detail, HOP, &id);
     if req.uri().path() == "/healthz" {
         return health(&shared, &id);
+    }
+    if let Some(refusal) = refuse_unrecordable(&shared, HOP, &id) {
+        return refusal;
     }
     let header_bytes: usize = req
         .headers()
@@ -104,31 +107,44 @@ pub async fn handle(
         }
         Err(e) => return fail(ProblemType::InvalidRequest, e),
     };
+    let path = target.path_and_query();
+    // The caller and what it asks for are known: from here every outcome is recorded.
+    let mut exchange = Exchange::new(
+        Role::Consumer,
+        &id,
+        client.to_string(),
+        &target.service,
+        req.method().to_string(),
+        path.clone(),
+        received_ms,
+    );
+    exchange.record.purpose.clone_from(&purpose);
     if !view.has_service(&target.service) {
-        return fail(
-            ProblemType::UnknownService,
-            format!(
-                "{} is not offered by an active member of this network",
-                target.service
-            ),
+        let detail = format!(
+            "{} is not offered by an active member of this network",
+            target.service
         );
+        return refuse(&shared, exchange, ProblemType::UnknownService, detail, &id).await;
     }
     let limit = shared.settings.limits.max_body_bytes;
     if declared_length(req.headers()).is_some_and(|n| n > limit) {
-        return fail(
-            ProblemType::BodyTooLarge,
-            format!("the request body is over the {limit}-byte limit"),
-        );
+        let detail = format!("the request body is over the {limit}-byte limit");
+        return refuse(&shared, exchange, ProblemType::BodyTooLarge, detail, &id).await;
     }
     let providers = view.gateways_of(target.service.member());
     if providers.is_empty() {
-        return fail(
-            ProblemType::ProviderUnreachable,
-            format!(
-                "no gateway of {} has announced an address",
-                target.service.member()
-            ),
+        let detail = format!(
+            "no gateway of {} has announced an address",
+            target.service.member()
         );
+        return refuse(
+            &shared,
+            exchange,
+            ProblemType::ProviderUnreachable,
+            detail,
+            &id,
+        )
+        .await;
     }
     let mut failures = Vec::new();
     let mut chosen = None;
@@ -142,14 +158,19 @@ pub async fn handle(
         }
     }
     let Some((peer, connection)) = chosen else {
-        return fail(ProblemType::ProviderUnreachable, failures.join("; "));
+        let detail = failures.join("; ");
+        return refuse(
+            &shared,
+            exchange,
+            ProblemType::ProviderUnreachable,
+            detail,
+            &id,
+        )
+        .await;
     };
+    exchange.peer(&peer.id, &connection.serial, connection.certificate.clone());
 
     let (parts, body) = req.into_parts();
-    let path = match &target.query {
-        Some(q) => format!("{}?{q}", target.rest),
-        None => target.rest.clone(),
-    };
     let statement = Statement {
         kind: StatementKind::Request,
         message_id: id.clone(),
@@ -164,7 +185,8 @@ pub async fn handle(
         response_digest: None,
         at_ms: now_ms(),
     };
-    let request_digest = Arc::new(Mutex::new(None::<String>));
+    // Filled in when the request body has been sent: its digest and size, and the proof.
+    let request_digest = Arc::new(Mutex::new(None::<(String, u64)>));
     let request_proof = Arc::new(Mutex::new(None::<String>));
     let sign = {
         let (digest_slot, proof_slot, batch) = (
@@ -172,13 +194,13 @@ pub async fn handle(
             request_proof.clone(),
             shared.batch.clone(),
         );
-        move |digest: [u8; 32]| async move {
+        move |digest: Digested| async move {
             let mut statement = statement;
-            statement.request_digest = content_digest(&digest);
+            statement.request_digest = content_digest(&digest.sha256);
             statement.at_ms = now_ms();
             let proof = batch.sign(statement.to_bytes()).await?;
             if let Ok(mut slot) = digest_slot.lock() {
-                *slot = Some(statement.request_digest.clone());
+                *slot = Some((statement.request_digest.clone(), digest.bytes));
             }
             if let Ok(mut slot) = proof_slot.lock() {
                 *slot = Some(proof.clone());
@@ -197,9 +219,13 @@ pub async fn handle(
         set(&mut headers, PSN_PURPOSE, p);
     }
     let outbound_body: GatewayBody = if body_is_empty(&body, &headers) {
-        let proof = match sign(psn_core::encoding::sha256(b"")).await {
+        let empty = Digested {
+            sha256: psn_core::encoding::sha256(b""),
+            bytes: 0,
+        };
+        let proof = match sign(empty).await {
             Ok(p) => p,
-            Err(e) => return fail(ProblemType::Internal, e),
+            Err(e) => return refuse(&shared, exchange, ProblemType::Internal, e, &id).await,
         };
         set(
             &mut headers,
@@ -208,18 +234,24 @@ pub async fn handle(
         );
         super::body::full(bytes::Bytes::new())
     } else {
-        boxed(DigestBody::new(
-            body,
-            limit,
-            Box::new(move |digest, _| {
-                Box::pin(async move {
-                    let proof = sign(digest).await?;
-                    let mut trailers = HeaderMap::new();
-                    trailers.insert(REQUEST_PROOF, HeaderValue::from_str(&proof)?);
-                    Ok(Some(trailers))
-                })
-            }),
-        ))
+        let tee = exchange
+            .keep_body(&shared, BodyPart::Request)
+            .map(PollSender::new);
+        boxed(
+            DigestBody::new(
+                body,
+                limit,
+                Box::new(move |digest, _| {
+                    Box::pin(async move {
+                        let proof = sign(digest).await?;
+                        let mut trailers = HeaderMap::new();
+                        trailers.insert(REQUEST_PROOF, HeaderValue::from_str(&proof)?);
+                        Ok(Some(trailers))
+                    })
+                }),
+            )
+            .with_tee(tee),
+        )
     };
     let address = peer.address.clone().unwrap_or_default();
     let uri = match http::Uri::builder()
@@ -230,10 +262,15 @@ pub async fn handle(
     {
         Ok(u) => u,
         Err(e) => {
-            return fail(
+            let detail = format!("{} has an unusable address {address:?}: {e}", peer.id);
+            return refuse(
+                &shared,
+                exchange,
                 ProblemType::ProviderUnreachable,
-                format!("{} has an unusable address {address:?}: {e}", peer.id),
+                detail,
+                &id,
             )
+            .await;
         }
     };
     let mut outbound = Request::new(outbound_body);
@@ -244,25 +281,33 @@ pub async fn handle(
 
     let mut sender = connection.sender.clone();
     let timeout = shared.settings.limits.response_timeout + ATTRIBUTION_GRACE;
-    let response = match tokio::time::timeout(timeout, sender.send_request(outbound)).await {
+    exchange.record.times.forwarded_ms = Some(now_ms());
+    let sent = tokio::time::timeout(timeout, sender.send_request(outbound)).await;
+    exchange.record.times.response_in_ms = Some(now_ms());
+    if let Ok(Some((digest, bytes))) = request_digest.lock().map(|d| d.clone()) {
+        exchange.record.request_digest = Some(digest);
+        exchange.record.request_bytes = bytes;
+    }
+    let response = match sent {
         Err(_) => {
-            return fail(
-                ProblemType::ProviderTimeout,
-                format!("{} did not answer within {timeout:?}", peer.id),
-            )
+            let detail = format!("{} did not answer within {timeout:?}", peer.id);
+            return refuse(&shared, exchange, ProblemType::ProviderTimeout, detail, &id).await;
         }
         Ok(Err(e)) => {
             if source_is::<TooLarge>(&e) {
-                return fail(
-                    ProblemType::BodyTooLarge,
-                    format!("the request body is over the {limit}-byte limit"),
-                );
+                let detail = format!("the request body is over the {limit}-byte limit");
+                return refuse(&shared, exchange, ProblemType::BodyTooLarge, detail, &id).await;
             }
             shared.peers.forget(&peer.id).await;
-            return fail(
+            let detail = format!("{}: {e}", peer.id);
+            return refuse(
+                &shared,
+                exchange,
                 ProblemType::ProviderUnreachable,
-                format!("{}: {e}", peer.id),
-            );
+                detail,
+                &id,
+            )
+            .await;
         }
         Ok(Ok(r)) => r,
     };
@@ -279,65 +324,175 @@ pub async fn handle(
         );
     }
     if provider_problem {
-        return Response::from_parts(parts, boxed(body));
+        return relay_provider_problem(&shared, exchange, parts, body, &id).await;
     }
     let status = parts.status.as_u16();
+    exchange.record.status = status;
     let expected_signer = peer.id.to_string();
-    let message = id.clone();
-    let shared_for_check = shared.clone();
+    let tee = exchange
+        .keep_body(&shared, BodyPart::Response)
+        .map(PollSender::new);
+    let unfinished = Unfinished::new(exchange, shared.clone());
     let verified = DigestBody::new(
         body,
         limit,
         Box::new(move |digest, trailers| {
             Box::pin(async move {
-                let proof = trailers
-                    .as_ref()
-                    .and_then(|t| t.get(RESPONSE_PROOF))
-                    .and_then(|v| v.to_str().ok())
-                    .ok_or("the provider gateway sent no signed response statement")?
-                    .to_owned();
-                let decoded = decode_proof(&proof)?;
-                let verifier = StatementVerifier::from_certificate(&connection.certificate)
-                    .map_err(|e| -> BoxError { e.to_string().into() })?;
-                if !shared_for_check
-                    .verified
-                    .verify(&verifier, &connection.certificate, &decoded)
-                {
-                    return Err(
-                        "the provider's response statement signature does not verify".into(),
-                    );
+                let mut unfinished = unfinished;
+                let Some(mut exchange) = unfinished.take() else {
+                    return Err("the exchange was already recorded".into());
+                };
+                if let Ok(Some((digest, bytes))) = request_digest.lock().map(|d| d.clone()) {
+                    exchange.record.request_digest = Some(digest);
+                    exchange.record.request_bytes = bytes;
                 }
-                let statement = decoded.statement;
-                let request_digest = request_digest.lock().ok().and_then(|d| d.clone());
-                let checks = [
-                    (statement.kind == StatementKind::Response, "kind"),
-                    (statement.message_id == message, "message id"),
-                    (statement.signer == expected_signer, "signer"),
-                    (
-                        Some(&statement.request_digest) == request_digest.as_ref(),
-                        "request digest",
-                    ),
-                    (statement.status == Some(status), "status"),
-                    (
-                        statement.response_digest.as_deref()
-                            == Some(content_digest(&digest).as_str()),
-                        "response digest",
-                    ),
-                ];
-                if let Some((_, what)) = checks.iter().find(|(ok, _)| !ok) {
-                    tracing::error!(message_id = %message, %what, "provider response statement does not match the exchange");
-                    return Err(format!(
-                        "the provider's response statement does not match the exchange ({what})"
-                    )
-                    .into());
+                let response_digest = content_digest(&digest.sha256);
+                exchange.record.response_digest = Some(response_digest.clone());
+                exchange.record.response_bytes = digest.bytes;
+                let expected = ExpectedResponse {
+                    message_id: &exchange.record.message_id,
+                    signer: &expected_signer,
+                    request_digest: exchange.record.request_digest.as_deref(),
+                    status,
+                    response_digest: &response_digest,
+                };
+                match expected.check(&shared, &connection.certificate, trailers.as_ref()) {
+                    Ok(proof) => {
+                        exchange.record.peer_proof = Some(proof.clone());
+                        let mut out = HeaderMap::new();
+                        out.insert(RESPONSE_PROOF, HeaderValue::from_str(&proof)?);
+                        exchange
+                            .commit(&shared)
+                            .await
+                            .map_err(|e| -> BoxError { e.to_string().into() })?;
+                        Ok(Some(out))
+                    }
+                    Err(reason) => {
+                        tracing::error!(message_id = %exchange.record.message_id, %reason, "provider response statement refused");
+                        exchange.record.problem = Some(ProblemType::ProofInvalid.uri());
+                        if let Err(e) = exchange.commit(&shared).await {
+                            tracing::error!(error = %e, "audit record of a refused response not written");
+                        }
+                        Err(reason.into())
+                    }
                 }
-                let mut out = HeaderMap::new();
-                out.insert(RESPONSE_PROOF, HeaderValue::from_str(&proof)?);
-                Ok(Some(out))
             })
         }),
-    );
+    )
+    .with_tee(tee);
     Response::from_parts(parts, boxed(verified))
+}
+
+/// What the provider's response statement must say, from what this gateway saw.
+struct ExpectedResponse<'a> {
+    message_id: &'a str,
+    signer: &'a str,
+    request_digest: Option<&'a str>,
+    status: u16,
+    response_digest: &'a str,
+}
+
+impl ExpectedResponse<'_> {
+    /// Checks the statement in the response trailers; returns the proof to keep.
+    fn check(
+        &self,
+        shared: &Shared,
+        certificate: &[u8],
+        trailers: Option<&HeaderMap>,
+    ) -> Result<String, String> {
+        let proof = trailers
+            .and_then(|t| t.get(RESPONSE_PROOF))
+            .and_then(|v| v.to_str().ok())
+            .ok_or("the provider gateway sent no signed response statement")?
+            .to_owned();
+        let decoded = decode_proof(&proof).map_err(|e| e.to_string())?;
+        let verifier =
+            StatementVerifier::from_certificate(certificate).map_err(|e| e.to_string())?;
+        if !shared.verified.verify(&verifier, certificate, &decoded) {
+            return Err("the provider's response statement signature does not verify".into());
+        }
+        let statement = decoded.statement;
+        let checks = [
+            (statement.kind == StatementKind::Response, "kind"),
+            (statement.message_id == self.message_id, "message id"),
+            (statement.signer == self.signer, "signer"),
+            (
+                Some(statement.request_digest.as_str()) == self.request_digest,
+                "request digest",
+            ),
+            (statement.status == Some(self.status), "status"),
+            (
+                statement.response_digest.as_deref() == Some(self.response_digest),
+                "response digest",
+            ),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, what)) => Err(format!(
+                "the provider's response statement does not match the exchange ({what})"
+            )),
+            None => Ok(proof),
+        }
+    }
+}
+
+/// Refuses an exchange whose caller and target are known, recording it first.
+async fn refuse(
+    shared: &Shared,
+    exchange: Exchange,
+    kind: ProblemType,
+    detail: String,
+    id: &str,
+) -> Response<GatewayBody> {
+    let response = problem(kind, detail, HOP, id);
+    exchange
+        .refused(shared, kind, response, |e| {
+            problem(ProblemType::AuditUnavailable, e, HOP, id)
+        })
+        .await
+}
+
+/// Largest problem document accepted from a provider gateway.
+const MAX_PROVIDER_PROBLEM: usize = 64 * 1024;
+
+/// Passes on a problem the provider gateway raised itself (it carries no signed statement),
+/// recording its type.
+async fn relay_provider_problem(
+    shared: &Shared,
+    mut exchange: Exchange,
+    parts: http::response::Parts,
+    body: Incoming,
+    id: &str,
+) -> Response<GatewayBody> {
+    use http_body_util::BodyExt;
+    let Ok(Ok(collected)) = tokio::time::timeout(
+        shared.settings.limits.response_timeout,
+        http_body_util::Limited::new(body, MAX_PROVIDER_PROBLEM).collect(),
+    )
+    .await
+    else {
+        let detail = "the provider gateway's problem document was unreadable or too large".into();
+        return refuse(
+            shared,
+            exchange,
+            ProblemType::ProviderUnreachable,
+            detail,
+            id,
+        )
+        .await;
+    };
+    let bytes = collected.to_bytes();
+    let kind = serde_json::from_slice::<psn_core::problem::Problem>(&bytes)
+        .ok()
+        .and_then(|p| p.kind())
+        .unwrap_or(ProblemType::Internal);
+    exchange.record.response_bytes = bytes.len() as u64;
+    exchange.record.response_digest = Some(content_digest(&psn_core::encoding::sha256(&bytes)));
+    let response = Response::from_parts(parts, super::body::full(bytes));
+    exchange
+        .refused(shared, kind, response, |e| {
+            problem(ProblemType::AuditUnavailable, e, HOP, id)
+        })
+        .await
 }
 
 /// Which subsystem the caller is, by `PSN-Client` and the internal authentication rules.
@@ -415,15 +570,38 @@ fn body_is_empty(body: &Incoming, headers: &HeaderMap) -> bool {
     body.is_end_stream() || declared_length(headers) == Some(0)
 }
 
+/// Readiness: the configuration is current and the audit log writable (without either the
+/// gateway refuses exchanges, so a load balancer should send them elsewhere).
 fn health(shared: &Shared, id: &str) -> Response<GatewayBody> {
     let view = shared.view();
     let expired = view.expired(OffsetDateTime::now_utc());
+    let audit = shared.audit.status();
+    let audit_state = match &audit.health {
+        psn_audit::Health::Ok => serde_json::json!({ "status": "ok" }),
+        psn_audit::Health::Failed { reason } => {
+            serde_json::json!({ "status": "failed", "reason": reason })
+        }
+        psn_audit::Health::Closed => serde_json::json!({ "status": "closed" }),
+    };
+    let audit_ok = audit.health == psn_audit::Health::Ok;
+    let status = match (expired, audit_ok) {
+        (true, _) => "config-expired",
+        (false, false) => "audit-unavailable",
+        (false, true) => "ok",
+    };
     let body = serde_json::json!({
         "gateway": shared.settings.gateway.to_string(),
         "config_version": view.config.version,
         "config_expires_at": view.config.expires_at.to_string(),
-        "status": if expired { "config-expired" } else { "ok" },
+        "audit": {
+            "state": audit_state,
+            "segment": audit.segment,
+            "unsealed_records": audit.unsealed_records,
+            "last_seal_ms": audit.last_seal_ms,
+        },
+        "status": status,
     });
+    let expired = expired || !audit_ok;
     let mut response = Response::new(super::body::full(body.to_string()));
     if expired {
         *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;

@@ -6,6 +6,7 @@ pub mod cidr;
 mod consumer;
 mod peers;
 mod provider;
+mod record;
 pub mod signing;
 pub mod state;
 
@@ -64,6 +65,12 @@ pub struct Shared {
     pub services: HashMap<ServiceId, LocalBackend>,
     /// Internal authentication rules by subsystem.
     pub clients: HashMap<SubsystemId, ClientCheck>,
+    /// The audit log every exchange is recorded in.
+    pub audit: psn_audit::AuditLog,
+    /// Services whose records are synced lazily, with the longest delay.
+    pub buffered_audit: HashMap<ServiceId, std::time::Duration>,
+    /// Services whose bodies are kept in the audit log.
+    pub kept_bodies: std::collections::HashSet<ServiceId>,
 }
 
 /// A pooled HTTP client towards backends; speaks `https://` where a service's backend does.
@@ -107,6 +114,21 @@ impl Shared {
         self.view.borrow().clone()
     }
 
+    /// How durable `service`'s audit records must be before its response is released.
+    pub fn durability(&self, service: &ServiceId) -> psn_audit::Durability {
+        match self.buffered_audit.get(service) {
+            Some(max_delay) => psn_audit::Durability::Buffered {
+                max_delay: *max_delay,
+            },
+            None => psn_audit::Durability::Durable,
+        }
+    }
+
+    /// Whether `service` opted in to keeping bodies in the audit log.
+    pub fn keeps_bodies(&self, service: &ServiceId) -> bool {
+        self.kept_bodies.contains(service)
+    }
+
     /// The current signing identity.
     pub fn signing(&self) -> Arc<Signing> {
         match self.signing.read() {
@@ -114,6 +136,11 @@ impl Shared {
             Err(p) => p.into_inner().clone(),
         }
     }
+}
+
+/// Now, in Unix milliseconds (statement and audit timestamps).
+pub(crate) fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 /// An RFC 9457 response naming the hop and the message id.
@@ -197,6 +224,16 @@ pub struct Target {
     pub rest: String,
     /// The query, without `?`.
     pub query: Option<String>,
+}
+
+impl Target {
+    /// The path below the service with its query, as statements and audit records name it.
+    pub fn path_and_query(&self) -> String {
+        match &self.query {
+            Some(q) => format!("{}?{q}", self.rest),
+            None => self.rest.clone(),
+        }
+    }
 }
 
 /// Parses `/r1/{network}/{class}/{code}/{subsystem}/{service}[/{path}][?{query}]`, refusing

@@ -3,15 +3,17 @@
 //! subsystems, that a grant allows the call, and that the consumer's signed statement matches
 //! what arrived; it forwards to the backend and signs a statement of what it returned.
 
-use super::body::{boxed, DigestBody, GatewayBody, PumpFailure};
+use super::body::{boxed, BoxError, DigestBody, Digested, GatewayBody, PumpFailure, Pumped};
 use super::consumer::PSN_ERROR;
+use super::record::{refuse_unrecordable, Exchange, Unfinished};
 use super::signing::VerifiedRoots;
 use super::{
-    parse_target, problem, set, single, strip_hop_by_hop, Shared, PSN_CLIENT, PSN_MESSAGE_ID,
-    PSN_PURPOSE,
+    now_ms, parse_target, problem, set, single, strip_hop_by_hop, Shared, PSN_CLIENT,
+    PSN_MESSAGE_ID, PSN_PURPOSE,
 };
 use http::{HeaderMap, HeaderValue, Request, Response};
 use hyper::body::Incoming;
+use psn_audit::{BodyPart, Role};
 use psn_core::names::{GatewayId, SubsystemId};
 use psn_core::problem::ProblemType;
 use psn_core::proof::{
@@ -21,6 +23,7 @@ use psn_pki::StatementVerifier;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
+use tokio_util::sync::PollSender;
 
 const HOP: &str = "provider-gateway";
 
@@ -41,10 +44,6 @@ fn fail(kind: ProblemType, detail: String, id: &str) -> Response<GatewayBody> {
         .headers_mut()
         .insert(PSN_ERROR, HeaderValue::from_static(HOP));
     response
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 /// The request statement's expected contents, checked against the decoded proof.
@@ -96,6 +95,7 @@ pub async fn handle(
     peer: Arc<PeerIdentity>,
     req: Request<Incoming>,
 ) -> Response<GatewayBody> {
+    let received_ms = now_ms();
     let id = match single(req.headers(), &PSN_MESSAGE_ID)
         .ok()
         .flatten()
@@ -110,6 +110,12 @@ pub async fn handle(
             )
         }
     };
+    if let Some(mut refusal) = refuse_unrecordable(&shared, HOP, &id) {
+        refusal
+            .headers_mut()
+            .insert(PSN_ERROR, HeaderValue::from_static(HOP));
+        return refusal;
+    }
     let view = shared.view();
     if view.expired(OffsetDateTime::now_utc()) {
         return fail(
@@ -171,15 +177,28 @@ pub async fn handle(
         );
     }
     let method = req.method().to_string();
+    let path = target.path_and_query();
+    // The peer, its client and what it asks for are known: from here every outcome is recorded.
+    let mut exchange = Exchange::new(
+        Role::Provider,
+        &id,
+        client.to_string(),
+        &target.service,
+        method.clone(),
+        path.clone(),
+        received_ms,
+    );
+    exchange.peer(&peer.gateway, &peer.serial, peer.certificate.clone());
+    exchange.record.purpose = single(req.headers(), &PSN_PURPOSE)
+        .ok()
+        .flatten()
+        .map(str::to_owned);
     if !view.allows(&client, &target.service, &method, &target.rest) {
-        return fail(
-            ProblemType::AccessDenied,
-            format!(
-                "no grant allows {client} to {method} {}{}",
-                target.service, target.rest
-            ),
-            &id,
+        let detail = format!(
+            "no grant allows {client} to {method} {}{}",
+            target.service, target.rest
         );
+        return refuse(&shared, exchange, ProblemType::AccessDenied, detail, &id).await;
     }
     let limit = shared.settings.limits.max_body_bytes;
     let backend_uri: http::Uri = match format!(
@@ -196,16 +215,22 @@ pub async fn handle(
     {
         Ok(u) => u,
         Err(e) => {
-            return fail(
-                ProblemType::Internal,
-                format!("the backend URL of {} is unusable: {e}", target.service),
-                &id,
-            )
+            let detail = format!("the backend URL of {} is unusable: {e}", target.service);
+            return refuse(&shared, exchange, ProblemType::Internal, detail, &id).await;
         }
     };
     let verifier = match StatementVerifier::from_certificate(&peer.certificate) {
         Ok(v) => v,
-        Err(e) => return fail(ProblemType::ProofInvalid, e.to_string(), &id),
+        Err(e) => {
+            return refuse(
+                &shared,
+                exchange,
+                ProblemType::ProofInvalid,
+                e.to_string(),
+                &id,
+            )
+            .await
+        }
     };
     let expected = Arc::new(Expected {
         message_id: id.clone(),
@@ -213,10 +238,7 @@ pub async fn handle(
         client: client.to_string(),
         service: target.service.to_string(),
         method: method.clone(),
-        path: match &target.query {
-            Some(q) => format!("{}?{q}", target.rest),
-            None => target.rest.clone(),
-        },
+        path,
     });
 
     let (mut parts, body) = req.into_parts();
@@ -237,10 +259,12 @@ pub async fn handle(
     }
     // The consumer's statement is checked once its whole body has been read (by the pump,
     // whether or not the backend wanted all of it); the response is released only after that.
+    let request_proof = Arc::new(std::sync::Mutex::new(None::<String>));
     let check: super::body::Check = {
         let (expected, shared, peer) = (expected.clone(), shared.clone(), peer.clone());
+        let proof_slot = request_proof.clone();
         Box::new(move |digest, trailers| {
-            let digest = content_digest(&digest);
+            let digest = content_digest(&digest.sha256);
             let proof = trailers
                 .as_ref()
                 .and_then(|t| t.get(REQUEST_PROOF))
@@ -248,27 +272,38 @@ pub async fn handle(
                 .map(str::to_owned)
                 .or(header_proof)
                 .ok_or("the consumer gateway sent no signed request statement")?;
-            expected
-                .check(
-                    &proof,
-                    &verifier,
-                    &peer.certificate,
-                    &shared.verified,
-                    &digest,
-                )
-                .map(|_| digest)
+            expected.check(
+                &proof,
+                &verifier,
+                &peer.certificate,
+                &shared.verified,
+                &digest,
+            )?;
+            if let Ok(mut slot) = proof_slot.lock() {
+                *slot = Some(proof);
+            }
+            Ok(digest)
         })
     };
     let (backend_body, pumped) = if http_body::Body::is_end_stream(&body) {
         let (tx, rx) = oneshot::channel();
-        let _ = tx.send(check(psn_core::encoding::sha256(b""), None).map_err(PumpFailure::Refused));
+        let empty = Digested {
+            sha256: psn_core::encoding::sha256(b""),
+            bytes: 0,
+        };
+        let _ = tx.send(
+            check(empty, None)
+                .map(|checked| Pumped { checked, bytes: 0 })
+                .map_err(PumpFailure::Refused),
+        );
         (super::body::full(bytes::Bytes::new()), rx)
     } else {
-        super::body::pump(body, limit, check)
+        let tee = exchange.keep_body(&shared, BodyPart::Request);
+        super::body::pump(body, limit, check, tee)
     };
     let verification = async move {
         match pumped.await {
-            Ok(Ok(digest)) => Ok(digest),
+            Ok(Ok(pumped)) => Ok(pumped),
             Ok(Err(PumpFailure::TooLarge(limit))) => Err((
                 ProblemType::BodyTooLarge,
                 format!("the request body is over the {limit}-byte limit"),
@@ -296,46 +331,51 @@ pub async fn handle(
     }
 
     let timeout = shared.settings.limits.response_timeout;
-    let exchange = async {
+    exchange.record.times.forwarded_ms = Some(now_ms());
+    let forwarded = async {
         let response = tokio::time::timeout(timeout, local.client.request(outbound)).await;
         (response, verification.await)
     };
-    let (response, verified) = exchange.await;
+    let (response, verified) = forwarded.await;
+    exchange.record.times.response_in_ms = Some(now_ms());
     let request_digest = match verified {
-        Ok(digest) => digest,
-        Err((kind, reason)) => return fail(kind, reason, &id),
+        Ok(pumped) => {
+            exchange.record.request_digest = Some(pumped.checked.clone());
+            exchange.record.request_bytes = pumped.bytes;
+            exchange.record.peer_proof = request_proof.lock().ok().and_then(|p| p.clone());
+            pumped.checked
+        }
+        Err((kind, reason)) => return refuse(&shared, exchange, kind, reason, &id).await,
     };
     let response = match response {
         Err(_) => {
-            return fail(
-                ProblemType::BackendTimeout,
-                format!(
-                    "the backend of {} did not answer within {timeout:?}",
-                    target.service
-                ),
-                &id,
-            )
+            let detail = format!(
+                "the backend of {} did not answer within {timeout:?}",
+                target.service
+            );
+            return refuse(&shared, exchange, ProblemType::BackendTimeout, detail, &id).await;
         }
-        Ok(Err(e)) if e.is_connect() => {
-            return fail(
-                ProblemType::BackendUnreachable,
+        Ok(Err(e)) => {
+            let detail = if e.is_connect() {
                 format!(
                     "the backend of {} refused the connection: {e}",
                     target.service
-                ),
-                &id,
-            )
-        }
-        Ok(Err(e)) => {
-            return fail(
-                ProblemType::BackendUnreachable,
+                )
+            } else {
                 format!(
                     "the backend of {} failed: {}",
                     target.service,
                     error_chain(&e)
-                ),
+                )
+            };
+            return refuse(
+                &shared,
+                exchange,
+                ProblemType::BackendUnreachable,
+                detail,
                 &id,
             )
+            .await;
         }
         Ok(Ok(r)) => r,
     };
@@ -343,6 +383,7 @@ pub async fn handle(
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(PSN_ERROR);
     parts.headers.remove(RESPONSE_PROOF);
+    exchange.record.status = parts.status.as_u16();
     let mut statement = Statement {
         kind: StatementKind::Response,
         message_id: id,
@@ -358,21 +399,54 @@ pub async fn handle(
         at_ms: now_ms(),
     };
     let batch = shared.batch.clone();
+    let tee = exchange
+        .keep_body(&shared, BodyPart::Response)
+        .map(PollSender::new);
+    let unfinished = Unfinished::new(exchange, shared.clone());
+    // The response ends (with the signed statement) only once its record is durable here, so
+    // the consumer never holds a statement this gateway has no record of.
     let signed = DigestBody::new(
         body,
         limit,
         Box::new(move |digest, _| {
             Box::pin(async move {
-                statement.response_digest = Some(content_digest(&digest));
+                let mut unfinished = unfinished;
+                let Some(mut exchange) = unfinished.take() else {
+                    return Err("the exchange was already recorded".into());
+                };
+                statement.response_digest = Some(content_digest(&digest.sha256));
                 statement.at_ms = now_ms();
                 let proof = batch.sign(statement.to_bytes()).await?;
+                exchange.record.response_digest = statement.response_digest.clone();
+                exchange.record.response_bytes = digest.bytes;
+                exchange
+                    .commit(&shared)
+                    .await
+                    .map_err(|e| -> BoxError { e.to_string().into() })?;
                 let mut trailers = HeaderMap::new();
                 trailers.insert(RESPONSE_PROOF, HeaderValue::from_str(&proof)?);
                 Ok(Some(trailers))
             })
         }),
-    );
+    )
+    .with_tee(tee);
     Response::from_parts(parts, boxed(signed))
+}
+
+/// Refuses an exchange whose peer, client and target are known, recording it first.
+async fn refuse(
+    shared: &Shared,
+    exchange: Exchange,
+    kind: ProblemType,
+    detail: String,
+    id: &str,
+) -> Response<GatewayBody> {
+    let response = fail(kind, detail, id);
+    exchange
+        .refused(shared, kind, response, |e| {
+            fail(ProblemType::AuditUnavailable, e, id)
+        })
+        .await
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

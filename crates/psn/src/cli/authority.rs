@@ -312,39 +312,40 @@ async fn serve(
     public_url: Option<String>,
 ) -> anyhow::Result<()> {
     let dir = DataDir::new(&data_dir);
+    let stop = shutdown_signal()?;
     let running =
         psn_authority::start(&dir, psn_authority::ServeOptions { listen, public_url }).await?;
     println!(
         "authority for network {} listening on {}",
         running.authority.network, running.url
     );
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("shutting down");
     running.stop().await;
     Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+pub fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    // Registered now, not when first awaited, so a signal sent as soon as the process says it
+    // is ready is caught rather than killing it.
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 

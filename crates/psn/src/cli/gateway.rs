@@ -197,12 +197,13 @@ pub async fn run(command: GatewayCommand) -> anyhow::Result<()> {
             Ok(())
         }
         GatewayCommand::Serve { data_dir } => {
+            let stop = super::authority::shutdown_signal()?;
             let running = psn_gateway::start(&GatewayDir::new(&data_dir)).await?;
             println!(
                 "gateway {} serving: internal http://{} external {}",
                 running.shared.settings.gateway, running.internal, running.external
             );
-            super::authority::shutdown_signal().await;
+            stop.await;
             running.stop().await;
             Ok(())
         }

@@ -1,5 +1,6 @@
 //! Command-line interface definitions and dispatch.
 
+mod audit;
 mod authority;
 mod config;
 mod connect;
@@ -50,6 +51,9 @@ pub enum Command {
     /// Inspect and verify signed global configurations.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Verify, inspect, export and archive a gateway's audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Run a whole network on this machine: an authority and gateways of real UK public bodies
     /// with sample services, on loopback. Prints ready-to-paste calls; Ctrl-C stops it.
     Demo {
@@ -81,12 +85,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Authority(c) => authority::run(c).await,
         Command::Gateway(c) => gateway::run(c).await,
         Command::Config(c) => config::run(c).await,
+        Command::Audit(c) => audit::run(c).await,
         Command::Demo { data_dir, members } => demo(data_dir, members).await,
     }
 }
 
 async fn demo(data_dir: std::path::PathBuf, members: usize) -> anyhow::Result<()> {
     let dir = std::path::absolute(&data_dir)?;
+    let stop = authority::shutdown_signal()?;
     let demo = psn_demo::start(&dir, members).await?;
     let info = &demo.info;
     println!("psn demo: network GB is running on this machine\n");
@@ -112,7 +118,7 @@ async fn demo(data_dir: std::path::PathBuf, members: usize) -> anyhow::Result<()
         "details in {}; Ctrl-C stops the demo",
         dir.join("demo.json").display()
     );
-    authority::shutdown_signal().await;
+    stop.await;
     println!("stopping");
     demo.stop().await;
     Ok(())

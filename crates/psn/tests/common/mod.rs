@@ -149,7 +149,8 @@ fn free_port() -> u16 {
 
 impl Net {
     /// Provider (DfE) offering SERVICE granted to CONSUMER's `revenues`; OUTSIDER has no grant.
-    pub async fn start(response_timeout: Duration) -> Net {
+    /// Gateways are enrolled and configured but not started.
+    pub async fn prepare(response_timeout: Duration) -> Net {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data = DataDir::new(tmp.path().join("authority"));
         let report = psn_authority::init(&data, "GB".parse().expect("net"), None)
@@ -209,6 +210,12 @@ impl Net {
         )
         .await
         .expect("grant");
+        net
+    }
+
+    /// The same network with every gateway running in this process.
+    pub async fn start(response_timeout: Duration) -> Net {
+        let mut net = Net::prepare(response_timeout).await;
         for id in [PROVIDER, CONSUMER, OUTSIDER] {
             net.start_gateway(id).await;
         }

@@ -1,0 +1,302 @@
+//! What a verifier trusts: the network CA and the history of signed configurations, which say
+//! who was a member gateway and which certificates were revoked at any moment (DESIGN.md "Trust":
+//! revocation is by the signed configuration). A gateway keeps every version it accepted as
+//! `config/v{N}.jws`; a bundle carries the versions its records need.
+
+use crate::error::io_error;
+use crate::AuditError;
+use psn_core::config::MemberStatus;
+use psn_core::names::{GatewayId, NetworkId};
+use psn_pki::{verify_gateway_chain, GatewayCertificate, StatementVerifier};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// Largest configuration read (the gateway's own limit).
+const MAX_CONFIG_BYTES: usize = 256 * 1024 * 1024;
+
+/// Where one configuration version is.
+#[derive(Debug, Clone)]
+enum ConfigSource {
+    File(PathBuf),
+    Text(Arc<str>),
+}
+
+/// The network CA and the configuration history.
+#[derive(Debug, Clone)]
+pub struct Trust {
+    ca_der: Vec<u8>,
+    ca_pem: String,
+    configs: BTreeMap<u64, ConfigSource>,
+}
+
+/// What a verifier needs from one configuration version.
+#[derive(Debug)]
+pub(crate) struct ConfigFacts {
+    pub(crate) version: u64,
+    pub(crate) issued_at: OffsetDateTime,
+    /// Gateways listed whose member is active.
+    trusted: HashSet<String>,
+    revoked: HashSet<String>,
+}
+
+impl ConfigFacts {
+    /// Why this configuration does not trust `gateway` with certificate `serial`, if it does not.
+    pub(crate) fn distrust(&self, gateway: &str, serial: &str) -> Option<String> {
+        if !self.trusted.contains(gateway) {
+            Some(format!(
+                "configuration version {} (issued {}) does not list {gateway} as a gateway of an active member",
+                self.version, self.issued_at
+            ))
+        } else if self.revoked.contains(serial) {
+            Some(format!(
+                "configuration version {} (issued {}) revokes certificate {serial}",
+                self.version, self.issued_at
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+impl Trust {
+    /// The CA (`ca.pem`) and every configuration version (`config/v{N}.jws`) of a gateway data
+    /// directory. Versions are read only when a check needs them.
+    pub fn from_data_dir(data_dir: &Path) -> Result<Self, AuditError> {
+        let ca_path = data_dir.join("ca.pem");
+        let ca_pem = std::fs::read_to_string(&ca_path).map_err(io_error(&ca_path))?;
+        let mut trust = Self::with_ca(&ca_pem)?;
+        let config_dir = data_dir.join("config");
+        let entries = match std::fs::read_dir(&config_dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(trust),
+            Err(e) => return Err(io_error(&config_dir)(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(io_error(&config_dir))?;
+            let name = entry.file_name();
+            let version = name
+                .to_str()
+                .and_then(|n| n.strip_prefix('v'))
+                .and_then(|n| n.strip_suffix(".jws"))
+                .and_then(|n| n.parse::<u64>().ok());
+            if let Some(version) = version {
+                trust
+                    .configs
+                    .insert(version, ConfigSource::File(entry.path()));
+            }
+        }
+        Ok(trust)
+    }
+
+    /// A CA (PEM) with configuration versions given as text, e.g. from a bundle.
+    pub fn new(
+        ca_pem: &str,
+        configs: impl IntoIterator<Item = (u64, String)>,
+    ) -> Result<Self, AuditError> {
+        let mut trust = Self::with_ca(ca_pem)?;
+        for (version, jws) in configs {
+            trust
+                .configs
+                .insert(version, ConfigSource::Text(Arc::from(jws)));
+        }
+        Ok(trust)
+    }
+
+    fn with_ca(ca_pem: &str) -> Result<Self, AuditError> {
+        let ca_der = psn_pki::parse_pem_certificates(ca_pem)
+            .map_err(|e| AuditError::Input(format!("network CA: {e}")))?
+            .into_iter()
+            .next()
+            .map(|c| c.to_vec())
+            .unwrap_or_default();
+        Ok(Self {
+            ca_der,
+            ca_pem: ca_pem.to_owned(),
+            configs: BTreeMap::new(),
+        })
+    }
+
+    /// The CA's pin (base64url SHA-256 of its public key), the value enrolment tokens carry: a
+    /// third party compares it with the network's published pin before trusting a bundle.
+    pub fn ca_pin(&self) -> String {
+        psn_pki::ca_pin(&self.ca_der).unwrap_or_default()
+    }
+
+    /// The network CA, DER.
+    pub fn ca_der(&self) -> &[u8] {
+        &self.ca_der
+    }
+
+    /// The network CA, PEM.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The configuration versions held.
+    pub fn versions(&self) -> Vec<u64> {
+        self.configs.keys().copied().collect()
+    }
+
+    /// The signed text of a version.
+    pub(crate) fn config_text(&self, version: u64) -> Result<String, AuditError> {
+        match self.configs.get(&version) {
+            Some(ConfigSource::File(path)) => std::fs::read_to_string(path).map_err(io_error(path)),
+            Some(ConfigSource::Text(text)) => Ok(text.to_string()),
+            None => Err(AuditError::Input(format!(
+                "configuration version {version} is not held"
+            ))),
+        }
+    }
+}
+
+/// A certificate checked against the CA, with the key it certifies.
+pub(crate) type CheckedCertificate = Arc<(GatewayCertificate, StatementVerifier)>;
+
+/// Verification state kept across a whole log: decoded configurations and checked certificates
+/// and signatures, so each is checked once however many records rely on it.
+pub(crate) struct TrustCache<'a> {
+    trust: &'a Trust,
+    versions: Vec<u64>,
+    configs: HashMap<u64, Result<Arc<ConfigFacts>, String>>,
+    certificates: HashMap<Vec<u8>, Result<CheckedCertificate, String>>,
+    signatures: HashSet<[u8; 32]>,
+}
+
+impl<'a> TrustCache<'a> {
+    pub(crate) fn new(trust: &'a Trust) -> Self {
+        Self {
+            trust,
+            versions: trust.versions(),
+            configs: HashMap::new(),
+            certificates: HashMap::new(),
+            signatures: HashSet::new(),
+        }
+    }
+
+    fn facts(&mut self, network: &NetworkId, version: u64) -> Result<Arc<ConfigFacts>, String> {
+        if let Some(cached) = self.configs.get(&version) {
+            return cached.clone();
+        }
+        let facts = self
+            .trust
+            .config_text(version)
+            .map_err(|e| e.to_string())
+            .and_then(|jws| {
+                psn_pki::verify_config(&jws, &self.trust.ca_der, network, MAX_CONFIG_BYTES)
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|verified| {
+                let config = verified.config;
+                if config.version != version {
+                    return Err(format!("it holds version {}", config.version));
+                }
+                let index = config.index();
+                let trusted = config
+                    .gateways
+                    .iter()
+                    .filter(|g| {
+                        index
+                            .member(g.id.member())
+                            .is_some_and(|m| m.status == MemberStatus::Active)
+                    })
+                    .map(|g| g.id.to_string())
+                    .collect();
+                Ok(Arc::new(ConfigFacts {
+                    version,
+                    issued_at: config.issued_at,
+                    trusted,
+                    revoked: config.revoked_serials.iter().cloned().collect(),
+                }))
+            })
+            .map_err(|e| format!("configuration version {version} is not usable: {e}"));
+        self.configs.insert(version, facts.clone());
+        facts
+    }
+
+    /// The configuration in force at `at`: the latest version issued at or before it (versions
+    /// are issued in order, so the history is searched by halving).
+    pub(crate) fn in_force_at(
+        &mut self,
+        network: &NetworkId,
+        at: OffsetDateTime,
+    ) -> Result<Arc<ConfigFacts>, String> {
+        let versions = self.versions.clone();
+        let (mut lo, mut hi) = (0usize, versions.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.facts(network, versions[mid])?.issued_at <= at {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        match lo.checked_sub(1).and_then(|i| versions.get(i)) {
+            Some(version) => self.facts(network, *version),
+            None => Err(match versions.first() {
+                Some(first) => format!(
+                    "no configuration was in force at {at}: the earliest held, version {first}, was issued later"
+                ),
+                None => "no configuration history is available".to_owned(),
+            }),
+        }
+    }
+
+    /// A certificate checked against the CA (issuer, signature, gateway identity), with its key.
+    pub(crate) fn certificate(&mut self, der: &[u8]) -> Result<CheckedCertificate, String> {
+        if let Some(cached) = self.certificates.get(der) {
+            return cached.clone();
+        }
+        let checked = verify_gateway_chain(der, &self.trust.ca_der)
+            .map_err(|e| e.to_string())
+            .and_then(|c| {
+                StatementVerifier::from_certificate(der)
+                    .map(|v| Arc::new((c, v)))
+                    .map_err(|e| e.to_string())
+            });
+        self.certificates.insert(der.to_vec(), checked.clone());
+        checked
+    }
+
+    /// Whether `signature` over `message` verifies with the key, remembering successes (batch
+    /// signatures cover many statements with one signature).
+    pub(crate) fn signature_valid(
+        &mut self,
+        verifier: &StatementVerifier,
+        der: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        let key = {
+            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+            for part in [der, message, signature] {
+                ctx.update(&(part.len() as u64).to_be_bytes());
+                ctx.update(part);
+            }
+            let mut k = [0u8; 32];
+            k.copy_from_slice(ctx.finish().as_ref());
+            k
+        };
+        if self.signatures.contains(&key) {
+            return true;
+        }
+        let valid = verifier.verify(message, signature);
+        if valid {
+            self.signatures.insert(key);
+        }
+        valid
+    }
+}
+
+/// The network of a log, from its gateway id.
+pub(crate) fn network_of(log: &str) -> Option<NetworkId> {
+    log.parse::<GatewayId>()
+        .ok()
+        .map(|g| g.member().network().clone())
+}
+
+/// Unix milliseconds as a time, if representable.
+pub(crate) fn time_of(ms: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}

@@ -1,0 +1,435 @@
+//! `psn audit ...`: verify, inspect, export and archive a gateway's audit log (docs/audit.md).
+
+use super::output::{self, Output};
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use psn_audit::{ArchiveOptions, FoundRecord, Progress, Report, Selection, VerifyOptions};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify an audit log: a gateway data directory, one segment file (live or archived) or an
+    /// exported bundle. Checks the hash chain, the gateway's seals, and every peer statement
+    /// against the network CA and the configuration history. Exits non-zero at the first break
+    /// and says exactly where it is (segment, entry, message) and what is wrong.
+    Verify {
+        /// Gateway data directory, segment (.psnlog), archived segment (.psnlog.gz) or bundle.
+        path: PathBuf,
+        /// Gateway data directory whose CA and configuration history to use, for a segment file
+        /// that is not inside it.
+        #[arg(long)]
+        gateway_dir: Option<PathBuf>,
+        /// The network CA you trust (PEM). A bundle carries its own; with this, it must match.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Show the record(s) of one exchange, with the peer's signed statement decoded.
+    Show {
+        /// Gateway data directory, segment file or bundle.
+        path: PathBuf,
+        /// The exchange's message id.
+        #[arg(long)]
+        message_id: String,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Export a self-contained bundle for one exchange or a time range, which a third party
+    /// verifies with `psn audit verify BUNDLE` alone: whole segments, the network CA and the
+    /// configuration versions they need.
+    Export {
+        /// Gateway data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The exchange to export.
+        #[arg(long, required_unless_present = "from", conflicts_with = "from")]
+        message_id: Option<String>,
+        /// Start of a time range (RFC 3339, e.g. 2026-11-23T09:00:00Z): exchanges received from
+        /// then.
+        #[arg(long, value_parser = parse_time, requires = "to")]
+        from: Option<OffsetDateTime>,
+        /// End of the time range (exclusive).
+        #[arg(long, value_parser = parse_time, requires = "from")]
+        to: Option<OffsetDateTime>,
+        /// Where to write the bundle.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Compress closed segments into audit/archive and apply retention. Never touches the active
+    /// segment or a segment without a final seal; safe while the gateway runs.
+    Archive {
+        /// Gateway data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Delete archives sealed longer ago than this (e.g. 400d), with the bodies they kept.
+        /// Without it, archives are kept.
+        #[arg(long, value_parser = psn_core::duration::parse_duration)]
+        retention: Option<std::time::Duration>,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time (2026-11-23T09:00:00Z): {e}"))
+}
+
+fn unix_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Runs an audit command.
+pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
+    // Everything here is file work; keep it off the runtime's threads.
+    tokio::task::spawn_blocking(move || run_blocking(command)).await?
+}
+
+fn run_blocking(command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Verify {
+            path,
+            gateway_dir,
+            ca,
+            output,
+        } => {
+            let ca_pem = ca
+                .map(|p| {
+                    std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))
+                })
+                .transpose()?;
+            let options = VerifyOptions {
+                trust_dir: gateway_dir,
+                ca_pem,
+            };
+            let mut progress = ProgressLine::new();
+            let report = psn_audit::verify(&path, &options, &mut |p| progress.show(p))?;
+            progress.finish();
+            match output {
+                Output::Json => output::json(&report)?,
+                Output::Table => print_report(&report),
+            }
+            match &report.first_break {
+                Some(b) => bail!("the audit log is not intact: {b}"),
+                None => Ok(()),
+            }
+        }
+        AuditCommand::Show {
+            path,
+            message_id,
+            output,
+        } => {
+            let found = psn_audit::find(&path, &message_id)?;
+            if found.is_empty() {
+                bail!("no record of message {message_id} in {}", path.display());
+            }
+            match output {
+                Output::Json => output::json(&found),
+                Output::Table => {
+                    for (i, record) in found.iter().enumerate() {
+                        if i > 0 {
+                            println!();
+                        }
+                        print_found(record);
+                    }
+                    Ok(())
+                }
+            }
+        }
+        AuditCommand::Export {
+            data_dir,
+            message_id,
+            from,
+            to,
+            out,
+            output,
+        } => {
+            let selection = match (message_id, from, to) {
+                (Some(id), _, _) => Selection::MessageId(id),
+                (None, Some(from), Some(to)) if from < to => Selection::TimeRange {
+                    from_ms: unix_ms(from),
+                    to_ms: unix_ms(to),
+                },
+                (None, Some(_), Some(_)) => bail!("--from must be before --to"),
+                _ => bail!("say what to export: --message-id ID, or --from T --to T"),
+            };
+            let summary = psn_audit::export(&data_dir, &selection, &out)?;
+            match output {
+                Output::Json => output::json(&summary),
+                Output::Table => {
+                    println!(
+                        "exported {} record(s) of {selection} to {} ({} bytes)",
+                        summary.records,
+                        out.display(),
+                        summary.bytes
+                    );
+                    println!(
+                        "  segments {}; configuration versions {}; stored bodies {}",
+                        list(&summary.segments),
+                        list(&summary.configs),
+                        summary.bodies
+                    );
+                    println!("verify anywhere with: psn audit verify {}", out.display());
+                    Ok(())
+                }
+            }
+        }
+        AuditCommand::Archive {
+            data_dir,
+            retention,
+            output,
+        } => {
+            let summary = psn_audit::archive(
+                &data_dir,
+                &ArchiveOptions { retention },
+                OffsetDateTime::now_utc(),
+            )?;
+            match output {
+                Output::Json => output::json(&summary),
+                Output::Table => {
+                    println!("archived segments: {}", list(&summary.archived));
+                    println!(
+                        "deleted by retention: {} (with {} stored bodies)",
+                        list(&summary.deleted),
+                        summary.bodies_deleted
+                    );
+                    if !summary.skipped.is_empty() {
+                        println!(
+                            "left alone (damaged or without a final seal; run psn audit verify): {}",
+                            list(&summary.skipped)
+                        );
+                    }
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+fn list(items: &[u64]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn print_report(report: &Report) {
+    let verdict = if report.is_intact() {
+        "INTACT"
+    } else {
+        "BROKEN"
+    };
+    println!("{verdict}: {} ({})", report.source, report.kind);
+    if let Some(log) = &report.log {
+        println!("  log:          {log}");
+    }
+    if let (Some(first), Some(last)) = (report.first_segment, report.last_segment) {
+        println!(
+            "  segments:     {} checked (numbers {first} to {last})",
+            report.segments
+        );
+    }
+    println!(
+        "  entries:      {} ({} records, {} seals, {} peer statements, {} stored bodies)",
+        report.entries, report.records, report.seals, report.statements, report.bodies
+    );
+    if report.unsealed_records > 0 {
+        println!(
+            "  unsealed:     {} record(s) chained but not yet sealed",
+            report.unsealed_records
+        );
+    }
+    if let Some(pin) = &report.ca_pin {
+        println!("  network CA:   pin {pin} (compare with the network's published pin)");
+    }
+    for location in &report.selected {
+        println!(
+            "  selected:     message {} (segment {}, entry {})",
+            location.message_id, location.segment, location.entry
+        );
+    }
+    for note in &report.notes {
+        println!("  note:         {note}");
+    }
+    if let Some(b) = &report.first_break {
+        println!("  first break:  {}", b.kind.describe());
+        println!("    file:       {}", b.file);
+        if let Some(segment) = b.segment {
+            println!("    segment:    {segment}");
+        }
+        if let Some(entry) = b.entry {
+            match b.offset {
+                Some(offset) => println!("    entry:      {entry} (byte {offset})"),
+                None => println!("    entry:      {entry}"),
+            }
+        }
+        if let Some(id) = &b.message_id {
+            println!("    message id: {id}");
+        }
+        println!("    problem:    {}", b.detail);
+    }
+}
+
+fn show_time(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("{ms} ms"))
+}
+
+fn print_found(found: &FoundRecord) {
+    let r = &found.record;
+    println!(
+        "message {} ({} side), segment {} entry {} in {}{}",
+        r.message_id,
+        r.role.as_str(),
+        found.location.segment,
+        found.location.entry,
+        found.file,
+        if found.sealed {
+            ", sealed"
+        } else {
+            ", not sealed yet"
+        }
+    );
+    println!("  client:           {}", r.client);
+    println!("  service:          {}", r.service);
+    println!("  request:          {} {}", r.method, r.path);
+    if let Some(purpose) = &r.purpose {
+        println!("  purpose:          {purpose}");
+    }
+    println!("  status:           {}", r.status);
+    if let Some(problem) = &r.problem {
+        println!("  problem:          {problem}");
+    }
+    println!(
+        "  bytes:            request {}, response {}",
+        r.request_bytes, r.response_bytes
+    );
+    let t = r.times;
+    let after =
+        |ms: Option<i64>| ms.map_or("-".to_owned(), |ms| format!("+{} ms", ms - t.received_ms));
+    println!(
+        "  times:            received {}, forwarded {}, response in {}, response out {}",
+        show_time(t.received_ms),
+        after(t.forwarded_ms),
+        after(t.response_in_ms),
+        after(t.response_out_ms)
+    );
+    println!(
+        "  request digest:   {}",
+        r.request_digest.as_deref().unwrap_or("-")
+    );
+    println!(
+        "  response digest:  {}",
+        r.response_digest.as_deref().unwrap_or("-")
+    );
+    let stored: Vec<&str> = r.stored_bodies().iter().map(|p| p.as_str()).collect();
+    if !stored.is_empty() {
+        println!("  stored bodies:    {}", stored.join(", "));
+    }
+    match (&r.peer, &r.peer_serial) {
+        (Some(peer), Some(serial)) => println!("  peer:             {peer} (certificate {serial})"),
+        (Some(peer), None) => println!("  peer:             {peer}"),
+        _ => println!("  peer:             none reached"),
+    }
+    if let Some(problem) = &found.statement_problem {
+        println!("  peer statement:   unreadable: {problem}");
+    }
+    if let Some(s) = &found.statement {
+        let signature = match found.signature_valid {
+            Some(true) => "signature valid",
+            Some(false) => "SIGNATURE DOES NOT VERIFY",
+            None => "certificate not in the segment",
+        };
+        let kind = match s.kind {
+            psn_core::proof::StatementKind::Request => "request",
+            psn_core::proof::StatementKind::Response => "response",
+        };
+        println!(
+            "  peer statement:   {kind}, signed by {} at {} ({signature})",
+            s.signer,
+            show_time(s.at_ms)
+        );
+        let row = |label: &str, value: &str| println!("    {label:<17}{value}");
+        row("message id:", &s.message_id);
+        row("client:", &s.client);
+        row("service:", &s.service);
+        row("request:", &format!("{} {}", s.method, s.path));
+        row("request digest:", &s.request_digest);
+        if let Some(status) = s.status {
+            row("status:", &status.to_string());
+        }
+        if let Some(digest) = &s.response_digest {
+            row("response digest:", digest);
+        }
+    }
+    if let Some(c) = &found.peer_certificate {
+        println!(
+            "  peer certificate: {} for {}, valid {} to {}",
+            c.serial,
+            c.gateway.as_deref().unwrap_or("(no gateway)"),
+            c.not_before,
+            c.not_after
+        );
+    }
+    if found.statement.is_some() {
+        println!("  (psn audit verify also checks the certificate against the CA and the configuration history)");
+    }
+}
+
+/// A one-line progress display on standard error, only when it is a terminal.
+struct ProgressLine {
+    enabled: bool,
+    shown: bool,
+    last_percent: Option<u64>,
+}
+
+impl ProgressLine {
+    fn new() -> Self {
+        Self {
+            enabled: std::io::stderr().is_terminal(),
+            shown: false,
+            last_percent: None,
+        }
+    }
+
+    fn show(&mut self, p: &Progress) {
+        if !self.enabled || p.bytes_total < 8 * 1024 * 1024 {
+            return;
+        }
+        let percent = p.bytes_done.saturating_mul(100) / p.bytes_total.max(1);
+        if self.last_percent == Some(percent) {
+            return;
+        }
+        self.last_percent = Some(percent);
+        self.shown = true;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\rverifying: segment {}/{}, {} of {} MiB ({percent}%)",
+            p.segments_done,
+            p.segments_total,
+            p.bytes_done >> 20,
+            p.bytes_total >> 20
+        );
+        let _ = err.flush();
+    }
+
+    fn finish(&self) {
+        if self.shown {
+            eprintln!();
+        }
+    }
+}
