@@ -42,6 +42,8 @@ pub struct DemoMember {
     pub external: String,
     /// Its subsystems.
     pub subsystems: Vec<SubsystemId>,
+    /// Its gateway's data directory, where its audit log is (`psn audit verify` it).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// One example call.
@@ -276,6 +278,7 @@ pub async fn start(dir: &Path, extra: usize) -> Result<Demo, DemoError> {
                 .iter()
                 .filter_map(|s| format!("{member}/{s}").parse().ok())
                 .collect(),
+            data_dir: gw_dir.root().to_path_buf(),
         });
         dirs.push(gw_dir);
     }

@@ -69,6 +69,19 @@ async fn the_demo_runs_and_its_example_calls_return_what_it_says() {
             example["description"]
         );
     }
+    // Every example call left records, and the logs verify while the demo runs.
+    for member in info["members"].as_array().expect("members") {
+        let data_dir = member["data_dir"].as_str().expect("data dir");
+        let verified = Command::new(env!("CARGO_BIN_EXE_psn"))
+            .args(["audit", "verify", data_dir])
+            .output()
+            .expect("psn audit verify");
+        assert!(
+            verified.status.success(),
+            "{data_dir}: {}",
+            String::from_utf8_lossy(&verified.stdout)
+        );
+    }
     let pid = child.id().to_string();
     let status = Command::new("kill")
         .args(["-INT", &pid])

@@ -114,6 +114,12 @@ async fn demo(data_dir: std::path::PathBuf, members: usize) -> anyhow::Result<()
             e.description, e.expect_status, e.curl
         );
     }
+    if let Some(m) = info.members.first() {
+        println!(
+            "every exchange is in both gateways' audit logs; check one:\n  psn audit verify {}\n",
+            m.data_dir.display()
+        );
+    }
     println!(
         "details in {}; Ctrl-C stops the demo",
         dir.join("demo.json").display()
