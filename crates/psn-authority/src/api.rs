@@ -227,6 +227,7 @@ impl FromRequestParts<Arc<Authority>> for Reader {
 pub fn router(authority: Arc<Authority>) -> Router {
     Router::new()
         .route("/v1/health", get(health))
+        .route("/metrics", get(crate::metrics::endpoint))
         .route("/openapi.json", get(openapi))
         .route("/v1/config", get(config))
         .route("/v1/config/{version}", get(config_version))
@@ -262,9 +263,16 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .route("/v1/gateway/services/remove", post(withdraw_service))
         .route("/v1/gateway/grants", get(list_grants).post(add_grant))
         .route("/v1/gateway/grants/revoke", post(revoke_grant))
-        .fallback(|| async {
-            ApiError::new(ProblemType::NotFound, "no such endpoint; see /openapi.json")
-        })
+        .route_layer(axum::middleware::from_fn_with_state(
+            authority.clone(),
+            crate::metrics::track,
+        ))
+        .fallback(
+            |State(a): State<Arc<Authority>>, method: axum::http::Method| async move {
+                a.metrics.unmatched(method.as_str(), 404);
+                ApiError::new(ProblemType::NotFound, "no such endpoint; see /openapi.json")
+            },
+        )
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 ProblemType::MethodNotAllowed,

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod datadir;
+pub mod metrics;
 pub mod publish;
 mod server;
 pub mod store;
@@ -70,6 +71,8 @@ pub struct Authority {
     pub public_url: String,
     /// Becomes true when the authority is stopping, so long polls end at once.
     pub stopping: watch::Receiver<bool>,
+    /// Prometheus metrics.
+    pub metrics: metrics::AuthorityMetrics,
 }
 
 /// What `init` created.
@@ -283,6 +286,7 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         publisher,
         public_url: url.clone(),
         stopping: shutdown_rx.clone(),
+        metrics: metrics::AuthorityMetrics::new(),
     });
     let app = api::router(authority.clone());
     let server = tokio::spawn(server::serve_tls(listener, tls, app, shutdown_rx.clone()));

@@ -690,3 +690,66 @@ async fn init_refuses_an_existing_authority_and_serve_refuses_a_foreign_database
     );
     a.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_and_parse() {
+    let a = TestAuthority::start(common::Backend::Sqlite).await;
+    add_kent(&a).await;
+    let raw = a.raw();
+    for path in [
+        "/v1/members/GB/LA/E10000016",
+        "/v1/members/GB/LA/E99999999",
+        "/v1/no-such/../../etc/passwd",
+    ] {
+        let resp = raw
+            .get(format!("{}{path}", a.url))
+            .bearer_auth(&a.operator_token)
+            .send()
+            .await
+            .expect("send");
+        assert!(resp.status().as_u16() == 200 || resp.status().as_u16() == 404);
+    }
+    let resp = raw
+        .get(format!("{}/metrics", a.url))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.expect("text");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("valid exposition");
+    let count = |route: &str, class: &str| {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| {
+                s.metric == "psn_authority_api_requests_total"
+                    && s.labels.get("route") == Some(route)
+                    && s.labels.get("status_class") == Some(class)
+            })
+            .map(|s| match s.value {
+                // OpenMetrics names the counter without `_total`; the parser then reads it untyped.
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum::<f64>()
+    };
+    let member = "/v1/members/:network/:class/:code";
+    assert_eq!(count(member, "2xx"), 1.0);
+    assert_eq!(count(member, "4xx"), 1.0);
+    assert_eq!(
+        count("unmatched", "4xx"),
+        1.0,
+        "hostile paths share one label"
+    );
+    assert!(
+        !text.contains("passwd"),
+        "paths asked for never become labels"
+    );
+    assert!(scrape
+        .samples
+        .iter()
+        .any(|s| s.metric == "psn_authority_config_version"));
+    a.stop().await;
+}

@@ -6,6 +6,7 @@ pub mod admin;
 mod config_store;
 mod datadir;
 mod enrol;
+pub mod metrics;
 pub mod plane;
 mod renew;
 mod serve;

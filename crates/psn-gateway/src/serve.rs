@@ -141,6 +141,7 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
     let signing = Signing {
         signer: StatementSigner::from_pem(&identity_pem)?,
         serial: leaf.serial.clone(),
+        not_after: leaf.not_after,
     };
     let store = ConfigStore::open(dir, settings.network.clone(), ca.clone())?;
     let config = store.current().cloned().ok_or_else(|| {
@@ -202,6 +203,7 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
         audit,
         buffered_audit,
         kept_bodies,
+        metrics: crate::metrics::GatewayMetrics::new(),
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let tasks = vec![
@@ -664,17 +666,20 @@ async fn keep_certificate(
 /// Loads the identity from disk into the running listeners and signer.
 pub async fn reload_identity(dir: &GatewayDir, shared: &Shared) -> Result<(), GatewayError> {
     let (identity, pem) = dir.load_identity()?;
-    let serial = CertificateInfo::from_der(
+    let leaf = CertificateInfo::from_der(
         identity
             .chain
             .first()
             .map(|c| c.as_ref())
             .unwrap_or_default(),
-    )?
-    .serial;
+    )?;
     let signer = StatementSigner::from_pem(&pem)?;
     shared.identity.replace(identity)?;
-    let signing = Arc::new(Signing { signer, serial });
+    let signing = Arc::new(Signing {
+        signer,
+        serial: leaf.serial,
+        not_after: leaf.not_after,
+    });
     match shared.signing.write() {
         Ok(mut g) => *g = signing,
         Err(p) => *p.into_inner() = signing,

@@ -53,8 +53,11 @@ pub async fn handle(
         }
     };
     let fail = |kind: ProblemType, detail: String| problem(kind, detail, HOP, &id);
-    if req.uri().path() == "/healthz" {
-        return health(&shared, &id);
+    match req.uri().path() {
+        "/healthz" | "/readyz" => return readiness(&shared, &id),
+        "/livez" => return liveness(&id),
+        "/metrics" => return metrics(&shared).await,
+        _ => {}
     }
     if let Some(refusal) = refuse_unrecordable(&shared, HOP, &id) {
         return refusal;
@@ -558,6 +561,28 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Liveness: the process answers. (Readiness says whether it should get traffic.)
+fn liveness(id: &str) -> Response<GatewayBody> {
+    let mut response = Response::new(super::body::full(r#"{"status":"alive"}"#));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    set(response.headers_mut(), PSN_MESSAGE_ID, id);
+    response
+}
+
+/// The Prometheus exposition (OpenMetrics text).
+async fn metrics(shared: &Shared) -> Response<GatewayBody> {
+    let text = shared.metrics.render(shared, shared.peers.connections().await);
+    let mut response = Response::new(super::body::full(text));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}
+
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(http::header::CONTENT_LENGTH)
@@ -570,11 +595,14 @@ fn body_is_empty(body: &Incoming, headers: &HeaderMap) -> bool {
     body.is_end_stream() || declared_length(headers) == Some(0)
 }
 
-/// Readiness: the configuration is current and the audit log writable (without either the
-/// gateway refuses exchanges, so a load balancer should send them elsewhere).
-fn health(shared: &Shared, id: &str) -> Response<GatewayBody> {
+/// Readiness: the configuration is current, the certificate valid and the audit log writable
+/// (without any of them the gateway refuses exchanges, so a load balancer should send them
+/// elsewhere). 503 with the reason otherwise.
+fn readiness(shared: &Shared, id: &str) -> Response<GatewayBody> {
     let view = shared.view();
-    let expired = view.expired(OffsetDateTime::now_utc());
+    let now = OffsetDateTime::now_utc();
+    let expired = view.expired(now);
+    let certificate_expires_at = shared.signing().not_after;
     let audit = shared.audit.status();
     let audit_state = match &audit.health {
         psn_audit::Health::Ok => serde_json::json!({ "status": "ok" }),
@@ -583,16 +611,20 @@ fn health(shared: &Shared, id: &str) -> Response<GatewayBody> {
         }
         psn_audit::Health::Closed => serde_json::json!({ "status": "closed" }),
     };
-    let audit_ok = audit.health == psn_audit::Health::Ok;
-    let status = match (expired, audit_ok) {
-        (true, _) => "config-expired",
-        (false, false) => "audit-unavailable",
-        (false, true) => "ok",
+    let status = if expired {
+        "config-expired"
+    } else if certificate_expires_at <= now {
+        "certificate-expired"
+    } else if audit.health != psn_audit::Health::Ok {
+        "audit-unavailable"
+    } else {
+        "ok"
     };
     let body = serde_json::json!({
         "gateway": shared.settings.gateway.to_string(),
         "config_version": view.config.version,
         "config_expires_at": view.config.expires_at.to_string(),
+        "certificate_expires_at": certificate_expires_at.to_string(),
         "audit": {
             "state": audit_state,
             "segment": audit.segment,
@@ -601,7 +633,7 @@ fn health(shared: &Shared, id: &str) -> Response<GatewayBody> {
         },
         "status": status,
     });
-    let expired = expired || !audit_ok;
+    let expired = status != "ok";
     let mut response = Response::new(super::body::full(body.to_string()));
     if expired {
         *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;

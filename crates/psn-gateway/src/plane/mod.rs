@@ -40,6 +40,8 @@ pub struct Signing {
     pub signer: StatementSigner,
     /// Serial of the certificate for that key.
     pub serial: String,
+    /// When that certificate expires (readiness and metrics watch it).
+    pub not_after: time::OffsetDateTime,
 }
 
 /// Everything the handlers share.
@@ -71,6 +73,8 @@ pub struct Shared {
     pub buffered_audit: HashMap<ServiceId, std::time::Duration>,
     /// Services whose bodies are kept in the audit log.
     pub kept_bodies: std::collections::HashSet<ServiceId>,
+    /// Prometheus metrics.
+    pub metrics: crate::metrics::GatewayMetrics,
 }
 
 /// A pooled HTTP client towards backends; speaks `https://` where a service's backend does.

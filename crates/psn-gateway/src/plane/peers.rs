@@ -65,6 +65,11 @@ impl PeerPool {
         Ok(connection)
     }
 
+    /// How many connections are pooled (a metric).
+    pub async fn connections(&self) -> usize {
+        self.connections.lock().await.len()
+    }
+
     /// Drops every pooled connection (after renewal, so new ones present the new certificate).
     pub async fn clear(&self) {
         self.connections.lock().await.clear();

@@ -111,8 +111,9 @@ impl Exchange {
         shared
             .audit
             .append(&self.record, certificate, shared.durability(&self.service))
-            .await
-            .map(|_| ())
+            .await?;
+        shared.metrics.observe(&self.record);
+        Ok(())
     }
 
     /// Records an exchange psn refused or failed, then releases `response` (the problem). If the
@@ -193,12 +194,15 @@ impl Drop for Unfinished {
                 exchange.record.times.response_out_ms = None;
                 let certificate = None;
                 let durability = shared.durability(&exchange.service);
-                if let Err(e) = shared
+                match shared
                     .audit
                     .append(&exchange.record, certificate, durability)
                     .await
                 {
-                    tracing::error!(message_id = %exchange.record.message_id, error = %e, "audit record of an unfinished exchange not written");
+                    Ok(_) => shared.metrics.observe(&exchange.record),
+                    Err(e) => {
+                        tracing::error!(message_id = %exchange.record.message_id, error = %e, "audit record of an unfinished exchange not written")
+                    }
                 }
             });
         }

@@ -123,6 +123,7 @@ mod tests {
             Arc::new(RwLock::new(Arc::new(Signing {
                 signer,
                 serial: cert.serial,
+                not_after: cert.not_after,
             }))),
             cert.der,
         )

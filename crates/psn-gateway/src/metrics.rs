@@ -1,0 +1,204 @@
+//! Prometheus metrics of one gateway (DESIGN.md "Operational monitoring"), served on the internal
+//! listener at `/metrics`. Exchanges are counted from their audit records, at the one place every
+//! exchange ends, so the metrics and the audit log never disagree about what happened.
+
+use crate::plane::Shared;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use psn_audit::{AuditRecord, Health};
+use time::OffsetDateTime;
+
+/// What an exchange is counted by.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExchangeLabels {
+    /// `consumer` or `provider`.
+    role: &'static str,
+    service: String,
+    /// `2xx`, `4xx`, `5xx`…, or `incomplete` when the response was never released whole.
+    status_class: String,
+    /// The psn problem slug when psn refused or failed the exchange, else empty.
+    problem: String,
+}
+
+/// What a latency is broken down by.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LatencyLabels {
+    role: &'static str,
+    service: String,
+}
+
+type Histograms = Family<LatencyLabels, Histogram, fn() -> Histogram>;
+
+/// Latency buckets from 0.5 ms to about 16 s.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// The gateway's metrics. Exchange metrics are updated as exchanges end; state gauges
+/// (configuration, certificate, audit log, peers) are read when scraped.
+pub struct GatewayMetrics {
+    registry: Registry,
+    exchanges: Family<ExchangeLabels, Counter>,
+    duration: Histograms,
+    upstream: Histograms,
+    config_version: Gauge,
+    config_expires_in: Gauge,
+    certificate_expires_in: Gauge,
+    audit_writable: Gauge,
+    audit_unsealed: Gauge,
+    audit_segment: Gauge,
+    peer_connections: Gauge,
+}
+
+impl Default for GatewayMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GatewayMetrics {
+    /// Registers every metric under the `psn_gateway` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("psn_gateway");
+        let exchanges = Family::<ExchangeLabels, Counter>::default();
+        registry.register(
+            "exchanges",
+            "Exchanges ended at this gateway, by role, service, status class and psn problem",
+            exchanges.clone(),
+        );
+        let duration = Histograms::new_with_constructor(latency_histogram);
+        registry.register(
+            "exchange_duration_seconds",
+            "Time from the request's arrival at this gateway to the response's release",
+            duration.clone(),
+        );
+        let upstream = Histograms::new_with_constructor(latency_histogram);
+        registry.register(
+            "upstream_duration_seconds",
+            "Time from forwarding the request (to the peer gateway, or the backend) to the response head",
+            upstream.clone(),
+        );
+        let gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let g = Gauge::default();
+            registry.register(name, help, g.clone());
+            g
+        };
+        let config_version = gauge(
+            &mut registry,
+            "config_version",
+            "Version of the signed configuration in force",
+        );
+        let config_expires_in = gauge(
+            &mut registry,
+            "config_expires_in_seconds",
+            "Seconds until the configuration in force expires (negative: expired)",
+        );
+        let certificate_expires_in = gauge(
+            &mut registry,
+            "certificate_expires_in_seconds",
+            "Seconds until the gateway's certificate expires",
+        );
+        let audit_writable = gauge(
+            &mut registry,
+            "audit_writable",
+            "1 while the audit log accepts records, 0 when it cannot be written",
+        );
+        let audit_unsealed = gauge(
+            &mut registry,
+            "audit_unsealed_records",
+            "Audit records not yet covered by a seal",
+        );
+        let audit_segment = gauge(
+            &mut registry,
+            "audit_segment",
+            "Sequence number of the active audit segment",
+        );
+        let peer_connections = gauge(
+            &mut registry,
+            "peer_connections",
+            "Pooled mutual-TLS connections to peer gateways",
+        );
+        Self {
+            registry,
+            exchanges,
+            duration,
+            upstream,
+            config_version,
+            config_expires_in,
+            certificate_expires_in,
+            audit_writable,
+            audit_unsealed,
+            audit_segment,
+            peer_connections,
+        }
+    }
+
+    /// Counts one ended exchange from its audit record.
+    pub fn observe(&self, record: &AuditRecord) {
+        let role = record.role.as_str();
+        let times = record.times;
+        let status_class = match times.response_out_ms {
+            Some(_) => format!("{}xx", record.status / 100),
+            None => "incomplete".to_owned(),
+        };
+        let problem = record
+            .problem
+            .as_deref()
+            .and_then(|uri| uri.strip_prefix("urn:psn:problem:"))
+            .unwrap_or_default()
+            .to_owned();
+        self.exchanges
+            .get_or_create(&ExchangeLabels {
+                role,
+                service: record.service.clone(),
+                status_class,
+                problem,
+            })
+            .inc();
+        let latency = LatencyLabels {
+            role,
+            service: record.service.clone(),
+        };
+        let seconds = |from: i64, to: i64| (to - from).max(0) as f64 / 1000.0;
+        if let Some(out) = times.response_out_ms {
+            self.duration
+                .get_or_create(&latency)
+                .observe(seconds(times.received_ms, out));
+        }
+        if let (Some(forwarded), Some(back)) = (times.forwarded_ms, times.response_in_ms) {
+            self.upstream
+                .get_or_create(&latency)
+                .observe(seconds(forwarded, back));
+        }
+    }
+
+    /// The Prometheus text exposition, with state gauges read now.
+    pub fn render(&self, shared: &Shared, peer_connections: usize) -> String {
+        let now = OffsetDateTime::now_utc();
+        let view = shared.view();
+        self.config_version
+            .set(i64::try_from(view.config.version).unwrap_or(i64::MAX));
+        self.config_expires_in
+            .set((view.config.expires_at - now).whole_seconds());
+        self.certificate_expires_in
+            .set((shared.signing().not_after - now).whole_seconds());
+        let audit = shared.audit.status();
+        self.audit_writable
+            .set(i64::from(audit.health == Health::Ok));
+        self.audit_unsealed
+            .set(i64::try_from(audit.unsealed_records).unwrap_or(i64::MAX));
+        self.audit_segment
+            .set(i64::try_from(audit.segment).unwrap_or(i64::MAX));
+        self.peer_connections
+            .set(i64::try_from(peer_connections).unwrap_or(i64::MAX));
+        let mut text = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
+        text
+    }
+}
