@@ -4,6 +4,7 @@
 use crate::types::*;
 use psn_core::names::{GatewayId, MemberId};
 use psn_core::problem::{Problem, ProblemType};
+use psn_core::sla::SlaDeclaration;
 use psn_pki::TlsIdentity;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -307,6 +308,21 @@ impl AuthorityClient {
     /// Withdraws a service listing and its grants.
     pub async fn withdraw_service(&self, service: &ServiceRef) -> Result<Health, ClientError> {
         self.post("/v1/gateway/services/remove", service).await
+    }
+
+    /// Declares (or replaces) the SLA of one of the calling gateway's member's services.
+    pub async fn declare_sla(&self, sla: &SlaDeclaration) -> Result<SlaList, ClientError> {
+        self.post("/v1/gateway/services/sla", sla).await
+    }
+
+    /// Withdraws a service's SLA declaration.
+    pub async fn withdraw_sla(&self, service: &ServiceRef) -> Result<SlaList, ClientError> {
+        self.post("/v1/gateway/services/sla/remove", service).await
+    }
+
+    /// Every SLA declaration in the network (operators and gateways may read them).
+    pub async fn slas(&self) -> Result<SlaList, ClientError> {
+        self.get("/v1/slas").await
     }
 
     /// The grants on the calling gateway's member's services.

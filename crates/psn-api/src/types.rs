@@ -333,6 +333,13 @@ pub struct ServiceListing {
     pub processes: Vec<String>,
 }
 
+/// Every service level declaration in the network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlaList {
+    /// By service id.
+    pub items: Vec<psn_core::sla::SlaDeclaration>,
+}
+
 /// A service to withdraw.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

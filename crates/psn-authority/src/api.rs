@@ -261,6 +261,9 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .route("/v1/gateway/address", put(set_address))
         .route("/v1/gateway/services", post(publish_service))
         .route("/v1/gateway/services/remove", post(withdraw_service))
+        .route("/v1/gateway/services/sla", post(declare_sla))
+        .route("/v1/gateway/services/sla/remove", post(withdraw_sla))
+        .route("/v1/slas", get(list_slas))
         .route("/v1/gateway/grants", get(list_grants).post(add_grant))
         .route("/v1/gateway/grants/revoke", post(revoke_grant))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -889,6 +892,43 @@ async fn withdraw_service(
         status: "ok".into(),
         network: a.network.to_string(),
         config_version: Some(published.version),
+    }))
+}
+
+async fn declare_sla(
+    State(a): State<Arc<Authority>>,
+    Gateway(gateway): Gateway,
+    Body(sla): Body<psn_core::sla::SlaDeclaration>,
+) -> ApiResult<axum::Json<SlaList>> {
+    own_service(&gateway, &sla.service)?;
+    sla.validate()
+        .map_err(|e| ApiError::new(ProblemType::InvalidRequest, e))?;
+    a.store.put_sla(&format!("gateway:{gateway}"), &sla).await?;
+    Ok(axum::Json(SlaList {
+        items: a.store.slas().await?,
+    }))
+}
+
+async fn withdraw_sla(
+    State(a): State<Arc<Authority>>,
+    Gateway(gateway): Gateway,
+    Body(service): Body<ServiceRef>,
+) -> ApiResult<axum::Json<SlaList>> {
+    own_service(&gateway, &service.id)?;
+    a.store
+        .remove_sla(&format!("gateway:{gateway}"), &service.id)
+        .await?;
+    Ok(axum::Json(SlaList {
+        items: a.store.slas().await?,
+    }))
+}
+
+async fn list_slas(
+    State(a): State<Arc<Authority>>,
+    _reader: Reader,
+) -> ApiResult<axum::Json<SlaList>> {
+    Ok(axum::Json(SlaList {
+        items: a.store.slas().await?,
     }))
 }
 

@@ -10,6 +10,7 @@ use psn_core::names::{
     ClassCode, GatewayCode, GatewayId, MemberClass, MemberClasses, MemberId, NetworkId, ServiceId,
     SubsystemId,
 };
+use psn_core::sla::SlaDeclaration;
 use psn_pki::IssuedCertificate;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
@@ -876,10 +877,15 @@ impl Store {
     /// Withdraws a service and its grants.
     pub async fn remove_service(&self, actor: &str, id: &ServiceId) -> Result<()> {
         let (_g, mut tx) = self.begin().await?;
-        sqlx::query("DELETE FROM access_grants WHERE service_id = $1")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        for dependent in [
+            "DELETE FROM access_grants WHERE service_id = $1",
+            "DELETE FROM service_slas WHERE service_id = $1",
+        ] {
+            sqlx::query(dependent)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
         let removed = sqlx::query("DELETE FROM services WHERE id = $1")
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -898,6 +904,92 @@ impl Store {
         bump(&mut tx).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Declares (or replaces) a service's SLA. The declaration is not part of the signed
+    /// configuration, so the registry generation does not change.
+    pub async fn put_sla(&self, actor: &str, sla: &SlaDeclaration) -> Result<()> {
+        let (_g, mut tx) = self.begin().await?;
+        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM services WHERE id = $1")
+            .bind(sla.service.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "no service {}; publish it first",
+                sla.service
+            )));
+        }
+        let document = serde_json::to_string(sla)
+            .map_err(|e| StoreError::Corrupt(format!("SLA declaration: {e}")))?;
+        let now = to_millis(OffsetDateTime::now_utc());
+        let updated = sqlx::query(
+            "UPDATE service_slas SET document = $1, updated_at = $2 WHERE service_id = $3",
+        )
+        .bind(&document)
+        .bind(now)
+        .bind(sla.service.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            sqlx::query(
+                "INSERT INTO service_slas (service_id, document, updated_at) VALUES ($1, $2, $3)",
+            )
+            .bind(sla.service.to_string())
+            .bind(&document)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        event(
+            &mut tx,
+            actor,
+            "sla.declare",
+            &sla.service.to_string(),
+            serde_json::to_value(sla).unwrap_or_default(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Withdraws a service's SLA declaration.
+    pub async fn remove_sla(&self, actor: &str, service: &ServiceId) -> Result<()> {
+        let (_g, mut tx) = self.begin().await?;
+        let removed = sqlx::query("DELETE FROM service_slas WHERE service_id = $1")
+            .bind(service.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if removed.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "{service} has no SLA declaration"
+            )));
+        }
+        event(
+            &mut tx,
+            actor,
+            "sla.withdraw",
+            &service.to_string(),
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every SLA declaration, by service id.
+    pub async fn slas(&self) -> Result<Vec<SlaDeclaration>> {
+        let documents: Vec<String> =
+            sqlx::query_scalar("SELECT document FROM service_slas ORDER BY service_id")
+                .fetch_all(&self.pool)
+                .await?;
+        documents
+            .iter()
+            .map(|d| {
+                serde_json::from_str(d)
+                    .map_err(|e| StoreError::Corrupt(format!("stored SLA declaration: {e}")))
+            })
+            .collect()
     }
 
     /// Records a grant on an existing service; returns its id.

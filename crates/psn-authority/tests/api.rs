@@ -753,3 +753,109 @@ async fn metrics_count_requests_by_route_template_and_parse() {
         .any(|s| s.metric == "psn_authority_config_version"));
     a.stop().await;
 }
+
+#[tokio::test]
+async fn providers_declare_slas_for_their_own_services_only() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        add_kent(&a).await;
+        a.operator()
+            .add_subsystem(
+                &kent(),
+                &NewSubsystem {
+                    code: "revenues".parse().expect("code"),
+                },
+            )
+            .await
+            .expect("subsystem");
+        let dir = GatewayDir::new(a.gateway_dir("gw1"));
+        psn_gateway::enrol(
+            &dir,
+            EnrolOptions {
+                token: token_for(&a, "gw1").await,
+                address: None,
+            },
+        )
+        .await
+        .expect("enrol");
+        let (identity, _) = dir.load_identity().expect("identity");
+        let kent_gw = AuthorityClient::gateway(&a.url, &a.ca_der, identity).expect("client");
+        let service: psn_core::names::ServiceId = "GB/LA/E10000016/revenues/council-tax"
+            .parse()
+            .expect("service");
+        let sla = psn_core::sla::SlaDeclaration {
+            service: service.clone(),
+            availability_percent: 99.9,
+            window: psn_core::sla::SlaWindow::Month,
+            latency: Some("p95<500ms".parse().expect("latency")),
+            support_hours: Some("mon-fri 08:00-18:00".parse().expect("hours")),
+        };
+
+        // Not before the service is published.
+        let e = kent_gw.declare_sla(&sla).await.expect_err("unpublished");
+        assert_eq!(problem_type(&e), ProblemType::NotFound);
+        kent_gw
+            .publish_service(&ServiceListing {
+                id: service.clone(),
+                title: "Council tax balance".into(),
+                description: String::new(),
+                processes: vec!["lgsl:60".into()],
+            })
+            .await
+            .expect("publish");
+        let declared = kent_gw.declare_sla(&sla).await.expect("declare");
+        assert_eq!(declared.items, vec![sla.clone()]);
+        assert_eq!(
+            a.operator().slas().await.expect("list").items,
+            vec![sla.clone()]
+        );
+
+        // Refusals change nothing.
+        let other: psn_core::names::ServiceId =
+            "GB/GOV/D6/eligibility/fsm-check".parse().expect("service");
+        let e = kent_gw
+            .declare_sla(&psn_core::sla::SlaDeclaration {
+                service: other,
+                ..sla.clone()
+            })
+            .await
+            .expect_err("another member's service");
+        assert_eq!(problem_type(&e), ProblemType::Forbidden);
+        let e = kent_gw
+            .declare_sla(&psn_core::sla::SlaDeclaration {
+                availability_percent: 100.5,
+                ..sla.clone()
+            })
+            .await
+            .expect_err("impossible target");
+        assert_eq!(problem_type(&e), ProblemType::InvalidRequest);
+        // Without a gateway certificate nothing is read, however the body looks.
+        let raw = a.raw();
+        for hostile in [
+            r#"{"service":"GB/LA/E10000016/revenues/council-tax","availability_percent":99.9,"window":"fortnight"}"#,
+            r#"{"service":"GB/LA/E10000016/revenues/council-tax","availability_percent":99.9,"window":"month","extra":1}"#,
+            r#"{"service":"../../etc","availability_percent":99.9,"window":"month"}"#,
+        ] {
+            let resp = raw
+                .post(format!("{}/v1/gateway/services/sla", a.url))
+                .header("content-type", "application/json")
+                .body(hostile)
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(resp.status(), 401, "{hostile}");
+        }
+        assert_eq!(
+            a.operator().slas().await.expect("list").items,
+            vec![sla.clone()]
+        );
+
+        // Withdrawing the service withdraws its SLA.
+        kent_gw
+            .withdraw_service(&ServiceRef { id: service })
+            .await
+            .expect("withdraw");
+        assert!(a.operator().slas().await.expect("list").items.is_empty());
+        a.stop().await;
+    }
+}

@@ -10,4 +10,5 @@ pub mod jws;
 pub mod names;
 pub mod problem;
 pub mod proof;
+pub mod sla;
 pub mod token;

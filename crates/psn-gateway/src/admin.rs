@@ -5,8 +5,9 @@
 use crate::datadir::{GatewayDir, LocalService};
 use crate::renew::with_authority;
 use crate::GatewayError;
-use psn_api::{GrantList, GrantRef, NewGrant, ServiceListing, ServiceRef};
+use psn_api::{GrantList, GrantRef, NewGrant, ServiceListing, ServiceRef, SlaList};
 use psn_core::names::ServiceId;
+use psn_core::sla::SlaDeclaration;
 
 /// Publishes a service's listing at the authority, then records its backend locally. A running
 /// gateway serves it after a restart.
@@ -73,4 +74,27 @@ pub async fn revoke_grant(dir: &GatewayDir, id: &str) -> Result<GrantList, Gatew
 /// The grants on this member's services.
 pub async fn grants(dir: &GatewayDir) -> Result<GrantList, GatewayError> {
     with_authority(dir, |c| async move { c.grants().await }).await
+}
+
+/// Declares (or replaces) the SLA of one of this member's services.
+pub async fn declare_sla(dir: &GatewayDir, sla: SlaDeclaration) -> Result<SlaList, GatewayError> {
+    with_authority(dir, |c| {
+        let sla = sla.clone();
+        async move { c.declare_sla(&sla).await }
+    })
+    .await
+}
+
+/// Withdraws a service's SLA declaration.
+pub async fn withdraw_sla(dir: &GatewayDir, service: &ServiceId) -> Result<SlaList, GatewayError> {
+    with_authority(dir, |c| {
+        let id = service.clone();
+        async move { c.withdraw_sla(&ServiceRef { id }).await }
+    })
+    .await
+}
+
+/// Every SLA declared in the network.
+pub async fn slas(dir: &GatewayDir) -> Result<SlaList, GatewayError> {
+    with_authority(dir, |c| async move { c.slas().await }).await
 }

@@ -574,7 +574,9 @@ fn liveness(id: &str) -> Response<GatewayBody> {
 
 /// The Prometheus exposition (OpenMetrics text).
 async fn metrics(shared: &Shared) -> Response<GatewayBody> {
-    let text = shared.metrics.render(shared, shared.peers.connections().await);
+    let text = shared
+        .metrics
+        .render(shared, shared.peers.connections().await);
     let mut response = Response::new(super::body::full(text));
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,

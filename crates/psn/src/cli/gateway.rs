@@ -43,6 +43,9 @@ pub enum GatewayCommand {
     /// Grant, list and revoke access to this member's services.
     #[command(subcommand)]
     Access(AccessCommand),
+    /// Declare, list and withdraw service level agreements for this member's services.
+    #[command(subcommand)]
+    Sla(SlaCommand),
     /// Fetch, verify and store the latest signed configuration.
     Sync {
         /// Gateway data directory.
@@ -94,6 +97,48 @@ pub enum ServiceCommand {
         data_dir: PathBuf,
         /// Service id.
         id: ServiceId,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SlaCommand {
+    /// Declare (or replace) what a service promises. Failures attributable to the provider
+    /// (its gateway, its backend's 5xx and timeouts) count against availability; a consumer's
+    /// own 4xx never does.
+    Set {
+        /// Gateway data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Service id.
+        service: ServiceId,
+        /// Availability target, percent (e.g. 99.9).
+        #[arg(long)]
+        availability: f64,
+        /// Window availability is measured over: day, week or month.
+        #[arg(long, default_value = "month")]
+        window: psn_core::sla::SlaWindow,
+        /// Latency objective, e.g. "p95<500ms".
+        #[arg(long)]
+        latency: Option<psn_core::sla::LatencyTarget>,
+        /// Support hours in UK local time, e.g. "mon-fri 08:00-18:00" (default: always).
+        #[arg(long)]
+        support_hours: Option<psn_core::sla::SupportHours>,
+    },
+    /// Every SLA declared in the network.
+    List {
+        /// Gateway data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Withdraw a service's SLA declaration.
+    Remove {
+        /// Gateway data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Service id.
+        service: ServiceId,
     },
 }
 
@@ -247,6 +292,46 @@ pub async fn run(command: GatewayCommand) -> anyhow::Result<()> {
                     Ok(())
                 }
             }
+        }
+        GatewayCommand::Sla(SlaCommand::Set {
+            data_dir,
+            service,
+            availability,
+            window,
+            latency,
+            support_hours,
+        }) => {
+            let sla = psn_core::sla::SlaDeclaration {
+                service,
+                availability_percent: availability,
+                window,
+                latency,
+                support_hours,
+            };
+            sla.validate().map_err(anyhow::Error::msg)?;
+            psn_gateway::admin::declare_sla(&GatewayDir::new(&data_dir), sla.clone()).await?;
+            println!("declared for {}: {sla}", sla.service);
+            Ok(())
+        }
+        GatewayCommand::Sla(SlaCommand::List { data_dir, output }) => {
+            let list = psn_gateway::admin::slas(&GatewayDir::new(&data_dir)).await?;
+            match output {
+                Output::Json => output::json(&list.items),
+                Output::Table => {
+                    let rows = list
+                        .items
+                        .iter()
+                        .map(|s| vec![s.service.to_string(), s.to_string()])
+                        .collect::<Vec<_>>();
+                    output::table(&["SERVICE", "SLA"], &rows);
+                    Ok(())
+                }
+            }
+        }
+        GatewayCommand::Sla(SlaCommand::Remove { data_dir, service }) => {
+            psn_gateway::admin::withdraw_sla(&GatewayDir::new(&data_dir), &service).await?;
+            println!("withdrew the SLA of {service}");
+            Ok(())
         }
         GatewayCommand::Service(ServiceCommand::Remove { data_dir, id }) => {
             psn_gateway::admin::remove_service(&GatewayDir::new(&data_dir), &id).await?;
