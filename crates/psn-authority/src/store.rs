@@ -910,16 +910,7 @@ impl Store {
     /// configuration, so the registry generation does not change.
     pub async fn put_sla(&self, actor: &str, sla: &SlaDeclaration) -> Result<()> {
         let (_g, mut tx) = self.begin().await?;
-        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM services WHERE id = $1")
-            .bind(sla.service.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound(format!(
-                "no service {}; publish it first",
-                sla.service
-            )));
-        }
+        require_service(&mut tx, &sla.service).await?;
         let document = serde_json::to_string(sla)
             .map_err(|e| StoreError::Corrupt(format!("SLA declaration: {e}")))?;
         let now = to_millis(OffsetDateTime::now_utc());
@@ -995,16 +986,7 @@ impl Store {
     /// Records a grant on an existing service; returns its id.
     pub async fn add_grant(&self, actor: &str, grant: &Grant) -> Result<()> {
         let (_g, mut tx) = self.begin().await?;
-        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM services WHERE id = $1")
-            .bind(grant.service.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound(format!(
-                "no service {}; publish it first",
-                grant.service
-            )));
-        }
+        require_service(&mut tx, &grant.service).await?;
         sqlx::query("INSERT INTO access_grants (id, service_id, grantee, method, path_pattern, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&grant.id)
             .bind(grant.service.to_string())
@@ -1563,6 +1545,20 @@ async fn bump(tx: &mut Transaction<'_, Any>) -> Result<()> {
 }
 
 /// Appends to the administrative audit trail within the caller's transaction.
+/// Refuses a write about a service that is not published.
+async fn require_service(tx: &mut Transaction<'_, Any>, service: &ServiceId) -> Result<()> {
+    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM services WHERE id = $1")
+        .bind(service.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    match exists {
+        Some(_) => Ok(()),
+        None => Err(StoreError::NotFound(format!(
+            "no service {service}; publish it first"
+        ))),
+    }
+}
+
 async fn event(
     tx: &mut Transaction<'_, Any>,
     actor: &str,
