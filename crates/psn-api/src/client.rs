@@ -3,7 +3,7 @@
 
 use crate::types::*;
 use psn_core::names::{GatewayId, MemberId};
-use psn_core::problem::{Problem, ProblemType};
+use psn_core::problem::{error_chain, Problem, ProblemType};
 use psn_core::sla::SlaDeclaration;
 use psn_pki::TlsIdentity;
 use reqwest::{Method, StatusCode};
@@ -348,16 +348,4 @@ impl AuthorityClient {
         )
         .await
     }
-}
-
-/// The error and its sources in one line: reqwest hides TLS causes in the chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -895,6 +895,12 @@ async fn withdraw_service(
     }))
 }
 
+async fn sla_list(a: &Authority) -> ApiResult<axum::Json<SlaList>> {
+    Ok(axum::Json(SlaList {
+        items: a.store.slas().await?,
+    }))
+}
+
 async fn declare_sla(
     State(a): State<Arc<Authority>>,
     Gateway(gateway): Gateway,
@@ -904,9 +910,7 @@ async fn declare_sla(
     sla.validate()
         .map_err(|e| ApiError::new(ProblemType::InvalidRequest, e))?;
     a.store.put_sla(&format!("gateway:{gateway}"), &sla).await?;
-    Ok(axum::Json(SlaList {
-        items: a.store.slas().await?,
-    }))
+    sla_list(&a).await
 }
 
 async fn withdraw_sla(
@@ -918,18 +922,14 @@ async fn withdraw_sla(
     a.store
         .remove_sla(&format!("gateway:{gateway}"), &service.id)
         .await?;
-    Ok(axum::Json(SlaList {
-        items: a.store.slas().await?,
-    }))
+    sla_list(&a).await
 }
 
 async fn list_slas(
     State(a): State<Arc<Authority>>,
     _reader: Reader,
 ) -> ApiResult<axum::Json<SlaList>> {
-    Ok(axum::Json(SlaList {
-        items: a.store.slas().await?,
-    }))
+    sla_list(&a).await
 }
 
 async fn grant_list(a: &Authority, gateway: &GatewayId) -> ApiResult<axum::Json<GrantList>> {

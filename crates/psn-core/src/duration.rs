@@ -63,6 +63,25 @@ pub mod text {
     }
 }
 
+/// serde helpers for optional duration fields written as text (absent means none).
+pub mod optional_text {
+    use serde::{Deserializer, Serializer};
+    use std::time::Duration;
+
+    /// Serialises `Some` as `7d`-style text (pair with `skip_serializing_if = "Option::is_none"`).
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&super::format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserialises from `7d`-style text.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        super::text::deserialize(d).map(Some)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -208,6 +208,19 @@ impl ProblemType {
     }
 }
 
+/// An error and its sources in one line, for a problem's `detail`: HTTP and TLS libraries keep
+/// the useful cause (a refused connection, an unknown CA) deep in the chain.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// An RFC 9457 problem document with psn's extension members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {

@@ -165,67 +165,37 @@ impl LocalService {
 /// say how often the chain is sealed, when segments rotate, and which services trade the
 /// durability of their records for throughput.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct AuditSettings {
     /// Seal after this many records.
-    #[serde(default = "default_seal_every_records")]
     pub seal_every_records: u64,
     /// Seal unsealed records at least this often.
-    #[serde(with = "psn_core::duration::text", default = "default_seal_interval")]
+    #[serde(with = "psn_core::duration::text")]
     pub seal_interval: Duration,
     /// Start a new segment at this size.
-    #[serde(default = "default_max_segment_bytes")]
     pub max_segment_bytes: u64,
     /// Start a new segment at this age.
-    #[serde(with = "psn_core::duration::text", default = "default_max_segment_age")]
+    #[serde(with = "psn_core::duration::text")]
     pub max_segment_age: Duration,
     /// Services whose records are synced at most `max_delay` after the response is released,
     /// rather than before (a power failure inside that window can lose them; a process crash
     /// cannot). Applies on either side of the exchange.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub buffered: Vec<BufferedAudit>,
     /// Services whose request and response bodies are kept next to the log (covered by the
     /// records' digests). By default no body is kept: data minimisation.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub keep_bodies: Vec<ServiceId>,
     /// How often closed segments are compressed into `audit/archive/` (and retention applied).
-    #[serde(
-        with = "psn_core::duration::text",
-        default = "default_archive_interval"
-    )]
+    #[serde(with = "psn_core::duration::text")]
     pub archive_interval: Duration,
     /// Delete archives (and the bodies they kept) this long after their final seal; without it
     /// archives are kept forever. Unsealed and unarchived segments are never deleted.
     #[serde(
-        with = "optional_duration",
-        default,
+        with = "psn_core::duration::optional_text",
         skip_serializing_if = "Option::is_none"
     )]
     pub retention: Option<Duration>,
-}
-
-/// serde for an optional duration written as text.
-mod optional_duration {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_str(&psn_core::duration::format_duration(*d)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let text = String::deserialize(d)?;
-        psn_core::duration::parse_duration(&text)
-            .map(Some)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-fn default_archive_interval() -> Duration {
-    Duration::from_secs(3600)
 }
 
 /// One service whose audit records are written with buffered durability.
@@ -239,35 +209,38 @@ pub struct BufferedAudit {
     pub max_delay: Duration,
 }
 
-fn default_seal_every_records() -> u64 {
-    psn_audit::LogOptions::default().seal_every_records
-}
-fn default_seal_interval() -> Duration {
-    psn_audit::LogOptions::default().seal_interval
-}
-fn default_max_segment_bytes() -> u64 {
-    psn_audit::LogOptions::default().max_segment_bytes
-}
-fn default_max_segment_age() -> Duration {
-    psn_audit::LogOptions::default().max_segment_age
-}
-
+/// The log's own defaults, archival hourly, archives kept forever.
 impl Default for AuditSettings {
     fn default() -> Self {
+        let log = psn_audit::LogOptions::default();
         Self {
-            seal_every_records: default_seal_every_records(),
-            seal_interval: default_seal_interval(),
-            max_segment_bytes: default_max_segment_bytes(),
-            max_segment_age: default_max_segment_age(),
+            seal_every_records: log.seal_every_records,
+            seal_interval: log.seal_interval,
+            max_segment_bytes: log.max_segment_bytes,
+            max_segment_age: log.max_segment_age,
             buffered: Vec::new(),
             keep_bodies: Vec::new(),
-            archive_interval: default_archive_interval(),
+            archive_interval: Duration::from_secs(3600),
             retention: None,
         }
     }
 }
 
 impl AuditSettings {
+    /// Refuses settings the log could not run with, naming the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let zero = [
+            ("seal_interval", self.seal_interval.is_zero()),
+            ("archive_interval", self.archive_interval.is_zero()),
+            ("seal_every_records", self.seal_every_records == 0),
+            ("max_segment_bytes", self.max_segment_bytes == 0),
+        ];
+        match zero.iter().find(|(_, is_zero)| *is_zero) {
+            Some((field, _)) => Err(format!("[audit] {field} must be more than zero")),
+            None => Ok(()),
+        }
+    }
+
     /// The log's options.
     pub fn log_options(&self) -> psn_audit::LogOptions {
         psn_audit::LogOptions {
@@ -409,4 +382,73 @@ pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<(), GatewayE
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_audit_section_names_only_what_differs_from_the_defaults() {
+        let settings: AuditSettings =
+            toml::from_str("retention = \"400d\"\nseal_interval = \"250ms\"").expect("parse");
+        assert_eq!(settings.retention, Some(Duration::from_secs(400 * 86_400)));
+        assert_eq!(settings.seal_interval, Duration::from_millis(250));
+        assert_eq!(
+            settings.max_segment_bytes,
+            AuditSettings::default().max_segment_bytes
+        );
+        let text = toml::to_string(&settings).expect("write");
+        assert_eq!(toml::from_str::<AuditSettings>(&text), Ok(settings));
+        assert!(toml::from_str::<AuditSettings>("retention = \"forever\"").is_err());
+        assert!(toml::from_str::<AuditSettings>("sael_interval = \"1s\"").is_err());
+        for zero in [
+            "seal_interval = \"0s\"",
+            "archive_interval = \"0ms\"",
+            "seal_every_records = 0",
+            "max_segment_bytes = 0",
+        ] {
+            let settings: AuditSettings = toml::from_str(zero).expect("parse");
+            let field = zero.split(' ').next().unwrap_or_default();
+            assert!(
+                settings.validate().is_err_and(|e| e.contains(field)),
+                "{zero} accepted"
+            );
+        }
+        assert!(AuditSettings::default().validate().is_ok());
+    }
+
+    #[test]
+    fn backends_are_checked_when_added_not_on_the_first_call() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let gateway_dir = GatewayDir::new(dir.path());
+        let service = |backend: &str, backend_ca: Option<&str>| LocalService {
+            id: "GB/GOV/D6/eligibility/fsm-check".parse().expect("service"),
+            backend: backend.into(),
+            backend_ca: backend_ca.map(PathBuf::from),
+        };
+        assert_eq!(
+            service("http://10.0.0.5:9000/fsm", None)
+                .check_backend(&gateway_dir)
+                .ok(),
+            Some(None)
+        );
+        for (backend, ca, why) in [
+            ("http://10.0.0.5:9000", Some("ca.pem"), "only to an https"),
+            ("https://fsm.internal", None, "needs backend_ca"),
+            ("https://fsm.internal", Some("missing.pem"), "missing.pem"),
+            ("ftp://fsm.internal/", None, "http:// or https://"),
+            ("/relative/path", None, "no host"),
+            ("http://exa mple", None, "backend"),
+        ] {
+            let error = service(backend, ca)
+                .check_backend(&gateway_dir)
+                .expect_err(backend);
+            assert!(error.to_string().contains(why), "{backend}: {error}");
+        }
+        std::fs::write(dir.path().join("not-a-ca.pem"), "not PEM").expect("write");
+        assert!(service("https://fsm.internal", Some("not-a-ca.pem"))
+            .check_backend(&gateway_dir)
+            .is_err());
+    }
 }

@@ -51,6 +51,7 @@ pub struct GatewayMetrics {
     audit_writable: Gauge,
     audit_unsealed: Gauge,
     audit_segment: Gauge,
+    audit_archived: Gauge,
     peer_connections: Gauge,
 }
 
@@ -117,6 +118,11 @@ impl GatewayMetrics {
             "audit_segment",
             "Sequence number of the active audit segment",
         );
+        let audit_archived = gauge(
+            &mut registry,
+            "audit_archived_segments",
+            "Audit segments compressed into the archive since the gateway started",
+        );
         let peer_connections = gauge(
             &mut registry,
             "peer_connections",
@@ -133,6 +139,7 @@ impl GatewayMetrics {
             audit_writable,
             audit_unsealed,
             audit_segment,
+            audit_archived,
             peer_connections,
         }
     }
@@ -193,6 +200,8 @@ impl GatewayMetrics {
             .set(i64::try_from(audit.unsealed_records).unwrap_or(i64::MAX));
         self.audit_segment
             .set(i64::try_from(audit.segment).unwrap_or(i64::MAX));
+        self.audit_archived
+            .set(i64::try_from(*shared.audit_archived.borrow()).unwrap_or(i64::MAX));
         self.peer_connections
             .set(i64::try_from(peer_connections).unwrap_or(i64::MAX));
         let mut text = String::new();

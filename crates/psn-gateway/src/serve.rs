@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use time::OffsetDateTime;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 /// Most connections served at once on each listener.
@@ -80,12 +80,16 @@ async fn archive_audit_log(
         .await;
         match archived {
             Ok(Ok(summary)) if summary.archived.is_empty() && summary.deleted.is_empty() => {}
-            Ok(Ok(summary)) => tracing::info!(
-                archived = ?summary.archived,
-                deleted = ?summary.deleted,
-                skipped = ?summary.skipped,
-                "audit segments archived"
-            ),
+            Ok(Ok(summary)) => {
+                tracing::info!(
+                    archived = ?summary.archived,
+                    deleted = ?summary.deleted,
+                    skipped = ?summary.skipped,
+                    "audit segments archived"
+                );
+                let archived = summary.archived.len() as u64;
+                shared.audit_archived.send_modify(|n| *n += archived);
+            }
             Ok(Err(e)) => tracing::error!(error = %e, "audit archival failed"),
             Err(e) => tracing::error!(error = %e, "audit archival stopped"),
         }
@@ -98,12 +102,7 @@ async fn open_audit_log(
     settings: &GatewaySettings,
     identity_pem: &str,
 ) -> Result<psn_audit::AuditLog, GatewayError> {
-    let audit = &settings.audit;
-    if audit.archive_interval.is_zero() || audit.seal_interval.is_zero() {
-        return Err(GatewayError::Setup(
-            "[audit] archive_interval and seal_interval must be longer than zero".into(),
-        ));
-    }
+    settings.audit.validate().map_err(GatewayError::Setup)?;
     let sealer = psn_audit::Sealer::from_identity_pem(identity_pem)?;
     let options = settings.audit.log_options();
     let root = dir.root().to_path_buf();
@@ -204,6 +203,7 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
         buffered_audit,
         kept_bodies,
         metrics: crate::metrics::GatewayMetrics::new(),
+        audit_archived: watch::channel(0).0,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let tasks = vec![
@@ -353,12 +353,16 @@ fn local_backends(
     Ok(services)
 }
 
-async fn serve_internal(
+/// Accepts connections until shutdown, at most [`MAX_CONNECTIONS`] at once, each served by
+/// its own task.
+async fn accept_connections<F, Fut>(
     listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
-) {
+    serve: F,
+) where
+    F: Fn(TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -369,9 +373,34 @@ async fn serve_internal(
             _ = shutdown.changed() => return,
         };
         let _ = tcp.set_nodelay(true);
-        let (shared, tls) = (shared.clone(), tls.clone());
+        let connection = serve(tcp, remote);
         tokio::spawn(async move {
             let _permit = permit;
+            connection.await;
+        });
+    }
+}
+
+/// A TLS handshake, bounded in time so a silent client cannot hold a connection slot.
+async fn handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    tcp: TcpStream,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
+        .await
+        .ok()?
+        .ok()
+}
+
+async fn serve_internal(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    accept_connections(listener, shutdown, move |tcp, remote| {
+        let (shared, tls) = (shared.clone(), tls.clone());
+        async move {
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()
@@ -395,9 +424,7 @@ async fn serve_internal(
                         .await
                 }
                 Some(acceptor) => {
-                    let Ok(Ok(stream)) =
-                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
-                    else {
+                    let Some(stream) = handshake(&acceptor, tcp).await else {
                         tracing::debug!(%remote, "internal TLS handshake failed");
                         return;
                     };
@@ -420,33 +447,22 @@ async fn serve_internal(
             if let Err(e) = served {
                 tracing::debug!(%remote, error = %e, "internal connection ended");
             }
-        });
-    }
+        }
+    })
+    .await
 }
 
 async fn serve_external(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
-        };
-        let (tcp, remote) = tokio::select! {
-            r = listener.accept() => match r { Ok(p) => p, Err(_) => continue },
-            _ = shutdown.changed() => return,
-        };
-        let _ = tcp.set_nodelay(true);
+    accept_connections(listener, shutdown, move |tcp, remote| {
         let (acceptor, shared) = (acceptor.clone(), shared.clone());
-        tokio::spawn(async move {
-            let _permit = permit;
-            let Ok(Ok(tls)) =
-                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
-            else {
+        async move {
+            let Some(tls) = handshake(&acceptor, tcp).await else {
                 tracing::debug!(%remote, "peer TLS handshake failed");
                 return;
             };
@@ -498,13 +514,12 @@ async fn serve_external(
                     }
                 }
             }
-        });
-    }
+        }
+    })
+    .await
 }
 
-fn peer_identity(
-    tls: &tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-) -> Option<PeerIdentity> {
+fn peer_identity(tls: &tokio_rustls::server::TlsStream<TcpStream>) -> Option<PeerIdentity> {
     let certificate = tls.get_ref().1.peer_certificates()?.first()?.to_vec();
     let info = CertificateInfo::from_der(&certificate).ok()?;
     Some(PeerIdentity {
@@ -691,4 +706,66 @@ pub async fn reload_identity(dir: &GatewayDir, shared: &Shared) -> Result<(), Ga
     shared.identity_generation.send_modify(|g| *g += 1);
     shared.peers.clear().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datadir::ClientRule;
+
+    fn settings(rules: Vec<ClientRule>, client_ca: bool) -> GatewaySettings {
+        let mut settings = GatewaySettings::new(
+            "GB/LA/E10000016@gw1".parse().expect("gateway"),
+            vec!["https://authority.invalid".into()],
+            None,
+        );
+        settings.clients = rules;
+        settings.internal_tls = Some(InternalTls {
+            certificate: "internal.pem".into(),
+            key: "internal.key".into(),
+            client_ca: client_ca.then(|| "members-ca.pem".into()),
+        });
+        settings
+    }
+
+    fn rule(subsystem: &str, allow: &[&str], certificate_name: Option<&str>) -> ClientRule {
+        ClientRule {
+            subsystem: subsystem.parse().expect("subsystem"),
+            allow: allow.iter().map(|a| (*a).to_owned()).collect(),
+            api_key_sha256: None,
+            certificate_name: certificate_name.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn client_rules_that_could_never_be_enforced_are_refused_at_start() {
+        let ok = rule("GB/LA/E10000016/revenues", &["10.0.0.0/8"], Some("batch"));
+        assert!(client_checks(&settings(vec![ok.clone()], true)).is_ok());
+        for (rules, client_ca, why) in [
+            (
+                vec![ok.clone()],
+                false,
+                "needs internal_tls with a client_ca",
+            ),
+            (vec![ok.clone(), ok.clone()], true, "more than one rule"),
+            (
+                vec![rule("GB/LA/E10000019/revenues", &[], None)],
+                true,
+                "not a subsystem of",
+            ),
+            (
+                vec![rule("GB/LA/E10000016/revenues", &["10.0.0.0/33"], None)],
+                true,
+                "client rule for GB/LA/E10000016/revenues",
+            ),
+            (
+                vec![rule("GB/LA/E10000016/revenues", &["not a network"], None)],
+                true,
+                "client rule for",
+            ),
+        ] {
+            let error = client_checks(&settings(rules, client_ca)).expect_err(why);
+            assert!(error.to_string().contains(why), "{why}: {error}");
+        }
+    }
 }

@@ -312,19 +312,19 @@ async fn closed_segments_are_archived_and_still_verify() {
         );
         assert!(resp.bytes().await.is_ok());
     }
+    let mut archived = net.members[CONSUMER]
+        .running
+        .as_ref()
+        .expect("running")
+        .shared
+        .audit_archived
+        .subscribe();
+    tokio::time::timeout(Duration::from_secs(10), archived.wait_for(|n| *n >= 1))
+        .await
+        .expect("closed segments are archived by the running gateway")
+        .expect("gateway running");
     let archive = net.members[CONSUMER].dir.root().join("audit/archive");
-    let archived = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let count = std::fs::read_dir(&archive).map_or(0, |d| d.count());
-            if count > 0 {
-                return count;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("closed segments are archived by the running gateway");
-    assert!(archived >= 1);
+    assert!(std::fs::read_dir(&archive).map_or(0, |d| d.count()) >= 1);
     for id in &ids {
         assert_eq!(
             records(&net, CONSUMER, id).len(),

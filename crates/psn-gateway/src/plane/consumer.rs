@@ -3,7 +3,7 @@
 //! configuration, signs a statement of what it sends, and relays the call over mutual TLS.
 
 use super::body::{boxed, BoxError, DigestBody, Digested, GatewayBody, TooLarge};
-use super::record::{refuse_unrecordable, Exchange, Unfinished};
+use super::record::{recorded_response, refuse_unrecordable, Exchange};
 use super::{
     message_id, now_ms, parse_target, problem, set, single, source_is, strip_hop_by_hop, Caller,
     Shared, PSN_API_KEY, PSN_CLIENT, PSN_MESSAGE_ID, PSN_PURPOSE,
@@ -332,19 +332,15 @@ pub async fn handle(
     let status = parts.status.as_u16();
     exchange.record.status = status;
     let expected_signer = peer.id.to_string();
-    let tee = exchange
-        .keep_body(&shared, BodyPart::Response)
-        .map(PollSender::new);
-    let unfinished = Unfinished::new(exchange, shared.clone());
-    let verified = DigestBody::new(
+    let recorder = shared.clone();
+    let verified = recorded_response(
+        exchange,
+        &shared,
         body,
         limit,
-        Box::new(move |digest, trailers| {
+        move |mut exchange, digest, trailers| {
             Box::pin(async move {
-                let mut unfinished = unfinished;
-                let Some(mut exchange) = unfinished.take() else {
-                    return Err("the exchange was already recorded".into());
-                };
+                let shared = recorder;
                 if let Ok(Some((digest, bytes))) = request_digest.lock().map(|d| d.clone()) {
                     exchange.record.request_digest = Some(digest);
                     exchange.record.request_bytes = bytes;
@@ -380,9 +376,8 @@ pub async fn handle(
                     }
                 }
             })
-        }),
-    )
-    .with_tee(tee);
+        },
+    );
     Response::from_parts(parts, boxed(verified))
 }
 

@@ -75,6 +75,8 @@ pub struct Shared {
     pub kept_bodies: std::collections::HashSet<ServiceId>,
     /// Prometheus metrics.
     pub metrics: crate::metrics::GatewayMetrics,
+    /// Audit segments archived since the gateway started (metrics and operators watch it).
+    pub audit_archived: watch::Sender<u64>,
 }
 
 /// A pooled HTTP client towards backends; speaks `https://` where a service's backend does.

@@ -3,9 +3,9 @@
 //! subsystems, that a grant allows the call, and that the consumer's signed statement matches
 //! what arrived; it forwards to the backend and signs a statement of what it returned.
 
-use super::body::{boxed, BoxError, DigestBody, Digested, GatewayBody, PumpFailure, Pumped};
+use super::body::{boxed, BoxError, Digested, GatewayBody, PumpFailure, Pumped};
 use super::consumer::PSN_ERROR;
-use super::record::{refuse_unrecordable, Exchange, Unfinished};
+use super::record::{recorded_response, refuse_unrecordable, Exchange};
 use super::signing::VerifiedRoots;
 use super::{
     now_ms, parse_target, problem, set, single, strip_hop_by_hop, Shared, PSN_CLIENT,
@@ -15,7 +15,7 @@ use http::{HeaderMap, HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use psn_audit::{BodyPart, Role};
 use psn_core::names::{GatewayId, SubsystemId};
-use psn_core::problem::ProblemType;
+use psn_core::problem::{error_chain, ProblemType};
 use psn_core::proof::{
     content_digest, decode_proof, Statement, StatementKind, REQUEST_PROOF, RESPONSE_PROOF,
 };
@@ -23,7 +23,6 @@ use psn_pki::StatementVerifier;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
-use tokio_util::sync::PollSender;
 
 const HOP: &str = "provider-gateway";
 
@@ -201,24 +200,14 @@ pub async fn handle(
         return refuse(&shared, exchange, ProblemType::AccessDenied, detail, &id).await;
     }
     let limit = shared.settings.limits.max_body_bytes;
-    let backend_uri: http::Uri = match format!(
-        "{}{}{}",
-        local.service.backend.trim_end_matches('/'),
-        target.rest,
-        target
-            .query
-            .as_ref()
-            .map(|q| format!("?{q}"))
-            .unwrap_or_default()
-    )
-    .parse()
-    {
-        Ok(u) => u,
-        Err(e) => {
-            let detail = format!("the backend URL of {} is unusable: {e}", target.service);
-            return refuse(&shared, exchange, ProblemType::Internal, detail, &id).await;
-        }
-    };
+    let backend_uri: http::Uri =
+        match format!("{}{path}", local.service.backend.trim_end_matches('/')).parse() {
+            Ok(u) => u,
+            Err(e) => {
+                let detail = format!("the backend URL of {} is unusable: {e}", target.service);
+                return refuse(&shared, exchange, ProblemType::Internal, detail, &id).await;
+            }
+        };
     let verifier = match StatementVerifier::from_certificate(&peer.certificate) {
         Ok(v) => v,
         Err(e) => {
@@ -399,21 +388,17 @@ pub async fn handle(
         at_ms: now_ms(),
     };
     let batch = shared.batch.clone();
-    let tee = exchange
-        .keep_body(&shared, BodyPart::Response)
-        .map(PollSender::new);
-    let unfinished = Unfinished::new(exchange, shared.clone());
+    let recorder = shared.clone();
     // The response ends (with the signed statement) only once its record is durable here, so
     // the consumer never holds a statement this gateway has no record of.
-    let signed = DigestBody::new(
+    let signed = recorded_response(
+        exchange,
+        &shared,
         body,
         limit,
-        Box::new(move |digest, _| {
+        move |mut exchange, digest, _| {
             Box::pin(async move {
-                let mut unfinished = unfinished;
-                let Some(mut exchange) = unfinished.take() else {
-                    return Err("the exchange was already recorded".into());
-                };
+                let shared = recorder;
                 statement.response_digest = Some(content_digest(&digest.sha256));
                 statement.at_ms = now_ms();
                 let proof = batch.sign(statement.to_bytes()).await?;
@@ -427,9 +412,8 @@ pub async fn handle(
                 trailers.insert(RESPONSE_PROOF, HeaderValue::from_str(&proof)?);
                 Ok(Some(trailers))
             })
-        }),
-    )
-    .with_tee(tee);
+        },
+    );
     Response::from_parts(parts, boxed(signed))
 }
 
@@ -447,15 +431,4 @@ async fn refuse(
             fail(ProblemType::AuditUnavailable, e, id)
         })
         .await
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -3,14 +3,17 @@
 //! the service's audit setting asks, so nothing a caller saw succeed can be missing from the log.
 
 use super::body::GatewayBody;
+use super::body::{DigestBody, Digested, Finishing};
 use super::{now_ms, problem, Shared};
 use bytes::Bytes;
+use http::HeaderMap;
 use http::Response;
 use psn_audit::{AuditError, AuditRecord, BodyPart, HopTimes, Role};
 use psn_core::names::{GatewayId, ServiceId};
 use psn_core::problem::ProblemType;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::PollSender;
 
 /// One exchange as this gateway sees it.
 pub struct Exchange {
@@ -101,6 +104,11 @@ impl Exchange {
         if self.record.times.response_out_ms.is_none() {
             self.record.times.response_out_ms = Some(now_ms());
         }
+        self.append(shared).await
+    }
+
+    /// Writes the record as it stands and counts it in the metrics.
+    async fn append(&self, shared: &Shared) -> Result<(), AuditError> {
         // Only a verified statement is evidence; without one the certificate is not needed.
         let certificate = self
             .record
@@ -162,24 +170,38 @@ pub fn refuse_unrecordable(shared: &Shared, hop: &str, id: &str) -> Option<Respo
 /// finisher (the caller went away, a peer reset the stream), dropping this still writes the
 /// record, without a release time and without the peer's statement: the log shows the exchange
 /// began and never completed.
-pub struct Unfinished {
+struct Unfinished {
     exchange: Option<Exchange>,
     shared: Arc<Shared>,
 }
 
-impl Unfinished {
-    /// Holds `exchange` until its response completes.
-    pub fn new(exchange: Exchange, shared: Arc<Shared>) -> Self {
-        Self {
-            exchange: Some(exchange),
-            shared,
-        }
-    }
-
-    /// Takes the exchange to complete it (the response reached its end).
-    pub fn take(&mut self) -> Option<Exchange> {
-        self.exchange.take()
-    }
+/// Completes an exchange once its response body has been read to the end: `finish` gets the
+/// exchange, the body's digest and the trailers that arrived, and returns the trailers to send
+/// on (it commits the record). The body is kept in the audit log if the service opted in, and
+/// its last chunk is held back until `finish` succeeds (see [`DigestBody`]).
+pub fn recorded_response<B>(
+    mut exchange: Exchange,
+    shared: &Arc<Shared>,
+    body: B,
+    limit: u64,
+    finish: impl FnOnce(Exchange, Digested, Option<HeaderMap>) -> Finishing + Send + 'static,
+) -> DigestBody<B> {
+    let tee = exchange
+        .keep_body(shared, BodyPart::Response)
+        .map(PollSender::new);
+    let mut unfinished = Unfinished {
+        exchange: Some(exchange),
+        shared: shared.clone(),
+    };
+    DigestBody::new(
+        body,
+        limit,
+        Box::new(move |digest, trailers| match unfinished.exchange.take() {
+            Some(exchange) => finish(exchange, digest, trailers),
+            None => Box::pin(async { Err("the exchange was already recorded".into()) }),
+        }),
+    )
+    .with_tee(tee)
 }
 
 impl Drop for Unfinished {
@@ -192,17 +214,8 @@ impl Drop for Unfinished {
             runtime.spawn(async move {
                 exchange.record.peer_proof = None;
                 exchange.record.times.response_out_ms = None;
-                let certificate = None;
-                let durability = shared.durability(&exchange.service);
-                match shared
-                    .audit
-                    .append(&exchange.record, certificate, durability)
-                    .await
-                {
-                    Ok(_) => shared.metrics.observe(&exchange.record),
-                    Err(e) => {
-                        tracing::error!(message_id = %exchange.record.message_id, error = %e, "audit record of an unfinished exchange not written")
-                    }
+                if let Err(e) = exchange.append(&shared).await {
+                    tracing::error!(message_id = %exchange.record.message_id, error = %e, "audit record of an unfinished exchange not written");
                 }
             });
         }
