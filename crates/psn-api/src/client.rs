@@ -2,6 +2,7 @@
 //! with their certificate, enrolling gateways with nothing but the pin in their token.
 
 use crate::types::*;
+use psn_core::aggregate::{AggregateBatch, AggregateCursor};
 use psn_core::names::{GatewayId, MemberId};
 use psn_core::problem::{error_chain, Problem, ProblemType};
 use psn_core::sla::SlaDeclaration;
@@ -323,6 +324,21 @@ impl AuthorityClient {
     /// Every SLA declaration in the network (operators and gateways may read them).
     pub async fn slas(&self) -> Result<SlaList, ClientError> {
         self.get("/v1/slas").await
+    }
+
+    /// Where the calling gateway's next aggregate batch must start in its audit log.
+    pub async fn aggregate_cursor(&self) -> Result<AggregateCursor, ClientError> {
+        self.get("/v1/gateway/aggregates/cursor").await
+    }
+
+    /// Delivers one batch of the calling gateway's aggregates. The authority stores it only if
+    /// it starts at its cursor (a `conflict` problem otherwise), so a retried batch is never
+    /// counted twice.
+    pub async fn push_aggregates(
+        &self,
+        batch: &AggregateBatch,
+    ) -> Result<AggregateCursor, ClientError> {
+        self.post("/v1/gateway/aggregates", batch).await
     }
 
     /// The grants on the calling gateway's member's services.

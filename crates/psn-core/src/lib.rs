@@ -3,6 +3,7 @@
 //! that the authority, the gateway and the CLI agree on one definition of each.
 
 pub mod access;
+pub mod aggregate;
 pub mod config;
 pub mod duration;
 pub mod encoding;
