@@ -341,6 +341,17 @@ impl AuthorityClient {
         self.post("/v1/gateway/aggregates", batch).await
     }
 
+    /// Every gateway's aggregate delivery: cursor, batches and records accepted (operators).
+    pub async fn aggregate_deliveries(&self) -> Result<AggregateDeliveryList, ClientError> {
+        self.get("/v1/aggregates/gateways").await
+    }
+
+    /// SLA attainment and breaches over a period (operators and gateways).
+    pub async fn sla_report(&self, query: &SlaReportQuery) -> Result<SlaReport, ClientError> {
+        self.json(self.request(Method::GET, "/v1/slas/report").query(query))
+            .await
+    }
+
     /// The grants on the calling gateway's member's services.
     pub async fn grants(&self) -> Result<GrantList, ClientError> {
         self.get("/v1/gateway/grants").await

@@ -381,6 +381,385 @@ pub struct GrantList {
     pub config_version: u64,
 }
 
+/// One gateway's aggregate delivery, as the authority has accepted it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggregateDelivery {
+    /// The gateway.
+    pub gateway: GatewayId,
+    /// Where its next batch must start in its audit log.
+    pub cursor: psn_core::aggregate::LogCursor,
+    /// Batches accepted.
+    pub batches: u64,
+    /// Audit records those batches covered: equal to the records in the gateway's log before
+    /// the cursor, since delivery is exactly-once.
+    pub records: u64,
+    /// When the last batch was accepted.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Every gateway's aggregate delivery, by gateway id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggregateDeliveryList {
+    /// By gateway id.
+    pub items: Vec<AggregateDelivery>,
+}
+
+/// What an SLA report covers. Times are RFC 3339; without `until` the report ends now, without
+/// `since` it starts 30 days before `until`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaReportQuery {
+    /// Only this service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceId>,
+    /// Only the services of this provider member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<MemberId>,
+    /// Only exchanges and probes of this consumer member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<MemberId>,
+    /// Start (inclusive).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub since: Option<OffsetDateTime>,
+    /// End (exclusive).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub until: Option<OffsetDateTime>,
+}
+
+/// Exchanges (and probes) by how they ended; see `psn_core::aggregate::Outcome`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeCounts {
+    /// Answered below 400.
+    pub ok: u64,
+    /// The caller's request was refused (4xx): counts against nobody.
+    pub client_error: u64,
+    /// The provider's backend failed.
+    pub backend: u64,
+    /// The provider's gateway or the path to it failed.
+    pub provider_gateway: u64,
+    /// The consumer's own gateway failed: counts against nobody's SLA.
+    pub consumer_gateway: u64,
+    /// Broken off mid-response: counts against nobody.
+    pub unfinished: u64,
+}
+
+impl OutcomeCounts {
+    /// Adds `count` exchanges that ended with `outcome`.
+    pub fn add(&mut self, outcome: psn_core::aggregate::Outcome, count: u64) {
+        use psn_core::aggregate::Outcome;
+        let slot = match outcome {
+            Outcome::Ok => &mut self.ok,
+            Outcome::ClientError => &mut self.client_error,
+            Outcome::Backend => &mut self.backend,
+            Outcome::ProviderGateway => &mut self.provider_gateway,
+            Outcome::ConsumerGateway => &mut self.consumer_gateway,
+            Outcome::Unfinished => &mut self.unfinished,
+        };
+        *slot = slot.saturating_add(count);
+    }
+
+    /// Adds another set of counts.
+    pub fn merge(&mut self, other: &OutcomeCounts) {
+        self.ok = self.ok.saturating_add(other.ok);
+        self.client_error = self.client_error.saturating_add(other.client_error);
+        self.backend = self.backend.saturating_add(other.backend);
+        self.provider_gateway = self.provider_gateway.saturating_add(other.provider_gateway);
+        self.consumer_gateway = self.consumer_gateway.saturating_add(other.consumer_gateway);
+        self.unfinished = self.unfinished.saturating_add(other.unfinished);
+    }
+
+    /// Everything counted.
+    pub fn total(&self) -> u64 {
+        [
+            self.ok,
+            self.client_error,
+            self.backend,
+            self.provider_gateway,
+            self.consumer_gateway,
+            self.unfinished,
+        ]
+        .iter()
+        .fold(0u64, |sum, c| sum.saturating_add(*c))
+    }
+
+    /// Exchanges availability is judged on: answered, or failed on the provider's side.
+    pub fn eligible(&self) -> u64 {
+        self.ok
+            .saturating_add(self.backend)
+            .saturating_add(self.provider_gateway)
+    }
+
+    /// Failures on the provider's side (backend or provider gateway).
+    pub fn failures(&self) -> u64 {
+        self.backend.saturating_add(self.provider_gateway)
+    }
+
+    /// Percent of eligible exchanges that did not fail; `None` when nothing was eligible.
+    pub fn availability_percent(&self) -> Option<f64> {
+        let eligible = self.eligible();
+        (eligible > 0)
+            .then(|| 100.0 * (eligible - self.failures().min(eligible)) as f64 / eligible as f64)
+    }
+}
+
+/// Where a window's availability figures come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AvailabilitySource {
+    /// Consumer gateways' exchanges and probes: the service as its consumers experienced it.
+    Consumers,
+    /// No consumer reported anything in the window, so the provider gateway's probes of its
+    /// own backend stand in.
+    ProviderProbes,
+    /// Nothing was reported in the window.
+    None,
+}
+
+impl AvailabilitySource {
+    /// The snake_case word used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AvailabilitySource::Consumers => "consumers",
+            AvailabilitySource::ProviderProbes => "provider_probes",
+            AvailabilitySource::None => "none",
+        }
+    }
+}
+
+/// A window's latency against the declared objective.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyAttainment {
+    /// The percentile measured: the declared one, or 95 for display when none is declared.
+    pub percentile: f64,
+    /// The measured percentile of the consumers' total time for successful exchanges, in ms
+    /// (the upper bound of its histogram bucket, so never below the true value); `None`
+    /// without successful exchanges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_ms: Option<u64>,
+    /// The declared threshold, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_ms: Option<u32>,
+    /// Successful exchanges measured.
+    pub ok_exchanges: u64,
+}
+
+/// Where the time of successful exchanges went, as means in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimeSplit {
+    /// In the consumer's gateway: its total time minus its upstream time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_gateway_ms: Option<f64>,
+    /// On the network and in the provider's gateway: the consumer gateway's upstream time
+    /// minus the backend's time (all of it when the provider side reported nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_and_provider_gateway_ms: Option<f64>,
+    /// In the provider's backend, as its gateway measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_ms: Option<f64>,
+}
+
+/// Which objective a breach is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// The availability target.
+    Availability,
+    /// The latency percentile target.
+    Latency,
+}
+
+impl Objective {
+    /// The snake_case word used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Objective::Availability => "availability",
+            Objective::Latency => "latency",
+        }
+    }
+}
+
+/// Who a breach is attributed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attribution {
+    /// The provider's backend (its 5xx, refusals, timeouts, slowness).
+    Backend,
+    /// The provider's gateway or its connectivity.
+    ProviderGateway,
+    /// The consumer's side (its gateway's own time).
+    ConsumerSide,
+}
+
+impl Attribution {
+    /// The snake_case word used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attribution::Backend => "backend",
+            Attribution::ProviderGateway => "provider_gateway",
+            Attribution::ConsumerSide => "consumer_side",
+        }
+    }
+}
+
+/// The counts a breach was found on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BreachEvidence {
+    /// (availability) Every outcome within support hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcomes: Option<OutcomeCounts>,
+    /// (availability) Exchanges judged: ok, backend and provider gateway outcomes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eligible: Option<u64>,
+    /// (availability) Failures on the provider's side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<u64>,
+    /// (latency) Successful exchanges measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok_exchanges: Option<u64>,
+    /// (latency) Successful exchanges certainly slower than the threshold (their histogram
+    /// bucket lies wholly above it): a lower bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_threshold: Option<u64>,
+    /// (latency) Where the time went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_split: Option<TimeSplit>,
+}
+
+/// A missed objective in one window, and whose doing it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Breach {
+    /// The service.
+    pub service: ServiceId,
+    /// The window's start (clipped to the report's period).
+    #[serde(with = "time::serde::rfc3339")]
+    pub window_start: OffsetDateTime,
+    /// The window's end (clipped to the report's period).
+    #[serde(with = "time::serde::rfc3339")]
+    pub window_end: OffsetDateTime,
+    /// Which objective.
+    pub objective: Objective,
+    /// The target as declared, e.g. `99.9%` or `p95<500ms`.
+    pub target: String,
+    /// The measured value: percent for availability, milliseconds for latency.
+    pub measured: f64,
+    /// Who it is attributed to.
+    pub attribution: Attribution,
+    /// What it was found on.
+    pub evidence: BreachEvidence,
+}
+
+/// One SLA window of one service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowReport {
+    /// Start (inclusive), clipped to the report's period.
+    #[serde(with = "time::serde::rfc3339")]
+    pub start: OffsetDateTime,
+    /// End (exclusive), clipped to the report's period.
+    #[serde(with = "time::serde::rfc3339")]
+    pub end: OffsetDateTime,
+    /// Where the availability figures come from.
+    pub source: AvailabilitySource,
+    /// Every outcome within support hours, from that source.
+    pub outcomes: OutcomeCounts,
+    /// Exchanges judged.
+    pub eligible: u64,
+    /// Failures on the provider's side.
+    pub failures: u64,
+    /// Measured availability; `None` when nothing was eligible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_percent: Option<f64>,
+    /// Declared availability target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_target: Option<f64>,
+    /// Latency against its target.
+    pub latency: LatencyAttainment,
+    /// Where the time of successful exchanges went.
+    pub time_split: TimeSplit,
+    /// Objectives missed in this window.
+    pub breaches: Vec<Breach>,
+}
+
+/// One consumer member's experience of one service over the whole report period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsumerAttainment {
+    /// The consumer member.
+    pub consumer: MemberId,
+    /// Its exchanges and probes within support hours, by outcome.
+    pub outcomes: OutcomeCounts,
+    /// Exchanges judged.
+    pub eligible: u64,
+    /// Failures on the provider's side.
+    pub failures: u64,
+    /// Availability as this consumer saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_percent: Option<f64>,
+}
+
+/// One service over the report period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceReport {
+    /// The service.
+    pub service: ServiceId,
+    /// Its provider member.
+    pub provider: MemberId,
+    /// Its declaration, if it has one (without, one window covers the period and nothing is
+    /// a breach).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<psn_core::sla::SlaDeclaration>,
+    /// Its windows in time order.
+    pub windows: Vec<WindowReport>,
+    /// Per consumer member.
+    pub consumers: Vec<ConsumerAttainment>,
+}
+
+/// One provider member's services together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderAttainment {
+    /// The provider member.
+    pub provider: MemberId,
+    /// Its services in the report.
+    pub services: u64,
+    /// Exchanges judged, over every window of every service.
+    pub eligible: u64,
+    /// Failures on its side.
+    pub failures: u64,
+    /// Its availability across them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_percent: Option<f64>,
+    /// Breaches of its services' objectives.
+    pub breaches: u64,
+}
+
+/// SLA attainment and breaches over a period, computed by the authority from the gateways'
+/// aggregates and the providers' declarations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlaReport {
+    /// Start of the period (inclusive).
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+    /// End of the period (exclusive).
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: OffsetDateTime,
+    /// Only exchanges of this consumer member were counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<MemberId>,
+    /// Services by id.
+    pub services: Vec<ServiceReport>,
+    /// Providers by id.
+    pub providers: Vec<ProviderAttainment>,
+    /// Every breach, by service and window.
+    pub breaches: Vec<Breach>,
+}
+
 /// Validates a peer-facing address: `host:port`, host a DNS name or IP literal, port non-zero.
 pub fn validate_address(address: &str) -> Result<(), String> {
     if address.len() > 261 {

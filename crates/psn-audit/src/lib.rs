@@ -11,7 +11,9 @@
 //!   [`AuditLog::health`] / [`AuditLog::subscribe`] for readiness, [`AuditLog::set_sealer`] on
 //!   certificate renewal, [`AuditLog::body_sink`] for services that keep bodies, and
 //!   [`AuditLog::close`] at shutdown;
-//! - [`archive()`] periodically (off the request path) for archival and retention.
+//! - [`archive()`] periodically (off the request path) for archival and retention;
+//! - [`read_after`] to derive its per-minute aggregates from the log, from the cursor the
+//!   authority last accepted, so they reach the authority exactly once.
 //!
 //! Operators use [`verify`], [`find`] and [`export`] through `psn audit`.
 
@@ -26,6 +28,7 @@ mod log;
 mod record;
 mod scan;
 mod sealer;
+mod tail;
 mod trust;
 mod verify;
 
@@ -41,6 +44,7 @@ pub use log::{
 };
 pub use record::{body_file_name, AuditRecord, BodyPart, HopTimes, Role};
 pub use sealer::Sealer;
+pub use tail::{read_after, Tail, TailGap};
 pub use trust::Trust;
 pub use verify::{
     find, verify, verify_segment_bytes, Break, BreakKind, CertificateSummary, FoundRecord,

@@ -105,7 +105,19 @@ pub(crate) struct ScanEnd<E> {
 }
 
 /// Walks `data`, handing each checked entry to `visit`; stops at the first problem.
-pub(crate) fn scan<E>(data: &[u8], mut visit: impl FnMut(Scanned) -> Result<(), E>) -> ScanEnd<E> {
+pub(crate) fn scan<E>(data: &[u8], visit: impl FnMut(Scanned) -> Result<(), E>) -> ScanEnd<E> {
+    scan_from(data, 0, visit)
+}
+
+/// Like [`scan`], but entries before position `skip` (already checked by an earlier read) are
+/// only framed and their positions checked: no hash, no decoding, not visited. Entry `skip`
+/// chains from the hash its predecessor carries. So reading the end of a large segment costs
+/// little more than reading its bytes.
+pub(crate) fn scan_from<E>(
+    data: &[u8],
+    skip: u64,
+    mut visit: impl FnMut(Scanned) -> Result<(), E>,
+) -> ScanEnd<E> {
     let mut end = ScanEnd {
         entries: 0,
         valid_len: 0,
@@ -134,6 +146,12 @@ pub(crate) fn scan<E>(data: &[u8], mut visit: impl FnMut(Scanned) -> Result<(), 
                 found: frame.index,
             });
             return end;
+        }
+        if position < skip {
+            end.entries = position + 1;
+            end.valid_len = frame_end;
+            end.head = frame.hash;
+            continue;
         }
         let decoded = decode_entry(frame.payload);
         let previous = match (&decoded, position) {

@@ -2,7 +2,8 @@
 //! certificate the CA issued them; enrolling gateways with their one-time token. Every error is an
 //! RFC 9457 problem with a stable type, and bad input never changes anything.
 
-use crate::store::StoreError;
+use crate::attainment::{Attainment, Scope};
+use crate::store::{AggregateScope, StoreError};
 use crate::Authority;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
@@ -12,8 +13,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use psn_api::*;
+use psn_core::aggregate::{AggregateBatch, AggregateCursor, AggregateRow, SampleKind, Side};
 use psn_core::config::MemberStatus;
-use psn_core::names::{GatewayCode, GatewayId, MemberClass, MemberId, SubsystemId};
+use psn_core::names::{
+    GatewayCode, GatewayId, MemberClass, MemberId, NameError, ServiceId, SubsystemId,
+};
 use psn_core::problem::{Problem, ProblemType, PROBLEM_JSON};
 use psn_core::token::{secret_hash, EnrolmentToken};
 use psn_pki::CertificateInfo;
@@ -38,6 +42,15 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 86_400);
 /// Longest name or free-text field.
 const MAX_TEXT: usize = 512;
+/// Aggregate batch body limit: a batch may carry `MAX_BATCH_ROWS` (5,000) rows, each with two
+/// histograms, which can exceed the default limit many times over.
+const AGGREGATE_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// Longest period one SLA report covers.
+const MAX_REPORT_DAYS: i64 = 400;
+/// Default SLA report period, ending now.
+const DEFAULT_REPORT_DAYS: i64 = 30;
+/// The last minute an aggregate row may name (the end of year 9999, the calendar's end).
+const LAST_MINUTE: i64 = 253_402_300_799 / 60;
 
 /// The peer certificate chain of the TLS connection a request arrived on.
 #[derive(Clone, Debug, Default)]
@@ -73,6 +86,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(m) => Self::new(ProblemType::NotFound, m),
             StoreError::Conflict(m) => Self::new(ProblemType::Conflict, m),
             StoreError::Refused(m) => Self::new(ProblemType::Forbidden, m),
+            StoreError::Invalid(m) => Self::new(ProblemType::InvalidRequest, m),
             other => {
                 tracing::error!(error = %other, "storage failure");
                 Self::new(
@@ -264,6 +278,13 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .route("/v1/gateway/services/sla", post(declare_sla))
         .route("/v1/gateway/services/sla/remove", post(withdraw_sla))
         .route("/v1/slas", get(list_slas))
+        .route("/v1/slas/report", get(sla_report))
+        .route("/v1/gateway/aggregates/cursor", get(aggregate_cursor))
+        .route(
+            "/v1/gateway/aggregates",
+            post(push_aggregates).layer(DefaultBodyLimit::max(AGGREGATE_BODY_LIMIT)),
+        )
+        .route("/v1/aggregates/gateways", get(aggregate_deliveries))
         .route("/v1/gateway/grants", get(list_grants).post(add_grant))
         .route("/v1/gateway/grants/revoke", post(revoke_grant))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -930,6 +951,185 @@ async fn list_slas(
     _reader: Reader,
 ) -> ApiResult<axum::Json<SlaList>> {
     sla_list(&a).await
+}
+
+async fn aggregate_cursor(
+    State(a): State<Arc<Authority>>,
+    Gateway(gateway): Gateway,
+) -> ApiResult<axum::Json<AggregateCursor>> {
+    Ok(axum::Json(AggregateCursor {
+        cursor: a.store.aggregate_cursor(&gateway).await?,
+    }))
+}
+
+/// Checks what a batch says before anything of it is looked up or stored: its own rules
+/// (`AggregateBatch::validate`), numbers the database can hold,
+/// plausible minutes, and identifiers of the right kind (an exchange's client is a subsystem,
+/// a probe's a subsystem or the probing gateway).
+fn check_batch(batch: &AggregateBatch) -> Result<(), String> {
+    batch.validate()?;
+    // `to` may lie before `from`: a gateway whose data directory was replaced reads its new log
+    // from the start (the cursor check still makes delivery exactly-once).
+    let limit = i64::MAX as u64;
+    for cursor in [Some(batch.to), batch.from].into_iter().flatten() {
+        if cursor.segment > limit || cursor.position > limit {
+            return Err(format!("cursor {cursor} is beyond what can be stored"));
+        }
+    }
+    if batch.records > limit {
+        return Err(format!(
+            "{} records are more than can be stored",
+            batch.records
+        ));
+    }
+    for row in &batch.rows {
+        let key = &row.key;
+        if !(0..=LAST_MINUTE).contains(&key.minute) {
+            return Err(format!("row minute {} is not a plausible time", key.minute));
+        }
+        key.service
+            .parse::<ServiceId>()
+            .map_err(|e| format!("row service: {e}"))?;
+        let subsystem = key.client.parse::<SubsystemId>();
+        match (key.kind, subsystem) {
+            (_, Ok(_)) => {}
+            (SampleKind::Exchange, Err(e)) => {
+                return Err(format!("an exchange row's client must be a subsystem: {e}"))
+            }
+            (SampleKind::Probe, Err(_)) => {
+                key.client.parse::<GatewayId>().map(drop).map_err(|e| {
+                    format!("a probe row's client must be a subsystem or the probing gateway: {e}")
+                })?
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a checked row is the calling gateway's to report: on the consumer side, exchanges
+/// and probes of its member's own subsystems, and its own probes; on the provider side, its
+/// member's own services (a probe naming a gateway must name the caller itself).
+fn row_belongs(gateway: &GatewayId, row: &AggregateRow) -> ApiResult<()> {
+    let key = &row.key;
+    let refuse = |why: String| {
+        Err(ApiError::new(
+            ProblemType::Forbidden,
+            format!("{gateway} may not report this row: {why}; nothing was stored"),
+        ))
+    };
+    // Checked by `check_batch`: the client is a subsystem, or for probes a gateway.
+    let subsystem = key.client.parse::<SubsystemId>().ok();
+    if subsystem.is_none() && key.client != gateway.to_string() {
+        return refuse(format!(
+            "a probe naming a gateway must name the probing gateway itself, not {}",
+            key.client
+        ));
+    }
+    match key.side {
+        Side::Consumer => {
+            if let Some(client) = subsystem.filter(|c| c.member() != gateway.member()) {
+                return refuse(format!(
+                    "client {client} is not a subsystem of {}",
+                    gateway.member()
+                ));
+            }
+        }
+        Side::Provider => {
+            let service: ServiceId = key.service.parse().map_err(|e: NameError| {
+                ApiError::new(ProblemType::InvalidRequest, e.to_string())
+            })?;
+            if service.member() != gateway.member() {
+                return refuse(format!(
+                    "service {service} is provided by {}, not {}",
+                    service.member(),
+                    gateway.member()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn push_aggregates(
+    State(a): State<Arc<Authority>>,
+    Gateway(gateway): Gateway,
+    Body(batch): Body<AggregateBatch>,
+) -> ApiResult<axum::Json<AggregateCursor>> {
+    check_batch(&batch).map_err(|e| ApiError::new(ProblemType::InvalidRequest, e))?;
+    for row in &batch.rows {
+        row_belongs(&gateway, row)?;
+    }
+    let cursor = a.store.accept_aggregates(&gateway, &batch).await?;
+    tracing::debug!(%gateway, to = %cursor, rows = batch.rows.len(), records = batch.records, "aggregates accepted");
+    Ok(axum::Json(AggregateCursor {
+        cursor: Some(cursor),
+    }))
+}
+
+async fn aggregate_deliveries(
+    State(a): State<Arc<Authority>>,
+    _op: Operator,
+) -> ApiResult<axum::Json<AggregateDeliveryList>> {
+    Ok(axum::Json(AggregateDeliveryList {
+        items: a.store.aggregate_deliveries().await?,
+    }))
+}
+
+async fn sla_report(
+    State(a): State<Arc<Authority>>,
+    _reader: Reader,
+    Query(q): Query<SlaReportQuery>,
+) -> ApiResult<axum::Json<SlaReport>> {
+    let invalid = |m: String| ApiError::new(ProblemType::InvalidRequest, m);
+    let until = q
+        .until
+        .unwrap_or_else(OffsetDateTime::now_utc)
+        .to_offset(time::UtcOffset::UTC);
+    let since = match q.since {
+        Some(since) => since.to_offset(time::UtcOffset::UTC),
+        None => until
+            .checked_sub(time::Duration::days(DEFAULT_REPORT_DAYS))
+            .ok_or_else(|| invalid("until is too early".into()))?,
+    };
+    if since >= until {
+        return Err(invalid(format!(
+            "since ({since}) must be before until ({until})"
+        )));
+    }
+    if until - since > time::Duration::days(MAX_REPORT_DAYS) {
+        return Err(invalid(format!(
+            "a report covers at most {MAX_REPORT_DAYS} days; narrow since and until"
+        )));
+    }
+    if since.year() < 1970 || until.year() > 9998 {
+        return Err(invalid(
+            "since and until must be between 1970 and 9998".into(),
+        ));
+    }
+    let store_scope = match (&q.service, &q.provider) {
+        (Some(service), _) => AggregateScope::Service(service),
+        (None, Some(provider)) => AggregateScope::Provider(provider),
+        (None, None) => AggregateScope::All,
+    };
+    let mut report = Attainment::new(
+        since,
+        until,
+        Scope {
+            service: q.service.clone(),
+            provider: q.provider.clone(),
+            consumer: q.consumer.clone(),
+        },
+        a.store.slas().await?,
+    );
+    // Whole minutes around the period; the report itself keeps exactly [since, until).
+    let (first, last) = (
+        since.unix_timestamp().div_euclid(60),
+        until.unix_timestamp().div_euclid(60) + 1,
+    );
+    a.store
+        .each_aggregate_row(first, last, store_scope, |row| report.add(&row))
+        .await?;
+    Ok(axum::Json(report.finish()))
 }
 
 async fn grant_list(a: &Authority, gateway: &GatewayId) -> ApiResult<axum::Json<GrantList>> {

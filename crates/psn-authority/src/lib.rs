@@ -2,6 +2,7 @@
 //! authority, gateway enrolment, and the signed global configuration, behind an HTTPS API.
 
 pub mod api;
+pub mod attainment;
 pub mod datadir;
 pub mod metrics;
 pub mod publish;

@@ -3,8 +3,14 @@
 //! the administrative audit trail and bumps the registry generation, so a configuration build
 //! can tell whether anything changed since the last one.
 
-use psn_api::{AdminEvent, CertificateView, GatewayView, MemberQuery, MemberView, NewMember};
+use psn_api::{
+    AdminEvent, AggregateDelivery, CertificateView, GatewayView, MemberQuery, MemberView, NewMember,
+};
 use psn_core::access::Grant;
+use psn_core::aggregate::{
+    AggregateBatch, AggregateCounts, AggregateKey, AggregateRow, LatencyHistogram, LogCursor,
+    Outcome, SampleKind, Side,
+};
 use psn_core::config::MemberStatus;
 use psn_core::names::{
     ClassCode, GatewayCode, GatewayId, MemberClass, MemberClasses, MemberId, NetworkId, ServiceId,
@@ -30,6 +36,9 @@ pub enum StoreError {
     /// The write is not allowed in the current state.
     #[error("{0}")]
     Refused(String),
+    /// The input cannot be stored as given (a number beyond the database's range).
+    #[error("{0}")]
+    Invalid(String),
     /// Stored data could not be read back (corruption or a newer schema).
     #[error("stored data unreadable: {0}")]
     Corrupt(String),
@@ -1589,5 +1598,265 @@ fn in_use(e: sqlx::Error, message: &str) -> StoreError {
             StoreError::Conflict(message.to_owned())
         }
         _ => StoreError::Database(e),
+    }
+}
+
+/// Which services' aggregate rows to read.
+#[derive(Debug, Clone, Copy)]
+pub enum AggregateScope<'a> {
+    /// Every service.
+    All,
+    /// One service.
+    Service(&'a ServiceId),
+    /// The services of one provider member.
+    Provider(&'a MemberId),
+}
+
+/// Columns of `aggregate_rows` in the order [`Store::accept_aggregates`] binds them.
+const AGGREGATE_COLUMNS: &str =
+    "gateway_id, batch, minute, side, kind, service_id, client, outcome, count, total, upstream";
+/// Rows per multi-row insert: 11 values each stays well under SQLite's and PostgreSQL's limits
+/// on bound parameters.
+const AGGREGATE_INSERT_CHUNK: usize = 400;
+
+fn to_i64(what: &str, value: u64) -> Result<i64> {
+    i64::try_from(value)
+        .map_err(|_| StoreError::Invalid(format!("{what} {value} is beyond what can be stored")))
+}
+
+fn from_i64(what: &str, value: i64) -> Result<u64> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} {value} is negative")))
+}
+
+fn word<T: serde::de::DeserializeOwned>(what: &str, text: String) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(text))
+        .map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn histogram(what: &str, text: &str) -> Result<LatencyHistogram> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what} histogram: {e}")))
+}
+
+fn cursor_text(cursor: Option<LogCursor>) -> String {
+    cursor.map_or_else(
+        || "none (no batch accepted yet; start from the beginning of the log)".to_owned(),
+        |c| c.to_string(),
+    )
+}
+
+impl Store {
+    /// Where `gateway`'s next aggregate batch must start; `None` before its first batch.
+    pub async fn aggregate_cursor(&self, gateway: &GatewayId) -> Result<Option<LogCursor>> {
+        let row =
+            sqlx::query("SELECT segment, position FROM aggregate_cursors WHERE gateway_id = $1")
+                .bind(gateway.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| {
+            Ok(LogCursor {
+                segment: from_i64("cursor segment", r.try_get(0)?)?,
+                position: from_i64("cursor position", r.try_get(1)?)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Stores a batch the caller has validated and checked belongs to `gateway`, if it starts
+    /// at the gateway's cursor: the cursor moves to `batch.to`, the rows are inserted and the
+    /// counts grow, all in one transaction. `Conflict` (naming the stored cursor) when it does
+    /// not start there, and then nothing changes; so a batch resent after a lost answer is
+    /// refused rather than counted twice.
+    pub async fn accept_aggregates(
+        &self,
+        gateway: &GatewayId,
+        batch: &AggregateBatch,
+    ) -> Result<LogCursor> {
+        let to_segment = to_i64("cursor segment", batch.to.segment)?;
+        let to_position = to_i64("cursor position", batch.to.position)?;
+        let records = to_i64("record count", batch.records)?;
+        let (_g, mut tx) = self.begin().await?;
+        let now = to_millis(OffsetDateTime::now_utc());
+        let id = gateway.to_string();
+        let stored = |cursor: Option<LogCursor>| {
+            StoreError::Conflict(format!(
+                "the batch starts at {}, but the authority's cursor for {gateway} is {}; read the cursor and resend from there",
+                cursor_text(batch.from),
+                cursor_text(cursor)
+            ))
+        };
+        let batch_no: i64 = match batch.from {
+            None => {
+                let existing: Option<(i64, i64)> = sqlx::query_as(
+                    "SELECT segment, position FROM aggregate_cursors WHERE gateway_id = $1",
+                )
+                .bind(&id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((segment, position)) = existing {
+                    return Err(stored(Some(LogCursor {
+                        segment: from_i64("cursor segment", segment)?,
+                        position: from_i64("cursor position", position)?,
+                    })));
+                }
+                sqlx::query(
+                    "INSERT INTO aggregate_cursors (gateway_id, segment, position, batches, records, updated_at) \
+                     VALUES ($1, $2, $3, 1, $4, $5)",
+                )
+                .bind(&id)
+                .bind(to_segment)
+                .bind(to_position)
+                .bind(records)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    in_use(
+                        e,
+                        "another batch of this gateway was accepted meanwhile; read the cursor and resend from there",
+                    )
+                })?;
+                1
+            }
+            Some(from) => {
+                let moved: Option<i64> = sqlx::query_scalar(
+                    "UPDATE aggregate_cursors SET segment = $1, position = $2, batches = batches + 1, \
+                     records = records + $3, updated_at = $4 \
+                     WHERE gateway_id = $5 AND segment = $6 AND position = $7 RETURNING batches",
+                )
+                .bind(to_segment)
+                .bind(to_position)
+                .bind(records)
+                .bind(now)
+                .bind(&id)
+                .bind(to_i64("cursor segment", from.segment)?)
+                .bind(to_i64("cursor position", from.position)?)
+                .fetch_optional(&mut *tx)
+                .await?;
+                match moved {
+                    Some(n) => n,
+                    None => {
+                        let existing: Option<(i64, i64)> = sqlx::query_as(
+                            "SELECT segment, position FROM aggregate_cursors WHERE gateway_id = $1",
+                        )
+                        .bind(&id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        let cursor = existing
+                            .map(|(segment, position)| {
+                                Ok::<_, StoreError>(LogCursor {
+                                    segment: from_i64("cursor segment", segment)?,
+                                    position: from_i64("cursor position", position)?,
+                                })
+                            })
+                            .transpose()?;
+                        return Err(stored(cursor));
+                    }
+                }
+            }
+        };
+        for chunk in batch.rows.chunks(AGGREGATE_INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO aggregate_rows ({AGGREGATE_COLUMNS}) VALUES {}",
+                placeholders(chunk.len(), 11)
+            );
+            let mut q = sqlx::query(&sql);
+            for row in chunk {
+                let total = serde_json::to_string(&row.counts.total)
+                    .map_err(|e| StoreError::Invalid(format!("histogram: {e}")))?;
+                let upstream = serde_json::to_string(&row.counts.upstream)
+                    .map_err(|e| StoreError::Invalid(format!("histogram: {e}")))?;
+                q = q
+                    .bind(id.clone())
+                    .bind(batch_no)
+                    .bind(row.key.minute)
+                    .bind(row.key.side.as_str())
+                    .bind(row.key.kind.as_str())
+                    .bind(row.key.service.clone())
+                    .bind(row.key.client.clone())
+                    .bind(row.key.outcome.as_str())
+                    .bind(to_i64("row count", row.counts.count)?)
+                    .bind(total)
+                    .bind(upstream);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(batch.to)
+    }
+
+    /// Every gateway's delivery so far, by gateway id.
+    pub async fn aggregate_deliveries(&self) -> Result<Vec<AggregateDelivery>> {
+        let rows = sqlx::query(
+            "SELECT gateway_id, segment, position, batches, records, updated_at FROM aggregate_cursors ORDER BY gateway_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AggregateDelivery {
+                    gateway: parse("gateway id", &r.try_get::<String, _>("gateway_id")?)?,
+                    cursor: LogCursor {
+                        segment: from_i64("cursor segment", r.try_get("segment")?)?,
+                        position: from_i64("cursor position", r.try_get("position")?)?,
+                    },
+                    batches: from_i64("batch count", r.try_get("batches")?)?,
+                    records: from_i64("record count", r.try_get("records")?)?,
+                    updated_at: from_millis(r.try_get("updated_at")?),
+                })
+            })
+            .collect()
+    }
+
+    /// Hands `f` every stored aggregate row of `scope` whose minute is in
+    /// `[from_minute, until_minute)`, as the database delivers them (a report folds them as
+    /// they come rather than holding them all).
+    pub async fn each_aggregate_row(
+        &self,
+        from_minute: i64,
+        until_minute: i64,
+        scope: AggregateScope<'_>,
+        mut f: impl FnMut(AggregateRow),
+    ) -> Result<()> {
+        use futures_util::TryStreamExt;
+        let base =
+            "SELECT minute, side, kind, service_id, client, outcome, count, total, upstream \
+                    FROM aggregate_rows WHERE minute >= $1 AND minute < $2";
+        // A prefix match written with substr and length, which both databases answer the same
+        // way whatever PostgreSQL's collation (LIKE is case-insensitive on SQLite).
+        let (sql, text) = match scope {
+            AggregateScope::All => (base.to_owned(), None),
+            AggregateScope::Service(s) => {
+                (format!("{base} AND service_id = $3"), Some(s.to_string()))
+            }
+            AggregateScope::Provider(m) => (
+                format!("{base} AND substr(service_id, 1, length($3)) = $3"),
+                Some(format!("{m}/")),
+            ),
+        };
+        let mut query = sqlx::query(&sql).bind(from_minute).bind(until_minute);
+        if let Some(text) = text {
+            query = query.bind(text);
+        }
+        let mut rows = query.fetch(&self.pool);
+        while let Some(r) = rows.try_next().await? {
+            let total: String = r.try_get("total")?;
+            let upstream: String = r.try_get("upstream")?;
+            f(AggregateRow {
+                key: AggregateKey {
+                    minute: r.try_get("minute")?,
+                    side: word::<Side>("aggregate side", r.try_get("side")?)?,
+                    kind: word::<SampleKind>("aggregate kind", r.try_get("kind")?)?,
+                    service: r.try_get("service_id")?,
+                    client: r.try_get("client")?,
+                    outcome: word::<Outcome>("aggregate outcome", r.try_get("outcome")?)?,
+                },
+                counts: AggregateCounts {
+                    count: from_i64("row count", r.try_get("count")?)?,
+                    total: histogram("total", &total)?,
+                    upstream: histogram("upstream", &upstream)?,
+                },
+            });
+        }
+        Ok(())
     }
 }

@@ -243,7 +243,9 @@ impl LatencyHistogram {
     pub fn validate(&self) -> Result<(), String> {
         let last = Self::bucket_of(MAX_LATENCY_MS);
         if let Some((index, _)) = self.buckets.iter().find(|(i, _)| **i > last) {
-            return Err(format!("histogram bucket {index} is beyond the last ({last})"));
+            return Err(format!(
+                "histogram bucket {index} is beyond the last ({last})"
+            ));
         }
         if self.buckets.values().any(|c| *c == 0) {
             return Err("histogram buckets must not be empty".into());
@@ -403,14 +405,33 @@ mod tests {
     #[test]
     fn buckets_are_exact_when_small_and_within_a_sixteenth_above() {
         for ms in 0..32 {
-            assert_eq!(LatencyHistogram::upper_bound(LatencyHistogram::bucket_of(ms)), ms);
+            assert_eq!(
+                LatencyHistogram::upper_bound(LatencyHistogram::bucket_of(ms)),
+                ms
+            );
         }
         let mut previous = 0;
-        for ms in [32, 33, 47, 63, 64, 100, 499, 500, 501, 4_999, 60_000, MAX_LATENCY_MS] {
+        for ms in [
+            32,
+            33,
+            47,
+            63,
+            64,
+            100,
+            499,
+            500,
+            501,
+            4_999,
+            60_000,
+            MAX_LATENCY_MS,
+        ] {
             let index = LatencyHistogram::bucket_of(ms);
             let upper = LatencyHistogram::upper_bound(index);
             assert!(upper >= ms, "{ms} above its bucket's bound {upper}");
-            assert!((upper - ms) as f64 <= ms as f64 / 16.0, "{ms} bucket too wide");
+            assert!(
+                (upper - ms) as f64 <= ms as f64 / 16.0,
+                "{ms} bucket too wide"
+            );
             assert!(index >= previous);
             previous = index;
             // The bucket below ends before this value.
@@ -534,7 +555,9 @@ mod tests {
         far.rows[0].counts.total.buckets = BTreeMap::from([(100_000, 1)]);
         assert!(far.validate().unwrap_err().contains("beyond"));
         let mut huge = good;
-        huge.rows = (0..=MAX_BATCH_ROWS).map(|i| row(&i.to_string(), 1)).collect();
+        huge.rows = (0..=MAX_BATCH_ROWS)
+            .map(|i| row(&i.to_string(), 1))
+            .collect();
         huge.records = huge.rows.len() as u64;
         assert!(huge.validate().unwrap_err().contains("at most"));
         for hostile in [
@@ -542,7 +565,10 @@ mod tests {
             r#"{"from":null,"to":{"segment":-1,"position":2},"records":0,"rows":[]}"#,
             r#"{"from":null,"to":{"segment":1,"position":2},"records":0,"rows":[{"key":{"minute":1}}]}"#,
         ] {
-            assert!(serde_json::from_str::<AggregateBatch>(hostile).is_err(), "{hostile}");
+            assert!(
+                serde_json::from_str::<AggregateBatch>(hostile).is_err(),
+                "{hostile}"
+            );
         }
     }
 }

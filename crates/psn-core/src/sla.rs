@@ -7,6 +7,8 @@ use crate::names::ServiceId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use time::macros::time;
+use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 /// The period over which availability is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +32,113 @@ impl FromStr for SlaWindow {
             _ => Err(format!("window {s:?} must be day, week or month")),
         }
     }
+}
+
+impl SlaWindow {
+    /// The lowercase word used in declarations and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaWindow::Day => "day",
+            SlaWindow::Week => "week",
+            SlaWindow::Month => "month",
+        }
+    }
+
+    /// The first local day of the window holding the local day `day`.
+    fn first_day(self, day: Date) -> Date {
+        match self {
+            SlaWindow::Day => day,
+            SlaWindow::Week => day
+                .checked_sub(Duration::days(
+                    day.weekday().number_days_from_monday().into(),
+                ))
+                .unwrap_or(Date::MIN),
+            SlaWindow::Month => Date::from_calendar_date(day.year(), day.month(), 1).unwrap_or(day),
+        }
+    }
+
+    /// The first local day of the window after the one starting on `first`.
+    fn next_first_day(self, first: Date) -> Date {
+        match self {
+            SlaWindow::Day => first.next_day().unwrap_or(Date::MAX),
+            SlaWindow::Week => first.checked_add(Duration::days(7)).unwrap_or(Date::MAX),
+            SlaWindow::Month => {
+                let (year, month) = match first.month() {
+                    Month::December => (first.year().saturating_add(1), Month::January),
+                    m => (first.year(), m.next()),
+                };
+                Date::from_calendar_date(year, month, 1).unwrap_or(Date::MAX)
+            }
+        }
+    }
+
+    /// When the window holding `t` starts: local midnight of the day, of the Monday of the
+    /// week, or of the first of the month, in UK local time, because that is the calendar the
+    /// provider and its consumers agree SLAs in.
+    pub fn start_of(self, t: OffsetDateTime) -> OffsetDateTime {
+        uk_midnight(self.first_day(uk_local(t).date()))
+    }
+
+    /// When the window holding `t` ends (the next window's start). A day is 23 or 25 hours long
+    /// when the clocks change.
+    pub fn end_of(self, t: OffsetDateTime) -> OffsetDateTime {
+        uk_midnight(self.next_first_day(self.first_day(uk_local(t).date())))
+    }
+}
+
+/// The last Sunday of `month` in `year`.
+fn last_sunday(year: i32, month: Month) -> Option<Date> {
+    let last = Date::from_calendar_date(year, month, month.length(year)).ok()?;
+    last.checked_sub(Duration::days(
+        last.weekday().number_days_from_sunday().into(),
+    ))
+}
+
+/// Whether British Summer Time is in force at `t`: from 01:00 UTC on the last Sunday of March
+/// to 01:00 UTC on the last Sunday of October (the UK rule since 1996, also the EU's). Written
+/// out rather than read from a time zone database, so the authority needs none installed and
+/// every machine computes the same windows.
+pub fn is_british_summer_time(t: OffsetDateTime) -> bool {
+    let t = t.to_offset(UtcOffset::UTC);
+    let (Some(start), Some(end)) = (
+        last_sunday(t.year(), Month::March),
+        last_sunday(t.year(), Month::October),
+    ) else {
+        return false;
+    };
+    let at_one = |d: Date| PrimitiveDateTime::new(d, time!(01:00)).assume_utc();
+    t >= at_one(start) && t < at_one(end)
+}
+
+/// UK local time's offset from UTC at `t`: +01:00 in British Summer Time, otherwise zero.
+pub fn uk_offset(t: OffsetDateTime) -> UtcOffset {
+    if is_british_summer_time(t) {
+        UtcOffset::from_whole_seconds(3600).unwrap_or(UtcOffset::UTC)
+    } else {
+        UtcOffset::UTC
+    }
+}
+
+/// `t` in UK local time (Europe/London).
+pub fn uk_local(t: OffsetDateTime) -> OffsetDateTime {
+    t.to_offset(uk_offset(t))
+}
+
+/// The instant a UK wall-clock time names. When the clocks go back, the hour from 01:00 to
+/// 02:00 happens twice and the first (BST) one is taken; when they go forward the missing hour
+/// is read as GMT. Midnight, where every SLA window starts, is never either.
+pub fn uk_local_to_utc(local: PrimitiveDateTime) -> OffsetDateTime {
+    let summer = local.assume_offset(UtcOffset::from_whole_seconds(3600).unwrap_or(UtcOffset::UTC));
+    if is_british_summer_time(summer) {
+        summer.to_offset(UtcOffset::UTC)
+    } else {
+        local.assume_utc()
+    }
+}
+
+/// Local midnight at the start of the UK calendar day `day`, as a UTC instant.
+fn uk_midnight(day: Date) -> OffsetDateTime {
+    uk_local_to_utc(day.midnight())
 }
 
 /// A latency objective: this percentile of successful exchanges answers within `under_ms`.
@@ -152,6 +261,19 @@ fn minutes(hhmm: &str) -> Option<u32> {
 }
 
 impl SupportHours {
+    /// Whether `t` falls within the support hours, in UK local time: on a listed day, at or
+    /// after `from` and before `to`. Declarations are validated before they are stored; one
+    /// whose times do not parse contains nothing.
+    pub fn contains(&self, t: OffsetDateTime) -> bool {
+        let local = uk_local(t);
+        let day = WEEK[usize::from(local.weekday().number_days_from_monday())];
+        let minute = u32::from(local.hour()) * 60 + u32::from(local.minute());
+        match (minutes(&self.from), minutes(&self.to)) {
+            (Some(from), Some(to)) => self.days.contains(&day) && from <= minute && minute < to,
+            _ => false,
+        }
+    }
+
     fn validate(&self) -> Result<(), String> {
         if self.days.is_empty() || self.days.windows(2).any(|w| w[0] >= w[1]) {
             return Err("support days must be listed once each, in week order".into());
@@ -250,11 +372,7 @@ impl fmt::Display for SlaDeclaration {
             f,
             "{}% per {}",
             self.availability_percent,
-            match self.window {
-                SlaWindow::Day => "day",
-                SlaWindow::Week => "week",
-                SlaWindow::Month => "month",
-            }
+            self.window.as_str()
         )?;
         if let Some(l) = &self.latency {
             write!(f, ", p{} under {} ms", l.percentile, l.under_ms)?;
@@ -368,5 +486,138 @@ mod tests {
             r#"{"service":"GB/GOV/D6/eligibility/fsm-check","availability_percent":99.9,"window":"fortnight"}"#
         )
         .is_err());
+    }
+
+    fn utc(text: &str) -> OffsetDateTime {
+        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn british_summer_time_starts_and_ends_at_one_utc_on_the_last_sundays() {
+        for (before, after, summer_after) in [
+            // 2024: 31 March and 27 October.
+            ("2024-03-31T00:59:59Z", "2024-03-31T01:00:00Z", true),
+            ("2024-10-27T00:59:59Z", "2024-10-27T01:00:00Z", false),
+            // 2025: 30 March and 26 October.
+            ("2025-03-30T00:59:59Z", "2025-03-30T01:00:00Z", true),
+            ("2025-10-26T00:59:59Z", "2025-10-26T01:00:00Z", false),
+            // 2026: 29 March (the month's last day is a Tuesday) and 25 October.
+            ("2026-03-29T00:59:59Z", "2026-03-29T01:00:00Z", true),
+            ("2026-10-25T00:59:59Z", "2026-10-25T01:00:00Z", false),
+        ] {
+            assert_eq!(
+                is_british_summer_time(utc(before)),
+                !summer_after,
+                "{before}"
+            );
+            assert_eq!(is_british_summer_time(utc(after)), summer_after, "{after}");
+        }
+        assert!(!is_british_summer_time(utc("2024-01-15T12:00:00Z")));
+        assert!(is_british_summer_time(utc("2024-07-15T12:00:00Z")));
+        // The same instant written with another offset is the same instant.
+        assert!(is_british_summer_time(utc("2024-03-31T02:30:00+01:00")));
+        assert_eq!(uk_local(utc("2024-07-01T11:00:00Z")).hour(), 12);
+        assert_eq!(uk_local(utc("2024-12-01T11:00:00Z")).hour(), 11);
+    }
+
+    #[test]
+    fn local_times_resolve_through_the_clock_changes() {
+        use time::macros::datetime;
+        assert_eq!(
+            uk_local_to_utc(datetime!(2024-07-01 00:00)),
+            utc("2024-06-30T23:00:00Z")
+        );
+        assert_eq!(
+            uk_local_to_utc(datetime!(2024-01-01 00:00)),
+            utc("2024-01-01T00:00:00Z")
+        );
+        // 01:30 happens twice on 27 October 2024: the BST one is taken.
+        assert_eq!(
+            uk_local_to_utc(datetime!(2024-10-27 01:30)),
+            utc("2024-10-27T00:30:00Z")
+        );
+        // 01:30 does not happen on 31 March 2024: read as GMT.
+        assert_eq!(
+            uk_local_to_utc(datetime!(2024-03-31 01:30)),
+            utc("2024-03-31T01:30:00Z")
+        );
+    }
+
+    #[test]
+    fn windows_follow_the_uk_calendar() {
+        let t = utc("2024-07-03T22:30:00Z"); // Wednesday 23:30 BST
+        assert_eq!(SlaWindow::Day.start_of(t), utc("2024-07-02T23:00:00Z"));
+        assert_eq!(SlaWindow::Day.end_of(t), utc("2024-07-03T23:00:00Z"));
+        // Monday 1 July, midnight BST.
+        assert_eq!(SlaWindow::Week.start_of(t), utc("2024-06-30T23:00:00Z"));
+        assert_eq!(SlaWindow::Week.end_of(t), utc("2024-07-07T23:00:00Z"));
+        assert_eq!(SlaWindow::Month.start_of(t), utc("2024-06-30T23:00:00Z"));
+        assert_eq!(SlaWindow::Month.end_of(t), utc("2024-07-31T23:00:00Z"));
+        // 23:30 UTC on 3 July is already 4 July in London.
+        let late = utc("2024-07-03T23:30:00Z");
+        assert_eq!(SlaWindow::Day.start_of(late), utc("2024-07-03T23:00:00Z"));
+
+        // The day the clocks go back has 25 hours; October's window ends at GMT midnight.
+        let back = utc("2024-10-27T12:00:00Z");
+        assert_eq!(SlaWindow::Day.start_of(back), utc("2024-10-26T23:00:00Z"));
+        assert_eq!(SlaWindow::Day.end_of(back), utc("2024-10-28T00:00:00Z"));
+        assert_eq!(SlaWindow::Month.start_of(back), utc("2024-09-30T23:00:00Z"));
+        assert_eq!(SlaWindow::Month.end_of(back), utc("2024-11-01T00:00:00Z"));
+        // The day they go forward has 23.
+        let forward = utc("2024-03-31T12:00:00Z");
+        assert_eq!(
+            SlaWindow::Day.start_of(forward),
+            utc("2024-03-31T00:00:00Z")
+        );
+        assert_eq!(SlaWindow::Day.end_of(forward), utc("2024-03-31T23:00:00Z"));
+        // A week across the change, and December into January.
+        assert_eq!(
+            SlaWindow::Week.start_of(forward),
+            utc("2024-03-25T00:00:00Z")
+        );
+        assert_eq!(SlaWindow::Week.end_of(forward), utc("2024-03-31T23:00:00Z"));
+        let december = utc("2024-12-31T23:59:00Z");
+        assert_eq!(
+            SlaWindow::Month.start_of(december),
+            utc("2024-12-01T00:00:00Z")
+        );
+        assert_eq!(
+            SlaWindow::Month.end_of(december),
+            utc("2025-01-01T00:00:00Z")
+        );
+        // Every window's end is the next one's start.
+        let mut start = SlaWindow::Day.start_of(utc("2024-01-01T00:00:00Z"));
+        for _ in 0..400 {
+            let end = SlaWindow::Day.end_of(start);
+            assert!(end > start);
+            assert_eq!(SlaWindow::Day.start_of(end), end);
+            assert_eq!(uk_local(end).hour(), 0, "{end}");
+            start = end;
+        }
+    }
+
+    #[test]
+    fn support_hours_are_uk_local_time() {
+        let hours: SupportHours = "mon-fri 08:00-18:00".parse().expect("hours");
+        // Monday 1 July 2024 (BST): 07:00 UTC is 08:00 in London.
+        assert!(!hours.contains(utc("2024-07-01T06:59:00Z")));
+        assert!(hours.contains(utc("2024-07-01T07:00:00Z")));
+        assert!(hours.contains(utc("2024-07-01T16:59:00Z")));
+        assert!(!hours.contains(utc("2024-07-01T17:00:00Z")));
+        // Monday 8 January 2024 (GMT).
+        assert!(!hours.contains(utc("2024-01-08T07:59:00Z")));
+        assert!(hours.contains(utc("2024-01-08T08:00:00Z")));
+        assert!(hours.contains(utc("2024-01-08T17:59:00Z")));
+        assert!(!hours.contains(utc("2024-01-08T18:00:00Z")));
+        // Saturday, and a Friday night that is Saturday morning in London.
+        assert!(!hours.contains(utc("2024-07-06T10:00:00Z")));
+        assert!(!hours.contains(utc("2024-07-05T23:30:00Z")));
+        // Sunday 23:30 UTC in summer is Monday 00:30 in London.
+        let all_day: SupportHours = "mon 00:00-24:00".parse().expect("hours");
+        assert!(all_day.contains(utc("2024-06-30T23:30:00Z")));
+        assert!(!all_day.contains(utc("2024-06-30T22:59:00Z")));
+        assert!(all_day.contains(utc("2024-07-01T22:59:00Z")));
+        assert!(!all_day.contains(utc("2024-07-01T23:00:00Z")));
     }
 }

@@ -72,6 +72,7 @@ async fn answer(sample: Sample, req: Request<Incoming>) -> Response<Full<Bytes>>
     let query = req.uri().query().unwrap_or_default().to_owned();
     let method = req.method().clone();
     match (sample, method.as_str(), path.as_str()) {
+        (_, "GET", "/healthz") => json(StatusCode::OK, serde_json::json!({ "status": "ok" })),
         (Sample::FreeSchoolMeals, "GET", "/check") => {
             let nino = query
                 .split('&')

@@ -152,8 +152,9 @@ fn prepare(dir: &Path) -> Result<(), DemoError> {
     std::fs::create_dir_all(dir).map_err(setup("creating the data directory"))
 }
 
-/// Starts the demo in `dir` with `extra` more real councils as consumers.
-pub async fn start(dir: &Path, extra: usize) -> Result<Demo, DemoError> {
+/// Starts the demo in `dir` with `extra` more real councils as consumers. Without `monitoring`
+/// the gateways deliver no aggregates and send no probes (for measuring what those cost).
+pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, DemoError> {
     prepare(dir)?;
     let authority_dir = DataDir::new(dir.join("authority"));
     let report = psn_authority::init(
@@ -260,6 +261,8 @@ pub async fn start(dir: &Path, extra: usize) -> Result<Demo, DemoError> {
         let mut settings = gw_dir.load_settings().map_err(setup("gateway settings"))?;
         settings.internal_listen = SocketAddr::from(([127, 0, 0, 1], internal));
         settings.external_listen = SocketAddr::from(([127, 0, 0, 1], external));
+        settings.monitoring.aggregates = monitoring;
+        settings.monitoring.probes = monitoring;
         gw_dir
             .save_settings(&settings)
             .map_err(setup("gateway settings"))?;
@@ -303,6 +306,7 @@ pub async fn start(dir: &Path, extra: usize) -> Result<Demo, DemoError> {
         },
         fsm_url,
         None,
+        Some("/healthz".into()),
     )
     .await
     .map_err(setup("publishing the eligibility service"))?;
@@ -316,6 +320,7 @@ pub async fn start(dir: &Path, extra: usize) -> Result<Demo, DemoError> {
         },
         payroll_url,
         None,
+        Some("/healthz".into()),
     )
     .await
     .map_err(setup("publishing the payroll service"))?;

@@ -16,6 +16,7 @@ pub async fn add_service(
     listing: ServiceListing,
     backend: String,
     backend_ca: Option<std::path::PathBuf>,
+    health_path: Option<String>,
 ) -> Result<(), GatewayError> {
     let mut settings = dir.load_settings()?;
     if listing.id.member() != settings.gateway.member() {
@@ -29,6 +30,7 @@ pub async fn add_service(
         id: listing.id.clone(),
         backend,
         backend_ca,
+        health_path,
     };
     local.check_backend(dir)?;
     with_authority(dir, |c| {

@@ -54,6 +54,9 @@ pub struct GatewaySettings {
     /// The audit log: sealing, rotation, and per-service durability.
     #[serde(default)]
     pub audit: AuditSettings,
+    /// Aggregates for the authority and availability probes.
+    #[serde(default)]
+    pub monitoring: MonitoringSettings,
 }
 
 impl GatewaySettings {
@@ -71,6 +74,7 @@ impl GatewaySettings {
             services: Vec::new(),
             limits: Limits::default(),
             audit: AuditSettings::default(),
+            monitoring: MonitoringSettings::default(),
         }
     }
 }
@@ -128,6 +132,11 @@ pub struct LocalService {
     /// name is checked against its certificate). Relative to the data directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_ca: Option<PathBuf>,
+    /// Path on the backend that answers 2xx while it is healthy (e.g. `/healthz`). The gateway
+    /// probes it, records each probe in its audit log and answers consumers' probes with the
+    /// result, so the backend's availability is known without traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_path: Option<String>,
 }
 
 impl LocalService {
@@ -144,6 +153,16 @@ impl LocalService {
             .map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
         if uri.authority().is_none() {
             return Err(bad("the URL names no host"));
+        }
+        if let Some(path) = &self.health_path {
+            let valid = path.starts_with('/')
+                && path.len() <= 1024
+                && path.parse::<http::uri::PathAndQuery>().is_ok();
+            if !valid {
+                return Err(bad(&format!(
+                    "health path {path:?} must be an absolute path such as /healthz"
+                )));
+            }
         }
         match (uri.scheme_str(), &self.backend_ca) {
             (Some("http"), None) => Ok(None),
@@ -248,6 +267,56 @@ impl AuditSettings {
             seal_interval: self.seal_interval,
             max_segment_bytes: self.max_segment_bytes,
             max_segment_age: self.max_segment_age,
+        }
+    }
+}
+
+/// Operational monitoring (`[monitoring]` in `gateway.toml`, DESIGN.md "Operational monitoring
+/// and SLAs"): how often the per-minute aggregates derived from the audit log go to the
+/// authority, and how often providers and backends are probed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitoringSettings {
+    /// How often new audit records are aggregated and pushed to the authority.
+    #[serde(with = "psn_core::duration::text")]
+    pub push_interval: Duration,
+    /// How often the provider gateways of the services this member uses, and this gateway's
+    /// own backends with a `health_path`, are probed.
+    #[serde(with = "psn_core::duration::text")]
+    pub probe_interval: Duration,
+    /// Longest a probe waits for its answer.
+    #[serde(with = "psn_core::duration::text")]
+    pub probe_timeout: Duration,
+    /// Turns probing off (aggregates of member traffic are still pushed).
+    pub probes: bool,
+    /// Turns delivery of aggregates to the authority off (the audit log still holds every
+    /// record, and delivery resumes from the authority's cursor when turned back on).
+    pub aggregates: bool,
+}
+
+impl Default for MonitoringSettings {
+    fn default() -> Self {
+        Self {
+            push_interval: Duration::from_secs(10),
+            probe_interval: Duration::from_secs(30),
+            probe_timeout: Duration::from_secs(5),
+            probes: true,
+            aggregates: true,
+        }
+    }
+}
+
+impl MonitoringSettings {
+    /// Refuses intervals the gateway could not run with, naming the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let zero = [
+            ("push_interval", self.push_interval),
+            ("probe_interval", self.probe_interval),
+            ("probe_timeout", self.probe_timeout),
+        ];
+        match zero.iter().find(|(_, d)| d.is_zero()) {
+            Some((field, _)) => Err(format!("[monitoring] {field} must be more than zero")),
+            None => Ok(()),
         }
     }
 }
@@ -426,6 +495,7 @@ mod tests {
             id: "GB/GOV/D6/eligibility/fsm-check".parse().expect("service"),
             backend: backend.into(),
             backend_ca: backend_ca.map(PathBuf::from),
+            health_path: None,
         };
         assert_eq!(
             service("http://10.0.0.5:9000/fsm", None)
@@ -446,6 +516,15 @@ mod tests {
                 .expect_err(backend);
             assert!(error.to_string().contains(why), "{backend}: {error}");
         }
+        for bad in ["healthz", "/a b", &format!("/{}", "x".repeat(1024))] {
+            let mut with_health = service("http://10.0.0.5:9000", None);
+            with_health.health_path = Some(bad.to_owned());
+            let error = with_health.check_backend(&gateway_dir).expect_err(bad);
+            assert!(error.to_string().contains("health path"), "{bad}: {error}");
+        }
+        let mut with_health = service("http://10.0.0.5:9000", None);
+        with_health.health_path = Some("/healthz?deep=1".into());
+        assert!(with_health.check_backend(&gateway_dir).is_ok());
         std::fs::write(dir.path().join("not-a-ca.pem"), "not PEM").expect("write");
         assert!(service("https://fsm.internal", Some("not-a-ca.pem"))
             .check_backend(&gateway_dir)

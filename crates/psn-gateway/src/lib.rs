@@ -3,6 +3,7 @@
 //! configuration, and certificate renewal.
 
 pub mod admin;
+pub mod aggregates;
 mod config_store;
 mod datadir;
 mod enrol;
@@ -14,7 +15,7 @@ mod serve;
 pub use config_store::{Accepted, ConfigStore, ConfigStoreError, MAX_CONFIG_BYTES};
 pub use datadir::{
     AuditSettings, BufferedAudit, ClientRule, GatewayDir, GatewaySettings, InternalTls, Limits,
-    LocalService,
+    LocalService, MonitoringSettings,
 };
 pub use enrol::{enrol, EnrolOptions, Enrolled};
 pub use renew::{needs_renewal, renew, sync_config};

@@ -24,6 +24,16 @@ struct ExchangeLabels {
     problem: String,
 }
 
+/// What a probe is counted by.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeLabels {
+    /// `consumer` (of a provider gateway) or `provider` (of its own backend).
+    role: &'static str,
+    service: String,
+    /// The outcome class the aggregates give it (`ok`, `backend`, `provider_gateway`…).
+    outcome: &'static str,
+}
+
 /// What a latency is broken down by.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LatencyLabels {
@@ -43,6 +53,8 @@ fn latency_histogram() -> Histogram {
 pub struct GatewayMetrics {
     registry: Registry,
     exchanges: Family<ExchangeLabels, Counter>,
+    probes: Family<ProbeLabels, Counter>,
+    aggregated: Counter,
     duration: Histograms,
     upstream: Histograms,
     config_version: Gauge,
@@ -70,6 +82,18 @@ impl GatewayMetrics {
             "exchanges",
             "Exchanges ended at this gateway, by role, service, status class and psn problem",
             exchanges.clone(),
+        );
+        let probes = Family::<ProbeLabels, Counter>::default();
+        registry.register(
+            "probes",
+            "Availability probes recorded at this gateway, by role, service and outcome",
+            probes.clone(),
+        );
+        let aggregated = Counter::default();
+        registry.register(
+            "aggregated_records",
+            "Audit records delivered to the authority as per-minute aggregates",
+            aggregated.clone(),
         );
         let duration = Histograms::new_with_constructor(latency_histogram);
         registry.register(
@@ -131,6 +155,8 @@ impl GatewayMetrics {
         Self {
             registry,
             exchanges,
+            probes,
+            aggregated,
             duration,
             upstream,
             config_version,
@@ -144,9 +170,25 @@ impl GatewayMetrics {
         }
     }
 
-    /// Counts one ended exchange from its audit record.
+    /// Counts audit records delivered to the authority.
+    pub fn aggregated(&self, records: u64) {
+        self.aggregated.inc_by(records);
+    }
+
+    /// Counts one ended exchange (or probe) from its audit record.
     pub fn observe(&self, record: &AuditRecord) {
         let role = record.role.as_str();
+        if record.method == crate::plane::probe::PROBE_METHOD {
+            let (_, _, outcome) = crate::aggregates::classify(record);
+            self.probes
+                .get_or_create(&ProbeLabels {
+                    role,
+                    service: record.service.clone(),
+                    outcome: outcome.as_str(),
+                })
+                .inc();
+            return;
+        }
         let times = record.times;
         let status_class = match times.response_out_ms {
             Some(_) => format!("{}xx", record.status / 100),

@@ -40,6 +40,9 @@ pub struct RunningGateway {
     pub shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Delivers aggregates: told to stop only after everything else has, so its final delivery
+    /// covers every record, and awaited (not aborted) so that delivery completes.
+    aggregates: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
 }
 
 impl RunningGateway {
@@ -49,6 +52,12 @@ impl RunningGateway {
         for task in self.tasks {
             task.abort();
             let _ = task.await;
+        }
+        if let Some((stop, task)) = self.aggregates {
+            let _ = stop.send(true);
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "aggregate delivery stopped abnormally");
+            }
         }
         if let Err(e) = self.shared.audit.close().await {
             tracing::error!(error = %e, "audit log not closed cleanly; it recovers on the next start");
@@ -103,6 +112,10 @@ async fn open_audit_log(
     identity_pem: &str,
 ) -> Result<psn_audit::AuditLog, GatewayError> {
     settings.audit.validate().map_err(GatewayError::Setup)?;
+    settings
+        .monitoring
+        .validate()
+        .map_err(GatewayError::Setup)?;
     let sealer = psn_audit::Sealer::from_identity_pem(identity_pem)?;
     let options = settings.audit.log_options();
     let root = dir.root().to_path_buf();
@@ -204,9 +217,12 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
         kept_bodies,
         metrics: crate::metrics::GatewayMetrics::new(),
         audit_archived: watch::channel(0).0,
+        used_services: RwLock::new(crate::plane::probe::load_used_services(dir)),
+        backend_health: RwLock::default(),
+        aggregated: watch::channel(0).0,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(serve_internal(
             internal,
             internal_tls,
@@ -225,8 +241,25 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
             shared.clone(),
             shutdown_rx.clone(),
         )),
-        tokio::spawn(archive_audit_log(dir.clone(), shared.clone(), shutdown_rx)),
+        tokio::spawn(archive_audit_log(
+            dir.clone(),
+            shared.clone(),
+            shutdown_rx.clone(),
+        )),
     ];
+    if shared.settings.monitoring.probes {
+        tasks.push(tokio::spawn(crate::plane::probe::run(
+            dir.clone(),
+            shared.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
+    drop(shutdown_rx);
+    let aggregates = shared.settings.monitoring.aggregates.then(|| {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(crate::aggregates::run(dir.clone(), shared.clone(), stopped));
+        (stop, task)
+    });
     tracing::info!(gateway = %shared.settings.gateway, internal = %internal_addr, external = %external_addr, "gateway serving");
     Ok(RunningGateway {
         internal: internal_addr,
@@ -234,6 +267,7 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
         shared,
         shutdown,
         tasks,
+        aggregates,
     })
 }
 
@@ -479,9 +513,16 @@ async fn serve_external(
             let peer = Arc::new(peer);
             let service = {
                 let (shared, peer) = (shared.clone(), peer.clone());
-                service_fn(move |req| {
+                service_fn(move |req: http::Request<hyper::body::Incoming>| {
                     let (shared, peer) = (shared.clone(), peer.clone());
-                    async move { Ok::<_, Infallible>(crate::plane::provide(shared, peer, req).await) }
+                    async move {
+                        let path = req.uri().path();
+                        if path.starts_with(crate::plane::probe::PROBE_PATH) {
+                            let answer = crate::plane::probe::answer(&shared, path, req.headers());
+                            return Ok::<_, Infallible>(answer);
+                        }
+                        Ok(crate::plane::provide(shared, peer, req).await)
+                    }
                 })
             };
             let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
@@ -530,7 +571,7 @@ fn peer_identity(tls: &tokio_rustls::server::TlsStream<TcpStream>) -> Option<Pee
 }
 
 /// A client for the authority with the gateway's current certificate.
-fn authority_client(dir: &GatewayDir) -> Result<Vec<AuthorityClient>, GatewayError> {
+pub(crate) fn authority_client(dir: &GatewayDir) -> Result<Vec<AuthorityClient>, GatewayError> {
     let settings = dir.load_settings()?;
     let ca = dir.load_ca()?;
     let (identity, _) = dir.load_identity()?;

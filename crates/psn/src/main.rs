@@ -9,8 +9,11 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    cli::init_logging(&args.global);
-    match cli::run(args).await {
+    let telemetry = cli::init_logging(&args.global, args.command.role());
+    let outcome = cli::run(args).await;
+    // Flush the spans still queued for export (a no-op when traces are off).
+    telemetry.shutdown().await;
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

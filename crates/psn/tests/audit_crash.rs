@@ -5,10 +5,9 @@
 
 mod common;
 
+use common::process::spawn_gateway;
 use common::{client, Net, CONSUMER, PROVIDER, SERVICE};
 use psn_audit::{find, verify, Role, VerifyOptions};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,50 +27,6 @@ impl XorShift {
         self.0 ^= self.0 << 17;
         self.0 % below
     }
-}
-
-/// Starts `psn gateway serve` and returns once it says it is serving.
-fn spawn_gateway(net: &Net, member: &str) -> Child {
-    let dir = net.members[member].dir.root().display().to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_psn"))
-        .args(["gateway", "serve", "--data-dir", &dir])
-        .env("PSN_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn gateway");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    loop {
-        match lines.next() {
-            Some(Ok(line)) if line.contains("serving") => break,
-            Some(Ok(_)) => continue,
-            _ => panic!(
-                "{member}'s gateway exited before serving: {:?}",
-                child.wait()
-            ),
-        }
-    }
-    // Keep draining so the gateway never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    child
-}
-
-fn kill(child: &mut Child) {
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reap");
-}
-
-fn interrupt(child: &mut Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill -INT");
-    assert!(status.success());
-    assert!(
-        child.wait().expect("wait").success(),
-        "clean stop on SIGINT"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,16 +107,16 @@ async fn acknowledged_exchanges_survive_sigkill_of_both_gateways() {
         wait_for_more(&mut count, 10 + random.next(50) as usize).await;
         match random.next(3) {
             0 => {
-                kill(&mut provider);
+                provider.kill();
                 provider = spawn_gateway(&net, PROVIDER);
             }
             1 => {
-                kill(&mut consumer);
+                consumer.kill();
                 consumer = spawn_gateway(&net, CONSUMER);
             }
             _ => {
-                kill(&mut provider);
-                kill(&mut consumer);
+                provider.kill();
+                consumer.kill();
                 provider = spawn_gateway(&net, PROVIDER);
                 consumer = spawn_gateway(&net, CONSUMER);
             }
@@ -175,12 +130,12 @@ async fn acknowledged_exchanges_survive_sigkill_of_both_gateways() {
     }
     // A last crash with nothing in flight, then a restart (which recovers any torn tail) and a
     // clean stop, so the logs are verified as an operator would find them.
-    kill(&mut provider);
-    kill(&mut consumer);
-    let mut provider = spawn_gateway(&net, PROVIDER);
-    let mut consumer = spawn_gateway(&net, CONSUMER);
-    interrupt(&mut consumer);
-    interrupt(&mut provider);
+    provider.kill();
+    consumer.kill();
+    let provider = spawn_gateway(&net, PROVIDER);
+    let consumer = spawn_gateway(&net, CONSUMER);
+    consumer.interrupt();
+    provider.interrupt();
 
     let acknowledged = acknowledged.lock().expect("ids").clone();
     assert!(acknowledged.len() >= 50, "enough load to mean something");

@@ -4,6 +4,7 @@
 
 use super::body::{boxed, BoxError, DigestBody, Digested, GatewayBody, TooLarge};
 use super::record::{recorded_response, refuse_unrecordable, Exchange};
+use super::trace::{continue_trace, exchange_span, traced, tracing_on};
 use super::{
     message_id, now_ms, parse_target, problem, set, single, source_is, strip_hop_by_hop, Caller,
     Shared, PSN_API_KEY, PSN_CLIENT, PSN_MESSAGE_ID, PSN_PURPOSE,
@@ -34,11 +35,26 @@ const ATTRIBUTION_GRACE: std::time::Duration = std::time::Duration::from_secs(2)
 /// Set by the provider gateway on problems it raises itself (they carry no signed statement).
 pub const PSN_ERROR: &str = "psn-error";
 
-/// Handles one request from an internal system.
+/// Handles one request from an internal system. While traces are exported an exchange (a `/r1/`
+/// call, not the operational endpoints) runs in a `psn.consume` span (docs/tracing.md).
 pub async fn handle(
     shared: Arc<Shared>,
     caller: Caller,
+    mut req: Request<Incoming>,
+) -> Response<GatewayBody> {
+    if !req.uri().path().starts_with("/r1/") || !tracing_on() {
+        return handle_exchange(shared, caller, req, &tracing::Span::none()).await;
+    }
+    let span = exchange_span!("psn.consume");
+    continue_trace(&span, req.headers_mut());
+    traced(&span, handle_exchange(shared, caller, req, &span)).await
+}
+
+async fn handle_exchange(
+    shared: Arc<Shared>,
+    caller: Caller,
     req: Request<Incoming>,
+    span: &tracing::Span,
 ) -> Response<GatewayBody> {
     let received_ms = now_ms();
     let id = match message_id(req.headers()) {
@@ -52,6 +68,7 @@ pub async fn handle(
             )
         }
     };
+    span.record("psn.message_id", id.as_str());
     let fail = |kind: ProblemType, detail: String| problem(kind, detail, HOP, &id);
     match req.uri().path() {
         "/healthz" | "/readyz" => return readiness(&shared, &id),
@@ -90,10 +107,12 @@ pub async fn handle(
         Err(e) if !req.uri().path().starts_with("/r1/") => return fail(ProblemType::NotFound, e),
         Err(e) => return fail(ProblemType::InvalidRequest, e),
     };
+    span.record("psn.service", tracing::field::display(&target.service));
     let client = match authenticate(&shared, &caller, req.headers()) {
         Ok(c) => c,
         Err(e) => return fail(ProblemType::UnknownClient, e),
     };
+    span.record("psn.client", tracing::field::display(&client));
     if !view.has_subsystem(&client) {
         return fail(
             ProblemType::UnknownClient,

@@ -5,10 +5,12 @@ pub mod body;
 pub mod cidr;
 mod consumer;
 mod peers;
+pub mod probe;
 mod provider;
 mod record;
 pub mod signing;
 pub mod state;
+mod trace;
 
 pub use consumer::handle as consume;
 pub use peers::PeerPool;
@@ -77,6 +79,14 @@ pub struct Shared {
     pub metrics: crate::metrics::GatewayMetrics,
     /// Audit segments archived since the gateway started (metrics and operators watch it).
     pub audit_archived: watch::Sender<u64>,
+    /// Services this member has called, with a subsystem that called each: the consumer side
+    /// probes their providers.
+    pub used_services: RwLock<std::collections::BTreeMap<ServiceId, String>>,
+    /// The latest health of each local backend that has a health path.
+    pub backend_health: RwLock<HashMap<ServiceId, probe::BackendHealth>>,
+    /// Audit records delivered to the authority as aggregates since the gateway started (a
+    /// metric, and a signal tests wait on).
+    pub aggregated: watch::Sender<u64>,
 }
 
 /// A pooled HTTP client towards backends; speaks `https://` where a service's backend does.
@@ -133,6 +143,20 @@ impl Shared {
     /// Whether `service` opted in to keeping bodies in the audit log.
     pub fn keeps_bodies(&self, service: &ServiceId) -> bool {
         self.kept_bodies.contains(service)
+    }
+
+    /// Remembers that `client` called `service`, so its provider is probed.
+    pub fn note_use(&self, service: &ServiceId, client: &str) {
+        let known = self
+            .used_services
+            .read()
+            .is_ok_and(|u| u.contains_key(service));
+        if !known {
+            if let Ok(mut used) = self.used_services.write() {
+                used.entry(service.clone())
+                    .or_insert_with(|| client.to_owned());
+            }
+        }
     }
 
     /// The current signing identity.

@@ -7,6 +7,7 @@ use super::body::{boxed, BoxError, Digested, GatewayBody, PumpFailure, Pumped};
 use super::consumer::PSN_ERROR;
 use super::record::{recorded_response, refuse_unrecordable, Exchange};
 use super::signing::VerifiedRoots;
+use super::trace::{continue_trace, exchange_span, traced, tracing_on};
 use super::{
     now_ms, parse_target, problem, set, single, strip_hop_by_hop, Shared, PSN_CLIENT,
     PSN_MESSAGE_ID, PSN_PURPOSE,
@@ -88,11 +89,26 @@ impl Expected {
     }
 }
 
-/// Handles one request from a peer gateway.
+/// Handles one request from a peer gateway. While traces are exported it runs in a
+/// `psn.provide` span, the child of the consumer gateway's `psn.consume` (docs/tracing.md).
 pub async fn handle(
     shared: Arc<Shared>,
     peer: Arc<PeerIdentity>,
+    mut req: Request<Incoming>,
+) -> Response<GatewayBody> {
+    if !tracing_on() {
+        return handle_exchange(shared, peer, req, &tracing::Span::none()).await;
+    }
+    let span = exchange_span!("psn.provide");
+    continue_trace(&span, req.headers_mut());
+    traced(&span, handle_exchange(shared, peer, req, &span)).await
+}
+
+async fn handle_exchange(
+    shared: Arc<Shared>,
+    peer: Arc<PeerIdentity>,
     req: Request<Incoming>,
+    span: &tracing::Span,
 ) -> Response<GatewayBody> {
     let received_ms = now_ms();
     let id = match single(req.headers(), &PSN_MESSAGE_ID)
@@ -109,6 +125,7 @@ pub async fn handle(
             )
         }
     };
+    span.record("psn.message_id", id.as_str());
     if let Some(mut refusal) = refuse_unrecordable(&shared, HOP, &id) {
         refusal
             .headers_mut()
@@ -137,6 +154,7 @@ pub async fn handle(
         Ok(t) => t,
         Err(e) => return fail(ProblemType::InvalidRequest, e, &id),
     };
+    span.record("psn.service", tracing::field::display(&target.service));
     let Some(local) = shared.services.get(&target.service) else {
         return fail(
             ProblemType::UnknownService,
@@ -158,6 +176,7 @@ pub async fn handle(
             )
         }
     };
+    span.record("psn.client", tracing::field::display(&client));
     if client.member() != peer.gateway.member() {
         return fail(
             ProblemType::UnknownClient,

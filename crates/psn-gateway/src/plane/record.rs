@@ -121,6 +121,9 @@ impl Exchange {
             .append(&self.record, certificate, shared.durability(&self.service))
             .await?;
         shared.metrics.observe(&self.record);
+        if self.record.role == Role::Consumer && self.record.method != super::probe::PROBE_METHOD {
+            shared.note_use(&self.service, &self.record.client);
+        }
         Ok(())
     }
 

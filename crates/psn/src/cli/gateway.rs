@@ -72,6 +72,10 @@ pub enum ServiceCommand {
         /// PEM CA bundle trusted for an https:// backend.
         #[arg(long)]
         backend_ca: Option<PathBuf>,
+        /// Path on the backend that answers 2xx while it is healthy, e.g. /healthz; the gateway
+        /// probes it so availability is known without traffic.
+        #[arg(long)]
+        health_path: Option<String>,
         /// Catalogue title.
         #[arg(long)]
         title: String,
@@ -257,6 +261,7 @@ pub async fn run(command: GatewayCommand) -> anyhow::Result<()> {
             id,
             backend,
             backend_ca,
+            health_path,
             title,
             description,
             processes,
@@ -273,6 +278,7 @@ pub async fn run(command: GatewayCommand) -> anyhow::Result<()> {
                 listing,
                 backend,
                 backend_ca,
+                health_path,
             )
             .await?;
             println!("published {id}; restart the gateway to serve it");

@@ -18,13 +18,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod process;
+
 pub const PROVIDER: &str = "GB/GOV/D6";
 pub const CONSUMER: &str = "GB/LA/E10000016";
 pub const OUTSIDER: &str = "GB/LA/E10000008";
 pub const SERVICE: &str = "GB/GOV/D6/eligibility/fsm-check";
 
-/// The fake backend: `/echo` answers with what it saw, `/slow` waits 5 s, `/fail` answers 500,
-/// `/sink` counts a (large) body, `/stream?bytes=N` streams N bytes.
+/// The fake backend: `/echo` answers with what it saw, `/slow` waits 5 s, `/delay?ms=N` waits N
+/// ms, `/fail` answers 500, `/status?code=N` answers N, `/sink` counts a (large) body,
+/// `/stream?bytes=N` streams N bytes.
 pub async fn backend() -> (String, Arc<AtomicU64>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -53,6 +56,17 @@ pub async fn backend() -> (String, Arc<AtomicU64>) {
 }
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+/// The number in `name=N` of the request's query (0 if absent).
+fn query_number(req: &http::Request<hyper::body::Incoming>, name: &str) -> u64 {
+    req.uri()
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
 
 async fn answer(
     req: http::Request<hyper::body::Incoming>,
@@ -91,6 +105,15 @@ async fn answer(
             json(200, seen)
         }
         "/fail" => json(500, serde_json::json!({ "backend": "its own error" })),
+        "/delay" => {
+            let ms = query_number(&req, "ms").min(10_000);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            json(200, seen)
+        }
+        "/status" => {
+            let code = u16::try_from(query_number(&req, "code")).unwrap_or(500);
+            json(code, serde_json::json!({ "backend": "answered as asked" }))
+        }
         "/sink" => {
             let mut body = req.into_body();
             let mut total = 0u64;
@@ -196,6 +219,7 @@ impl Net {
             },
             net.backend.clone(),
             None,
+            Some("/healthz".into()),
         )
         .await
         .expect("publish service");
