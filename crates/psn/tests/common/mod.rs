@@ -162,12 +162,17 @@ pub struct Net {
     pub backend_received: Arc<AtomicU64>,
 }
 
+/// A port for a gateway listener that is bound later (its address is announced at enrolment).
+/// Chosen below Linux's ephemeral range (32768 and up), where the many outgoing connections of
+/// tests running in parallel take their local ports, so it is not taken before the gateway
+/// binds it; a port another test holds right now is skipped.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use std::hash::{BuildHasher, RandomState};
+    let random = RandomState::new();
+    (0u64..)
+        .map(|attempt| 20_000 + (random.hash_one(attempt) % 12_000) as u16)
+        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free port")
 }
 
 impl Net {
