@@ -140,6 +140,11 @@ pub struct LocalService {
 }
 
 impl LocalService {
+    /// The backend URL of `path_and_query` (appended to the backend's base URL).
+    pub fn backend_uri(&self, path_and_query: &str) -> Result<http::Uri, http::uri::InvalidUri> {
+        format!("{}{path_and_query}", self.backend.trim_end_matches('/')).parse()
+    }
+
     /// Checks the backend URL (and, for `https://`, its CA bundle) so a mistake is reported when
     /// the service is added or the gateway starts, not on the first call. Returns the CA bundle
     /// PEM for an `https://` backend.

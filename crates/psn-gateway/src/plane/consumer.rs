@@ -153,42 +153,22 @@ async fn handle_exchange(
         let detail = format!("the request body is over the {limit}-byte limit");
         return refuse(&shared, exchange, ProblemType::BodyTooLarge, detail, &id).await;
     }
-    let providers = view.gateways_of(target.service.member());
-    if providers.is_empty() {
-        let detail = format!(
-            "no gateway of {} has announced an address",
-            target.service.member()
-        );
-        return refuse(
-            &shared,
-            exchange,
-            ProblemType::ProviderUnreachable,
-            detail,
-            &id,
-        )
-        .await;
-    }
-    let mut failures = Vec::new();
-    let mut chosen = None;
-    for peer in &providers {
-        match shared.peers.get(peer, &view).await {
-            Ok(c) => {
-                chosen = Some((peer.clone(), c));
-                break;
-            }
-            Err(e) => failures.push(e),
+    let (peer, connection) = match shared
+        .peers
+        .first_reachable(target.service.member(), &view)
+        .await
+    {
+        Ok(chosen) => chosen,
+        Err(detail) => {
+            return refuse(
+                &shared,
+                exchange,
+                ProblemType::ProviderUnreachable,
+                detail,
+                &id,
+            )
+            .await
         }
-    }
-    let Some((peer, connection)) = chosen else {
-        let detail = failures.join("; ");
-        return refuse(
-            &shared,
-            exchange,
-            ProblemType::ProviderUnreachable,
-            detail,
-            &id,
-        )
-        .await;
     };
     exchange.peer(&peer.id, &connection.serial, connection.certificate.clone());
 
@@ -275,16 +255,10 @@ async fn handle_exchange(
             .with_tee(tee),
         )
     };
-    let address = peer.address.clone().unwrap_or_default();
-    let uri = match http::Uri::builder()
-        .scheme("https")
-        .authority(address.as_str())
-        .path_and_query(parts.uri.path_and_query().map_or("/", |p| p.as_str()))
-        .build()
-    {
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let uri = match super::peers::peer_uri(&peer, path_and_query) {
         Ok(u) => u,
-        Err(e) => {
-            let detail = format!("{} has an unusable address {address:?}: {e}", peer.id);
+        Err(detail) => {
             return refuse(
                 &shared,
                 exchange,
@@ -498,10 +472,7 @@ async fn relay_provider_problem(
         .await;
     };
     let bytes = collected.to_bytes();
-    let kind = serde_json::from_slice::<psn_core::problem::Problem>(&bytes)
-        .ok()
-        .and_then(|p| p.kind())
-        .unwrap_or(ProblemType::Internal);
+    let kind = super::problem_kind(&bytes);
     exchange.record.response_bytes = bytes.len() as u64;
     exchange.record.response_digest = Some(content_digest(&psn_core::encoding::sha256(&bytes)));
     let response = Response::from_parts(parts, super::body::full(bytes));

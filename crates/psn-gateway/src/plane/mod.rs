@@ -197,6 +197,15 @@ pub fn problem(
     response
 }
 
+/// The psn problem type of a problem document another gateway sent; `internal` when it is
+/// unreadable or names no known type.
+pub(crate) fn problem_kind(body: &[u8]) -> ProblemType {
+    serde_json::from_slice::<Problem>(body)
+        .ok()
+        .and_then(|p| p.kind())
+        .unwrap_or(ProblemType::Internal)
+}
+
 /// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1), plus any the
 /// `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {

@@ -7,7 +7,7 @@ use super::state::View;
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use psn_core::config::GatewayEntry;
-use psn_core::names::GatewayId;
+use psn_core::names::{GatewayId, MemberId};
 use psn_pki::CertificateInfo;
 use rustls::pki_types::ServerName;
 use std::collections::HashMap;
@@ -63,6 +63,27 @@ impl PeerPool {
             .await
             .insert(peer.id.clone(), connection.clone());
         Ok(connection)
+    }
+
+    /// A connection to the first reachable gateway of `member`, in configuration order (the
+    /// failover every call to a provider uses); the reasons each one failed otherwise.
+    pub async fn first_reachable(
+        &self,
+        member: &MemberId,
+        view: &View,
+    ) -> Result<(GatewayEntry, PeerConnection), String> {
+        let providers = view.gateways_of(member);
+        if providers.is_empty() {
+            return Err(format!("no gateway of {member} has announced an address"));
+        }
+        let mut failures = Vec::new();
+        for peer in providers {
+            match self.get(&peer, view).await {
+                Ok(connection) => return Ok((peer, connection)),
+                Err(e) => failures.push(e),
+            }
+        }
+        Err(failures.join("; "))
     }
 
     /// How many connections are pooled (a metric).
@@ -139,4 +160,15 @@ impl PeerPool {
             serial: info.serial,
         })
     }
+}
+
+/// The URL of `path_and_query` at a peer gateway's announced address.
+pub fn peer_uri(peer: &GatewayEntry, path_and_query: &str) -> Result<http::Uri, String> {
+    let address = peer.address.as_deref().unwrap_or_default();
+    http::Uri::builder()
+        .scheme("https")
+        .authority(address)
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|e| format!("{} has an unusable address {address:?}: {e}", peer.id))
 }

@@ -188,8 +188,7 @@ async fn probe_backend(shared: &Shared, service: &ServiceId) {
         path.clone(),
         now_ms(),
     );
-    let uri = format!("{}{path}", local.service.backend.trim_end_matches('/'));
-    let request = uri.parse::<http::Uri>().map(|uri| {
+    let request = local.service.backend_uri(&path).map(|uri| {
         let mut request = Request::new(full(bytes::Bytes::new()));
         *request.uri_mut() = uri;
         request
@@ -201,7 +200,7 @@ async fn probe_backend(shared: &Shared, service: &ServiceId) {
             exchange.record.problem = Some(ProblemType::Internal.uri());
             BackendHealth::Down(
                 ProblemType::Internal,
-                format!("the health URL {uri:?} is unusable: {e}"),
+                format!("the health URL of {service} is unusable: {e}"),
             )
         }
         Ok(request) => {
@@ -294,35 +293,13 @@ async fn ask_provider(
     path: &str,
 ) -> Result<(), (ProblemType, String)> {
     let unreachable = |detail: String| (ProblemType::ProviderUnreachable, detail);
-    let mut failures = Vec::new();
-    let mut chosen = None;
-    for peer in view.gateways_of(service.member()) {
-        match shared.peers.get(&peer, view).await {
-            Ok(connection) => {
-                chosen = Some((peer, connection));
-                break;
-            }
-            Err(e) => failures.push(e),
-        }
-    }
-    let Some((peer, connection)) = chosen else {
-        return Err(unreachable(if failures.is_empty() {
-            format!(
-                "no gateway of {} has announced an address",
-                service.member()
-            )
-        } else {
-            failures.join("; ")
-        }));
-    };
+    let (peer, connection) = shared
+        .peers
+        .first_reachable(service.member(), view)
+        .await
+        .map_err(unreachable)?;
     exchange.peer(&peer.id, &connection.serial, connection.certificate.clone());
-    let address = peer.address.clone().unwrap_or_default();
-    let uri = http::Uri::builder()
-        .scheme("https")
-        .authority(address.as_str())
-        .path_and_query(path)
-        .build()
-        .map_err(|e| unreachable(format!("{} has an unusable address: {e}", peer.id)))?;
+    let uri = super::peers::peer_uri(&peer, path).map_err(unreachable)?;
     let mut request = Request::new(full(bytes::Bytes::new()));
     *request.uri_mut() = uri;
     *request.version_mut() = Version::HTTP_2;
@@ -359,10 +336,7 @@ async fn ask_provider(
     if parts.status == StatusCode::OK {
         return Ok(());
     }
-    let kind = serde_json::from_slice::<psn_core::problem::Problem>(&body)
-        .ok()
-        .and_then(|p| p.kind())
-        .unwrap_or(ProblemType::Internal);
+    let kind = super::problem_kind(&body);
     Err((
         kind,
         format!("{} answered the probe {}", peer.id, parts.status),

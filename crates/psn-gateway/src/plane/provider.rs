@@ -219,14 +219,13 @@ async fn handle_exchange(
         return refuse(&shared, exchange, ProblemType::AccessDenied, detail, &id).await;
     }
     let limit = shared.settings.limits.max_body_bytes;
-    let backend_uri: http::Uri =
-        match format!("{}{path}", local.service.backend.trim_end_matches('/')).parse() {
-            Ok(u) => u,
-            Err(e) => {
-                let detail = format!("the backend URL of {} is unusable: {e}", target.service);
-                return refuse(&shared, exchange, ProblemType::Internal, detail, &id).await;
-            }
-        };
+    let backend_uri = match local.service.backend_uri(&path) {
+        Ok(u) => u,
+        Err(e) => {
+            let detail = format!("the backend URL of {} is unusable: {e}", target.service);
+            return refuse(&shared, exchange, ProblemType::Internal, detail, &id).await;
+        }
+    };
     let verifier = match StatementVerifier::from_certificate(&peer.certificate) {
         Ok(v) => v,
         Err(e) => {
