@@ -493,6 +493,42 @@ mod tests {
     }
 
     #[test]
+    fn a_monitoring_section_is_checked_and_refuses_zero_intervals() {
+        let settings: MonitoringSettings =
+            toml::from_str("push_interval = \"2s\"\nprobes = false").expect("parse");
+        assert_eq!(settings.push_interval, Duration::from_secs(2));
+        assert!(!settings.probes);
+        assert_eq!(
+            settings.probe_interval,
+            MonitoringSettings::default().probe_interval
+        );
+        for hostile in [
+            "push_interval = \"soon\"",
+            "probe_interval = -1",
+            "probes = \"yes\"",
+            "push_intervall = \"1s\"",
+        ] {
+            assert!(
+                toml::from_str::<MonitoringSettings>(hostile).is_err(),
+                "{hostile} accepted"
+            );
+        }
+        for zero in [
+            "push_interval = \"0s\"",
+            "probe_interval = \"0ms\"",
+            "probe_timeout = \"0s\"",
+        ] {
+            let settings: MonitoringSettings = toml::from_str(zero).expect("parse");
+            let field = zero.split(' ').next().unwrap_or_default();
+            assert!(
+                settings.validate().is_err_and(|e| e.contains(field)),
+                "{zero} accepted"
+            );
+        }
+        assert!(MonitoringSettings::default().validate().is_ok());
+    }
+
+    #[test]
     fn backends_are_checked_when_added_not_on_the_first_call() {
         let dir = tempfile::tempdir().expect("tempdir");
         let gateway_dir = GatewayDir::new(dir.path());

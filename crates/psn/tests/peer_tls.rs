@@ -57,6 +57,21 @@ async fn served(
         rustls::pki_types::PrivateKeyDer<'static>,
     )>,
 ) -> bool {
+    peer_get(addr, identity, &format!("/r1/{SERVICE}/check"))
+        .await
+        .is_some()
+}
+
+/// Connects to a peer listener presenting `identity` and sends `GET path` over HTTP/2; the
+/// status, the `psn-error` header and the body, if the server served it.
+async fn peer_get(
+    addr: std::net::SocketAddr,
+    identity: Option<(
+        Vec<CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    )>,
+    path: &str,
+) -> Option<(u16, Option<String>, String)> {
     let builder = rustls::ClientConfig::builder_with_provider(psn_pki::provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .expect("tls13")
@@ -75,7 +90,7 @@ async fn served(
         .connect(name, tcp)
         .await
     else {
-        return false;
+        return None;
     };
     let Ok((mut sender, conn)) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
@@ -83,18 +98,26 @@ async fn served(
     )
     .await
     else {
-        return false;
+        return None;
     };
     tokio::spawn(conn);
-    let req = http::Request::get(format!("https://{addr}/r1/{SERVICE}/check"))
+    let req = http::Request::get(format!("https://{addr}{path}"))
         .header("psn-client", "GB/LA/E10000016/revenues")
         .header("psn-message-id", "0b6b4a52-2f6c-4a55-9e1c-5f0d7a8e3c11")
         .body(http_body_util::Empty::<bytes::Bytes>::new())
         .expect("request");
-    matches!(
-        tokio::time::timeout(Duration::from_secs(5), sender.send_request(req)).await,
-        Ok(Ok(_))
-    )
+    let response = tokio::time::timeout(Duration::from_secs(5), sender.send_request(req))
+        .await
+        .ok()?
+        .ok()?;
+    let status = response.status().as_u16();
+    let error = response
+        .headers()
+        .get("psn-error")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response.into_body().collect().await.ok()?.to_bytes();
+    Some((status, error, String::from_utf8_lossy(&body).into_owned()))
 }
 
 fn identity_of(
@@ -168,6 +191,51 @@ async fn peers_without_a_valid_network_certificate_are_refused_at_the_tls_layer(
         !served(provider, Some(identity_of(&pem))).await,
         "expired certificate"
     );
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn the_probe_endpoint_answers_only_for_services_the_gateway_provides() {
+    let net = Net::start(Duration::from_secs(30)).await;
+    let provider = net.members[PROVIDER].external;
+    let (_, consumer_pem) = net.members[CONSUMER].dir.load_identity().expect("identity");
+    let identity = || Some(identity_of(&consumer_pem));
+
+    // The service it provides: up; its backend not yet checked (the first round waits an
+    // interval).
+    let (status, error, body) = peer_get(provider, identity(), &format!("/.psn/probe/{SERVICE}"))
+        .await
+        .expect("served");
+    assert_eq!((status, error), (200, None), "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(answer["service"], SERVICE);
+    assert_eq!(answer["backend"], "unchecked");
+
+    let long = "x".repeat(8 * 1024);
+    for hostile in [
+        "/.psn/probe/".to_owned(),
+        "/.psn/probe/not-a-service".to_owned(),
+        "/.psn/probe/../../etc/passwd".to_owned(),
+        "/.psn/probe/%2e%2e/secrets".to_owned(),
+        format!("/.psn/probe/{SERVICE}/extra"),
+        // A real service of another member: not this gateway's to answer for.
+        "/.psn/probe/GB/LA/E10000016/revenues/payroll".to_owned(),
+        format!("/.psn/probe/{long}"),
+    ] {
+        let (status, error, body) = peer_get(provider, identity(), &hostile)
+            .await
+            .expect("served");
+        assert_eq!(status, 404, "{hostile}: {body}");
+        assert_eq!(error.as_deref(), Some("provider-gateway"), "{hostile}");
+        assert!(
+            body.contains("urn:psn:problem:unknown-service"),
+            "{hostile}: {body}"
+        );
+    }
+    // Without a network certificate there is no probe at all.
+    assert!(peer_get(provider, None, &format!("/.psn/probe/{SERVICE}"))
+        .await
+        .is_none());
     net.stop().await;
 }
 
