@@ -5,8 +5,9 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use psn_api::NewMember;
 use psn_authority::publish::{build_config, AuthorityDescription};
-use psn_authority::store::{ServiceRecord, Store};
-use psn_core::names::{MemberClasses, MemberId, NetworkId, ServiceId, SubsystemId};
+use psn_authority::seed::{seed, Scale};
+use psn_authority::store::Store;
+use psn_core::names::{MemberClasses, NetworkId};
 use psn_pki::{CertificateAuthority, ConfigSigner};
 use std::time::Duration;
 
@@ -37,42 +38,20 @@ fn national(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let network: NetworkId = "GB".parse().expect("network");
     let store = rt.block_on(async {
-        let store = Store::open(&format!(
-            "sqlite://{}",
-            dir.path().join("bench.db").display()
-        ))
-        .await
-        .expect("store");
+        let database_url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        let store = Store::open(&database_url).await.expect("store");
         store
             .init_network(&network, &MemberClasses::uk_default())
             .await
             .expect("init");
-        let members = members(&network);
-        let (created, _) = store
-            .import_members("bench", &members)
+        let scale = Scale {
+            services_per_member: SERVICES_PER_MEMBER,
+            gateways_per_member: 0,
+        };
+        let seeded = seed(&store, &database_url, &members(&network), scale)
             .await
-            .expect("import");
-        assert_eq!(created.len(), MEMBERS);
-        let ids: Vec<MemberId> = members.into_iter().map(|m| m.id).collect();
-        let subsystems: Vec<SubsystemId> = ids
-            .iter()
-            .map(|m| SubsystemId::new(m.clone(), "services".parse().expect("code")))
-            .collect();
-        let services: Vec<ServiceRecord> = subsystems
-            .iter()
-            .flat_map(|s| {
-                (0..SERVICES_PER_MEMBER).map(move |i| ServiceRecord {
-                    id: ServiceId::new(s.clone(), format!("service-{i}").parse().expect("code")),
-                    title: format!("Service {i}"),
-                    description: "A synthetic service for the national-scale benchmark".into(),
-                    processes: vec![format!("lgsl:{}", 4 + i)],
-                })
-            })
-            .collect();
-        store
-            .bulk_load("bench", &subsystems, &services)
-            .await
-            .expect("bulk load");
+            .expect("seed");
+        assert_eq!(seeded.members, MEMBERS);
         store
     });
     let ca = CertificateAuthority::create(&network).expect("ca");

@@ -6,6 +6,7 @@ pub mod attainment;
 pub mod datadir;
 pub mod metrics;
 pub mod publish;
+pub mod seed;
 mod server;
 pub mod store;
 

@@ -202,7 +202,8 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
     let external_addr = external.local_addr().map_err(io_error(dir.root()))?;
     let signing = Arc::new(RwLock::new(Arc::new(signing)));
     let shared = Arc::new(Shared {
-        batch: crate::plane::signing::BatchSigner::start(signing.clone()),
+        batch: crate::plane::signing::BatchSigner::start(signing.clone())
+            .map_err(|e| GatewayError::Setup(format!("starting the statement signer: {e}")))?,
         verified: crate::plane::signing::VerifiedRoots::default(),
         identity_generation: watch::channel(0).0,
         services,
@@ -566,6 +567,7 @@ fn peer_identity(tls: &tokio_rustls::server::TlsStream<TcpStream>) -> Option<Pee
     Some(PeerIdentity {
         gateway: psn_pki::gateway_identity(&info)?,
         serial: info.serial,
+        verifier: Arc::new(psn_pki::StatementVerifier::from_certificate(&certificate).ok()?),
         certificate: Arc::new(certificate),
     })
 }

@@ -6,6 +6,11 @@ mod cli;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// The gateway's data plane allocates a little per exchange on many threads at once; glibc's
+/// allocator spent about a tenth of the gateways' time on that under load (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = cli::Cli::parse();

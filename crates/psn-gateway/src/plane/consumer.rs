@@ -3,6 +3,7 @@
 //! configuration, signs a statement of what it sends, and relays the call over mutual TLS.
 
 use super::body::{boxed, BoxError, DigestBody, Digested, GatewayBody, TooLarge};
+use super::peers::PeerConnection;
 use super::record::{recorded_response, refuse_unrecordable, Exchange};
 use super::trace::{continue_trace, exchange_span, traced, tracing_on};
 use super::{
@@ -17,7 +18,6 @@ use psn_core::problem::ProblemType;
 use psn_core::proof::{
     content_digest, decode_proof, Statement, StatementKind, REQUEST_PROOF, RESPONSE_PROOF,
 };
-use psn_pki::StatementVerifier;
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 use tokio_util::sync::PollSender;
@@ -172,6 +172,7 @@ async fn handle_exchange(
     };
     exchange.peer(&peer.id, &connection.serial, connection.certificate.clone());
 
+    let ticket = shared.batch.ticket();
     let (parts, body) = req.into_parts();
     let statement = Statement {
         kind: StatementKind::Request,
@@ -333,6 +334,8 @@ async fn handle_exchange(
         limit,
         move |mut exchange, digest, trailers| {
             Box::pin(async move {
+                // Held to the end: the caller's next request is likely on its way (see signing).
+                let _ticket = ticket;
                 let shared = recorder;
                 if let Ok(Some((digest, bytes))) = request_digest.lock().map(|d| d.clone()) {
                     exchange.record.request_digest = Some(digest);
@@ -348,7 +351,7 @@ async fn handle_exchange(
                     status,
                     response_digest: &response_digest,
                 };
-                match expected.check(&shared, &connection.certificate, trailers.as_ref()) {
+                match expected.check(&shared, &connection, trailers.as_ref()) {
                     Ok(proof) => {
                         exchange.record.peer_proof = Some(proof.clone());
                         let mut out = HeaderMap::new();
@@ -388,7 +391,7 @@ impl ExpectedResponse<'_> {
     fn check(
         &self,
         shared: &Shared,
-        certificate: &[u8],
+        provider: &PeerConnection,
         trailers: Option<&HeaderMap>,
     ) -> Result<String, String> {
         let proof = trailers
@@ -397,9 +400,10 @@ impl ExpectedResponse<'_> {
             .ok_or("the provider gateway sent no signed response statement")?
             .to_owned();
         let decoded = decode_proof(&proof).map_err(|e| e.to_string())?;
-        let verifier =
-            StatementVerifier::from_certificate(certificate).map_err(|e| e.to_string())?;
-        if !shared.verified.verify(&verifier, certificate, &decoded) {
+        if !shared
+            .verified
+            .verify(&provider.verifier, &provider.certificate, &decoded)
+        {
             return Err("the provider's response statement signature does not verify".into());
         }
         let statement = decoded.statement;

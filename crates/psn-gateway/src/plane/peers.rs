@@ -21,8 +21,10 @@ use tokio_rustls::TlsConnector;
 pub struct PeerConnection {
     /// Request sender (cheap to clone; requests multiplex).
     pub sender: SendRequest<GatewayBody>,
-    /// The peer's certificate, to verify its signed statements.
+    /// The peer's certificate, kept with its statements as evidence.
     pub certificate: Arc<Vec<u8>>,
+    /// The certificate's key, parsed once per connection rather than per statement.
+    pub verifier: Arc<psn_pki::StatementVerifier>,
     /// Its serial, to notice revocation.
     pub serial: String,
 }
@@ -124,6 +126,8 @@ impl PeerPool {
             .map(|c| c.to_vec())
             .ok_or_else(|| format!("{} presented no certificate", peer.id))?;
         let info = CertificateInfo::from_der(&certificate).map_err(|e| e.to_string())?;
+        let verifier = psn_pki::StatementVerifier::from_certificate(&certificate)
+            .map_err(|e| format!("{}'s certificate: {e}", peer.id))?;
         let presented = psn_pki::gateway_identity(&info);
         if presented.as_ref() != Some(&peer.id) {
             return Err(format!(
@@ -156,6 +160,7 @@ impl PeerPool {
         });
         Ok(PeerConnection {
             sender,
+            verifier: Arc::new(verifier),
             certificate: Arc::new(certificate),
             serial: info.serial,
         })

@@ -1,0 +1,296 @@
+//! In-process measurements of the two halves of a configuration change: the authority's build
+//! (the real `Publisher` on the seeded registry, and each of its steps alone) and a gateway's
+//! load of the result (each step of what `psn gateway serve` does with a new version), each
+//! repeated so that a median, a minimum and a maximum can be given.
+
+use super::stats::Summary;
+use anyhow::{bail, Context};
+use psn_api::AuthorityClient;
+use psn_authority::datadir::DataDir;
+use psn_authority::publish::{build_config, AuthorityDescription, Publisher};
+use psn_authority::store::Store;
+use psn_core::config::MemberStatus;
+use psn_core::names::{MemberId, NetworkId};
+use psn_gateway::{ConfigStore, GatewayDir};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One measured step: its samples (milliseconds) and their summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// What was timed.
+    pub name: &'static str,
+    /// Every sample, in the order taken.
+    pub samples_ms: Vec<f64>,
+    /// Their summary.
+    pub summary: Option<Summary>,
+}
+
+impl Step {
+    fn new(name: &'static str, samples_ms: Vec<f64>) -> Self {
+        let summary = Summary::of(&samples_ms);
+        Self {
+            name,
+            samples_ms,
+            summary,
+        }
+    }
+
+    /// The median, if anything was measured.
+    pub fn median(&self) -> Option<f64> {
+        self.summary.map(|s| s.p50)
+    }
+}
+
+/// The configuration build at the authority.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildFigures {
+    /// Reading the registry (one transaction).
+    pub snapshot: Step,
+    /// Building the document from the snapshot.
+    pub build: Step,
+    /// Serialising and signing it (JWS, EdDSA).
+    pub sign: Step,
+    /// The authority's whole publish after a registry change: change detection, snapshot,
+    /// build, sign and storing the new version, as a suspension runs it.
+    pub publish: Step,
+    /// Part of `publish`: reading the latest stored version, which the publisher does first to
+    /// decide whether to build (the query returns the whole previous document).
+    pub latest: Step,
+    /// Size of the signed document, bytes.
+    pub document_bytes: usize,
+    /// What the document lists.
+    pub members: usize,
+    /// Subsystems listed.
+    pub subsystems: usize,
+    /// Gateways listed.
+    pub gateways: usize,
+    /// Services listed.
+    pub services: usize,
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Times the authority's configuration build on the registry in `dir` (the authority must not be
+/// running). The whole publish is timed after real registry changes: `toggle` is suspended and
+/// reinstated in turn, so each publish has something new to build, and is left active.
+pub async fn build(
+    dir: &DataDir,
+    public_url: &str,
+    toggle: &MemberId,
+    repetitions: usize,
+) -> anyhow::Result<BuildFigures> {
+    let settings = dir
+        .load_settings()
+        .map_err(anyhow::Error::msg)
+        .context("the authority's settings")?;
+    let read = |path: std::path::PathBuf| {
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+    };
+    let signer = psn_pki::ConfigSigner::load(&read(dir.signer_key())?, &read(dir.signer_cert())?)?;
+    let description = AuthorityDescription {
+        network: settings.network.clone(),
+        endpoints: vec![public_url.to_owned()],
+        ca_certificate: read(dir.ca_cert())?,
+        validity: settings.config_validity,
+    };
+    let store = Arc::new(Store::open(&dir.database_url(&settings)).await?);
+    let result = build_with(&store, signer, description, toggle, repetitions).await;
+    store.close().await;
+    result
+}
+
+async fn build_with(
+    store: &Arc<Store>,
+    signer: psn_pki::ConfigSigner,
+    description: AuthorityDescription,
+    toggle: &MemberId,
+    repetitions: usize,
+) -> anyhow::Result<BuildFigures> {
+    let (mut snapshots, mut builds, mut signs, mut publishes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let now = time::OffsetDateTime::now_utc();
+    let mut last = None;
+    for _ in 0..repetitions {
+        let start = Instant::now();
+        let snapshot = store.snapshot().await?;
+        snapshots.push(ms(start));
+        let start = Instant::now();
+        let config = build_config(&snapshot, &description, 1, now);
+        builds.push(ms(start));
+        let start = Instant::now();
+        let jws = signer.sign(&config)?;
+        signs.push(ms(start));
+        last = Some((config, jws));
+    }
+    let Some((config, jws)) = last else {
+        bail!("no build was measured (repetitions must be at least 1)");
+    };
+    let publisher = Publisher::new(store.clone(), signer, description);
+    // The first publish of a publisher always builds; it is the authority's start, not a change.
+    publisher.publish().await?;
+    let mut status = MemberStatus::Active;
+    for _ in 0..repetitions {
+        status = match status {
+            MemberStatus::Active => MemberStatus::Suspended,
+            _ => MemberStatus::Active,
+        };
+        store
+            .set_member_status("benchmark", toggle, status, Some("build benchmark"))
+            .await?;
+        let start = Instant::now();
+        publisher.publish().await?;
+        publishes.push(ms(start));
+    }
+    let mut latest = Vec::new();
+    for _ in 0..repetitions {
+        let start = Instant::now();
+        store.latest_config().await?;
+        latest.push(ms(start));
+    }
+    if status != MemberStatus::Active {
+        store
+            .set_member_status("benchmark", toggle, MemberStatus::Active, None)
+            .await?;
+    }
+    Ok(BuildFigures {
+        snapshot: Step::new("snapshot", snapshots),
+        build: Step::new("build", builds),
+        sign: Step::new("sign", signs),
+        publish: Step::new("publish", publishes),
+        latest: Step::new("latest version", latest),
+        document_bytes: jws.len(),
+        members: config.members.len(),
+        subsystems: config.subsystems.len(),
+        gateways: config.gateways.len(),
+        services: config.services.len(),
+    })
+}
+
+/// A gateway's load of a new version, step by step.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadFigures {
+    /// Downloading the signed document from the running authority (one client, loopback TLS).
+    pub download: Step,
+    /// Verifying the signature and the signer's chain, and parsing the payload.
+    pub verify_parse: Step,
+    /// Part of `verify_parse`: splitting the JWS and base64url-decoding its payload.
+    pub decode: Step,
+    /// Part of `verify_parse`: the Ed25519 signature over the signing input.
+    pub signature: Step,
+    /// Part of `verify_parse`: parsing the payload JSON into the configuration (names are
+    /// validated as they are read).
+    pub parse: Step,
+    /// Indexing the configuration for per-request lookups (the gateway's `View`).
+    pub index: Step,
+    /// The gateway's whole acceptance: verify and parse, then write the version twice (history
+    /// and current) durably, as `psn gateway serve` does before using it.
+    pub accept: Step,
+    /// Fetching the grants on the gateway's services, which it does with every new version.
+    pub grants: Step,
+}
+
+impl LoadFigures {
+    /// Median of the whole path a version takes through one gateway with nothing else running:
+    /// download, acceptance (verify, parse, durable writes), grants, index.
+    pub fn path_median(&self) -> Option<f64> {
+        Some(
+            self.download.median()?
+                + self.accept.median()?
+                + self.grants.median()?
+                + self.index.median()?,
+        )
+    }
+}
+
+/// Times the three costly parts of `psn_pki::verify_config` one by one (milliseconds): decoding
+/// the JWS, checking its Ed25519 signature, parsing the payload. The signer's chain, checked
+/// there too, is one small certificate and is left out.
+fn verify_steps(jws: &str, max: usize) -> anyhow::Result<(f64, f64, f64)> {
+    let start = Instant::now();
+    let envelope = psn_core::jws::CompactJws::parse(jws, max)?;
+    let decode = ms(start);
+    let certificates = envelope.header().certificates()?;
+    let signer = certificates
+        .first()
+        .context("the configuration's JWS carries no signer certificate")?;
+    let spki = psn_pki::spki_der(signer)?;
+    // An Ed25519 SubjectPublicKeyInfo ends with the 32-byte raw key.
+    let key = spki
+        .get(spki.len().saturating_sub(32)..)
+        .context("the signer's public key is too short")?;
+    let start = Instant::now();
+    let payload = envelope.verify_ed25519(key)?;
+    let signature = ms(start);
+    let start = Instant::now();
+    let config: psn_core::config::GlobalConfig = serde_json::from_slice(&payload)?;
+    let parse = ms(start);
+    drop(config);
+    Ok((decode, signature, parse))
+}
+
+/// Times each step of a gateway's load of the authority's current configuration. `provider` is
+/// an enrolled gateway whose identity fetches grants; `scratch` holds throwaway caches.
+pub async fn load(
+    operator: &AuthorityClient,
+    network: &NetworkId,
+    ca_der: &[u8],
+    provider: &GatewayDir,
+    scratch: &Path,
+    repetitions: usize,
+) -> anyhow::Result<LoadFigures> {
+    let (mut downloads, mut verifies, mut indexes, mut accepts, mut grants) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut decodes, mut signatures, mut parses) = (Vec::new(), Vec::new(), Vec::new());
+    let max = psn_gateway::MAX_CONFIG_BYTES;
+    for i in 0..repetitions {
+        let start = Instant::now();
+        let jws = match operator.config(None, None).await? {
+            psn_api::ConfigFetch::Document { jws, .. } => jws,
+            psn_api::ConfigFetch::NotModified => bail!("the authority sent no configuration"),
+        };
+        downloads.push(ms(start));
+
+        let start = Instant::now();
+        let verified = psn_pki::verify_config(&jws, ca_der, network, max)?;
+        verifies.push(ms(start));
+
+        let (decode, signature, parse) = verify_steps(&jws, max)?;
+        decodes.push(decode);
+        signatures.push(signature);
+        parses.push(parse);
+
+        let start = Instant::now();
+        let view =
+            psn_gateway::plane::state::View::new(Arc::new(verified.config), Arc::new(Vec::new()));
+        indexes.push(ms(start));
+        drop(view);
+
+        let dir = GatewayDir::new(scratch.join(format!("load-{i}")));
+        let mut cache = ConfigStore::open(&dir, network.clone(), ca_der.to_vec())?;
+        let start = Instant::now();
+        cache.accept(&jws, time::OffsetDateTime::now_utc())?;
+        accepts.push(ms(start));
+        drop(cache);
+        std::fs::remove_dir_all(dir.root())
+            .with_context(|| format!("removing {}", dir.root().display()))?;
+
+        let start = Instant::now();
+        psn_gateway::admin::grants(provider).await?;
+        grants.push(ms(start));
+    }
+    Ok(LoadFigures {
+        download: Step::new("download", downloads),
+        verify_parse: Step::new("verify and parse", verifies),
+        decode: Step::new("decode", decodes),
+        signature: Step::new("signature", signatures),
+        parse: Step::new("parse", parses),
+        index: Step::new("index", indexes),
+        accept: Step::new("accept", accepts),
+        grants: Step::new("grants", grants),
+    })
+}
