@@ -56,8 +56,8 @@ pub struct BuildFigures {
     /// The authority's whole publish after a registry change: change detection, snapshot,
     /// build, sign and storing the new version, as a suspension runs it.
     pub publish: Step,
-    /// Part of `publish`: reading the latest stored version, which the publisher does first to
-    /// decide whether to build (the query returns the whole previous document).
+    /// Part of `publish`: reading the latest stored version's number and generation, which the
+    /// publisher does first (and every second) to decide whether to build.
     pub latest: Step,
     /// Size of the signed document, bytes.
     pub document_bytes: usize,
@@ -192,6 +192,12 @@ pub struct LoadFigures {
     pub accept: Step,
     /// Fetching the grants on the gateway's services, which it does with every new version.
     pub grants: Step,
+    /// Downloading the delta for one suspension or reinstatement, which is how a running
+    /// gateway follows a change.
+    pub delta_download: Step,
+    /// Accepting that delta: apply it, serialise the result, verify the version's signature
+    /// over it, write the version once (the current copy is a link) durably.
+    pub delta_accept: Step,
 }
 
 impl LoadFigures {
@@ -201,6 +207,17 @@ impl LoadFigures {
         Some(
             self.download.median()?
                 + self.accept.median()?
+                + self.grants.median()?
+                + self.index.median()?,
+        )
+    }
+
+    /// The same path when the new version arrives as a delta, as it does for a running gateway
+    /// after a change.
+    pub fn delta_path_median(&self) -> Option<f64> {
+        Some(
+            self.delta_download.median()?
+                + self.delta_accept.median()?
                 + self.grants.median()?
                 + self.index.median()?,
         )
@@ -233,18 +250,38 @@ fn verify_steps(jws: &str, max: usize) -> anyhow::Result<(f64, f64, f64)> {
     Ok((decode, signature, parse))
 }
 
-/// Times each step of a gateway's load of the authority's current configuration. `provider` is
-/// an enrolled gateway whose identity fetches grants; `scratch` holds throwaway caches.
-pub async fn load(
-    operator: &AuthorityClient,
-    network: &NetworkId,
-    ca_der: &[u8],
-    provider: &GatewayDir,
-    scratch: &Path,
-    repetitions: usize,
-) -> anyhow::Result<LoadFigures> {
+/// Where [`load`] works: the running authority, the network, and the member whose status it
+/// toggles to make a change for each delta.
+pub struct LoadSetting<'a> {
+    /// An operator of the running authority.
+    pub operator: &'a AuthorityClient,
+    /// The network.
+    pub network: &'a NetworkId,
+    /// The network CA (DER).
+    pub ca_der: &'a [u8],
+    /// An enrolled gateway whose identity fetches grants.
+    pub provider: &'a GatewayDir,
+    /// A member no gateway of the run belongs to; left active.
+    pub toggle: &'a MemberId,
+    /// Holds throwaway caches.
+    pub scratch: &'a Path,
+}
+
+/// Times each step of a gateway's load of the authority's current configuration, whole and
+/// then as a delta after a suspension or reinstatement of `toggle`.
+pub async fn load(at: LoadSetting<'_>, repetitions: usize) -> anyhow::Result<LoadFigures> {
+    let LoadSetting {
+        operator,
+        network,
+        ca_der,
+        provider,
+        toggle,
+        scratch,
+    } = at;
     let (mut downloads, mut verifies, mut indexes, mut accepts, mut grants) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut delta_downloads, mut delta_accepts) = (Vec::new(), Vec::new());
+    let mut suspended = false;
     let (mut decodes, mut signatures, mut parses) = (Vec::new(), Vec::new(), Vec::new());
     let max = psn_gateway::MAX_CONFIG_BYTES;
     for i in 0..repetitions {
@@ -275,6 +312,31 @@ pub async fn load(
         let start = Instant::now();
         cache.accept(&jws, time::OffsetDateTime::now_utc())?;
         accepts.push(ms(start));
+
+        let held = cache.current().map_or(0, |c| c.version);
+        let change = psn_api::StatusChange {
+            reason: Some("load benchmark".into()),
+        };
+        let changed = if suspended {
+            operator.reinstate_member(toggle, &change).await?
+        } else {
+            operator.suspend_member(toggle, &change).await?
+        };
+        suspended = !suspended;
+        let start = Instant::now();
+        let psn_api::DeltaFetch::Delta(delta) = operator.config_delta(held, None).await? else {
+            bail!("the authority sent no delta from version {held}");
+        };
+        delta_downloads.push(ms(start));
+        let start = Instant::now();
+        let accepted = cache.accept_delta(&delta, time::OffsetDateTime::now_utc())?;
+        delta_accepts.push(ms(start));
+        if accepted != psn_gateway::Accepted::New(changed.config_version) {
+            bail!(
+                "the delta gave {accepted:?}, not version {}",
+                changed.config_version
+            );
+        }
         drop(cache);
         std::fs::remove_dir_all(dir.root())
             .with_context(|| format!("removing {}", dir.root().display()))?;
@@ -282,6 +344,11 @@ pub async fn load(
         let start = Instant::now();
         psn_gateway::admin::grants(provider).await?;
         grants.push(ms(start));
+    }
+    if suspended {
+        operator
+            .reinstate_member(toggle, &psn_api::StatusChange::default())
+            .await?;
     }
     Ok(LoadFigures {
         download: Step::new("download", downloads),
@@ -292,5 +359,7 @@ pub async fn load(
         index: Step::new("index", indexes),
         accept: Step::new("accept", accepts),
         grants: Step::new("grants", grants),
+        delta_download: Step::new("delta download", delta_downloads),
+        delta_accept: Step::new("delta accept", delta_accepts),
     })
 }

@@ -304,11 +304,14 @@ async fn measure(
     let scratch = work.join("scratch");
     std::fs::create_dir_all(&scratch)?;
     let load = measure::load(
-        &authority.operator,
-        &network,
-        &ca_der,
-        &first.dir,
-        &scratch,
+        measure::LoadSetting {
+            operator: &authority.operator,
+            network: &network,
+            ca_der: &ca_der,
+            provider: &first.dir,
+            toggle: &toggle,
+            scratch: &scratch,
+        },
         s.repetitions,
     )
     .await?;

@@ -257,8 +257,13 @@ impl Report {
                 BUILD_GOAL_MS,
             ),
             Goal::new(
-                "gateway reload: verify signature and chain, parse, median",
+                "gateway reload of the whole document (new or lagging gateway): verify signature and chain, parse, median",
                 load.verify_parse.median(),
+                RELOAD_GOAL_MS,
+            ),
+            Goal::new(
+                "gateway reload of a change, as a running gateway takes it (delta: apply, rebuild, verify, store), median",
+                load.delta_accept.median(),
                 RELOAD_GOAL_MS,
             ),
             Goal::new(
@@ -391,7 +396,7 @@ impl Report {
                 ),
                 (
                     &b.latest,
-                    "… of which: read the latest stored version (with its whole document)",
+                    "… of which: read the latest stored version's number and generation",
                 ),
             ],
         );
@@ -419,15 +424,30 @@ impl Report {
                 (&l.index, "index for lookups"),
                 (
                     &l.accept,
-                    "accept: verify, parse, write history and current durably",
+                    "accept: verify, parse, write the version durably (current is a link to it)",
                 ),
                 (&l.grants, "fetch the grants on its services"),
+                (
+                    &l.delta_download,
+                    "a change as a delta: download (one suspension)",
+                ),
+                (
+                    &l.delta_accept,
+                    "**a change as a delta: apply, rebuild, verify signature, write durably**",
+                ),
             ],
         );
         if let Some(path) = l.path_median() {
             let _ = writeln!(
                 md,
                 "\nSum of medians, download + accept + grants + index: {}.",
+                duration(path)
+            );
+        }
+        if let Some(path) = l.delta_path_median() {
+            let _ = writeln!(
+                md,
+                "With a delta, as a running gateway follows a change: {}.",
                 duration(path)
             );
         }

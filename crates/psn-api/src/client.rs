@@ -3,6 +3,7 @@
 
 use crate::types::*;
 use psn_core::aggregate::{AggregateBatch, AggregateCursor};
+use psn_core::config_delta::ConfigDelta;
 use psn_core::names::{GatewayId, MemberId};
 use psn_core::problem::{error_chain, Problem, ProblemType};
 use psn_core::sla::SlaDeclaration;
@@ -43,6 +44,19 @@ pub enum ConfigFetch {
     NotModified,
     /// A signed configuration (still to be verified by the caller) and its ETag.
     Document { jws: String, etag: Option<String> },
+}
+
+/// The result of a delta fetch (DESIGN.md "delta at scale").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeltaFetch {
+    /// Nothing newer than the version the caller holds.
+    NotModified,
+    /// The changes to a later version, to be applied and checked against that version's
+    /// signature by the caller.
+    Delta(Box<ConfigDelta>),
+    /// The authority holds no delta from that version (older than it keeps, or published by
+    /// another authority process): fetch the whole document.
+    Unavailable,
 }
 
 /// Client for one authority endpoint.
@@ -278,6 +292,39 @@ impl AuthorityClient {
             reason: error_chain(&e),
         })?;
         Ok(ConfigFetch::Document { jws, etag })
+    }
+
+    /// Fetches the changes from version `from` to the latest. With `wait`, the authority holds
+    /// the request open until a newer version exists or the wait ends (long poll).
+    pub async fn config_delta(
+        &self,
+        from: u64,
+        wait: Option<Duration>,
+    ) -> Result<DeltaFetch, ClientError> {
+        let mut req = self
+            .request(Method::GET, "/v1/config/delta")
+            .query(&[("from", from)]);
+        if let Some(wait) = wait {
+            req = req
+                .query(&[("wait", wait.as_secs())])
+                .timeout(wait + Duration::from_secs(30));
+        }
+        let resp = match self.send(req).await {
+            Err(e) if e.problem_type() == Some(ProblemType::NotFound) => {
+                return Ok(DeltaFetch::Unavailable)
+            }
+            other => other?,
+        };
+        if resp.status() == StatusCode::NOT_MODIFIED {
+            return Ok(DeltaFetch::NotModified);
+        }
+        let bytes = resp.bytes().await.map_err(|e| ClientError::Transport {
+            url: self.base.clone(),
+            reason: error_chain(&e),
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(|delta| DeltaFetch::Delta(Box::new(delta)))
+            .map_err(|e| ClientError::Unexpected(format!("configuration delta: {e}")))
     }
 
     /// A specific configuration version, for audit history.

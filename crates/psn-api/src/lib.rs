@@ -4,7 +4,7 @@
 mod client;
 mod types;
 
-pub use client::{AuthorityClient, ClientError, ConfigFetch};
+pub use client::{AuthorityClient, ClientError, ConfigFetch, DeltaFetch};
 pub use types::*;
 
 /// Media type of a signed configuration (RFC 7515 compact serialisation).

@@ -3,6 +3,7 @@
 //! RFC 9457 problem with a stable type, and bad input never changes anything.
 
 use crate::attainment::{Attainment, Scope};
+use crate::publish::Published;
 use crate::store::{AggregateScope, StoreError};
 use crate::Authority;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -15,6 +16,7 @@ use axum::Router;
 use psn_api::*;
 use psn_core::aggregate::{AggregateBatch, AggregateCursor, AggregateRow, SampleKind, Side};
 use psn_core::config::MemberStatus;
+use psn_core::config_delta::DELTA_MEDIA_TYPE;
 use psn_core::names::{
     GatewayCode, GatewayId, MemberClass, MemberId, NameError, ServiceId, SubsystemId,
 };
@@ -244,6 +246,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .route("/metrics", get(crate::metrics::endpoint))
         .route("/openapi.json", get(openapi))
         .route("/v1/config", get(config))
+        .route("/v1/config/delta", get(config_delta))
         .route("/v1/config/{version}", get(config_version))
         .route("/v1/classes", get(list_classes).post(put_class))
         .route("/v1/members", get(list_members).post(add_member))
@@ -341,42 +344,122 @@ async fn config(
     headers: HeaderMap,
     Query(q): Query<ConfigQuery>,
 ) -> ApiResult<Response> {
-    let wait = Duration::from_secs(q.wait.unwrap_or(0)).min(MAX_WAIT);
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut updates = a.publisher.subscribe();
-    loop {
-        let current = updates.borrow_and_update().clone();
-        let Some(current) = current else {
-            return Err(ApiError::new(
-                ProblemType::Unavailable,
-                "no configuration has been published yet",
-            ));
-        };
-        let etag =
-            HeaderValue::from_str(&current.etag).unwrap_or(HeaderValue::from_static("\"v0\""));
-        if !etag_matches(&headers, &current.etag) {
-            return Ok((
+    long_poll(&a, q.wait, |current| {
+        (!etag_matches(&headers, &current.etag)).then(|| {
+            Ok((
                 [
                     (
                         header::CONTENT_TYPE,
                         HeaderValue::from_static(JOSE_MEDIA_TYPE),
                     ),
-                    (header::ETAG, etag),
+                    (header::ETAG, etag_of(current)),
                     (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
                 ],
                 current.jws.clone(),
             )
+                .into_response())
+        })
+    })
+    .await
+}
+
+fn etag_of(published: &Published) -> HeaderValue {
+    HeaderValue::from_str(&published.etag).unwrap_or(HeaderValue::from_static("\"v0\""))
+}
+
+/// Long poll on the published configuration: asks `answer` about the latest version until it
+/// answers, the `wait` (seconds, at most [`MAX_WAIT`]) ends or the authority stops; then `304`
+/// with the latest version's ETag.
+async fn long_poll(
+    a: &Authority,
+    wait: Option<u64>,
+    mut answer: impl FnMut(&Published) -> Option<ApiResult<Response>>,
+) -> ApiResult<Response> {
+    let wait = Duration::from_secs(wait.unwrap_or(0)).min(MAX_WAIT);
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut updates = a.publisher.subscribe();
+    loop {
+        let current = updates
+            .borrow_and_update()
+            .clone()
+            .ok_or_else(nothing_published)?;
+        if let Some(response) = answer(&current) {
+            return response;
+        }
+        if !newer_published(a, &mut updates, deadline).await {
+            return Ok((
+                StatusCode::NOT_MODIFIED,
+                [(header::ETAG, etag_of(&current))],
+            )
                 .into_response());
         }
-        let mut stopping = a.stopping.clone();
-        let changed = tokio::select! {
-            changed = tokio::time::timeout_at(deadline, updates.changed()) => matches!(changed, Ok(Ok(()))),
-            _ = stopping.wait_for(|stop| *stop) => false,
-        };
-        if !changed {
-            return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
-        }
     }
+}
+
+/// Long poll: waits until a newer version is published, `deadline` passes or the authority
+/// stops, and says whether a newer version was published.
+async fn newer_published(
+    a: &Authority,
+    updates: &mut tokio::sync::watch::Receiver<Option<Arc<Published>>>,
+    deadline: tokio::time::Instant,
+) -> bool {
+    let mut stopping = a.stopping.clone();
+    tokio::select! {
+        changed = tokio::time::timeout_at(deadline, updates.changed()) => matches!(changed, Ok(Ok(()))),
+        _ = stopping.wait_for(|stop| *stop) => false,
+    }
+}
+
+fn nothing_published() -> ApiError {
+    ApiError::new(
+        ProblemType::Unavailable,
+        "no configuration has been published yet",
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeltaQuery {
+    from: u64,
+    wait: Option<u64>,
+}
+
+/// The changes from the version a gateway holds to the latest (DESIGN.md "delta at scale"):
+/// `304` while the caller is current (after the long-poll `wait`), `404` when no delta from that
+/// version is held, and the caller should fetch `/v1/config` whole.
+async fn config_delta(
+    State(a): State<Arc<Authority>>,
+    _reader: Reader,
+    Query(q): Query<DeltaQuery>,
+) -> ApiResult<Response> {
+    long_poll(&a, q.wait, |current| {
+        (current.version != q.from).then(|| delta_response(&a, q.from, current.version))
+    })
+    .await
+}
+
+fn delta_response(a: &Authority, from: u64, latest: u64) -> ApiResult<Response> {
+    let delta = a.publisher.delta_since(from).ok_or_else(|| {
+        ApiError::new(
+            ProblemType::NotFound,
+            format!(
+                "no delta from configuration version {from} to version {latest} is held; fetch /v1/config"
+            ),
+        )
+    })?;
+    let body = serde_json::to_vec(&delta)
+        .map_err(|e| ApiError::new(ProblemType::Internal, format!("configuration delta: {e}")))?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(DELTA_MEDIA_TYPE),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 async fn config_version(

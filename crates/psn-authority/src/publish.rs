@@ -8,9 +8,11 @@ use axum::body::Bytes;
 use psn_core::config::{
     AuthorityInfo, GatewayEntry, GlobalConfig, MemberEntry, ServiceEntry, CONFIG_FORMAT,
 };
+use psn_core::config_delta::ConfigDelta;
 use psn_core::encoding::{b64url, sha256};
 use psn_core::names::NetworkId;
 use psn_pki::ConfigSigner;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -95,6 +97,60 @@ pub fn build_config(
     }
 }
 
+/// How many steps back a gateway can be and still be sent a delta.
+const DELTA_STEPS: usize = 64;
+
+/// Deltas are kept up to this many entries whatever the document's size: small networks'
+/// documents are small, and so is any delta of theirs.
+const MIN_DELTA_BUDGET: usize = 1_000;
+
+/// The versions this process published, as deltas, for gateways that hold one of them
+/// (DESIGN.md "delta at scale"). Only the latest document is kept whole.
+struct DeltaHistory {
+    latest: Arc<GlobalConfig>,
+    /// One delta per version step, oldest first, ending at `latest`.
+    steps: VecDeque<Arc<ConfigDelta>>,
+}
+
+impl DeltaHistory {
+    /// The entries a delta may name before sending the whole document is the better deal: a
+    /// quarter of the document's, and never fewer than [`MIN_DELTA_BUDGET`].
+    fn budget(&self) -> usize {
+        let config = &self.latest;
+        let entries = config.members.len()
+            + config.subsystems.len()
+            + config.gateways.len()
+            + config.services.len();
+        (entries / 4).max(MIN_DELTA_BUDGET)
+    }
+
+    /// Records the step to `config`, signed as `jws`; forgets the history if the step cannot
+    /// be expressed (a version published elsewhere came between).
+    fn advance(&mut self, config: Arc<GlobalConfig>, jws: &str) {
+        match ConfigDelta::between(&self.latest, &config, jws) {
+            Ok(step) if step.from_version + 1 == step.version => {
+                self.steps.push_back(Arc::new(step));
+            }
+            _ => self.steps.clear(),
+        }
+        self.latest = config;
+        let budget = self.budget();
+        while self.steps.len() > DELTA_STEPS
+            || self.steps.iter().map(|s| s.entries()).sum::<usize>() > budget
+        {
+            self.steps.pop_front();
+        }
+    }
+
+    /// One delta from version `from` to the latest, if the steps reach back that far.
+    fn since(&self, from: u64) -> Option<ConfigDelta> {
+        let first = self.steps.iter().position(|s| s.from_version == from)?;
+        let mut steps = self.steps.iter().skip(first).map(|s| s.as_ref().clone());
+        let first = steps.next()?;
+        steps.try_fold(first, |delta, step| delta.then(step).ok())
+    }
+}
+
 /// Publishes configuration versions and lets requests wait for the next one.
 pub struct Publisher {
     store: Arc<Store>,
@@ -102,6 +158,7 @@ pub struct Publisher {
     description: AuthorityDescription,
     lock: Mutex<bool>,
     current: watch::Sender<Option<Arc<Published>>>,
+    history: std::sync::Mutex<Option<DeltaHistory>>,
 }
 
 /// Why publishing failed.
@@ -125,7 +182,20 @@ impl Publisher {
             description,
             lock: Mutex::new(true),
             current: watch::channel(None).0,
+            history: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The changes from version `from` to the latest published version, when this process
+    /// published every version in between and they are few enough to beat the whole document.
+    pub fn delta_since(&self, from: u64) -> Option<ConfigDelta> {
+        self.history().as_ref()?.since(from)
+    }
+
+    fn history(&self) -> std::sync::MutexGuard<'_, Option<DeltaHistory>> {
+        self.history
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The latest published version, if any.
@@ -152,8 +222,10 @@ impl Publisher {
                 if let Some(current) = self.current().filter(|c| c.version == latest.version) {
                     return Ok(current);
                 }
-                if let Some(document) = &latest.document {
-                    return Ok(self.announce(latest.version, document.clone(), latest.expires_at));
+                let stored = self.store.config_version(latest.version).await?;
+                if let Some(document) = stored.and_then(|r| r.document) {
+                    *self.history() = None;
+                    return Ok(self.announce(latest.version, document, latest.expires_at));
                 }
             }
         }
@@ -173,6 +245,19 @@ impl Publisher {
             )
             .await?;
         *force = false;
+        let config = Arc::new(config);
+        {
+            let mut history = self.history();
+            match history.as_mut() {
+                Some(history) => history.advance(config.clone(), &jws),
+                None => {
+                    *history = Some(DeltaHistory {
+                        latest: config.clone(),
+                        steps: VecDeque::new(),
+                    })
+                }
+            }
+        }
         tracing::info!(
             version,
             members = config.members.len(),

@@ -1313,14 +1313,15 @@ impl Store {
         rows.into_iter().map(|(_, row)| row).collect()
     }
 
-    /// The newest configuration version.
+    /// The newest configuration version, without its document: the publisher asks every second,
+    /// and at national scale the document is tens of megabytes. [`Self::config_version`] has it.
     pub async fn latest_config(&self) -> Result<Option<ConfigRecord>> {
         let row = sqlx::query(
-            "SELECT version, registry_generation, expires_at, document FROM config_versions ORDER BY version DESC LIMIT 1",
+            "SELECT version, registry_generation, expires_at FROM config_versions ORDER BY version DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(config_from_row).transpose()
+        row.as_ref().map(config_head_from_row).transpose()
     }
 
     /// A specific configuration version.
@@ -1464,10 +1465,18 @@ fn member_from_row(row: &AnyRow) -> Result<MemberView> {
 
 fn config_from_row(row: &AnyRow) -> Result<ConfigRecord> {
     Ok(ConfigRecord {
+        document: row.try_get("document")?,
+        ..config_head_from_row(row)?
+    })
+}
+
+/// A configuration record without its document.
+fn config_head_from_row(row: &AnyRow) -> Result<ConfigRecord> {
+    Ok(ConfigRecord {
         version: u64::try_from(row.try_get::<i64, _>("version")?).unwrap_or(0),
         generation: row.try_get("registry_generation")?,
         expires_at: from_millis(row.try_get("expires_at")?),
-        document: row.try_get("document")?,
+        document: None,
     })
 }
 

@@ -859,3 +859,150 @@ async fn providers_declare_slas_for_their_own_services_only() {
         a.stop().await;
     }
 }
+
+/// Adds a member with a made-up county code, so each call changes the configuration.
+async fn add_county(a: &TestAuthority, code: &str) -> u64 {
+    a.operator()
+        .add_member(&NewMember {
+            id: format!("GB/LA/{code}").parse().expect("id"),
+            name: format!("County {code}"),
+            sector: None,
+            region: None,
+        })
+        .await
+        .expect("add member")
+        .config_version
+}
+
+#[tokio::test]
+async fn deltas_rebuild_exactly_the_signed_versions_and_nothing_else() {
+    use psn_core::config_delta::ConfigDelta;
+    use psn_gateway::{Accepted, ConfigStore, ConfigStoreError};
+    use time::OffsetDateTime;
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        add_kent(&a).await;
+        let op = a.operator();
+        let network: psn_core::names::NetworkId = "GB".parse().expect("network");
+        let dir = GatewayDir::new(a.gateway_dir("follower"));
+        let mut store = ConfigStore::open(&dir, network.clone(), a.ca_der.clone()).expect("store");
+        let now = OffsetDateTime::now_utc;
+        let whole = |fetch| match fetch {
+            ConfigFetch::Document { jws, .. } => jws,
+            ConfigFetch::NotModified => panic!("expected a document"),
+        };
+        let delta = |fetch| match fetch {
+            DeltaFetch::Delta(delta) => *delta,
+            other => panic!("expected a delta, got {other:?}"),
+        };
+        let jws = whole(op.config(None, None).await.expect("config"));
+        let Accepted::New(first) = store.accept(&jws, now()).expect("accept") else {
+            panic!("new version expected");
+        };
+
+        // Current: nothing to send, at once or after a bounded wait.
+        assert_eq!(
+            op.config_delta(first, None).await.expect("delta"),
+            DeltaFetch::NotModified
+        );
+
+        // A change: the delta rebuilds the very JWS a full download gives, and it is kept.
+        let second = add_county(&a, "E10000019").await;
+        let step = delta(op.config_delta(first, None).await.expect("delta"));
+        assert_eq!((step.from_version, step.version), (first, second));
+        assert_eq!(step.members.upsert.len(), 1, "{step:?}");
+        assert!(step.services.is_empty() && step.members.remove.is_empty());
+        assert_eq!(
+            store.accept_delta(&step, now()).expect("accept delta"),
+            Accepted::New(second)
+        );
+        let full = whole(op.config(None, None).await.expect("config"));
+        assert_eq!(store.current_jws(), Some(full.as_str()));
+        let config_dir = dir.config_dir();
+        let on_disk = |name: &str| std::fs::read_to_string(config_dir.join(name)).expect("read");
+        assert_eq!(on_disk(&format!("v{second}.jws")), full);
+        assert_eq!(on_disk("current.jws"), full);
+        let reopened = ConfigStore::open(&dir, network.clone(), a.ca_der.clone()).expect("reopen");
+        assert_eq!(reopened.current().map(|c| c.version), Some(second));
+
+        // Two steps behind: one composed delta. Tampered with, it changes nothing.
+        add_county(&a, "E10000020").await;
+        let fourth = add_county(&a, "E10000021").await;
+        let both = delta(op.config_delta(second, None).await.expect("delta"));
+        assert_eq!((both.from_version, both.version), (second, fourth));
+        assert_eq!(both.members.upsert.len(), 2);
+        let mut tampered: ConfigDelta = both.clone();
+        tampered.members.upsert[0].status = MemberStatus::Active;
+        tampered.members.upsert[0].name = "Not a county".into();
+        let err = store.accept_delta(&tampered, now()).expect_err("tampered");
+        assert!(matches!(err, ConfigStoreError::Verify(_)), "{err}");
+        let mut stale = both.clone();
+        stale.from_version = first;
+        let err = store.accept_delta(&stale, now()).expect_err("wrong base");
+        assert!(matches!(err, ConfigStoreError::Delta(_)), "{err}");
+        assert_eq!(store.current_jws(), Some(full.as_str()));
+        assert_eq!(on_disk("current.jws"), full);
+        assert!(!config_dir.join(format!("v{fourth}.jws")).exists());
+        assert_eq!(
+            store.accept_delta(&both, now()).expect("accept"),
+            Accepted::New(fourth)
+        );
+        assert_eq!(
+            store
+                .accept_delta(&both, now())
+                .expect_err("replayed")
+                .to_string(),
+            ConfigStoreError::Delta(psn_core::config_delta::DeltaError::WrongBase {
+                from: second,
+                held: fourth
+            })
+            .to_string()
+        );
+
+        // A long poll wakes with the delta when a version is published.
+        let waiter = {
+            let op = op.clone();
+            tokio::spawn(
+                async move { op.config_delta(fourth, Some(Duration::from_secs(30))).await },
+            )
+        };
+        let fifth = add_county(&a, "E10000022").await;
+        let woken = delta(waiter.await.expect("join").expect("long poll"));
+        assert_eq!((woken.from_version, woken.version), (fourth, fifth));
+
+        // Versions the authority holds no delta from: fetch the whole document.
+        for from in [0, fifth + 1, u64::MAX] {
+            assert_eq!(
+                op.config_delta(from, None).await.expect("answer"),
+                DeltaFetch::Unavailable,
+                "from {from}"
+            );
+        }
+
+        // Hostile queries are refused with a problem, and nothing is served.
+        a.assert_invalid_queries(
+            "/v1/config/delta",
+            &[
+                "",
+                "?from=",
+                "?from=abc",
+                "?from=-1",
+                "?from=1&extra=2",
+                "?from=1&wait=x",
+            ],
+        )
+        .await;
+        let resp = a
+            .raw()
+            .get(format!("{}/v1/config/delta?from=1", a.url))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(
+            resp.status(),
+            401,
+            "deltas are for members and operators only"
+        );
+        a.stop().await;
+    }
+}

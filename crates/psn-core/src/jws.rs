@@ -89,6 +89,17 @@ pub struct CompactJws<'a> {
 impl<'a> CompactJws<'a> {
     /// Parses the compact form, refusing anything over `max_len` bytes before decoding it.
     pub fn parse(text: &'a str, max_len: usize) -> Result<Self, JwsError> {
+        Self::parse_with(text, max_len, true)
+    }
+
+    /// Parses the header and signature only, leaving the payload encoded: for a caller that
+    /// built the payload itself (tens of megabytes at national scale) and needs only the
+    /// signature over it checked. [`Self::verify_ed25519`] then releases an empty payload.
+    pub fn parse_detached(text: &'a str, max_len: usize) -> Result<Self, JwsError> {
+        Self::parse_with(text, max_len, false)
+    }
+
+    fn parse_with(text: &'a str, max_len: usize, decode_payload: bool) -> Result<Self, JwsError> {
         if text.len() > max_len {
             return Err(JwsError::TooLarge {
                 len: text.len(),
@@ -115,8 +126,12 @@ impl<'a> CompactJws<'a> {
         if header.alg != ALG_EDDSA {
             return Err(JwsError::UnsupportedAlgorithm(header.alg));
         }
-        let payload =
-            b64url_decode(payload_b64).ok_or(JwsError::Malformed("payload is not base64url"))?;
+        let payload = match decode_payload {
+            true => {
+                b64url_decode(payload_b64).ok_or(JwsError::Malformed("payload is not base64url"))?
+            }
+            false => Vec::new(),
+        };
         let signature =
             b64url_decode(signature).ok_or(JwsError::Malformed("signature is not base64url"))?;
         Ok(Self {
@@ -189,6 +204,29 @@ mod tests {
                 .and_then(|p| p.verify_ed25519(key.public_key().as_ref()));
             assert!(verified.is_err(), "flip at {i} accepted");
         }
+    }
+
+    #[test]
+    fn a_detached_parse_checks_the_signature_without_decoding_the_payload() {
+        let key = key();
+        let jws = sign_compact(&header(), b"{\"v\":1}", &key);
+        let parsed = CompactJws::parse_detached(&jws, 1 << 20).expect("parse");
+        let payload = parsed
+            .verify_ed25519(key.public_key().as_ref())
+            .expect("verify");
+        assert!(payload.is_empty());
+        let (head, signature) = jws.rsplit_once('.').expect("parts");
+        let (header_b64, _) = head.split_once('.').expect("parts");
+        let other = format!("{header_b64}.{}.{signature}", b64url(b"{\"v\":2}"));
+        assert_eq!(
+            CompactJws::parse_detached(&other, 1 << 20)
+                .expect("parse")
+                .verify_ed25519(key.public_key().as_ref()),
+            Err(JwsError::BadSignature),
+            "the signature still covers the encoded payload"
+        );
+        assert!(CompactJws::parse_detached(&jws, 10).is_err());
+        assert!(CompactJws::parse_detached("a.b", 1 << 20).is_err());
     }
 
     #[test]

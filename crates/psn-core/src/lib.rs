@@ -5,6 +5,7 @@
 pub mod access;
 pub mod aggregate;
 pub mod config;
+pub mod config_delta;
 pub mod duration;
 pub mod encoding;
 pub mod jws;

@@ -450,11 +450,38 @@ pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<(), GatewayE
     file.write_all(contents).map_err(io_error(&tmp))?;
     file.sync_all().map_err(io_error(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io_error(path))?;
+    sync_parent(path);
+    Ok(())
+}
+
+/// Makes a rename into `path`'s directory durable, where the platform allows.
+fn sync_parent(path: &Path) {
     if let Some(parent) = path.parent() {
         if let Ok(dir) = std::fs::File::open(parent) {
             let _ = dir.sync_all();
         }
     }
+}
+
+/// Makes `path` name the same file as `existing` (written by [`write_private`]), replacing
+/// `path` atomically, so large documents kept twice are written once. Falls back to writing
+/// `contents` where hard links are not supported.
+pub(crate) fn link_private(
+    existing: &Path,
+    path: &Path,
+    contents: &[u8],
+) -> Result<(), GatewayError> {
+    let tmp = path.with_extension("link");
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error(&tmp)(e)),
+    }
+    if std::fs::hard_link(existing, &tmp).is_err() {
+        return write_private(path, contents);
+    }
+    std::fs::rename(&tmp, path).map_err(io_error(path))?;
+    sync_parent(path);
     Ok(())
 }
 

@@ -36,6 +36,12 @@ struct ProbeLabels {
 
 /// What a latency is broken down by.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConfigUpdateLabels {
+    /// `delta` or `document`.
+    via: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LatencyLabels {
     role: &'static str,
     service: String,
@@ -55,6 +61,7 @@ pub struct GatewayMetrics {
     exchanges: Family<ExchangeLabels, Counter>,
     probes: Family<ProbeLabels, Counter>,
     aggregated: Counter,
+    config_updates: Family<ConfigUpdateLabels, Counter>,
     duration: Histograms,
     upstream: Histograms,
     config_version: Gauge,
@@ -94,6 +101,12 @@ impl GatewayMetrics {
             "aggregated_records",
             "Audit records delivered to the authority as per-minute aggregates",
             aggregated.clone(),
+        );
+        let config_updates = Family::<ConfigUpdateLabels, Counter>::default();
+        registry.register(
+            "config_updates",
+            "New configuration versions taken, by how they arrived: as a delta applied to the held version, or as a whole document",
+            config_updates.clone(),
         );
         let duration = Histograms::new_with_constructor(latency_histogram);
         registry.register(
@@ -157,6 +170,7 @@ impl GatewayMetrics {
             exchanges,
             probes,
             aggregated,
+            config_updates,
             duration,
             upstream,
             config_version,
@@ -168,6 +182,13 @@ impl GatewayMetrics {
             audit_archived,
             peer_connections,
         }
+    }
+
+    /// Counts a configuration version taken.
+    pub fn config_updated(&self, via: crate::config_store::Arrival) {
+        self.config_updates
+            .get_or_create(&ConfigUpdateLabels { via: via.as_str() })
+            .inc();
     }
 
     /// Counts audit records delivered to the authority.

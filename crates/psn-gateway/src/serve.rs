@@ -4,7 +4,7 @@
 //! certificate, and telling the authority where peers reach it. With the authority down it keeps
 //! serving on its cached configuration until that expires.
 
-use crate::config_store::{Accepted, ConfigStore};
+use crate::config_store::{Accepted, Arrival, ConfigStore, ConfigStoreError};
 use crate::datadir::{write_private, GatewayDir, GatewaySettings, InternalTls};
 use crate::plane::cidr::Cidr;
 use crate::plane::state::View;
@@ -14,7 +14,7 @@ use crate::plane::{
 use crate::{io_error, needs_renewal, GatewayError};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use psn_api::{AddressUpdate, AuthorityClient, ConfigFetch, GrantList};
+use psn_api::{AddressUpdate, AuthorityClient, ClientError, ConfigFetch, DeltaFetch, GrantList};
 use psn_core::access::Grant;
 use psn_core::names::{ServiceId, SubsystemId};
 use psn_pki::{CertificateInfo, SharedIdentity, StatementSigner};
@@ -156,7 +156,7 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
         not_after: leaf.not_after,
     };
     let store = ConfigStore::open(dir, settings.network.clone(), ca.clone())?;
-    let config = store.current().cloned().ok_or_else(|| {
+    let config = store.shared().ok_or_else(|| {
         GatewayError::Setup("no configuration is cached; run `psn gateway sync` first".into())
     })?;
     let grants = match fetch_grants(dir).await {
@@ -166,8 +166,7 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
             load_grants(dir)
         }
     };
-    let (view_tx, view_rx) =
-        watch::channel(Arc::new(View::new(Arc::new(config), Arc::new(grants))));
+    let (view_tx, view_rx) = watch::channel(Arc::new(View::new(config, Arc::new(grants))));
     let clients = client_checks(&settings)?;
     let internal_tls = match &settings.internal_tls {
         Some(tls) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(
@@ -236,7 +235,13 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
             shared.clone(),
             shutdown_rx.clone(),
         )),
-        tokio::spawn(follow(dir.clone(), store, view_tx, shutdown_rx.clone())),
+        tokio::spawn(follow(
+            dir.clone(),
+            store,
+            view_tx,
+            shared.clone(),
+            shutdown_rx.clone(),
+        )),
         tokio::spawn(keep_certificate(
             dir.clone(),
             shared.clone(),
@@ -607,10 +612,18 @@ fn load_grants(dir: &GatewayDir) -> Vec<Grant> {
 /// view. Backs off while the authority is unreachable, keeping the cached view.
 async fn follow(
     dir: GatewayDir,
-    mut store: ConfigStore,
+    store: ConfigStore,
     views: watch::Sender<Arc<View>>,
+    shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let store = Arc::new(std::sync::Mutex::new(store));
+    let held = |store: &std::sync::Mutex<ConfigStore>| {
+        store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .shared()
+    };
     let mut backoff = Duration::from_millis(250);
     let mut announced = false;
     loop {
@@ -621,28 +634,22 @@ async fn follow(
                 if !announced {
                     let settings = dir.load_settings()?;
                     if let Some(address) = settings.address {
-                        let listed = store
-                            .current()
-                            .and_then(|c| c.gateways.iter().find(|g| g.id == settings.gateway))
-                            .and_then(|g| g.address.clone());
+                        let listed = held(&store).and_then(|c| {
+                            c.gateways
+                                .iter()
+                                .find(|g| g.id == settings.gateway)
+                                .and_then(|g| g.address.clone())
+                        });
                         if listed.as_deref() != Some(address.as_str()) {
                             client.set_address(&AddressUpdate { address }).await?;
                         }
                     }
                     announced = true;
                 }
-                match client
-                    .config(store.etag().as_deref(), Some(Duration::from_secs(30)))
-                    .await
-                {
-                    Ok(ConfigFetch::NotModified) => return Ok::<_, GatewayError>(None),
-                    Ok(ConfigFetch::Document { jws, .. }) => {
-                        return match store.accept(&jws, OffsetDateTime::now_utc())? {
-                            Accepted::New(v) => Ok(Some(v)),
-                            Accepted::Unchanged(_) => Ok(None),
-                        }
-                    }
-                    Err(e) => last = Some(e),
+                match take_newer(&client, &store).await {
+                    Ok(taken) => return Ok(taken),
+                    Err(GatewayError::Authority(e)) => last = Some(e),
+                    Err(e) => return Err(e),
                 }
             }
             Err(last.map_or_else(
@@ -656,8 +663,9 @@ async fn follow(
         };
         match outcome {
             Ok(None) => backoff = Duration::from_millis(250),
-            Ok(Some(version)) => {
+            Ok(Some((version, via))) => {
                 backoff = Duration::from_millis(250);
+                shared.metrics.config_updated(via);
                 let grants = match fetch_grants(&dir).await {
                     Ok(list) => list.items,
                     Err(e) => {
@@ -665,12 +673,9 @@ async fn follow(
                         views.borrow().grants.as_ref().clone()
                     }
                 };
-                if let Some(config) = store.current() {
-                    views.send_replace(Arc::new(View::new(
-                        Arc::new(config.clone()),
-                        Arc::new(grants),
-                    )));
-                    tracing::info!(version, "configuration updated");
+                if let Some(config) = held(&store) {
+                    views.send_replace(Arc::new(View::new(config, Arc::new(grants))));
+                    tracing::info!(version, via = via.as_str(), "configuration updated");
                 }
             }
             Err(e) => {
@@ -683,6 +688,69 @@ async fn follow(
             }
         }
     }
+}
+
+/// One long poll for a newer configuration: a delta against the held version where the
+/// authority has one (DESIGN.md "delta at scale"), else the whole document. Returns the version
+/// taken and how it came, if one was. Checking a national-scale document takes a good part of a second, so it runs
+/// off the runtime's threads, never stalling the data plane.
+async fn take_newer(
+    client: &AuthorityClient,
+    store: &Arc<std::sync::Mutex<ConfigStore>>,
+) -> Result<Option<(u64, Arrival)>, GatewayError> {
+    const WAIT: Duration = Duration::from_secs(30);
+    let (held, etag) = {
+        let store = store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (store.current().map(|c| c.version), store.etag())
+    };
+    if let Some(held) = held {
+        match client.config_delta(held, Some(WAIT)).await {
+            Ok(DeltaFetch::NotModified) => return Ok(None),
+            Ok(DeltaFetch::Delta(delta)) => {
+                match accept(store, move |s, now| s.accept_delta(&delta, now)).await {
+                    Ok(taken) => return Ok(taken.map(|v| (v, Arrival::Delta))),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "configuration delta refused; fetching the whole document")
+                    }
+                }
+            }
+            Ok(DeltaFetch::Unavailable) => {}
+            Err(e @ ClientError::Transport { .. }) => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "configuration delta unavailable; fetching the whole document")
+            }
+        }
+    }
+    match client.config(etag.as_deref(), Some(WAIT)).await? {
+        ConfigFetch::NotModified => Ok(None),
+        ConfigFetch::Document { jws, .. } => Ok(accept(store, move |s, now| s.accept(&jws, now))
+            .await?
+            .map(|v| (v, Arrival::Document))),
+    }
+}
+
+/// Runs one of the store's checks on a blocking thread; returns the version taken, if any.
+async fn accept(
+    store: &Arc<std::sync::Mutex<ConfigStore>>,
+    check: impl FnOnce(&mut ConfigStore, OffsetDateTime) -> Result<Accepted, ConfigStoreError>
+        + Send
+        + 'static,
+) -> Result<Option<u64>, GatewayError> {
+    let store = store.clone();
+    let accepted = tokio::task::spawn_blocking(move || {
+        let mut store = store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        check(&mut store, OffsetDateTime::now_utc())
+    })
+    .await
+    .map_err(|e| GatewayError::Setup(format!("configuration check stopped: {e}")))??;
+    Ok(match accepted {
+        Accepted::New(v) => Some(v),
+        Accepted::Unchanged(_) => None,
+    })
 }
 
 /// Renews the certificate when two thirds of its life have passed and swaps it in live.

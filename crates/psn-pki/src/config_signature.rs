@@ -157,6 +157,34 @@ pub fn verify_config(
     max_len: usize,
 ) -> Result<VerifiedConfig, ConfigVerifyError> {
     let envelope = CompactJws::parse(jws, max_len)?;
+    let (payload, signer) = verify_envelope(envelope, ca_der, network)?;
+    let config: GlobalConfig =
+        serde_json::from_slice(&payload).map_err(|e| ConfigVerifyError::Payload(e.to_string()))?;
+    check_payload(config, &signer, network)
+}
+
+/// Verifies a signed configuration whose payload the caller serialised from `config` (a gateway
+/// that rebuilt the document from a delta), sparing the parse of a document already in hand.
+/// Checks everything [`verify_config`] checks.
+pub fn verify_rebuilt_config(
+    jws: &str,
+    config: GlobalConfig,
+    ca_der: &[u8],
+    network: &NetworkId,
+    max_len: usize,
+) -> Result<VerifiedConfig, ConfigVerifyError> {
+    let envelope = CompactJws::parse_detached(jws, max_len)?;
+    let (_, signer) = verify_envelope(envelope, ca_der, network)?;
+    check_payload(config, &signer, network)
+}
+
+/// The signature and signer checks: the `typ`, the signer certificate's issuer, signature and
+/// role, and the payload's signature. Releases the payload and the signer's details.
+fn verify_envelope(
+    envelope: CompactJws<'_>,
+    ca_der: &[u8],
+    network: &NetworkId,
+) -> Result<(Vec<u8>, CertificateInfo), ConfigVerifyError> {
     if envelope.header().typ.as_deref() != Some(CONFIG_JWS_TYPE) {
         return Err(ConfigVerifyError::Payload(format!(
             "JWS typ must be {CONFIG_JWS_TYPE:?}, found {:?}",
@@ -188,8 +216,16 @@ pub fn verify_config(
     }
     let public_key = x509_spki_key(signer_der).map_err(|e| signer_error(&e.to_string()))?;
     let payload = envelope.verify_ed25519(&public_key)?;
-    let config: GlobalConfig =
-        serde_json::from_slice(&payload).map_err(|e| ConfigVerifyError::Payload(e.to_string()))?;
+    Ok((payload, info))
+}
+
+/// The checks on the signed document itself: format, network, and issue time within the
+/// signer certificate's validity.
+fn check_payload(
+    config: GlobalConfig,
+    signer: &CertificateInfo,
+    network: &NetworkId,
+) -> Result<VerifiedConfig, ConfigVerifyError> {
     if config.format != CONFIG_FORMAT {
         return Err(ConfigVerifyError::Payload(format!(
             "format {:?} is not {CONFIG_FORMAT:?}",
@@ -202,14 +238,14 @@ pub fn verify_config(
             found: config.network,
         });
     }
-    if config.issued_at < info.not_before || config.issued_at > info.not_after {
-        return Err(signer_error(
-            "signer certificate was not valid when the configuration was issued",
+    if config.issued_at < signer.not_before || config.issued_at > signer.not_after {
+        return Err(ConfigVerifyError::Signer(
+            "signer certificate was not valid when the configuration was issued".into(),
         ));
     }
     Ok(VerifiedConfig {
         config,
-        signer_serial: info.serial,
+        signer_serial: signer.serial.clone(),
     })
 }
 

@@ -17,7 +17,9 @@ pub use certificate::{
     spki_der, CertificateInfo, GatewayKey,
 };
 pub use chain::{verify_gateway_chain, ChainError, GatewayCertificate};
-pub use config_signature::{verify_config, ConfigSigner, ConfigVerifyError, VerifiedConfig};
+pub use config_signature::{
+    verify_config, verify_rebuilt_config, ConfigSigner, ConfigVerifyError, VerifiedConfig,
+};
 pub use proof::{StatementSigner, StatementVerifier};
 pub use tls::{
     authority_server_config, backend_client_config, client_config, gateway_client_config,

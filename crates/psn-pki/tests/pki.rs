@@ -148,6 +148,69 @@ fn config(version: u64) -> GlobalConfig {
 }
 
 #[test]
+fn a_configuration_rebuilt_from_a_delta_verifies_only_if_it_is_what_was_signed() {
+    use psn_core::config::{MemberEntry, MemberStatus};
+    use psn_core::config_delta::ConfigDelta;
+    let ca = CertificateAuthority::create(&network()).expect("ca");
+    let signer = ConfigSigner::create(&ca, WEEK).expect("signer");
+    let old = config(1);
+    let mut new = config(2);
+    new.members.push(MemberEntry {
+        id: "GB/LA/E10000016".parse().expect("member"),
+        name: "Kent County Council".into(),
+        status: MemberStatus::Active,
+        sector: None,
+        region: None,
+    });
+    let new_jws = signer.sign(&new).expect("sign");
+    let delta = ConfigDelta::between(&old, &new, &new_jws).expect("delta");
+    let rebuilt = delta.apply(&old).expect("apply");
+    let jws = delta.signed_form(&rebuilt).expect("signed form");
+    assert_eq!(
+        jws, new_jws,
+        "the rebuilt JWS is the signed one, byte for byte"
+    );
+    let verified = psn_pki::verify_rebuilt_config(
+        &jws,
+        rebuilt.clone(),
+        ca.certificate_der(),
+        &network(),
+        1 << 20,
+    )
+    .expect("verify");
+    assert_eq!(verified.config, new);
+
+    // A delta that smuggles in a change the authority did not sign rebuilds a document whose
+    // signature fails.
+    let mut tampered = delta.clone();
+    tampered.members.upsert[0].status = MemberStatus::Suspended;
+    let forged = tampered.apply(&old).expect("apply");
+    let forged_jws = tampered.signed_form(&forged).expect("signed form");
+    let err = psn_pki::verify_rebuilt_config(
+        &forged_jws,
+        forged,
+        ca.certificate_der(),
+        &network(),
+        1 << 20,
+    )
+    .expect_err("tampered");
+    assert!(err.to_string().contains("signature"), "{err}");
+
+    // Another network's configuration is refused even with a good signature.
+    let kent: NetworkId = "GB-KENT".parse().expect("network");
+    let mut foreign = rebuilt;
+    foreign.network = kent;
+    assert!(psn_pki::verify_rebuilt_config(
+        &jws,
+        foreign,
+        ca.certificate_der(),
+        &network(),
+        1 << 20
+    )
+    .is_err());
+}
+
+#[test]
 fn configurations_verify_only_under_their_own_network_ca() {
     let ca = CertificateAuthority::create(&network()).expect("ca");
     let signer = ConfigSigner::create(&ca, WEEK).expect("signer");

@@ -139,3 +139,55 @@ async fn metrics_count_exchanges_and_expose_gateway_state() {
     }
     net.stop().await;
 }
+
+#[tokio::test]
+async fn running_gateways_take_changes_as_deltas_and_hold_the_signed_document() {
+    let net = Net::start(Duration::from_secs(30)).await;
+    let changed = net
+        .operator
+        .suspend_member(
+            &OUTSIDER.parse().expect("id"),
+            &psn_api::StatusChange::default(),
+        )
+        .await
+        .expect("suspend");
+    for member in [PROVIDER, CONSUMER] {
+        net.settle_on(member).await;
+        let version = net.members[member]
+            .running
+            .as_ref()
+            .expect("running")
+            .shared
+            .view
+            .borrow()
+            .config
+            .version;
+        assert_eq!(version, changed.config_version);
+        let scrape = scrape(&net, member).await;
+        let via = |how: &str| {
+            find(&scrape, "psn_gateway_config_updates_total", &[("via", how)])
+                .or_else(|| find(&scrape, "psn_gateway_config_updates", &[("via", how)]))
+        };
+        assert!(
+            value(via("delta")) >= 1.0,
+            "{member} took the change as a delta"
+        );
+        assert!(
+            via("document").is_none(),
+            "{member} fetched a whole document"
+        );
+        let psn_api::ConfigFetch::Document { jws, .. } =
+            net.operator.config(None, None).await.expect("config")
+        else {
+            panic!("document");
+        };
+        let held =
+            std::fs::read_to_string(net.members[member].dir.config_dir().join("current.jws"))
+                .expect("held");
+        assert_eq!(
+            held, jws,
+            "{member} holds the very document the authority signed"
+        );
+    }
+    net.stop().await;
+}

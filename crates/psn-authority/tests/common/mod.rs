@@ -153,6 +153,27 @@ impl TestAuthority {
             .expect("client")
     }
 
+    /// Asserts that an operator's GET of `path` with each of `queries` (`?` included) is refused
+    /// as an invalid request, with a problem document.
+    pub async fn assert_invalid_queries(&self, path: &str, queries: &[&str]) {
+        let raw = self.raw();
+        for query in queries {
+            let resp = raw
+                .get(format!("{}{path}{query}", self.url))
+                .bearer_auth(&self.operator_token)
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(resp.status(), 400, "{query}");
+            let problem: psn_core::problem::Problem = resp.json().await.expect("problem");
+            assert_eq!(
+                problem.kind(),
+                Some(psn_core::problem::ProblemType::InvalidRequest),
+                "{query}"
+            );
+        }
+    }
+
     pub fn store(&self) -> &psn_authority::store::Store {
         &self.running.as_ref().expect("running").authority.store
     }

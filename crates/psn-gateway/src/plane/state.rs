@@ -2,24 +2,66 @@
 //! services, and this gateway's identity. Replaced wholesale when the authority publishes, so a
 //! request sees one consistent version.
 
+use hashbrown::{DefaultHashBuilder, HashTable};
 use psn_core::access::Grant;
 use psn_core::config::{GatewayEntry, GlobalConfig, MemberStatus};
 use psn_core::names::{GatewayId, MemberId, ServiceId, SubsystemId};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 use time::OffsetDateTime;
+
+/// Positions in one of the configuration's lists, found by the hash of an id. The index copies
+/// nothing out of the document, which at national scale lists hundreds of thousands of ids, so
+/// a new version is indexed in a few milliseconds and every lookup compares against the
+/// document itself.
+#[derive(Debug, Default)]
+struct Positions(HashTable<usize>);
+
+impl Positions {
+    /// Indexes the entries of `items` that `keep` selects, by `id`.
+    fn of<T, K: Hash + ?Sized>(
+        items: &[T],
+        hasher: &DefaultHashBuilder,
+        id: impl Fn(&T) -> &K,
+        keep: impl Fn(&T) -> bool,
+    ) -> Self {
+        let mut table = HashTable::with_capacity(items.len());
+        for (position, item) in items.iter().enumerate().filter(|(_, item)| keep(item)) {
+            table.insert_unique(hasher.hash_one(id(item)), position, |&p| {
+                items.get(p).map_or(0, |item| hasher.hash_one(id(item)))
+            });
+        }
+        Self(table)
+    }
+
+    /// Positions whose id hashes like `wanted`: candidates for the caller to compare.
+    fn candidates<'a, K: Hash + ?Sized>(
+        &'a self,
+        hasher: &DefaultHashBuilder,
+        wanted: &K,
+    ) -> impl Iterator<Item = usize> + 'a {
+        self.0.iter_hash(hasher.hash_one(wanted)).copied()
+    }
+}
+
+/// Selects every entry of a list.
+fn all<T>(_: &T) -> bool {
+    true
+}
 
 /// One configuration version, indexed for the lookups made on every request.
 #[derive(Debug)]
 pub struct View {
     /// The document.
     pub config: Arc<GlobalConfig>,
-    active_members: HashSet<MemberId>,
-    gateways: HashMap<MemberId, Vec<GatewayEntry>>,
-    trusted: HashSet<GatewayId>,
+    hasher: DefaultHashBuilder,
+    active_members: Positions,
+    gateways: Positions,
+    gateways_by_member: Positions,
+    services: Positions,
+    subsystems: Positions,
     revoked: HashSet<String>,
-    services: HashSet<ServiceId>,
-    subsystems: HashSet<SubsystemId>,
     /// Grants on this member's services.
     pub grants: Arc<Vec<Grant>>,
 }
@@ -27,26 +69,20 @@ pub struct View {
 impl View {
     /// Indexes a configuration with the grants delivered for it.
     pub fn new(config: Arc<GlobalConfig>, grants: Arc<Vec<Grant>>) -> Self {
-        let active_members: HashSet<MemberId> = config
-            .members
-            .iter()
-            .filter(|m| m.status == MemberStatus::Active)
-            .map(|m| m.id.clone())
-            .collect();
-        let mut gateways: HashMap<MemberId, Vec<GatewayEntry>> = HashMap::new();
-        for g in &config.gateways {
-            gateways
-                .entry(g.id.member().clone())
-                .or_default()
-                .push(g.clone());
-        }
+        let hasher = DefaultHashBuilder::default();
         Self {
-            trusted: config.gateways.iter().map(|g| g.id.clone()).collect(),
+            active_members: Positions::of(
+                &config.members,
+                &hasher,
+                |m| &m.id,
+                |m| m.status == MemberStatus::Active,
+            ),
+            gateways: Positions::of(&config.gateways, &hasher, |g| &g.id, all),
+            gateways_by_member: Positions::of(&config.gateways, &hasher, |g| g.id.member(), all),
+            services: Positions::of(&config.services, &hasher, |s| &s.id, all),
+            subsystems: Positions::of(&config.subsystems, &hasher, |s| s, all),
             revoked: config.revoked_serials.iter().cloned().collect(),
-            services: config.services.iter().map(|s| s.id.clone()).collect(),
-            subsystems: config.subsystems.iter().cloned().collect(),
-            active_members,
-            gateways,
+            hasher,
             config,
             grants,
         }
@@ -57,29 +93,54 @@ impl View {
         !self.config.is_valid_at(now)
     }
 
+    fn is_active(&self, member: &MemberId) -> bool {
+        self.active_members
+            .candidates(&self.hasher, member)
+            .any(|p| self.config.members.get(p).is_some_and(|m| m.id == *member))
+    }
+
     /// Whether a peer presenting this identity and certificate serial is trusted now.
     pub fn trusts(&self, gateway: &GatewayId, serial: &str) -> bool {
-        self.trusted.contains(gateway)
-            && self.active_members.contains(gateway.member())
+        self.gateways.candidates(&self.hasher, gateway).any(|p| {
+            self.config
+                .gateways
+                .get(p)
+                .is_some_and(|g| g.id == *gateway)
+        }) && self.is_active(gateway.member())
             && !self.revoked.contains(serial)
     }
 
-    /// The provider's gateways that have announced an address.
+    /// The provider's gateways that have announced an address, in the configuration's order.
     pub fn gateways_of(&self, member: &MemberId) -> Vec<GatewayEntry> {
-        self.gateways
-            .get(member)
-            .map(|g| g.iter().filter(|e| e.address.is_some()).cloned().collect())
-            .unwrap_or_default()
+        let mut positions: Vec<usize> = self
+            .gateways_by_member
+            .candidates(&self.hasher, member)
+            .collect();
+        positions.sort_unstable();
+        positions
+            .into_iter()
+            .filter_map(|p| self.config.gateways.get(p))
+            .filter(|g| g.id.member() == member && g.address.is_some())
+            .cloned()
+            .collect()
     }
 
     /// Whether the service is listed and its provider active.
     pub fn has_service(&self, service: &ServiceId) -> bool {
-        self.services.contains(service) && self.active_members.contains(service.member())
+        self.services.candidates(&self.hasher, service).any(|p| {
+            self.config
+                .services
+                .get(p)
+                .is_some_and(|s| s.id == *service)
+        }) && self.is_active(service.member())
     }
 
     /// Whether the subsystem is registered to an active member.
     pub fn has_subsystem(&self, subsystem: &SubsystemId) -> bool {
-        self.subsystems.contains(subsystem) && self.active_members.contains(subsystem.member())
+        self.subsystems
+            .candidates(&self.hasher, subsystem)
+            .any(|p| self.config.subsystems.get(p) == Some(subsystem))
+            && self.is_active(subsystem.member())
     }
 
     /// Whether any grant allows the call.
@@ -93,5 +154,103 @@ impl View {
         self.grants
             .iter()
             .any(|g| g.allows(client, service, method, path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use psn_core::config::{AuthorityInfo, MemberEntry, ServiceEntry, CONFIG_FORMAT};
+
+    fn member(code: &str, status: MemberStatus) -> MemberEntry {
+        MemberEntry {
+            id: format!("GB/LA/{code}").parse().expect("member"),
+            name: code.into(),
+            status,
+            sector: None,
+            region: None,
+        }
+    }
+
+    fn gateway(id: &str, address: Option<&str>) -> GatewayEntry {
+        GatewayEntry {
+            id: id.parse().expect("gateway"),
+            address: address.map(str::to_owned),
+        }
+    }
+
+    fn view() -> View {
+        let now = OffsetDateTime::now_utc();
+        let config = GlobalConfig {
+            format: CONFIG_FORMAT.into(),
+            network: "GB".parse().expect("network"),
+            version: 7,
+            issued_at: now,
+            expires_at: now + time::Duration::days(7),
+            authority: AuthorityInfo {
+                endpoints: vec![],
+                ca_certificate: String::new(),
+            },
+            classes: vec![],
+            members: vec![
+                member("A1", MemberStatus::Active),
+                member("B2", MemberStatus::Suspended),
+                member("C3", MemberStatus::Active),
+            ],
+            subsystems: ["GB/LA/A1/sys", "GB/LA/B2/sys"]
+                .iter()
+                .map(|s| s.parse().expect("subsystem"))
+                .collect(),
+            gateways: vec![
+                gateway("GB/LA/A1@gw1", Some("a1.example:8443")),
+                gateway("GB/LA/A1@gw2", None),
+                gateway("GB/LA/A1@gw3", Some("a1-3.example:8443")),
+                gateway("GB/LA/B2@gw1", Some("b2.example:8443")),
+            ],
+            services: vec![
+                ServiceEntry {
+                    id: "GB/LA/A1/sys/check".parse().expect("service"),
+                    title: "check".into(),
+                    processes: vec![],
+                },
+                ServiceEntry {
+                    id: "GB/LA/B2/sys/check".parse().expect("service"),
+                    title: "check".into(),
+                    processes: vec![],
+                },
+            ],
+            federation: vec![],
+            revoked_serials: vec!["0bad".into()],
+        };
+        View::new(Arc::new(config), Arc::new(vec![]))
+    }
+
+    #[test]
+    fn lookups_answer_from_the_document_and_its_statuses() {
+        let view = view();
+        let id = |s: &str| -> GatewayId { s.parse().expect("gateway") };
+        assert!(view.trusts(&id("GB/LA/A1@gw1"), "01"));
+        assert!(!view.trusts(&id("GB/LA/A1@gw1"), "0bad"), "revoked serial");
+        assert!(!view.trusts(&id("GB/LA/A1@gw9"), "01"), "unlisted gateway");
+        assert!(!view.trusts(&id("GB/LA/B2@gw1"), "01"), "suspended member");
+        assert!(!view.trusts(&id("GB/LA/Z9@gw1"), "01"), "unknown member");
+
+        let a1: MemberId = "GB/LA/A1".parse().expect("member");
+        let addresses: Vec<_> = view
+            .gateways_of(&a1)
+            .into_iter()
+            .filter_map(|g| g.address)
+            .collect();
+        assert_eq!(addresses, ["a1.example:8443", "a1-3.example:8443"]);
+        assert!(view
+            .gateways_of(&"GB/LA/C3".parse().expect("member"))
+            .is_empty());
+
+        assert!(view.has_service(&"GB/LA/A1/sys/check".parse().expect("service")));
+        assert!(!view.has_service(&"GB/LA/B2/sys/check".parse().expect("service")));
+        assert!(!view.has_service(&"GB/LA/A1/sys/other".parse().expect("service")));
+        assert!(view.has_subsystem(&"GB/LA/A1/sys".parse().expect("subsystem")));
+        assert!(!view.has_subsystem(&"GB/LA/B2/sys".parse().expect("subsystem")));
+        assert!(!view.has_subsystem(&"GB/LA/C3/sys".parse().expect("subsystem")));
     }
 }
