@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use psn_core::config::{
     AuthorityInfo, GatewayEntry, GlobalConfig, MemberEntry, ServiceEntry, CONFIG_FORMAT,
 };
-use psn_core::config_delta::ConfigDelta;
+use psn_core::config_delta::{ConfigDelta, Detached};
 use psn_core::encoding::{b64url, sha256};
 use psn_core::names::NetworkId;
 use psn_pki::ConfigSigner;
@@ -124,11 +124,12 @@ impl DeltaHistory {
         (entries / 4).max(MIN_DELTA_BUDGET)
     }
 
-    /// Records the step to `config`, signed as `jws`; forgets the history if the step cannot
-    /// be expressed (a version published elsewhere came between).
-    fn advance(&mut self, config: Arc<GlobalConfig>, jws: &str) {
-        match ConfigDelta::between(&self.latest, &config, jws) {
-            Ok(step) if step.from_version + 1 == step.version => {
+    /// Records the step to `config`, whose delta from the latest is `step` (computed by
+    /// [`step_between`]); forgets the steps if there is none (a version published elsewhere came
+    /// between).
+    fn advance(&mut self, config: Arc<GlobalConfig>, step: Option<ConfigDelta>) {
+        match step {
+            Some(step) if step.from_version == self.latest.version => {
                 self.steps.push_back(Arc::new(step));
             }
             _ => self.steps.clear(),
@@ -149,6 +150,16 @@ impl DeltaHistory {
         let first = steps.next()?;
         steps.try_fold(first, |delta, step| delta.then(step).ok())
     }
+}
+
+/// The delta from `previous` to `config` if it is one version step.
+fn step_between(
+    previous: Option<&GlobalConfig>,
+    config: &GlobalConfig,
+    signed: &Detached,
+) -> Option<ConfigDelta> {
+    let previous = previous.filter(|p| p.version + 1 == config.version)?;
+    ConfigDelta::between(previous, config, signed).ok()
 }
 
 /// Publishes configuration versions and lets requests wait for the next one.
@@ -234,22 +245,34 @@ impl Publisher {
         let config = build_config(&snapshot, &self.description, version, now);
         let jws = self.signer.sign(&config)?;
         let digest = b64url(&sha256(jws.as_bytes()));
-        self.store
-            .insert_config(
-                version,
-                snapshot.generation,
-                now,
-                config.expires_at,
-                &digest,
-                &jws,
-            )
-            .await?;
-        *force = false;
         let config = Arc::new(config);
+        // The delta for gateways is worked out on another core while the version is stored;
+        // both are done before the version is announced.
+        let step = {
+            let previous = self.history().as_ref().map(|h| h.latest.clone());
+            let config = config.clone();
+            let signed = Detached::of(&jws).map_err(|e| {
+                PublishError::Sign(psn_pki::PkiError::Crypto(format!(
+                    "signed configuration: {e}"
+                )))
+            })?;
+            tokio::task::spawn_blocking(move || step_between(previous.as_deref(), &config, &signed))
+        };
+        let stored = self.store.insert_config(
+            version,
+            snapshot.generation,
+            now,
+            config.expires_at,
+            &digest,
+            &jws,
+        );
+        let (step, stored) = tokio::join!(step, stored);
+        stored?;
+        *force = false;
         {
             let mut history = self.history();
             match history.as_mut() {
-                Some(history) => history.advance(config.clone(), &jws),
+                Some(history) => history.advance(config.clone(), step.ok().flatten()),
                 None => {
                     *history = Some(DeltaHistory {
                         latest: config.clone(),
@@ -294,5 +317,87 @@ impl Publisher {
                 _ = shutdown.changed() => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use psn_core::config::{MemberStatus, CONFIG_FORMAT};
+
+    fn config(version: u64, members: usize) -> Arc<GlobalConfig> {
+        let issued_at = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+        Arc::new(GlobalConfig {
+            format: CONFIG_FORMAT.into(),
+            network: "GB".parse().expect("network"),
+            version,
+            issued_at,
+            expires_at: issued_at + time::Duration::days(7),
+            authority: AuthorityInfo {
+                endpoints: vec![],
+                ca_certificate: String::new(),
+            },
+            classes: vec![],
+            members: (0..members)
+                .map(|i| MemberEntry {
+                    id: format!("GB/LA/M{i:05}").parse().expect("member"),
+                    name: format!("Member {i}"),
+                    status: MemberStatus::Active,
+                    sector: None,
+                    region: None,
+                })
+                .collect(),
+            subsystems: vec![],
+            gateways: vec![],
+            services: vec![],
+            federation: vec![],
+            revoked_serials: vec![],
+        })
+    }
+
+    fn signed() -> Detached {
+        Detached::of("aGVhZGVy.cGF5bG9hZA.c2ln").expect("detached")
+    }
+
+    fn history_through(sizes: &[usize]) -> DeltaHistory {
+        let mut history = DeltaHistory {
+            latest: config(1, sizes[0]),
+            steps: VecDeque::new(),
+        };
+        for (i, size) in sizes.iter().enumerate().skip(1) {
+            let next = config(i as u64 + 1, *size);
+            let step = step_between(Some(&history.latest), &next, &signed());
+            history.advance(next, step);
+        }
+        history
+    }
+
+    #[test]
+    fn a_gateway_steps_behind_gets_one_composed_delta() {
+        let history = history_through(&[1, 2, 3, 5]);
+        let delta = history.since(1).expect("delta from 1");
+        assert_eq!((delta.from_version, delta.version), (1, 4));
+        assert_eq!(delta.members.upsert.len(), 4);
+        assert_eq!(delta.apply(&config(1, 1)).expect("apply"), *config(4, 5));
+        assert_eq!(history.since(3).map(|d| d.members.upsert.len()), Some(2));
+        assert!(history.since(4).is_none(), "nothing from the latest");
+        assert!(
+            history.since(9).is_none(),
+            "nothing from a version never published"
+        );
+    }
+
+    #[test]
+    fn a_gap_or_a_delta_bigger_than_the_budget_leaves_only_the_whole_document() {
+        let mut history = history_through(&[1, 2, 3]);
+        let skipped = config(5, 4);
+        let step = step_between(Some(&history.latest), &skipped, &signed());
+        assert!(step.is_none(), "version 4 was published elsewhere");
+        history.advance(skipped, step);
+        assert!(history.since(1).is_none() && history.since(3).is_none());
+
+        let history = history_through(&[1, 2, MIN_DELTA_BUDGET + 10]);
+        assert!(history.since(1).is_none(), "over the budget");
+        assert!(history.since(2).is_none());
     }
 }

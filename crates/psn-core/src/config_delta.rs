@@ -227,6 +227,29 @@ impl<T: Keyed + Clone + PartialEq> Changes<T> {
     }
 }
 
+/// A version's compact JWS without its payload: what a delta carries of the signed form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detached {
+    /// The protected header (base64url).
+    pub protected: String,
+    /// The signature (base64url).
+    pub signature: String,
+}
+
+impl Detached {
+    /// The header and signature of `jws`.
+    pub fn of(jws: &str) -> Result<Self, DeltaError> {
+        let mut parts = jws.trim_end().split('.');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(protected), Some(_), Some(signature), None) => Ok(Self {
+                protected: protected.to_owned(),
+                signature: signature.to_owned(),
+            }),
+            _ => Err(DeltaError::Envelope("expected three dot-separated parts")),
+        }
+    }
+}
+
 /// The changes from one configuration version to a later one, with the later version's
 /// signature. Small lists (classes, federation, revoked serials) travel whole.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,11 +291,11 @@ pub struct ConfigDelta {
 }
 
 impl ConfigDelta {
-    /// The delta from `old` to `new`, whose signed form is `new_jws`.
+    /// The delta from `old` to `new`, whose signed form's header and signature are `signed`.
     pub fn between(
         old: &GlobalConfig,
         new: &GlobalConfig,
-        new_jws: &str,
+        signed: &Detached,
     ) -> Result<Self, DeltaError> {
         if new.version <= old.version {
             return Err(DeltaError::Backwards {
@@ -280,12 +303,6 @@ impl ConfigDelta {
                 to: new.version,
             });
         }
-        let mut parts = new_jws.trim_end().split('.');
-        let (Some(protected), Some(_), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(DeltaError::Envelope("expected three dot-separated parts"));
-        };
         Ok(Self {
             format: DELTA_FORMAT.to_owned(),
             network: new.network.clone(),
@@ -301,8 +318,8 @@ impl ConfigDelta {
             services: Changes::between(&old.services, &new.services),
             federation: new.federation.clone(),
             revoked_serials: new.revoked_serials.clone(),
-            protected: protected.to_owned(),
-            signature: signature.to_owned(),
+            protected: signed.protected.clone(),
+            signature: signed.signature.clone(),
         })
     }
 
@@ -476,7 +493,9 @@ mod tests {
         }
     }
 
-    const JWS: &str = "aGVhZGVy.cGF5bG9hZA.c2ln";
+    fn jws() -> Detached {
+        Detached::of("aGVhZGVy.cGF5bG9hZA.c2ln").expect("three parts")
+    }
 
     #[test]
     fn a_delta_rebuilds_the_later_version_exactly() {
@@ -484,7 +503,7 @@ mod tests {
         let mut new = config(5, &["A1", "B2", "D4"], &[("A1", "x"), ("D4", "z")]);
         new.members[1].status = MemberStatus::Suspended;
         new.revoked_serials.push("0b".into());
-        let delta = ConfigDelta::between(&old, &new, JWS).expect("delta");
+        let delta = ConfigDelta::between(&old, &new, &jws()).expect("delta");
         assert_eq!(delta.members.upsert.len(), 2, "B2 changed, D4 added");
         assert_eq!(delta.members.remove, vec!["GB/LA/C3".to_owned()]);
         assert_eq!(delta.services.remove, vec!["GB/LA/B2/sys/y".to_owned()]);
@@ -499,7 +518,7 @@ mod tests {
     fn a_delta_survives_the_wire() {
         let old = config(1, &["A1"], &[]);
         let new = config(2, &["A1", "B2"], &[("B2", "s")]);
-        let delta = ConfigDelta::between(&old, &new, JWS).expect("delta");
+        let delta = ConfigDelta::between(&old, &new, &jws()).expect("delta");
         let text = serde_json::to_string(&delta).expect("json");
         let back: ConfigDelta = serde_json::from_str(&text).expect("parse");
         assert_eq!(back.apply(&old).expect("apply"), new);
@@ -516,8 +535,8 @@ mod tests {
         let v1 = config(1, &["A1", "B2"], &[("A1", "s")]);
         let v2 = config(2, &["A1", "B2", "C3"], &[("A1", "s"), ("C3", "t")]);
         let v3 = config(3, &["A1", "D4"], &[("D4", "u")]);
-        let first = ConfigDelta::between(&v1, &v2, JWS).expect("first");
-        let second = ConfigDelta::between(&v2, &v3, JWS).expect("second");
+        let first = ConfigDelta::between(&v1, &v2, &jws()).expect("first");
+        let second = ConfigDelta::between(&v2, &v3, &jws()).expect("second");
         let both = first.clone().then(second.clone()).expect("compose");
         assert_eq!((both.from_version, both.version), (1, 3));
         assert_eq!(both.apply(&v1).expect("apply"), v3);
@@ -532,7 +551,7 @@ mod tests {
         let v1 = config(1, &["A1"], &[]);
         let v2 = config(2, &["A1", "B2"], &[]);
         let v3 = config(3, &["B2"], &[]);
-        let delta = ConfigDelta::between(&v2, &v3, JWS).expect("delta");
+        let delta = ConfigDelta::between(&v2, &v3, &jws()).expect("delta");
         assert_eq!(
             delta.apply(&v1),
             Err(DeltaError::WrongBase { from: 2, held: 1 })
@@ -553,33 +572,35 @@ mod tests {
             Err(DeltaError::Backwards { .. })
         ));
         assert!(matches!(
-            ConfigDelta::between(&v3, &v2, JWS),
+            ConfigDelta::between(&v3, &v2, &jws()),
             Err(DeltaError::Backwards { .. })
         ));
-        assert!(matches!(
-            ConfigDelta::between(&v1, &v2, "one.two"),
-            Err(DeltaError::Envelope(_))
-        ));
+        for malformed in ["one.two", "a.b.c.d", ""] {
+            assert!(matches!(
+                Detached::of(malformed),
+                Err(DeltaError::Envelope(_))
+            ));
+        }
     }
 
     #[test]
     fn unsorted_or_contradictory_changes_are_refused() {
         let base = config(1, &["A1", "B2"], &[]);
         let mut unsorted =
-            ConfigDelta::between(&base, &config(2, &["C3", "D4"], &[]), JWS).expect("delta");
+            ConfigDelta::between(&base, &config(2, &["C3", "D4"], &[]), &jws()).expect("delta");
         unsorted.members.upsert.reverse();
         assert_eq!(unsorted.apply(&base), Err(DeltaError::Unsorted("member")));
         let mut both =
-            ConfigDelta::between(&base, &config(2, &["A1", "B2"], &[]), JWS).expect("delta");
+            ConfigDelta::between(&base, &config(2, &["A1", "B2"], &[]), &jws()).expect("delta");
         both.members.upsert.push(member("A1", MemberStatus::Left));
         both.members.remove.push("GB/LA/A1".into());
         assert_eq!(both.apply(&base), Err(DeltaError::Unsorted("member")));
         let mut duplicate =
-            ConfigDelta::between(&base, &config(2, &["A1", "B2"], &[]), JWS).expect("delta");
+            ConfigDelta::between(&base, &config(2, &["A1", "B2"], &[]), &jws()).expect("delta");
         duplicate.members.remove = vec!["GB/LA/B2".into(), "GB/LA/B2".into()];
         assert_eq!(duplicate.apply(&base), Err(DeltaError::Unsorted("member")));
         let mut added_and_removed =
-            ConfigDelta::between(&base, &config(2, &["A1", "B2"], &[]), JWS).expect("delta");
+            ConfigDelta::between(&base, &config(2, &["A1", "B2"], &[]), &jws()).expect("delta");
         added_and_removed
             .members
             .upsert
@@ -602,7 +623,7 @@ mod tests {
             assert!(serde_json::from_str::<ConfigDelta>(text).is_err(), "{text}");
         }
         let old = config(1, &["A1"], &[]);
-        let delta = ConfigDelta::between(&old, &config(2, &["A2"], &[]), JWS).expect("delta");
+        let delta = ConfigDelta::between(&old, &config(2, &["A2"], &[]), &jws()).expect("delta");
         let mut value = serde_json::to_value(&delta).expect("json");
         value["members"]["upsert"][0]["id"] = "GB/LA/../etc".into();
         assert!(serde_json::from_value::<ConfigDelta>(value).is_err());
@@ -636,8 +657,8 @@ mod tests {
             let v1 = config(1, &o, &services(&o));
             let v2 = config(2, &n, &services(&n));
             let v3 = config(3, &t, &services(&t));
-            let d12 = ConfigDelta::between(&v1, &v2, JWS).expect("delta");
-            let d23 = ConfigDelta::between(&v2, &v3, JWS).expect("delta");
+            let d12 = ConfigDelta::between(&v1, &v2, &jws()).expect("delta");
+            let d23 = ConfigDelta::between(&v2, &v3, &jws()).expect("delta");
             prop_assert_eq!(d12.apply(&v1).expect("apply"), v2.clone());
             prop_assert_eq!(d23.apply(&v2).expect("apply"), v3.clone());
             prop_assert_eq!(d12.then(d23).expect("compose").apply(&v1).expect("apply"), v3);

@@ -150,7 +150,7 @@ fn config(version: u64) -> GlobalConfig {
 #[test]
 fn a_configuration_rebuilt_from_a_delta_verifies_only_if_it_is_what_was_signed() {
     use psn_core::config::{MemberEntry, MemberStatus};
-    use psn_core::config_delta::ConfigDelta;
+    use psn_core::config_delta::{ConfigDelta, Detached};
     let ca = CertificateAuthority::create(&network()).expect("ca");
     let signer = ConfigSigner::create(&ca, WEEK).expect("signer");
     let old = config(1);
@@ -163,7 +163,8 @@ fn a_configuration_rebuilt_from_a_delta_verifies_only_if_it_is_what_was_signed()
         region: None,
     });
     let new_jws = signer.sign(&new).expect("sign");
-    let delta = ConfigDelta::between(&old, &new, &new_jws).expect("delta");
+    let signed = Detached::of(&new_jws).expect("detached");
+    let delta = ConfigDelta::between(&old, &new, &signed).expect("delta");
     let rebuilt = delta.apply(&old).expect("apply");
     let jws = delta.signed_form(&rebuilt).expect("signed form");
     assert_eq!(
