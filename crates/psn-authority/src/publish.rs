@@ -5,9 +5,7 @@
 
 use crate::store::{Snapshot, Store, StoreError};
 use axum::body::Bytes;
-use psn_core::config::{
-    AuthorityInfo, GatewayEntry, GlobalConfig, MemberEntry, ServiceEntry, CONFIG_FORMAT,
-};
+use psn_core::config::{AuthorityInfo, GatewayEntry, GlobalConfig, CONFIG_FORMAT};
 use psn_core::config_delta::{ConfigDelta, Detached};
 use psn_core::encoding::{b64url, sha256};
 use psn_core::names::NetworkId;
@@ -63,17 +61,7 @@ pub fn build_config(
             ca_certificate: description.ca_certificate.clone(),
         },
         classes: snapshot.classes.clone(),
-        members: snapshot
-            .members
-            .iter()
-            .map(|m| MemberEntry {
-                id: m.id.clone(),
-                name: m.name.clone(),
-                status: m.status,
-                sector: m.sector.clone(),
-                region: m.region.clone(),
-            })
-            .collect(),
+        members: snapshot.members.clone(),
         subsystems: snapshot.subsystems.clone(),
         gateways: snapshot
             .gateways
@@ -83,15 +71,7 @@ pub fn build_config(
                 address: address.clone(),
             })
             .collect(),
-        services: snapshot
-            .services
-            .iter()
-            .map(|s| ServiceEntry {
-                id: s.id.clone(),
-                title: s.title.clone(),
-                processes: s.processes.clone(),
-            })
-            .collect(),
+        services: snapshot.services.clone(),
         federation: Vec::new(),
         revoked_serials: snapshot.revoked_serials.clone(),
     }
@@ -323,7 +303,7 @@ impl Publisher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use psn_core::config::{MemberStatus, CONFIG_FORMAT};
+    use psn_core::config::{MemberEntry, MemberStatus, CONFIG_FORMAT};
 
     fn config(version: u64, members: usize) -> Arc<GlobalConfig> {
         let issued_at = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);

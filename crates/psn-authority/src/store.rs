@@ -11,7 +11,7 @@ use psn_core::aggregate::{
     AggregateBatch, AggregateCounts, AggregateKey, AggregateRow, LatencyHistogram, LogCursor,
     Outcome, SampleKind, Side,
 };
-use psn_core::config::MemberStatus;
+use psn_core::config::{MemberEntry, MemberStatus, ServiceEntry};
 use psn_core::names::{
     ClassCode, GatewayCode, GatewayId, MemberClass, MemberClasses, MemberId, NetworkId, ServiceId,
     SubsystemId,
@@ -114,14 +114,14 @@ pub struct Snapshot {
     pub generation: i64,
     /// Classes.
     pub classes: Vec<MemberClass>,
-    /// All members.
-    pub members: Vec<MemberView>,
+    /// All members, as the configuration lists them.
+    pub members: Vec<MemberEntry>,
     /// Subsystems of active members.
     pub subsystems: Vec<SubsystemId>,
     /// Active gateways of active members, with addresses.
     pub gateways: Vec<(GatewayId, Option<String>)>,
-    /// Services of active members.
-    pub services: Vec<ServiceRecord>,
+    /// Services of active members, as the configuration lists them.
+    pub services: Vec<ServiceEntry>,
     /// Serials of revoked certificates that have not yet expired.
     pub revoked_serials: Vec<String>,
 }
@@ -1161,10 +1161,22 @@ impl Store {
         let classes = classes(&mut *tx).await?.iter().cloned().collect();
 
         let mut members = Vec::new();
-        Self::each_row(&mut tx, MEMBER_COLUMNS, |row| {
-            members.push((row.try_get("id")?, member_from_row(row)?));
-            Ok(())
-        })
+        Self::each_row(
+            &mut tx,
+            "SELECT id, name, status, sector, region FROM members",
+            |row| {
+                let text: &str = row.try_get(0)?;
+                let member = MemberEntry {
+                    id: parse("member id", text)?,
+                    name: row.try_get(1)?,
+                    status: parse("member status", row.try_get::<&str, _>(2)?)?,
+                    sector: row.try_get(3)?,
+                    region: row.try_get(4)?,
+                };
+                members.push((text.to_owned(), member));
+                Ok(())
+            },
+        )
         .await?;
         Self::sort_by_id_text(&mut members);
         // Every member's id text, with its id if the member is active.
@@ -1219,19 +1231,18 @@ impl Store {
         let mut services = Vec::new();
         Self::each_row(
             &mut tx,
-            "SELECT id, title, description, processes FROM services",
+            "SELECT id, title, processes FROM services",
             |row| {
                 let text: &str = row.try_get(0)?;
                 if let (Some(subsystem), code) = Self::owner(&subsystem_ids, "service", text, '/')?
                 {
-                    let processes: &str = row.try_get(3)?;
-                    let service = ServiceRecord {
+                    let processes: &str = row.try_get(2)?;
+                    let service = ServiceEntry {
                         id: ServiceId::new(
                             subsystem.clone(),
                             Self::own_code("service", text, code)?,
                         ),
                         title: row.try_get(1)?,
-                        description: row.try_get(2)?,
                         processes: processes
                             .split(',')
                             .filter(|p| !p.is_empty())
