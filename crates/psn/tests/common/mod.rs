@@ -160,18 +160,35 @@ pub struct Net {
     pub members: HashMap<&'static str, Member>,
     pub backend: String,
     pub backend_received: Arc<AtomicU64>,
+    /// Locks reserving the gateways' ports for this test ([`free_port`]).
+    pub port_locks: Vec<std::fs::File>,
 }
 
 /// A port for a gateway listener that is bound later (its address is announced at enrolment).
 /// Chosen below Linux's ephemeral range (32768 and up), where the many outgoing connections of
-/// tests running in parallel take their local ports, so it is not taken before the gateway
-/// binds it; a port another test holds right now is skipped.
-fn free_port() -> u16 {
+/// tests running in parallel take their local ports. It is reserved for the whole test by a lock
+/// on a file named after it, which every test process honours, so a gateway restarted on its port
+/// cannot find it taken by another test; the lock goes when the returned file is dropped or the
+/// process ends. The lock files (empty, at most one per port of the range) stay: removing one
+/// could let two tests lock different files under one name.
+fn free_port() -> (u16, std::fs::File) {
     use std::hash::{BuildHasher, RandomState};
+    let locks = std::env::temp_dir().join("psn-test-ports");
+    std::fs::create_dir_all(&locks).expect("port lock directory");
     let random = RandomState::new();
     (0u64..)
         .map(|attempt| 20_000 + (random.hash_one(attempt) % 12_000) as u16)
-        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .find_map(|port| {
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(locks.join(port.to_string()))
+                .ok()?;
+            lock.try_lock().ok()?;
+            std::net::TcpListener::bind(("127.0.0.1", port)).ok()?;
+            Some((port, lock))
+        })
         .expect("a free port")
 }
 
@@ -205,6 +222,7 @@ impl Net {
             members: HashMap::new(),
             backend,
             backend_received,
+            port_locks: Vec::new(),
         };
         for (id, name, subsystem) in [
             (PROVIDER, "Department for Education", "eligibility"),
@@ -287,7 +305,8 @@ impl Net {
             })
             .await
             .expect("token");
-        let (internal, external) = (free_port(), free_port());
+        let ((internal, internal_lock), (external, external_lock)) = (free_port(), free_port());
+        self.port_locks.extend([internal_lock, external_lock]);
         let dir = GatewayDir::new(self.tmp.path().join(id.replace('/', "-")));
         psn_gateway::enrol(
             &dir,
