@@ -618,12 +618,7 @@ async fn follow(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let store = Arc::new(std::sync::Mutex::new(store));
-    let held = |store: &std::sync::Mutex<ConfigStore>| {
-        store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .shared()
-    };
+    let held = |store: &std::sync::Mutex<ConfigStore>| locked(store).shared();
     let mut backoff = Duration::from_millis(250);
     let mut announced = false;
     loop {
@@ -690,19 +685,26 @@ async fn follow(
     }
 }
 
+/// The configuration cache, which [`follow`] shares with the blocking threads that check new
+/// versions. A check that panicked left nothing half-stored (a version is held only after it is
+/// written), so the cache stays usable.
+fn locked(store: &std::sync::Mutex<ConfigStore>) -> std::sync::MutexGuard<'_, ConfigStore> {
+    store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// One long poll for a newer configuration: a delta against the held version where the
 /// authority has one (DESIGN.md "delta at scale"), else the whole document. Returns the version
-/// taken and how it came, if one was. Checking a national-scale document takes a good part of a second, so it runs
-/// off the runtime's threads, never stalling the data plane.
+/// taken and how it came, if one was. Checking a national-scale document takes a good part of a
+/// second, so it runs off the runtime's threads, never stalling the data plane.
 async fn take_newer(
     client: &AuthorityClient,
     store: &Arc<std::sync::Mutex<ConfigStore>>,
 ) -> Result<Option<(u64, Arrival)>, GatewayError> {
     const WAIT: Duration = Duration::from_secs(30);
     let (held, etag) = {
-        let store = store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let store = locked(store);
         (store.current().map(|c| c.version), store.etag())
     };
     if let Some(held) = held {
@@ -739,14 +741,10 @@ async fn accept(
         + 'static,
 ) -> Result<Option<u64>, GatewayError> {
     let store = store.clone();
-    let accepted = tokio::task::spawn_blocking(move || {
-        let mut store = store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        check(&mut store, OffsetDateTime::now_utc())
-    })
-    .await
-    .map_err(|e| GatewayError::Setup(format!("configuration check stopped: {e}")))??;
+    let accepted =
+        tokio::task::spawn_blocking(move || check(&mut locked(&store), OffsetDateTime::now_utc()))
+            .await
+            .map_err(|e| GatewayError::Setup(format!("configuration check stopped: {e}")))??;
     Ok(match accepted {
         Accepted::New(v) => Some(v),
         Accepted::Unchanged(_) => None,

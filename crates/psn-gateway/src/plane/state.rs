@@ -4,7 +4,7 @@
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 use psn_core::access::Grant;
-use psn_core::config::{GatewayEntry, GlobalConfig, MemberStatus};
+use psn_core::config::{GatewayEntry, GlobalConfig, MemberEntry, MemberStatus, ServiceEntry};
 use psn_core::names::{GatewayId, MemberId, ServiceId, SubsystemId};
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hash};
@@ -14,16 +14,19 @@ use time::OffsetDateTime;
 /// Positions in one of the configuration's lists, found by the hash of an id. The index copies
 /// nothing out of the document, which at national scale lists hundreds of thousands of ids, so
 /// a new version is indexed in a few milliseconds and every lookup compares against the
-/// document itself.
-#[derive(Debug, Default)]
-struct Positions(HashTable<usize>);
+/// document itself. The id of an entry is read by one function, for indexing and finding alike.
+#[derive(Debug)]
+struct Positions<T, K: ?Sized> {
+    table: HashTable<usize>,
+    id: fn(&T) -> &K,
+}
 
-impl Positions {
+impl<T, K: Hash + PartialEq + ?Sized> Positions<T, K> {
     /// Indexes the entries of `items` that `keep` selects, by `id`.
-    fn of<T, K: Hash + ?Sized>(
+    fn of(
         items: &[T],
         hasher: &DefaultHashBuilder,
-        id: impl Fn(&T) -> &K,
+        id: fn(&T) -> &K,
         keep: impl Fn(&T) -> bool,
     ) -> Self {
         let mut table = HashTable::with_capacity(items.len());
@@ -32,16 +35,20 @@ impl Positions {
                 items.get(p).map_or(0, |item| hasher.hash_one(id(item)))
             });
         }
-        Self(table)
+        Self { table, id }
     }
 
-    /// Positions whose id hashes like `wanted`: candidates for the caller to compare.
-    fn candidates<'a, K: Hash + ?Sized>(
+    /// The positions of the indexed entries of `items` (the list indexed) whose id is `wanted`.
+    fn find<'a>(
         &'a self,
         hasher: &DefaultHashBuilder,
-        wanted: &K,
+        items: &'a [T],
+        wanted: &'a K,
     ) -> impl Iterator<Item = usize> + 'a {
-        self.0.iter_hash(hasher.hash_one(wanted)).copied()
+        self.table
+            .iter_hash(hasher.hash_one(wanted))
+            .copied()
+            .filter(move |&p| items.get(p).is_some_and(|item| (self.id)(item) == wanted))
     }
 }
 
@@ -56,11 +63,11 @@ pub struct View {
     /// The document.
     pub config: Arc<GlobalConfig>,
     hasher: DefaultHashBuilder,
-    active_members: Positions,
-    gateways: Positions,
-    gateways_by_member: Positions,
-    services: Positions,
-    subsystems: Positions,
+    active_members: Positions<MemberEntry, MemberId>,
+    gateways: Positions<GatewayEntry, GatewayId>,
+    gateways_by_member: Positions<GatewayEntry, MemberId>,
+    services: Positions<ServiceEntry, ServiceId>,
+    subsystems: Positions<SubsystemId, SubsystemId>,
     revoked: HashSet<String>,
     /// Grants on this member's services.
     pub grants: Arc<Vec<Grant>>,
@@ -95,51 +102,52 @@ impl View {
 
     fn is_active(&self, member: &MemberId) -> bool {
         self.active_members
-            .candidates(&self.hasher, member)
-            .any(|p| self.config.members.get(p).is_some_and(|m| m.id == *member))
+            .find(&self.hasher, &self.config.members, member)
+            .next()
+            .is_some()
     }
 
     /// Whether a peer presenting this identity and certificate serial is trusted now.
     pub fn trusts(&self, gateway: &GatewayId, serial: &str) -> bool {
-        self.gateways.candidates(&self.hasher, gateway).any(|p| {
-            self.config
-                .gateways
-                .get(p)
-                .is_some_and(|g| g.id == *gateway)
-        }) && self.is_active(gateway.member())
+        self.gateways
+            .find(&self.hasher, &self.config.gateways, gateway)
+            .next()
+            .is_some()
+            && self.is_active(gateway.member())
             && !self.revoked.contains(serial)
     }
 
     /// The provider's gateways that have announced an address, in the configuration's order.
     pub fn gateways_of(&self, member: &MemberId) -> Vec<GatewayEntry> {
+        let gateways = &self.config.gateways;
         let mut positions: Vec<usize> = self
             .gateways_by_member
-            .candidates(&self.hasher, member)
+            .find(&self.hasher, gateways, member)
             .collect();
         positions.sort_unstable();
         positions
             .into_iter()
-            .filter_map(|p| self.config.gateways.get(p))
-            .filter(|g| g.id.member() == member && g.address.is_some())
+            .filter_map(|p| gateways.get(p))
+            .filter(|g| g.address.is_some())
             .cloned()
             .collect()
     }
 
     /// Whether the service is listed and its provider active.
     pub fn has_service(&self, service: &ServiceId) -> bool {
-        self.services.candidates(&self.hasher, service).any(|p| {
-            self.config
-                .services
-                .get(p)
-                .is_some_and(|s| s.id == *service)
-        }) && self.is_active(service.member())
+        self.services
+            .find(&self.hasher, &self.config.services, service)
+            .next()
+            .is_some()
+            && self.is_active(service.member())
     }
 
     /// Whether the subsystem is registered to an active member.
     pub fn has_subsystem(&self, subsystem: &SubsystemId) -> bool {
         self.subsystems
-            .candidates(&self.hasher, subsystem)
-            .any(|p| self.config.subsystems.get(p) == Some(subsystem))
+            .find(&self.hasher, &self.config.subsystems, subsystem)
+            .next()
+            .is_some()
             && self.is_active(subsystem.member())
     }
 
