@@ -958,6 +958,14 @@ async fn deltas_rebuild_exactly_the_signed_versions_and_nothing_else() {
             })
             .to_string()
         );
+        let err = store
+            .accept_delta(&step, now())
+            .expect_err("an older delta");
+        assert!(
+            matches!(err, ConfigStoreError::Rollback { offered, held } if offered == second && held == fourth),
+            "{err}"
+        );
+        assert_eq!(store.current().map(|c| c.version), Some(fourth));
 
         // A long poll wakes with the delta when a version is published.
         let waiter = {
