@@ -94,13 +94,21 @@ impl Demo {
     }
 }
 
+/// A port for a gateway listener that is bound only once the gateway starts. Chosen below
+/// Linux's ephemeral range (32768 and up), where the machine's outgoing connections take their
+/// local ports, so that none takes it in between; a port in use now is skipped.
 fn free_port() -> Result<u16, DemoError> {
-    let socket =
-        std::net::TcpListener::bind("127.0.0.1:0").map_err(setup("finding a free port"))?;
-    Ok(socket
-        .local_addr()
-        .map_err(setup("finding a free port"))?
-        .port())
+    use std::hash::{BuildHasher, RandomState};
+    let random = RandomState::new();
+    (0u64..10_000)
+        .map(|attempt| 20_000 + (random.hash_one(attempt) % 12_000) as u16)
+        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .ok_or_else(|| {
+            setup("finding a free port")(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                "no free port between 20000 and 32000",
+            ))
+        })
 }
 
 /// The member that deliberately has no grant, to show a refusal.
