@@ -11,6 +11,10 @@ use psn_core::names::{MemberClasses, NetworkId};
 use psn_pki::{CertificateAuthority, ConfigSigner};
 use std::time::Duration;
 
+/// The allocator the `psn` binary runs the authority with, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const MEMBERS: usize = 25_000;
 const SERVICES_PER_MEMBER: usize = 4;
 
