@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod authority_scale;
 mod data_plane;
+mod provenance;
 
 /// The allocator the `psn` binary uses: the authority-scale bench builds and loads
 /// configurations in this process, and glibc's allocator spent about a quarter of that time

@@ -187,9 +187,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         machine,
         psn: report::Build {
             binary: args.psn.display().to_string(),
-            version: command_output(&psn, &["--version"])
+            version: crate::provenance::command_output(&psn, &["--version"])
                 .map(|v| v.trim_start_matches("psn ").to_owned()),
-            revision: revision(),
+            revision: crate::provenance::revision(),
         },
         goals: Report::goals(&measured.build, &measured.load, &summary),
         summary,
@@ -436,32 +436,6 @@ impl Progress {
             report::duration(round.all_reinstated_ms),
         ));
     }
-}
-
-/// The first line a command prints, if it runs and succeeds.
-fn command_output(program: &Path, args: &[&str]) -> Option<String> {
-    let output = std::process::Command::new(program)
-        .args(args)
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.lines().next().map(|l| l.trim().to_owned())
-}
-
-/// The git revision of the working directory, `-dirty` if it has local changes; `None` outside
-/// a checkout.
-fn revision() -> Option<String> {
-    let git = Path::new("git");
-    let head = command_output(git, &["rev-parse", "--short", "HEAD"])?;
-    let dirty = std::process::Command::new(git)
-        .args(["status", "--porcelain", "--untracked-files=no"])
-        .output()
-        .ok()
-        .is_some_and(|o| !o.stdout.is_empty());
-    Some(if dirty { format!("{head}-dirty") } else { head })
 }
 
 /// Copies the files of `from` (not recursively) into a new directory `to`.

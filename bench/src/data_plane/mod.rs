@@ -292,7 +292,8 @@ impl Machine {
             cpu_model,
             kernel: read("/proc/sys/kernel/osrelease"),
             date,
-            revision: first_line("git", &["describe", "--always", "--dirty"]),
+            revision: crate::provenance::revision()
+                .unwrap_or_else(|| "not a git checkout".to_owned()),
             versions,
         }
     }

@@ -641,7 +641,7 @@ async fn follow(
                     }
                     announced = true;
                 }
-                match take_newer(&client, &store).await {
+                match take_newer(&client, &store, &dir).await {
                     Ok(taken) => return Ok(taken),
                     Err(GatewayError::Authority(e)) => last = Some(e),
                     Err(e) => return Err(e),
@@ -658,10 +658,10 @@ async fn follow(
         };
         match outcome {
             Ok(None) => backoff = Duration::from_millis(250),
-            Ok(Some((version, via))) => {
+            Ok(Some(taken)) => {
                 backoff = Duration::from_millis(250);
-                shared.metrics.config_updated(via);
-                let grants = match fetch_grants(&dir).await {
+                shared.metrics.config_updated(taken.via);
+                let grants = match taken.grants {
                     Ok(list) => list.items,
                     Err(e) => {
                         tracing::warn!(error = %e, "could not fetch grants; keeping the previous ones");
@@ -670,7 +670,11 @@ async fn follow(
                 };
                 if let Some(config) = held(&store) {
                     views.send_replace(Arc::new(View::new(config, Arc::new(grants))));
-                    tracing::info!(version, via = via.as_str(), "configuration updated");
+                    tracing::info!(
+                        version = taken.version,
+                        via = taken.via.as_str(),
+                        "configuration updated"
+                    );
                 }
             }
             Err(e) => {
@@ -694,14 +698,24 @@ fn locked(store: &std::sync::Mutex<ConfigStore>) -> std::sync::MutexGuard<'_, Co
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A newer configuration taken by [`take_newer`].
+struct Taken {
+    version: u64,
+    via: Arrival,
+    /// The grants on this gateway's services, fetched while the version was checked.
+    grants: Result<GrantList, GatewayError>,
+}
+
 /// One long poll for a newer configuration: a delta against the held version where the
-/// authority has one (DESIGN.md "delta at scale"), else the whole document. Returns the version
-/// taken and how it came, if one was. Checking a national-scale document takes a good part of a
-/// second, so it runs off the runtime's threads, never stalling the data plane.
+/// authority has one (DESIGN.md "delta at scale"), else the whole document. Checking a
+/// national-scale document takes a good part of a second, so it runs off the runtime's threads,
+/// never stalling the data plane. The grants are fetched meanwhile, so a revocation is enforced
+/// one authority round trip sooner than if they were fetched after it.
 async fn take_newer(
     client: &AuthorityClient,
     store: &Arc<std::sync::Mutex<ConfigStore>>,
-) -> Result<Option<(u64, Arrival)>, GatewayError> {
+    dir: &GatewayDir,
+) -> Result<Option<Taken>, GatewayError> {
     const WAIT: Duration = Duration::from_secs(30);
     let (held, etag) = {
         let store = locked(store);
@@ -711,8 +725,18 @@ async fn take_newer(
         match client.config_delta(held, Some(WAIT)).await {
             Ok(DeltaFetch::NotModified) => return Ok(None),
             Ok(DeltaFetch::Delta(delta)) => {
-                match accept(store, move |s, now| s.accept_delta(&delta, now)).await {
-                    Ok(taken) => return Ok(taken.map(|v| (v, Arrival::Delta))),
+                let (accepted, grants) = tokio::join!(
+                    accept(store, move |s, now| s.accept_delta(&delta, now)),
+                    fetch_grants(dir)
+                );
+                match accepted {
+                    Ok(taken) => {
+                        return Ok(taken.map(|version| Taken {
+                            version,
+                            via: Arrival::Delta,
+                            grants,
+                        }))
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "configuration delta refused; fetching the whole document")
                     }
@@ -727,9 +751,17 @@ async fn take_newer(
     }
     match client.config(etag.as_deref(), Some(WAIT)).await? {
         ConfigFetch::NotModified => Ok(None),
-        ConfigFetch::Document { jws, .. } => Ok(accept(store, move |s, now| s.accept(&jws, now))
-            .await?
-            .map(|v| (v, Arrival::Document))),
+        ConfigFetch::Document { jws, .. } => {
+            let (accepted, grants) = tokio::join!(
+                accept(store, move |s, now| s.accept(&jws, now)),
+                fetch_grants(dir)
+            );
+            Ok(accepted?.map(|version| Taken {
+                version,
+                via: Arrival::Document,
+                grants,
+            }))
+        }
     }
 }
 
