@@ -204,23 +204,18 @@ impl LoadFigures {
     /// Median of the whole path a version takes through one gateway with nothing else running:
     /// download, acceptance (verify, parse, durable writes), grants, index.
     pub fn path_median(&self) -> Option<f64> {
-        Some(
-            self.download.median()?
-                + self.accept.median()?
-                + self.grants.median()?
-                + self.index.median()?,
-        )
+        self.path_through(&self.download, &self.accept)
     }
 
     /// The same path when the new version arrives as a delta, as it does for a running gateway
     /// after a change.
     pub fn delta_path_median(&self) -> Option<f64> {
-        Some(
-            self.delta_download.median()?
-                + self.delta_accept.median()?
-                + self.grants.median()?
-                + self.index.median()?,
-        )
+        self.path_through(&self.delta_download, &self.delta_accept)
+    }
+
+    /// Median of a version's path through one gateway, arriving by `download` and `accept`.
+    fn path_through(&self, download: &Step, accept: &Step) -> Option<f64> {
+        Some(download.median()? + accept.median()? + self.grants.median()? + self.index.median()?)
     }
 }
 

@@ -126,11 +126,10 @@ impl<'a> CompactJws<'a> {
         if header.alg != ALG_EDDSA {
             return Err(JwsError::UnsupportedAlgorithm(header.alg));
         }
-        let payload = match decode_payload {
-            true => {
-                b64url_decode(payload_b64).ok_or(JwsError::Malformed("payload is not base64url"))?
-            }
-            false => Vec::new(),
+        let payload = if decode_payload {
+            b64url_decode(payload_b64).ok_or(JwsError::Malformed("payload is not base64url"))?
+        } else {
+            Vec::new()
         };
         let signature =
             b64url_decode(signature).ok_or(JwsError::Malformed("signature is not base64url"))?;

@@ -34,13 +34,14 @@ struct ProbeLabels {
     outcome: &'static str,
 }
 
-/// What a latency is broken down by.
+/// How a configuration version arrived.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ConfigUpdateLabels {
     /// `delta` or `document`.
     via: &'static str,
 }
 
+/// What a latency is broken down by.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LatencyLabels {
     role: &'static str,

@@ -725,18 +725,9 @@ async fn take_newer(
         match client.config_delta(held, Some(WAIT)).await {
             Ok(DeltaFetch::NotModified) => return Ok(None),
             Ok(DeltaFetch::Delta(delta)) => {
-                let (accepted, grants) = tokio::join!(
-                    accept(store, move |s, now| s.accept_delta(&delta, now)),
-                    fetch_grants(dir)
-                );
-                match accepted {
-                    Ok(taken) => {
-                        return Ok(taken.map(|version| Taken {
-                            version,
-                            via: Arrival::Delta,
-                            grants,
-                        }))
-                    }
+                let check = move |s: &mut ConfigStore, now| s.accept_delta(&delta, now);
+                match take(store, dir, Arrival::Delta, check).await {
+                    Ok(taken) => return Ok(taken),
                     Err(e) => {
                         tracing::warn!(error = %e, "configuration delta refused; fetching the whole document")
                     }
@@ -752,17 +743,28 @@ async fn take_newer(
     match client.config(etag.as_deref(), Some(WAIT)).await? {
         ConfigFetch::NotModified => Ok(None),
         ConfigFetch::Document { jws, .. } => {
-            let (accepted, grants) = tokio::join!(
-                accept(store, move |s, now| s.accept(&jws, now)),
-                fetch_grants(dir)
-            );
-            Ok(accepted?.map(|version| Taken {
-                version,
-                via: Arrival::Document,
-                grants,
-            }))
+            let check = move |s: &mut ConfigStore, now| s.accept(&jws, now);
+            take(store, dir, Arrival::Document, check).await
         }
     }
+}
+
+/// Checks a version that arrived `via` one way, fetching the grants meanwhile; the version
+/// taken, if it was new.
+async fn take(
+    store: &Arc<std::sync::Mutex<ConfigStore>>,
+    dir: &GatewayDir,
+    via: Arrival,
+    check: impl FnOnce(&mut ConfigStore, OffsetDateTime) -> Result<Accepted, ConfigStoreError>
+        + Send
+        + 'static,
+) -> Result<Option<Taken>, GatewayError> {
+    let (accepted, grants) = tokio::join!(accept(store, check), fetch_grants(dir));
+    Ok(accepted?.map(|version| Taken {
+        version,
+        via,
+        grants,
+    }))
 }
 
 /// Runs one of the store's checks on a blocking thread; returns the version taken, if any.

@@ -50,6 +50,11 @@ impl<T, K: Hash + PartialEq + ?Sized> Positions<T, K> {
             .copied()
             .filter(move |&p| items.get(p).is_some_and(|item| (self.id)(item) == wanted))
     }
+
+    /// Whether an indexed entry of `items` has the id `wanted`.
+    fn contains(&self, hasher: &DefaultHashBuilder, items: &[T], wanted: &K) -> bool {
+        self.find(hasher, items, wanted).next().is_some()
+    }
 }
 
 /// Selects every entry of a list.
@@ -102,17 +107,13 @@ impl View {
 
     fn is_active(&self, member: &MemberId) -> bool {
         self.active_members
-            .find(&self.hasher, &self.config.members, member)
-            .next()
-            .is_some()
+            .contains(&self.hasher, &self.config.members, member)
     }
 
     /// Whether a peer presenting this identity and certificate serial is trusted now.
     pub fn trusts(&self, gateway: &GatewayId, serial: &str) -> bool {
         self.gateways
-            .find(&self.hasher, &self.config.gateways, gateway)
-            .next()
-            .is_some()
+            .contains(&self.hasher, &self.config.gateways, gateway)
             && self.is_active(gateway.member())
             && !self.revoked.contains(serial)
     }
@@ -136,18 +137,14 @@ impl View {
     /// Whether the service is listed and its provider active.
     pub fn has_service(&self, service: &ServiceId) -> bool {
         self.services
-            .find(&self.hasher, &self.config.services, service)
-            .next()
-            .is_some()
+            .contains(&self.hasher, &self.config.services, service)
             && self.is_active(service.member())
     }
 
     /// Whether the subsystem is registered to an active member.
     pub fn has_subsystem(&self, subsystem: &SubsystemId) -> bool {
         self.subsystems
-            .find(&self.hasher, &self.config.subsystems, subsystem)
-            .next()
-            .is_some()
+            .contains(&self.hasher, &self.config.subsystems, subsystem)
             && self.is_active(subsystem.member())
     }
 
