@@ -863,7 +863,13 @@ impl Verifier<'_> {
             ),
             (
                 "request digest",
-                Some(statement.request_digest.clone()),
+                // A provider that refused before it read the request body signs no request
+                // digest: its statement binds the refusal, not a body it never saw.
+                if refused_unread(statement, record) {
+                    record.request_digest.clone()
+                } else {
+                    Some(statement.request_digest.clone())
+                },
                 record.request_digest.clone(),
             ),
         ];
@@ -1171,4 +1177,12 @@ fn describe(
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.to_string())
+}
+
+/// Whether `statement` is a provider's refusal signed before it read the request body (it then
+/// names no request digest).
+fn refused_unread(statement: &psn_core::proof::Statement, record: &AuditRecord) -> bool {
+    statement.kind == StatementKind::Response
+        && statement.request_digest.is_empty()
+        && record.problem.is_some()
 }

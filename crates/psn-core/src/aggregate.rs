@@ -151,6 +151,11 @@ impl Outcome {
     }
 }
 
+/// The label a gateway counts a service or client under when the configuration does not know
+/// it (a request naming a service that does not exist, a refused `PSN-Client`): metrics and
+/// aggregates then grow with the network's registry, never with what requests claim.
+pub const UNKNOWN: &str = "unknown";
+
 /// Sub-buckets per power of two: a recorded latency is known to within 1/16 (6.25%).
 const SUB_BUCKETS: u64 = 16;
 /// Latencies above this (one day) are counted as this.

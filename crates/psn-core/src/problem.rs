@@ -58,8 +58,15 @@ pub enum ProblemType {
     BackendUnreachable,
     /// The provider's backend did not answer in time.
     BackendTimeout,
-    /// A signed statement was missing or did not verify.
+    /// The provider gateway's signed statement was missing or did not verify (raised by the
+    /// consumer gateway: the provider's fault).
     ProofInvalid,
+    /// The consumer gateway's signed request statement was missing or did not match the request
+    /// that arrived (raised by the provider gateway: the consumer side's fault).
+    RequestProofInvalid,
+    /// The request body stopped arriving: nothing came for the response timeout (the caller's
+    /// side stalled).
+    RequestTimeout,
     /// The gateway cannot write its audit log, so it carries no exchange it could not record.
     AuditUnavailable,
     /// A fault inside psn; details are in the server log under the message id.
@@ -96,6 +103,8 @@ impl ProblemType {
         Self::BackendUnreachable,
         Self::BackendTimeout,
         Self::ProofInvalid,
+        Self::RequestProofInvalid,
+        Self::RequestTimeout,
         Self::AuditUnavailable,
         Self::Internal,
         Self::Unavailable,
@@ -129,6 +138,8 @@ impl ProblemType {
             Self::BackendUnreachable => "backend-unreachable",
             Self::BackendTimeout => "backend-timeout",
             Self::ProofInvalid => "proof-invalid",
+            Self::RequestProofInvalid => "request-proof-invalid",
+            Self::RequestTimeout => "request-timeout",
             Self::AuditUnavailable => "audit-unavailable",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
@@ -157,6 +168,8 @@ impl ProblemType {
             Self::BackendUnreachable => 502,
             Self::BackendTimeout => 504,
             Self::ProofInvalid => 502,
+            Self::RequestProofInvalid => 400,
+            Self::RequestTimeout => 408,
             Self::Internal => 500,
             Self::Unavailable | Self::ConfigExpired | Self::AuditUnavailable => 503,
         }
@@ -190,6 +203,8 @@ impl ProblemType {
             Self::BackendUnreachable => "Backend unreachable",
             Self::BackendTimeout => "Backend timeout",
             Self::ProofInvalid => "Proof of origin invalid",
+            Self::RequestProofInvalid => "The request's proof of origin is invalid",
+            Self::RequestTimeout => "The request body did not arrive in time",
             Self::AuditUnavailable => "The audit log cannot be written",
             Self::Internal => "Internal error",
             Self::Unavailable => "Service unavailable",

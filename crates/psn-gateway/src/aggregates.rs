@@ -20,8 +20,9 @@ use psn_api::{AuthorityClient, ClientError};
 use psn_audit::{AuditRecord, Role};
 use psn_core::aggregate::{
     AggregateBatch, AggregateCounts, AggregateKey, LogCursor, Outcome, SampleKind, Side,
-    MAX_BATCH_ROWS,
+    MAX_BATCH_ROWS, UNKNOWN,
 };
+use psn_core::names::{ServiceId, SubsystemId};
 use psn_core::problem::ProblemType;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -53,18 +54,58 @@ pub fn classify(record: &AuditRecord) -> (Side, SampleKind, Outcome) {
     (side, kind, outcome)
 }
 
+/// What a record's service and client are counted as: themselves when the network knows them,
+/// [`UNKNOWN`] otherwise (a refused request may name anything), so the authority's reports
+/// grow with the registry, never with what requests claim.
+pub trait Known {
+    /// Whether `service` exists.
+    fn service(&self, service: &ServiceId) -> bool;
+    /// Whether `client` is a registered subsystem.
+    fn client(&self, client: &SubsystemId) -> bool;
+}
+
+impl Known for Shared {
+    fn service(&self, service: &ServiceId) -> bool {
+        self.knows_service(service)
+    }
+
+    fn client(&self, client: &SubsystemId) -> bool {
+        self.view.borrow().has_subsystem(client)
+    }
+}
+
+/// The service and client `record` is counted under. A probe's are the gateway's own.
+fn labels(record: &AuditRecord, known: &impl Known) -> (String, String) {
+    if record.method == PROBE_METHOD {
+        return (record.service.clone(), record.client.clone());
+    }
+    let service = match record.service.parse::<ServiceId>() {
+        Ok(service) if known.service(&service) => record.service.clone(),
+        _ => UNKNOWN.to_owned(),
+    };
+    let client = match record.client.parse::<SubsystemId>() {
+        Ok(client) if known.client(&client) => record.client.clone(),
+        _ => UNKNOWN.to_owned(),
+    };
+    (service, client)
+}
+
 /// Folds records into rows.
-pub fn aggregate(records: &[AuditRecord]) -> BTreeMap<AggregateKey, AggregateCounts> {
+pub fn aggregate(
+    records: &[AuditRecord],
+    known: &impl Known,
+) -> BTreeMap<AggregateKey, AggregateCounts> {
     let mut rows: BTreeMap<AggregateKey, AggregateCounts> = BTreeMap::new();
     for record in records {
         let (side, kind, outcome) = classify(record);
         let times = &record.times;
+        let (service, client) = labels(record, known);
         let key = AggregateKey {
             minute: times.received_ms.div_euclid(60_000),
             side,
             kind,
-            service: record.service.clone(),
-            client: record.client.clone(),
+            service,
+            client,
             outcome,
         };
         let counts = rows.entry(key).or_default();
@@ -178,7 +219,7 @@ impl Pusher {
             return Ok(Round::CaughtUp);
         }
         let full = tail.records.len() >= MAX_BATCH_ROWS;
-        let batch = AggregateBatch::new(from, to, aggregate(&tail.records));
+        let batch = AggregateBatch::new(from, to, aggregate(&tail.records, self.shared.as_ref()));
         let accepted = client.push_aggregates(&batch).await?;
         self.cursor = Some(accepted.cursor);
         self.shared.metrics.aggregated(batch.records);
@@ -193,6 +234,19 @@ impl Pusher {
 mod tests {
     use super::*;
     use psn_audit::HopTimes;
+
+    /// The network of these tests: one service and one client.
+    struct Network;
+
+    impl Known for Network {
+        fn service(&self, service: &ServiceId) -> bool {
+            service.to_string() == "GB/GOV/D6/eligibility/fsm-check"
+        }
+
+        fn client(&self, client: &SubsystemId) -> bool {
+            client.to_string() == "GB/LA/E10000016/revenues"
+        }
+    }
 
     fn record(role: Role, method: &str, status: u16, problem: Option<&str>) -> AuditRecord {
         AuditRecord {
@@ -232,7 +286,7 @@ mod tests {
             record(Role::Consumer, PROBE_METHOD, 200, None),
             record(Role::Provider, "GET", 200, None),
         ];
-        let rows = aggregate(&records);
+        let rows = aggregate(&records, &Network);
         assert_eq!(rows.len(), 4);
         let ok = rows
             .iter()
@@ -267,5 +321,60 @@ mod tests {
         local.times.forwarded_ms = None;
         local.times.response_in_ms = None;
         assert_eq!(classify(&local).2, Outcome::ConsumerGateway);
+    }
+
+    #[test]
+    fn services_and_clients_the_network_does_not_know_fold_into_one_label() {
+        let mut records = Vec::new();
+        for (service, client) in [
+            (
+                "GB/GOV/D6/eligibility/no-such-service",
+                "GB/LA/E10000016/revenues",
+            ),
+            (
+                "GB/GOV/D6/eligibility/another-invented-one",
+                "GB/LA/E10000016/revenues",
+            ),
+            ("", "GB/LA/E10000016/revenues"),
+            (
+                "GB/GOV/D6/eligibility/fsm-check",
+                "GB/LA/E10000016/impostor",
+            ),
+            (
+                "GB/GOV/D6/eligibility/fsm-check",
+                "not a subsystem <script>",
+            ),
+        ] {
+            let mut r = record(
+                Role::Consumer,
+                "GET",
+                404,
+                Some("urn:psn:problem:unknown-service"),
+            );
+            r.service = service.into();
+            r.client = client.into();
+            records.push(r);
+        }
+        let rows = aggregate(&records, &Network);
+        let labels: std::collections::BTreeSet<(String, String)> = rows
+            .keys()
+            .map(|k| (k.service.clone(), k.client.clone()))
+            .collect();
+        let expected: std::collections::BTreeSet<(String, String)> = [
+            (UNKNOWN, "GB/LA/E10000016/revenues"),
+            ("GB/GOV/D6/eligibility/fsm-check", UNKNOWN),
+        ]
+        .into_iter()
+        .map(|(s, c)| (s.to_owned(), c.to_owned()))
+        .collect();
+        assert_eq!(labels, expected);
+        assert_eq!(rows.values().map(|c| c.count).sum::<u64>(), 5);
+        let mut probe = record(Role::Provider, PROBE_METHOD, 200, None);
+        probe.client = "GB/GOV/D6@gw1".into();
+        let rows = aggregate(&[probe], &Network);
+        assert!(
+            rows.keys().all(|k| k.client == "GB/GOV/D6@gw1"),
+            "a probe keeps its gateway"
+        );
     }
 }

@@ -220,7 +220,16 @@ pub struct AuditSettings {
         skip_serializing_if = "Option::is_none"
     )]
     pub retention: Option<Duration>,
+    /// Refusals of requests whose caller or target was never established (no or an unknown
+    /// `PSN-Client`, a malformed message id or path, an untrusted peer…) recorded per second,
+    /// with bursts of ten times as many. Beyond it they are only counted
+    /// (`psn_gateway_refusals_unrecorded_total`), so a flood of bad requests can neither fill
+    /// the disk nor queue good exchanges behind its records.
+    pub unidentified_refusals_per_second: u32,
 }
+
+/// The most refusals of unidentified requests a gateway may be set to record per second.
+pub const MAX_UNIDENTIFIED_REFUSALS_PER_SECOND: u32 = 10_000;
 
 /// One service whose audit records are written with buffered durability.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,6 +255,7 @@ impl Default for AuditSettings {
             keep_bodies: Vec::new(),
             archive_interval: Duration::from_secs(3600),
             retention: None,
+            unidentified_refusals_per_second: 50,
         }
     }
 }
@@ -258,11 +268,20 @@ impl AuditSettings {
             ("archive_interval", self.archive_interval.is_zero()),
             ("seal_every_records", self.seal_every_records == 0),
             ("max_segment_bytes", self.max_segment_bytes == 0),
+            (
+                "unidentified_refusals_per_second",
+                self.unidentified_refusals_per_second == 0,
+            ),
         ];
-        match zero.iter().find(|(_, is_zero)| *is_zero) {
-            Some((field, _)) => Err(format!("[audit] {field} must be more than zero")),
-            None => Ok(()),
+        if let Some((field, _)) = zero.iter().find(|(_, is_zero)| *is_zero) {
+            return Err(format!("[audit] {field} must be more than zero"));
         }
+        if self.unidentified_refusals_per_second > MAX_UNIDENTIFIED_REFUSALS_PER_SECOND {
+            return Err(format!(
+                "[audit] unidentified_refusals_per_second must be at most {MAX_UNIDENTIFIED_REFUSALS_PER_SECOND}"
+            ));
+        }
+        Ok(())
     }
 
     /// The log's options.

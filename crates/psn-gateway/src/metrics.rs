@@ -10,6 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use psn_audit::{AuditRecord, Health};
+use psn_core::problem::ProblemType;
 use time::OffsetDateTime;
 
 /// What an exchange is counted by.
@@ -32,6 +33,14 @@ struct ProbeLabels {
     service: String,
     /// The outcome class the aggregates give it (`ok`, `backend`, `provider_gateway`…).
     outcome: &'static str,
+}
+
+/// What a refusal that was counted but not recorded is broken down by.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UnrecordedLabels {
+    role: &'static str,
+    /// The psn problem slug.
+    problem: &'static str,
 }
 
 /// How a configuration version arrived.
@@ -62,6 +71,7 @@ pub struct GatewayMetrics {
     exchanges: Family<ExchangeLabels, Counter>,
     probes: Family<ProbeLabels, Counter>,
     aggregated: Counter,
+    unrecorded: Family<UnrecordedLabels, Counter>,
     config_updates: Family<ConfigUpdateLabels, Counter>,
     duration: Histograms,
     upstream: Histograms,
@@ -102,6 +112,12 @@ impl GatewayMetrics {
             "aggregated_records",
             "Audit records delivered to the authority as per-minute aggregates",
             aggregated.clone(),
+        );
+        let unrecorded = Family::<UnrecordedLabels, Counter>::default();
+        registry.register(
+            "refusals_unrecorded",
+            "Refusals of requests whose caller or target was never established, counted but not recorded in the audit log because they came faster than [audit] unidentified_refusals_per_second",
+            unrecorded.clone(),
         );
         let config_updates = Family::<ConfigUpdateLabels, Counter>::default();
         registry.register(
@@ -171,6 +187,7 @@ impl GatewayMetrics {
             exchanges,
             probes,
             aggregated,
+            unrecorded,
             config_updates,
             duration,
             upstream,
@@ -197,15 +214,29 @@ impl GatewayMetrics {
         self.aggregated.inc_by(records);
     }
 
-    /// Counts one ended exchange (or probe) from its audit record.
-    pub fn observe(&self, record: &AuditRecord) {
+    /// Counts a refusal that was not recorded (see [`Self::observe`] for the exchange count it
+    /// also gets).
+    pub fn refusal_unrecorded(&self, role: psn_audit::Role, problem: ProblemType) {
+        self.unrecorded
+            .get_or_create(&UnrecordedLabels {
+                role: role.as_str(),
+                problem: problem.slug(),
+            })
+            .inc();
+    }
+
+    /// Counts one ended exchange (or probe) from its audit record. `service` is the label the
+    /// record's service is counted under: its id when the configuration or this gateway knows
+    /// it, [`psn_core::aggregate::UNKNOWN`] otherwise, so requests naming services that do not
+    /// exist cannot add series without bound.
+    pub fn observe(&self, record: &AuditRecord, service: &str) {
         let role = record.role.as_str();
         if record.method == crate::plane::probe::PROBE_METHOD {
             let (_, _, outcome) = crate::aggregates::classify(record);
             self.probes
                 .get_or_create(&ProbeLabels {
                     role,
-                    service: record.service.clone(),
+                    service: service.to_owned(),
                     outcome: outcome.as_str(),
                 })
                 .inc();
@@ -225,14 +256,14 @@ impl GatewayMetrics {
         self.exchanges
             .get_or_create(&ExchangeLabels {
                 role,
-                service: record.service.clone(),
+                service: service.to_owned(),
                 status_class,
                 problem,
             })
             .inc();
         let latency = LatencyLabels {
             role,
-            service: record.service.clone(),
+            service: service.to_owned(),
         };
         let seconds = |from: i64, to: i64| (to - from).max(0) as f64 / 1000.0;
         if let Some(out) = times.response_out_ms {

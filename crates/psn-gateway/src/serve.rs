@@ -200,6 +200,10 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
     let internal_addr = internal.local_addr().map_err(io_error(dir.root()))?;
     let external_addr = external.local_addr().map_err(io_error(dir.root()))?;
     let signing = Arc::new(RwLock::new(Arc::new(signing)));
+    let refusal_budget = crate::plane::RefusalBudget::new(
+        settings.audit.unidentified_refusals_per_second,
+        std::time::Instant::now(),
+    );
     let shared = Arc::new(Shared {
         batch: crate::plane::signing::BatchSigner::start(signing.clone())
             .map_err(|e| GatewayError::Setup(format!("starting the statement signer: {e}")))?,
@@ -220,6 +224,7 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
         used_services: RwLock::new(crate::plane::probe::load_used_services(dir)),
         backend_health: RwLock::default(),
         aggregated: watch::channel(0).0,
+        refusal_budget,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = vec![

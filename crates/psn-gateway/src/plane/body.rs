@@ -320,6 +320,8 @@ pub enum PumpFailure {
     TooLarge(u64),
     /// The incoming body failed (peer reset, protocol error).
     Body(String),
+    /// Nothing arrived for this long: the sender stalled.
+    Stalled(std::time::Duration),
     /// The check of digest and trailers refused it.
     Refused(String),
 }
@@ -342,10 +344,12 @@ pub struct Pumped {
 /// buffered). If the reader stops early (a backend that answers without reading the request),
 /// the pump keeps reading and discarding, so the digest and trailers are always known. The last
 /// chunk is held back until `check` accepts the whole body: a reader never sees a complete body
-/// that fails the check, only an aborted one.
+/// that fails the check, only an aborted one. A sender that sends nothing for `idle` has
+/// stalled, and the body fails.
 pub fn pump<B>(
     incoming: B,
     limit: u64,
+    idle: std::time::Duration,
     check: Check,
     tee: Option<tokio::sync::mpsc::Sender<Bytes>>,
 ) -> (
@@ -374,7 +378,10 @@ where
             }
         };
         let trailers = loop {
-            match incoming.frame().await {
+            let Ok(next) = tokio::time::timeout(idle, incoming.frame()).await else {
+                break Err(PumpFailure::Stalled(idle));
+            };
+            match next {
                 None => break Ok(None),
                 Some(Err(e)) => break Err(PumpFailure::Body(e.into().to_string())),
                 Some(Ok(frame)) => match frame.into_data() {

@@ -4,22 +4,27 @@
 
 use super::body::{boxed, BoxError, DigestBody, Digested, GatewayBody, TooLarge};
 use super::peers::PeerConnection;
-use super::record::{recorded_response, refuse_unrecordable, Exchange};
+use super::record::{recorded_response, refuse_unrecordable, Claims, Exchange, Unidentified};
+use super::state::View;
 use super::trace::{continue_trace, exchange_span, traced, tracing_on};
 use super::{
     message_id, now_ms, parse_target, problem, set, single, source_is, strip_hop_by_hop, Caller,
-    Shared, PSN_API_KEY, PSN_CLIENT, PSN_MESSAGE_ID, PSN_PURPOSE,
+    Shared, Target, PSN_API_KEY, PSN_CLIENT, PSN_MESSAGE_ID, PSN_PURPOSE,
 };
-use http::{HeaderMap, HeaderValue, Request, Response, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Version};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use psn_audit::{BodyPart, Role};
+use psn_audit::{AuditRecord, BodyPart, Role};
 use psn_core::names::SubsystemId;
 use psn_core::problem::ProblemType;
 use psn_core::proof::{
     content_digest, decode_proof, Statement, StatementKind, REQUEST_PROOF, RESPONSE_PROOF,
 };
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use time::OffsetDateTime;
+use tokio::sync::watch;
 use tokio_util::sync::PollSender;
 
 const HOP: &str = "consumer-gateway";
@@ -32,8 +37,17 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// first.
 const ATTRIBUTION_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Set by the provider gateway on problems it raises itself (they carry no signed statement).
+/// Set by the provider gateway on problems it raises itself (their statement is a header, since
+/// the document is known whole before it is sent).
 pub const PSN_ERROR: &str = "psn-error";
+
+/// Longest method a caller may use: statements and records carry it whole.
+const MAX_METHOD_BYTES: usize = 64;
+
+/// Marks a response whose problem document this gateway raised, so that answering `HEAD` it is
+/// sent without its body.
+#[derive(Debug, Clone, Copy)]
+struct RaisedHere;
 
 /// Handles one request from an internal system. While traces are exported an exchange (a `/r1/`
 /// call, not the operational endpoints) runs in a `psn.consume` span (docs/tracing.md).
@@ -42,14 +56,39 @@ pub async fn handle(
     caller: Caller,
     mut req: Request<Incoming>,
 ) -> Response<GatewayBody> {
-    if !req.uri().path().starts_with("/r1/") || !tracing_on() {
-        return handle_exchange(shared, caller, req, &tracing::Span::none()).await;
+    let head = req.method() == Method::HEAD;
+    let response = if !req.uri().path().starts_with("/r1/") || !tracing_on() {
+        handle_exchange(shared, caller, req, &tracing::Span::none()).await
+    } else {
+        let span = exchange_span!("psn.consume");
+        continue_trace(&span, req.headers_mut());
+        traced(&span, handle_exchange(shared, caller, req, &span)).await
+    };
+    if head && response.extensions().get::<RaisedHere>().is_some() {
+        // A response to HEAD has no content, whatever the protocol (RFC 9110 §9.3.2).
+        let (parts, _) = response.into_parts();
+        return Response::from_parts(parts, super::body::full(bytes::Bytes::new()));
     }
-    let span = exchange_span!("psn.consume");
-    continue_trace(&span, req.headers_mut());
-    traced(&span, handle_exchange(shared, caller, req, &span)).await
+    response
 }
 
+/// A problem this gateway raises.
+fn fail(kind: ProblemType, detail: String, id: &str) -> Response<GatewayBody> {
+    let mut response = problem(kind, detail, HOP, id);
+    response.extensions_mut().insert(RaisedHere);
+    response
+}
+
+/// What admission established about a caller's request.
+struct Admitted {
+    target: Target,
+    client: SubsystemId,
+    purpose: Option<String>,
+}
+
+/// The exchange in stages: admit the caller, resolve the service and its provider, sign and
+/// forward the request, then relay the answer once the provider's statement verifies and the
+/// record is durable. Every refusal on the way is recorded.
 async fn handle_exchange(
     shared: Arc<Shared>,
     caller: Caller,
@@ -57,78 +96,43 @@ async fn handle_exchange(
     span: &tracing::Span,
 ) -> Response<GatewayBody> {
     let received_ms = now_ms();
-    let id = match message_id(req.headers()) {
+    let (parts, body) = req.into_parts();
+    let id = match message_id(&parts.headers) {
         Ok(id) => id,
         Err(e) => {
-            return problem(
-                ProblemType::InvalidRequest,
-                e,
-                HOP,
-                &uuid::Uuid::new_v4().to_string(),
-            )
+            let id = uuid::Uuid::new_v4().to_string();
+            let refusal = (ProblemType::InvalidRequest, e);
+            return refuse_unidentified(&shared, &id, &parts, refusal, received_ms).await;
         }
     };
     span.record("psn.message_id", id.as_str());
-    let fail = |kind: ProblemType, detail: String| problem(kind, detail, HOP, &id);
-    match req.uri().path() {
+    match parts.uri.path() {
         "/healthz" | "/readyz" => return readiness(&shared, &id),
         "/livez" => return liveness(&id),
         "/metrics" => return metrics(&shared).await,
         _ => {}
     }
-    if let Some(refusal) = refuse_unrecordable(&shared, HOP, &id) {
+    if let Some(mut refusal) = refuse_unrecordable(&shared, HOP, &id) {
+        refusal.extensions_mut().insert(RaisedHere);
         return refusal;
     }
-    let header_bytes: usize = req
-        .headers()
-        .iter()
-        .map(|(n, v)| n.as_str().len() + v.len())
-        .sum();
-    if header_bytes > MAX_HEADER_BYTES {
-        return fail(
-            ProblemType::HeadersTooLarge,
-            format!(
-                "the request headers total {header_bytes} bytes; the limit is {MAX_HEADER_BYTES}"
-            ),
-        );
-    }
     let view = shared.view();
-    if view.expired(OffsetDateTime::now_utc()) {
-        return fail(
-            ProblemType::ConfigExpired,
-            format!(
-            "configuration version {} expired at {}; the authority has been unreachable too long",
-            view.config.version, view.config.expires_at
-        ),
-        );
-    }
-    let target = match parse_target(req.uri().path(), req.uri().query()) {
-        Ok(t) => t,
-        Err(e) if !req.uri().path().starts_with("/r1/") => return fail(ProblemType::NotFound, e),
-        Err(e) => return fail(ProblemType::InvalidRequest, e),
-    };
-    span.record("psn.service", tracing::field::display(&target.service));
-    let client = match authenticate(&shared, &caller, req.headers()) {
-        Ok(c) => c,
-        Err(e) => return fail(ProblemType::UnknownClient, e),
-    };
-    span.record("psn.client", tracing::field::display(&client));
-    if !view.has_subsystem(&client) {
-        return fail(
-            ProblemType::UnknownClient,
-            format!("{client} is not a registered subsystem of an active member"),
-        );
-    }
-    let purpose = match single(req.headers(), &PSN_PURPOSE) {
-        Ok(p) if p.is_none_or(|p| p.len() <= 256) => p.map(str::to_owned),
-        Ok(_) => {
-            return fail(
-                ProblemType::InvalidRequest,
-                "PSN-Purpose is longer than 256 characters".into(),
-            )
+    let admitted = match admit(&shared, &caller, &view, &parts) {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            return refuse_unidentified(&shared, &id, &parts, refusal, received_ms).await
         }
-        Err(e) => return fail(ProblemType::InvalidRequest, e),
     };
+    span.record(
+        "psn.service",
+        tracing::field::display(&admitted.target.service),
+    );
+    span.record("psn.client", tracing::field::display(&admitted.client));
+    let Admitted {
+        target,
+        client,
+        purpose,
+    } = admitted;
     let path = target.path_and_query();
     // The caller and what it asks for are known: from here every outcome is recorded.
     let mut exchange = Exchange::new(
@@ -136,10 +140,11 @@ async fn handle_exchange(
         &id,
         client.to_string(),
         &target.service,
-        req.method().to_string(),
+        parts.method.to_string(),
         path.clone(),
         received_ms,
-    );
+    )
+    .guarded(&shared);
     exchange.record.purpose.clone_from(&purpose);
     if !view.has_service(&target.service) {
         let detail = format!(
@@ -149,7 +154,7 @@ async fn handle_exchange(
         return refuse(&shared, exchange, ProblemType::UnknownService, detail, &id).await;
     }
     let limit = shared.settings.limits.max_body_bytes;
-    if declared_length(req.headers()).is_some_and(|n| n > limit) {
+    if declared_length(&parts.headers).is_some_and(|n| n > limit) {
         let detail = format!("the request body is over the {limit}-byte limit");
         return refuse(&shared, exchange, ProblemType::BodyTooLarge, detail, &id).await;
     }
@@ -160,93 +165,276 @@ async fn handle_exchange(
     {
         Ok(chosen) => chosen,
         Err(detail) => {
-            return refuse(
-                &shared,
-                exchange,
-                ProblemType::ProviderUnreachable,
-                detail,
-                &id,
-            )
-            .await
+            let kind = ProblemType::ProviderUnreachable;
+            return refuse(&shared, exchange, kind, detail, &id).await;
         }
     };
     exchange.peer(&peer.id, &connection.serial, connection.certificate.clone());
-
-    let ticket = shared.batch.ticket();
-    let (parts, body) = req.into_parts();
-    let statement = Statement {
-        kind: StatementKind::Request,
-        message_id: id.clone(),
-        signer: shared.settings.gateway.to_string(),
-        signer_serial: shared.signing().serial.clone(),
-        client: client.to_string(),
-        service: target.service.to_string(),
-        method: parts.method.to_string(),
-        path,
-        request_digest: String::new(),
-        status: None,
-        response_digest: None,
-        at_ms: now_ms(),
-    };
-    // Filled in when the request body has been sent: its digest and size, and the proof.
-    let request_digest = Arc::new(Mutex::new(None::<(String, u64)>));
-    let request_proof = Arc::new(Mutex::new(None::<String>));
-    let sign = {
-        let (digest_slot, proof_slot, batch) = (
-            request_digest.clone(),
-            request_proof.clone(),
-            shared.batch.clone(),
-        );
-        move |digest: Digested| async move {
-            let mut statement = statement;
-            statement.request_digest = content_digest(&digest.sha256);
-            statement.at_ms = now_ms();
-            let proof = batch.sign(statement.to_bytes()).await?;
-            if let Ok(mut slot) = digest_slot.lock() {
-                *slot = Some((statement.request_digest.clone(), digest.bytes));
-            }
-            if let Ok(mut slot) = proof_slot.lock() {
-                *slot = Some(proof.clone());
-            }
-            Ok::<_, String>(proof)
-        }
-    };
-    let mut headers = parts.headers;
-    strip_hop_by_hop(&mut headers);
-    headers.remove(PSN_API_KEY);
-    headers.remove(REQUEST_PROOF);
-    headers.remove(PSN_ERROR);
-    set(&mut headers, PSN_CLIENT, &client.to_string());
-    set(&mut headers, PSN_MESSAGE_ID, &id);
-    if let Some(p) = &purpose {
-        set(&mut headers, PSN_PURPOSE, p);
-    }
-    let outbound_body: GatewayBody = if body_is_empty(&body, &headers) {
+    let trailers = CallerTrailers::of(&parts);
+    let sending = Sending::new(&shared, &exchange.record, &id);
+    let watch = CallerWatch::new();
+    let outbound_body = if body_is_empty(&body, &parts.headers) {
         let empty = Digested {
             sha256: psn_core::encoding::sha256(b""),
             bytes: 0,
         };
-        let proof = match sign(empty).await {
-            Ok(p) => p,
+        match sending.sign(empty).await {
+            Ok(proof) => {
+                watch.sent.send_replace(true);
+                SignedBody::Empty(proof)
+            }
             Err(e) => return refuse(&shared, exchange, ProblemType::Internal, e, &id).await,
-        };
-        set(
-            &mut headers,
-            http::HeaderName::from_static(REQUEST_PROOF),
-            &proof,
-        );
-        super::body::full(bytes::Bytes::new())
+        }
     } else {
         let tee = exchange
             .keep_body(&shared, BodyPart::Request)
             .map(PollSender::new);
+        SignedBody::Streamed(sending.streamed(watch.watched(body), limit, tee, &watch))
+    };
+    let outbound = match peer_request(&peer, parts, outbound_body, &client, &id, &purpose) {
+        Ok(outbound) => outbound,
+        Err(detail) => {
+            let kind = ProblemType::ProviderUnreachable;
+            return refuse(&shared, exchange, kind, detail, &id).await;
+        }
+    };
+    let timeout = shared.settings.limits.response_timeout + ATTRIBUTION_GRACE;
+    exchange.record.times.forwarded_ms = Some(now_ms());
+    let mut sender = connection.sender.clone();
+    let upstream = await_provider(sender.send_request(outbound), &watch, timeout).await;
+    exchange.record.times.response_in_ms = Some(now_ms());
+    sending.note_sent(&mut exchange.record);
+    let response = match upstream {
+        Upstream::Answered(response) => response,
+        Upstream::Failed(e) => {
+            let (kind, detail) = if source_is::<TooLarge>(&e) {
+                let detail = format!("the request body is over the {limit}-byte limit");
+                (ProblemType::BodyTooLarge, detail)
+            } else if watch.caller_failed() {
+                let detail = format!("the caller's request body failed: {e}");
+                (ProblemType::InvalidRequest, detail)
+            } else {
+                shared.peers.forget(&peer.id).await;
+                (
+                    ProblemType::ProviderUnreachable,
+                    format!("{}: {e}", peer.id),
+                )
+            };
+            return refuse(&shared, exchange, kind, detail, &id).await;
+        }
+        Upstream::ProviderTimeout => {
+            let detail = format!("{} did not answer within {timeout:?}", peer.id);
+            return refuse(&shared, exchange, ProblemType::ProviderTimeout, detail, &id).await;
+        }
+        Upstream::CallerStalled(idle) => {
+            let detail = format!("no part of the request body arrived for {idle:?}");
+            return refuse(&shared, exchange, ProblemType::RequestTimeout, detail, &id).await;
+        }
+    };
+    relay(&shared, exchange, sending, response, connection, trailers).await
+}
+
+/// Admits a caller's request: headers within limits, configuration current, a target under
+/// `/r1/`, and an authenticated subsystem of this member that the configuration registers.
+fn admit(
+    shared: &Shared,
+    caller: &Caller,
+    view: &View,
+    parts: &http::request::Parts,
+) -> Result<Admitted, (ProblemType, String)> {
+    let header_bytes: usize = parts
+        .headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err((
+            ProblemType::HeadersTooLarge,
+            format!(
+                "the request headers total {header_bytes} bytes; the limit is {MAX_HEADER_BYTES}"
+            ),
+        ));
+    }
+    if parts.method.as_str().len() > MAX_METHOD_BYTES {
+        return Err((
+            ProblemType::InvalidRequest,
+            format!("the method is longer than {MAX_METHOD_BYTES} bytes"),
+        ));
+    }
+    if view.expired(OffsetDateTime::now_utc()) {
+        return Err((
+            ProblemType::ConfigExpired,
+            format!(
+                "configuration version {} expired at {}; the authority has been unreachable too long",
+                view.config.version, view.config.expires_at
+            ),
+        ));
+    }
+    let target = match parse_target(parts.uri.path(), parts.uri.query()) {
+        Ok(t) => t,
+        Err(e) if !parts.uri.path().starts_with("/r1/") => return Err((ProblemType::NotFound, e)),
+        Err(e) => return Err((ProblemType::InvalidRequest, e)),
+    };
+    let client = authenticate(shared, caller, &parts.headers)
+        .map_err(|e| (ProblemType::UnknownClient, e))?;
+    if !view.has_subsystem(&client) {
+        return Err((
+            ProblemType::UnknownClient,
+            format!("{client} is not a registered subsystem of an active member"),
+        ));
+    }
+    let purpose = match single(&parts.headers, &PSN_PURPOSE) {
+        Ok(p) if p.is_none_or(|p| p.len() <= 256) => p.map(str::to_owned),
+        Ok(_) => {
+            return Err((
+                ProblemType::InvalidRequest,
+                "PSN-Purpose is longer than 256 characters".into(),
+            ))
+        }
+        Err(e) => return Err((ProblemType::InvalidRequest, e)),
+    };
+    Ok(Admitted {
+        target,
+        client,
+        purpose,
+    })
+}
+
+/// Refuses a request whose caller or target was never established: recorded within the
+/// gateway's budget for such refusals, and counted.
+async fn refuse_unidentified(
+    shared: &Shared,
+    id: &str,
+    parts: &http::request::Parts,
+    (kind, detail): (ProblemType, String),
+    received_ms: i64,
+) -> Response<GatewayBody> {
+    let response = fail(kind, detail, id);
+    let request = Unidentified {
+        role: Role::Consumer,
+        message_id: id,
+        claims: Claims::of(parts),
+        peer: None,
+        received_ms,
+    };
+    super::record::refuse_unidentified(shared, request, kind, response).await
+}
+
+/// How the caller can take the provider's statement as a trailer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallerTrailers {
+    /// HTTP/2: always.
+    Http2,
+    /// HTTP/1.1 with `TE: trailers`: in a chunked body, announced by `Trailer`.
+    Chunked,
+    /// HTTP/1.x without `TE: trailers`: not at all (the statement stays in the audit log).
+    Unwanted,
+}
+
+impl CallerTrailers {
+    fn of(parts: &http::request::Parts) -> Self {
+        if parts.version == Version::HTTP_2 {
+            return Self::Http2;
+        }
+        let asked = parts
+            .headers
+            .get_all(http::header::TE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
+        if asked {
+            Self::Chunked
+        } else {
+            Self::Unwanted
+        }
+    }
+
+    /// Prepares the response head so the trailer can follow the body.
+    fn prepare(self, headers: &mut HeaderMap) {
+        if self == Self::Chunked {
+            // HTTP/1.1 sends trailers only in a chunked body, which a length would rule out.
+            headers.remove(http::header::CONTENT_LENGTH);
+            headers.insert(
+                http::header::TRAILER,
+                HeaderValue::from_static(RESPONSE_PROOF),
+            );
+        }
+    }
+}
+
+/// The request's statement as it is being signed: filled in with the body's digest once the
+/// caller's body has been read whole.
+struct Sending {
+    statement: Statement,
+    batch: super::signing::BatchSigner,
+    /// Held for the whole exchange: the caller's next request is likely on its way (see
+    /// signing).
+    ticket: super::signing::StatementTicket,
+    /// The request body's digest and size, and the proof, once signed.
+    signed: Arc<Mutex<Option<(String, u64, String)>>>,
+}
+
+impl Sending {
+    fn new(shared: &Shared, record: &AuditRecord, id: &str) -> Self {
+        Self {
+            statement: Statement {
+                kind: StatementKind::Request,
+                message_id: id.to_owned(),
+                signer: shared.settings.gateway.to_string(),
+                signer_serial: shared.signing().serial.clone(),
+                client: record.client.clone(),
+                service: record.service.clone(),
+                method: record.method.clone(),
+                path: record.path.clone(),
+                request_digest: String::new(),
+                status: None,
+                response_digest: None,
+                at_ms: now_ms(),
+            },
+            batch: shared.batch.clone(),
+            ticket: shared.batch.ticket(),
+            signed: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// What signing the statement needs, owned (for the body's finisher).
+    fn signing(&self) -> SigningParts {
+        SigningParts {
+            statement: self.statement.clone(),
+            batch: self.batch.clone(),
+            signed: self.signed.clone(),
+        }
+    }
+
+    /// Signs the statement for a body with `digest`; returns the proof.
+    async fn sign(&self, digest: Digested) -> Result<String, String> {
+        self.signing().sign(digest).await
+    }
+
+    /// The caller's body, digested as it streams to the provider, with the signed statement
+    /// as its trailer.
+    fn streamed<B>(
+        &self,
+        body: B,
+        limit: u64,
+        tee: Option<PollSender<bytes::Bytes>>,
+        watch: &CallerWatch,
+    ) -> GatewayBody
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let signing = self.signing();
+        let sent = watch.sent.clone();
         boxed(
             DigestBody::new(
                 body,
                 limit,
                 Box::new(move |digest, _| {
                     Box::pin(async move {
-                        let proof = sign(digest).await?;
+                        let proof = signing.sign(digest).await?;
+                        sent.send_replace(true);
                         let mut trailers = HeaderMap::new();
                         trailers.insert(REQUEST_PROOF, HeaderValue::from_str(&proof)?);
                         Ok(Some(trailers))
@@ -255,103 +443,229 @@ async fn handle_exchange(
             )
             .with_tee(tee),
         )
+    }
+
+    /// The proof sent, if the request's statement was signed.
+    fn proof(&self) -> Option<String> {
+        self.signed
+            .lock()
+            .ok()
+            .and_then(|s| s.as_ref().map(|(_, _, proof)| proof.clone()))
+    }
+
+    /// Copies the sent body's digest and size into `record`, once known.
+    fn note_sent(&self, record: &mut AuditRecord) {
+        if let Some((digest, bytes, _)) = self.signed.lock().ok().and_then(|s| s.clone()) {
+            record.request_digest = Some(digest);
+            record.request_bytes = bytes;
+        }
+    }
+}
+
+/// What signing a request statement needs, owned, for the body's finisher.
+struct SigningParts {
+    statement: Statement,
+    batch: super::signing::BatchSigner,
+    signed: Arc<Mutex<Option<(String, u64, String)>>>,
+}
+
+impl SigningParts {
+    async fn sign(mut self, digest: Digested) -> Result<String, String> {
+        self.statement.request_digest = content_digest(&digest.sha256);
+        self.statement.at_ms = now_ms();
+        let proof = self.batch.sign(self.statement.to_bytes()).await?;
+        if let Ok(mut slot) = self.signed.lock() {
+            *slot = Some((self.statement.request_digest, digest.bytes, proof.clone()));
+        }
+        Ok(proof)
+    }
+}
+
+/// The request body sent to the provider: empty with its proof as a header, or streamed with
+/// its proof as a trailer.
+enum SignedBody {
+    Empty(String),
+    Streamed(GatewayBody),
+}
+
+/// Watches the caller's request body: whether it is still arriving, whether it failed, and
+/// when it has been sent whole (from then on the provider's time runs).
+struct CallerWatch {
+    frames: Arc<AtomicU64>,
+    failed: Arc<AtomicBool>,
+    sent: watch::Sender<bool>,
+}
+
+impl CallerWatch {
+    fn new() -> Self {
+        Self {
+            frames: Arc::new(AtomicU64::new(0)),
+            failed: Arc::new(AtomicBool::new(false)),
+            sent: watch::channel(false).0,
+        }
+    }
+
+    /// The caller's body, counting its frames and noting its failure.
+    fn watched(
+        &self,
+        body: Incoming,
+    ) -> impl http_body::Body<Data = bytes::Bytes, Error = hyper::Error> + Send + Unpin + 'static
+    {
+        let (frames, failed) = (self.frames.clone(), self.failed.clone());
+        body.map_frame(move |frame| {
+            frames.fetch_add(1, Ordering::Relaxed);
+            frame
+        })
+        .map_err(move |e| {
+            failed.store(true, Ordering::Relaxed);
+            e
+        })
+    }
+
+    fn caller_failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+}
+
+/// How waiting for the provider ended.
+enum Upstream {
+    Answered(Response<Incoming>),
+    Failed(hyper::Error),
+    /// The whole request was sent and no answer came in time.
+    ProviderTimeout,
+    /// The caller stopped sending its body for this long.
+    CallerStalled(Duration),
+}
+
+/// Waits for the provider's response head. The provider's time runs only once the caller's
+/// body has been sent whole; until then a caller that stops sending for `timeout` ends the
+/// exchange as its own timeout, so a slow caller cannot make the provider look slow.
+async fn await_provider(
+    send: impl std::future::Future<Output = Result<Response<Incoming>, hyper::Error>>,
+    watch: &CallerWatch,
+    timeout: Duration,
+) -> Upstream {
+    let mut sent = watch.sent.subscribe();
+    let provider_deadline = async {
+        if sent.wait_for(|sent| *sent).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(timeout).await;
     };
-    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri = match super::peers::peer_uri(&peer, path_and_query) {
-        Ok(u) => u,
-        Err(detail) => {
-            return refuse(
-                &shared,
-                exchange,
-                ProblemType::ProviderUnreachable,
-                detail,
-                &id,
-            )
-            .await;
+    let caller_stall = async {
+        loop {
+            let before = watch.frames.load(Ordering::Relaxed);
+            tokio::time::sleep(timeout).await;
+            if *watch.sent.borrow() {
+                return std::future::pending::<Duration>().await;
+            }
+            if watch.frames.load(Ordering::Relaxed) == before {
+                return timeout;
+            }
         }
     };
-    let mut outbound = Request::new(outbound_body);
-    *outbound.method_mut() = parts.method.clone();
+    tokio::select! {
+        answered = send => match answered {
+            Ok(response) => Upstream::Answered(response),
+            Err(e) => Upstream::Failed(e),
+        },
+        () = provider_deadline => Upstream::ProviderTimeout,
+        idle = caller_stall => Upstream::CallerStalled(idle),
+    }
+}
+
+/// The request for the provider gateway: the caller's headers less hop-by-hop ones and psn's
+/// own, with the authenticated client, the message id, the purpose and the request statement.
+fn peer_request(
+    peer: &psn_core::config::GatewayEntry,
+    parts: http::request::Parts,
+    body: SignedBody,
+    client: &SubsystemId,
+    id: &str,
+    purpose: &Option<String>,
+) -> Result<Request<GatewayBody>, String> {
+    let mut headers = parts.headers;
+    strip_hop_by_hop(&mut headers);
+    headers.remove(PSN_API_KEY);
+    headers.remove(REQUEST_PROOF);
+    headers.remove(PSN_ERROR);
+    set(&mut headers, PSN_CLIENT, &client.to_string());
+    set(&mut headers, PSN_MESSAGE_ID, id);
+    if let Some(p) = purpose {
+        set(&mut headers, PSN_PURPOSE, p);
+    }
+    let body = match body {
+        SignedBody::Empty(proof) => {
+            set(&mut headers, HeaderName::from_static(REQUEST_PROOF), &proof);
+            super::body::full(bytes::Bytes::new())
+        }
+        SignedBody::Streamed(body) => body,
+    };
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let uri = super::peers::peer_uri(peer, path_and_query)?;
+    let mut outbound = Request::new(body);
+    *outbound.method_mut() = parts.method;
     *outbound.uri_mut() = uri;
     *outbound.version_mut() = Version::HTTP_2;
     *outbound.headers_mut() = headers;
+    Ok(outbound)
+}
 
-    let mut sender = connection.sender.clone();
-    let timeout = shared.settings.limits.response_timeout + ATTRIBUTION_GRACE;
-    exchange.record.times.forwarded_ms = Some(now_ms());
-    let sent = tokio::time::timeout(timeout, sender.send_request(outbound)).await;
-    exchange.record.times.response_in_ms = Some(now_ms());
-    if let Ok(Some((digest, bytes))) = request_digest.lock().map(|d| d.clone()) {
-        exchange.record.request_digest = Some(digest);
-        exchange.record.request_bytes = bytes;
-    }
-    let response = match sent {
-        Err(_) => {
-            let detail = format!("{} did not answer within {timeout:?}", peer.id);
-            return refuse(&shared, exchange, ProblemType::ProviderTimeout, detail, &id).await;
-        }
-        Ok(Err(e)) => {
-            if source_is::<TooLarge>(&e) {
-                let detail = format!("the request body is over the {limit}-byte limit");
-                return refuse(&shared, exchange, ProblemType::BodyTooLarge, detail, &id).await;
-            }
-            shared.peers.forget(&peer.id).await;
-            let detail = format!("{}: {e}", peer.id);
-            return refuse(
-                &shared,
-                exchange,
-                ProblemType::ProviderUnreachable,
-                detail,
-                &id,
-            )
-            .await;
-        }
-        Ok(Ok(r)) => r,
-    };
+/// Relays the provider's answer: a problem its gateway raised (signed, whole) or the backend's
+/// response, streamed and released with the provider's verified statement as its trailer once
+/// the record is durable here.
+async fn relay(
+    shared: &Arc<Shared>,
+    mut exchange: Exchange,
+    sending: Sending,
+    response: Response<Incoming>,
+    connection: PeerConnection,
+    trailers: CallerTrailers,
+) -> Response<GatewayBody> {
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     let provider_problem = parts.headers.remove(PSN_ERROR).is_some();
-    parts.headers.remove(RESPONSE_PROOF);
+    let provider_proof = parts.headers.remove(RESPONSE_PROOF);
+    let id = exchange.record.message_id.clone();
     set(&mut parts.headers, PSN_MESSAGE_ID, &id);
-    if let Some(proof) = request_proof.lock().ok().and_then(|p| p.clone()) {
+    if let Some(proof) = sending.proof() {
         set(
             &mut parts.headers,
-            http::HeaderName::from_static(REQUEST_PROOF),
+            HeaderName::from_static(REQUEST_PROOF),
             &proof,
         );
     }
     if provider_problem {
-        return relay_provider_problem(&shared, exchange, parts, body, &id).await;
+        let relayed = RelayedProblem {
+            parts,
+            proof: provider_proof,
+            connection,
+        };
+        return relay_provider_problem(shared, exchange, relayed, body).await;
     }
-    let status = parts.status.as_u16();
-    exchange.record.status = status;
-    let expected_signer = peer.id.to_string();
+    exchange.record.status = parts.status.as_u16();
+    trailers.prepare(&mut parts.headers);
     let recorder = shared.clone();
+    let limit = shared.settings.limits.max_body_bytes;
     let verified = recorded_response(
         exchange,
-        &shared,
+        shared,
         body,
         limit,
         move |mut exchange, digest, trailers| {
             Box::pin(async move {
-                // Held to the end: the caller's next request is likely on its way (see signing).
-                let _ticket = ticket;
+                let _ticket = sending.ticket;
                 let shared = recorder;
-                if let Ok(Some((digest, bytes))) = request_digest.lock().map(|d| d.clone()) {
+                if let Some((digest, bytes, _)) = sending.signed.lock().ok().and_then(|s| s.clone())
+                {
                     exchange.record.request_digest = Some(digest);
                     exchange.record.request_bytes = bytes;
                 }
                 let response_digest = content_digest(&digest.sha256);
                 exchange.record.response_digest = Some(response_digest.clone());
                 exchange.record.response_bytes = digest.bytes;
-                let expected = ExpectedResponse {
-                    message_id: &exchange.record.message_id,
-                    signer: &expected_signer,
-                    request_digest: exchange.record.request_digest.as_deref(),
-                    status,
-                    response_digest: &response_digest,
-                };
-                match expected.check(&shared, &connection, trailers.as_ref()) {
+                let proof = trailers.as_ref().and_then(|t| t.get(RESPONSE_PROOF));
+                match ExpectedResponse::of(&exchange.record).check(&shared, &connection, proof) {
                     Ok(proof) => {
                         exchange.record.peer_proof = Some(proof.clone());
                         let mut out = HeaderMap::new();
@@ -377,25 +691,30 @@ async fn handle_exchange(
     Response::from_parts(parts, boxed(verified))
 }
 
-/// What the provider's response statement must say, from what this gateway saw.
+/// What the provider's response statement must say, from what this gateway saw and sent.
 struct ExpectedResponse<'a> {
-    message_id: &'a str,
-    signer: &'a str,
-    request_digest: Option<&'a str>,
-    status: u16,
-    response_digest: &'a str,
+    record: &'a AuditRecord,
+    signer: String,
 }
 
-impl ExpectedResponse<'_> {
-    /// Checks the statement in the response trailers; returns the proof to keep.
+impl<'a> ExpectedResponse<'a> {
+    fn of(record: &'a AuditRecord) -> Self {
+        Self {
+            record,
+            signer: record.peer.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Checks the provider's statement against the exchange; returns the proof to keep. A
+    /// refusal's statement may name no request digest: the provider answered before the body
+    /// arrived.
     fn check(
         &self,
         shared: &Shared,
         provider: &PeerConnection,
-        trailers: Option<&HeaderMap>,
+        proof: Option<&HeaderValue>,
     ) -> Result<String, String> {
-        let proof = trailers
-            .and_then(|t| t.get(RESPONSE_PROOF))
+        let proof = proof
             .and_then(|v| v.to_str().ok())
             .ok_or("the provider gateway sent no signed response statement")?
             .to_owned();
@@ -407,17 +726,22 @@ impl ExpectedResponse<'_> {
             return Err("the provider's response statement signature does not verify".into());
         }
         let statement = decoded.statement;
+        let record = self.record;
+        let request_digest_matches = Some(statement.request_digest.as_str())
+            == record.request_digest.as_deref()
+            || (record.problem.is_some() && statement.request_digest.is_empty());
         let checks = [
             (statement.kind == StatementKind::Response, "kind"),
-            (statement.message_id == self.message_id, "message id"),
+            (statement.message_id == record.message_id, "message id"),
             (statement.signer == self.signer, "signer"),
+            (statement.client == record.client, "client"),
+            (statement.service == record.service, "service"),
+            (statement.method == record.method, "method"),
+            (statement.path == record.path, "path"),
+            (request_digest_matches, "request digest"),
+            (statement.status == Some(record.status), "status"),
             (
-                Some(statement.request_digest.as_str()) == self.request_digest,
-                "request digest",
-            ),
-            (statement.status == Some(self.status), "status"),
-            (
-                statement.response_digest.as_deref() == Some(self.response_digest),
+                statement.response_digest.as_deref() == record.response_digest.as_deref(),
                 "response digest",
             ),
         ];
@@ -438,10 +762,10 @@ async fn refuse(
     detail: String,
     id: &str,
 ) -> Response<GatewayBody> {
-    let response = problem(kind, detail, HOP, id);
+    let response = fail(kind, detail, id);
     exchange
         .refused(shared, kind, response, |e| {
-            problem(ProblemType::AuditUnavailable, e, HOP, id)
+            fail(ProblemType::AuditUnavailable, e, id)
         })
         .await
 }
@@ -449,16 +773,22 @@ async fn refuse(
 /// Largest problem document accepted from a provider gateway.
 const MAX_PROVIDER_PROBLEM: usize = 64 * 1024;
 
-/// Passes on a problem the provider gateway raised itself (it carries no signed statement),
-/// recording its type.
+/// A problem the provider gateway raised, as its head arrived.
+struct RelayedProblem {
+    parts: http::response::Parts,
+    proof: Option<HeaderValue>,
+    connection: PeerConnection,
+}
+
+/// Passes on a problem the provider gateway raised itself, with its signed statement when it
+/// verifies (kept in the record and passed to the caller), recording its type.
 async fn relay_provider_problem(
     shared: &Shared,
     mut exchange: Exchange,
-    parts: http::response::Parts,
+    relayed: RelayedProblem,
     body: Incoming,
-    id: &str,
 ) -> Response<GatewayBody> {
-    use http_body_util::BodyExt;
+    let id = exchange.record.message_id.clone();
     let Ok(Ok(collected)) = tokio::time::timeout(
         shared.settings.limits.response_timeout,
         http_body_util::Limited::new(body, MAX_PROVIDER_PROBLEM).collect(),
@@ -466,23 +796,37 @@ async fn relay_provider_problem(
     .await
     else {
         let detail = "the provider gateway's problem document was unreadable or too large".into();
-        return refuse(
-            shared,
-            exchange,
-            ProblemType::ProviderUnreachable,
-            detail,
-            id,
-        )
-        .await;
+        let kind = ProblemType::ProviderUnreachable;
+        return refuse(shared, exchange, kind, detail, &id).await;
     };
     let bytes = collected.to_bytes();
     let kind = super::problem_kind(&bytes);
+    let RelayedProblem {
+        mut parts,
+        proof,
+        connection,
+    } = relayed;
+    exchange.record.status = parts.status.as_u16();
     exchange.record.response_bytes = bytes.len() as u64;
     exchange.record.response_digest = Some(content_digest(&psn_core::encoding::sha256(&bytes)));
+    exchange.record.problem = Some(kind.uri());
+    match ExpectedResponse::of(&exchange.record).check(shared, &connection, proof.as_ref()) {
+        Ok(proof) => {
+            set(
+                &mut parts.headers,
+                HeaderName::from_static(RESPONSE_PROOF),
+                &proof,
+            );
+            exchange.record.peer_proof = Some(proof);
+        }
+        Err(reason) => {
+            tracing::warn!(message_id = %id, %reason, "the provider's problem came without a valid statement");
+        }
+    }
     let response = Response::from_parts(parts, super::body::full(bytes));
     exchange
         .refused(shared, kind, response, |e| {
-            problem(ProblemType::AuditUnavailable, e, HOP, id)
+            fail(ProblemType::AuditUnavailable, e, &id)
         })
         .await
 }

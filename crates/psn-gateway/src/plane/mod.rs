@@ -2,6 +2,7 @@
 //! provider side on the peer-facing mutual-TLS listener, and what both share.
 
 pub mod body;
+mod budget;
 pub mod cidr;
 mod consumer;
 mod peers;
@@ -12,6 +13,7 @@ pub mod signing;
 pub mod state;
 mod trace;
 
+pub use budget::RefusalBudget;
 pub use consumer::handle as consume;
 pub use peers::PeerPool;
 pub use provider::{handle as provide, PeerIdentity};
@@ -87,6 +89,9 @@ pub struct Shared {
     /// Audit records delivered to the authority as aggregates since the gateway started (a
     /// metric, and a signal tests wait on).
     pub aggregated: watch::Sender<u64>,
+    /// How many refusals of unidentified requests are still recorded (`[audit]
+    /// unidentified_refusals_per_second`).
+    pub refusal_budget: RefusalBudget,
 }
 
 /// A pooled HTTP client towards backends; speaks `https://` where a service's backend does.
@@ -140,6 +145,12 @@ impl Shared {
         }
     }
 
+    /// Whether `service` exists: in the configuration in force, or as one of this gateway's own.
+    /// Only such services get their own metric series and aggregate rows.
+    pub fn knows_service(&self, service: &ServiceId) -> bool {
+        self.services.contains_key(service) || self.view.borrow().has_service(service)
+    }
+
     /// Whether `service` opted in to keeping bodies in the audit log.
     pub fn keeps_bodies(&self, service: &ServiceId) -> bool {
         self.kept_bodies.contains(service)
@@ -180,13 +191,41 @@ pub fn problem(
     hop: &str,
     message_id: &str,
 ) -> Response<GatewayBody> {
+    problem_response(
+        kind,
+        problem_body(kind, detail, hop, message_id),
+        message_id,
+    )
+}
+
+/// The RFC 9457 document naming the cause, the hop and the message id.
+pub fn problem_body(
+    kind: ProblemType,
+    detail: impl Into<String>,
+    hop: &str,
+    message_id: &str,
+) -> bytes::Bytes {
     let problem = Problem::new(kind, detail)
         .with_hop(hop)
         .with_message_id(message_id);
-    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    match serde_json::to_vec(&problem) {
+        Ok(body) => body.into(),
+        Err(e) => {
+            tracing::error!(error = %e, "a problem document could not be serialised");
+            bytes::Bytes::new()
+        }
+    }
+}
+
+/// A response carrying a problem document already built (or, answering `HEAD`, no body).
+pub fn problem_response(
+    kind: ProblemType,
+    body: bytes::Bytes,
+    message_id: &str,
+) -> Response<GatewayBody> {
     let mut response = Response::new(full(body));
     *response.status_mut() =
-        StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static(PROBLEM_JSON),

@@ -5,14 +5,17 @@
 
 use super::body::{boxed, BoxError, Digested, GatewayBody, PumpFailure, Pumped};
 use super::consumer::PSN_ERROR;
-use super::record::{recorded_response, refuse_unrecordable, Exchange};
+use super::record::{
+    recorded_response, unrecordable, Claims, Exchange, Unidentified, VerifiedRequest, VerifiedSlot,
+};
 use super::signing::VerifiedRoots;
+use super::state::View;
 use super::trace::{continue_trace, exchange_span, traced, tracing_on};
 use super::{
-    now_ms, parse_target, problem, set, single, strip_hop_by_hop, Shared, PSN_CLIENT,
-    PSN_MESSAGE_ID, PSN_PURPOSE,
+    now_ms, parse_target, problem_body, problem_response, set, single, strip_hop_by_hop,
+    LocalBackend, Shared, Target, PSN_CLIENT, PSN_MESSAGE_ID, PSN_PURPOSE,
 };
-use http::{HeaderMap, HeaderValue, Request, Response};
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
 use psn_audit::{BodyPart, Role};
 use psn_core::names::{GatewayId, SubsystemId};
@@ -21,7 +24,8 @@ use psn_core::proof::{
     content_digest, decode_proof, Statement, StatementKind, REQUEST_PROOF, RESPONSE_PROOF,
 };
 use psn_pki::StatementVerifier;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
@@ -40,12 +44,125 @@ pub struct PeerIdentity {
     pub verifier: Arc<StatementVerifier>,
 }
 
-fn fail(kind: ProblemType, detail: String, id: &str) -> Response<GatewayBody> {
-    let mut response = problem(kind, detail, HOP, id);
-    response
-        .headers_mut()
-        .insert(PSN_ERROR, HeaderValue::from_static(HOP));
-    response
+/// A refusal: its cause, and the request body's digest when the body was read and the
+/// consumer's statement of it verified.
+struct Refusal {
+    kind: ProblemType,
+    detail: String,
+    request_digest: Option<String>,
+}
+
+impl Refusal {
+    fn new(kind: ProblemType, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+            request_digest: None,
+        }
+    }
+
+    fn after(pumped: &Pumped, kind: ProblemType, detail: String) -> Self {
+        Self {
+            kind,
+            detail,
+            request_digest: Some(pumped.checked.clone()),
+        }
+    }
+}
+
+/// What this gateway answers a request with when it refuses it, and what it records: every
+/// answer is signed, refusals included, so the consumer can prove what this gateway said and
+/// the attribution of a failure does not rest on its word alone.
+struct Answering<'a> {
+    shared: &'a Arc<Shared>,
+    peer: &'a PeerIdentity,
+    id: String,
+    claims: Claims,
+    received_ms: i64,
+    /// A `HEAD` request: the answer carries no body (its statement then digests the empty one).
+    head: bool,
+}
+
+impl Answering<'_> {
+    /// The problem `kind`, signed: the statement binds the request as it arrived (and its
+    /// body's digest, when it was read) to the status and the document sent.
+    async fn signed(
+        &self,
+        kind: ProblemType,
+        detail: String,
+        request_digest: Option<&str>,
+    ) -> Response<GatewayBody> {
+        let body = if self.head {
+            bytes::Bytes::new()
+        } else {
+            problem_body(kind, detail, HOP, &self.id)
+        };
+        let statement = Statement {
+            kind: StatementKind::Response,
+            message_id: self.id.clone(),
+            signer: self.shared.settings.gateway.to_string(),
+            signer_serial: self.shared.signing().serial.clone(),
+            client: self.claims.client.clone(),
+            service: self.claims.service.clone(),
+            method: self.claims.method.clone(),
+            path: self.claims.path.clone(),
+            request_digest: request_digest.unwrap_or_default().to_owned(),
+            status: Some(kind.status()),
+            response_digest: Some(content_digest(&psn_core::encoding::sha256(&body))),
+            at_ms: now_ms(),
+        };
+        let proof = self.shared.batch.sign(statement.to_bytes()).await;
+        let mut response = problem_response(kind, body, &self.id);
+        let headers = response.headers_mut();
+        headers.insert(PSN_ERROR, HeaderValue::from_static(HOP));
+        match proof {
+            Ok(proof) => set(
+                headers,
+                http::HeaderName::from_static(RESPONSE_PROOF),
+                &proof,
+            ),
+            Err(e) => tracing::error!(message_id = %self.id, error = %e, "a refusal went unsigned"),
+        }
+        response
+    }
+
+    /// Refuses a request whose caller or target was never established: signed, and recorded
+    /// within the gateway's budget for such refusals.
+    async fn refuse_unidentified(&self, refusal: Refusal) -> Response<GatewayBody> {
+        let kind = refusal.kind;
+        let response = self.signed(kind, refusal.detail, None).await;
+        let request = Unidentified {
+            role: Role::Provider,
+            message_id: &self.id,
+            claims: self.claims.clone(),
+            peer: Some((&self.peer.gateway, &self.peer.serial)),
+            received_ms: self.received_ms,
+        };
+        super::record::refuse_unidentified(self.shared, request, kind, response).await
+    }
+
+    /// Refuses an exchange whose peer, client and target are known: recorded (with the
+    /// consumer's statement if it was verified), then signed. If the record cannot be written
+    /// the answer is `audit-unavailable` instead, signed too.
+    async fn refuse(&self, exchange: Exchange, refusal: Refusal) -> Response<GatewayBody> {
+        let Refusal {
+            kind,
+            detail,
+            request_digest,
+        } = refusal;
+        let digest = request_digest.as_deref();
+        match exchange
+            .commit_refusal(self.shared, kind, kind.status())
+            .await
+        {
+            Ok(()) => self.signed(kind, detail, digest).await,
+            Err(e) => {
+                tracing::error!(error = %e, "audit record not written; exchange refused");
+                self.signed(ProblemType::AuditUnavailable, e.to_string(), digest)
+                    .await
+            }
+        }
+    }
 }
 
 /// The request statement's expected contents, checked against the decoded proof.
@@ -106,6 +223,9 @@ pub async fn handle(
     traced(&span, handle_exchange(shared, peer, req, &span)).await
 }
 
+/// The exchange in stages: admit the peer's request, check the grant, forward it with its body
+/// checked against the consumer's statement, then answer with a signed statement of the
+/// backend's response once the record is durable. Every refusal on the way is signed too.
 async fn handle_exchange(
     shared: Arc<Shared>,
     peer: Arc<PeerIdentity>,
@@ -113,90 +233,43 @@ async fn handle_exchange(
     span: &tracing::Span,
 ) -> Response<GatewayBody> {
     let received_ms = now_ms();
-    let id = match single(req.headers(), &PSN_MESSAGE_ID)
+    let (parts, body) = req.into_parts();
+    let id = single(&parts.headers, &PSN_MESSAGE_ID)
         .ok()
         .flatten()
         .and_then(|s| uuid::Uuid::parse_str(s).ok())
-    {
-        Some(u) => u.hyphenated().to_string(),
-        None => {
-            return fail(
-                ProblemType::InvalidRequest,
-                "PSN-Message-Id must be one UUID".into(),
-                &uuid::Uuid::new_v4().to_string(),
-            )
-        }
+        .map(|u| u.hyphenated().to_string());
+    let answering = Answering {
+        shared: &shared,
+        peer: &peer,
+        id: id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        claims: Claims::of(&parts),
+        received_ms,
+        head: parts.method == Method::HEAD,
+    };
+    let Some(id) = id else {
+        let refusal = Refusal::new(
+            ProblemType::InvalidRequest,
+            "PSN-Message-Id must be one UUID",
+        );
+        return answering.refuse_unidentified(refusal).await;
     };
     span.record("psn.message_id", id.as_str());
-    if let Some(mut refusal) = refuse_unrecordable(&shared, HOP, &id) {
-        refusal
-            .headers_mut()
-            .insert(PSN_ERROR, HeaderValue::from_static(HOP));
-        return refusal;
+    if let Some(reason) = unrecordable(&shared) {
+        return answering
+            .signed(ProblemType::AuditUnavailable, reason, None)
+            .await;
     }
     let view = shared.view();
-    if view.expired(OffsetDateTime::now_utc()) {
-        return fail(
-            ProblemType::ConfigExpired,
-            "the provider gateway's configuration has expired".into(),
-            &id,
-        );
-    }
-    if !view.trusts(&peer.gateway, &peer.serial) {
-        return fail(
-            ProblemType::GatewayRevoked,
-            format!(
-                "{} is not trusted by configuration version {}",
-                peer.gateway, view.config.version
-            ),
-            &id,
-        );
-    }
-    let target = match parse_target(req.uri().path(), req.uri().query()) {
-        Ok(t) => t,
-        Err(e) => return fail(ProblemType::InvalidRequest, e, &id),
+    let (target, local, client) = match admit(&shared, &view, &peer, &parts) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return answering.refuse_unidentified(refusal).await,
     };
     span.record("psn.service", tracing::field::display(&target.service));
-    let Some(local) = shared.services.get(&target.service) else {
-        return fail(
-            ProblemType::UnknownService,
-            format!("{} is not provided by this gateway", target.service),
-            &id,
-        );
-    };
-    let client: SubsystemId = match single(req.headers(), &PSN_CLIENT)
-        .ok()
-        .flatten()
-        .map(str::parse)
-    {
-        Some(Ok(c)) => c,
-        _ => {
-            return fail(
-                ProblemType::UnknownClient,
-                "PSN-Client must name one subsystem".into(),
-                &id,
-            )
-        }
-    };
     span.record("psn.client", tracing::field::display(&client));
-    if client.member() != peer.gateway.member() {
-        return fail(
-            ProblemType::UnknownClient,
-            format!(
-                "{} may only act for its own member's subsystems, not {client}",
-                peer.gateway
-            ),
-            &id,
-        );
-    }
-    if !view.has_subsystem(&client) {
-        return fail(
-            ProblemType::UnknownClient,
-            format!("{client} is not a registered subsystem of an active member"),
-            &id,
-        );
-    }
-    let method = req.method().to_string();
+    let method = parts.method.to_string();
     let path = target.path_and_query();
     // The peer, its client and what it asks for are known: from here every outcome is recorded.
     let mut exchange = Exchange::new(
@@ -207,9 +280,10 @@ async fn handle_exchange(
         method.clone(),
         path.clone(),
         received_ms,
-    );
+    )
+    .guarded(&shared);
     exchange.peer(&peer.gateway, &peer.serial, peer.certificate.clone());
-    exchange.record.purpose = single(req.headers(), &PSN_PURPOSE)
+    exchange.record.purpose = single(&parts.headers, &PSN_PURPOSE)
         .ok()
         .flatten()
         .map(str::to_owned);
@@ -218,14 +292,15 @@ async fn handle_exchange(
             "no grant allows {client} to {method} {}{}",
             target.service, target.rest
         );
-        return refuse(&shared, exchange, ProblemType::AccessDenied, detail, &id).await;
+        let refusal = Refusal::new(ProblemType::AccessDenied, detail);
+        return answering.refuse(exchange, refusal).await;
     }
-    let limit = shared.settings.limits.max_body_bytes;
     let backend_uri = match local.service.backend_uri(&path) {
         Ok(u) => u,
         Err(e) => {
-            let detail = format!("the backend URL of {} is unusable: {e}", target.service);
-            return refuse(&shared, exchange, ProblemType::Internal, detail, &id).await;
+            let detail = format!("the path cannot be joined to the backend URL: {e}");
+            let refusal = Refusal::new(ProblemType::InvalidRequest, detail);
+            return answering.refuse(exchange, refusal).await;
         }
     };
     let expected = Arc::new(Expected {
@@ -233,55 +308,20 @@ async fn handle_exchange(
         signer: peer.gateway.to_string(),
         client: client.to_string(),
         service: target.service.to_string(),
-        method: method.clone(),
+        method,
         path,
     });
-
     let ticket = shared.batch.ticket();
-    let (mut parts, body) = req.into_parts();
+    let verified: VerifiedSlot = Arc::new(Mutex::new(None));
+    exchange.keep_verified_request(verified.clone());
+    let limit = shared.settings.limits.max_body_bytes;
+    let timeout = shared.settings.limits.response_timeout;
+    let (mut parts, body) = (parts, body);
     let header_proof = parts
         .headers
         .remove(REQUEST_PROOF)
         .and_then(|v| v.to_str().ok().map(str::to_owned));
-    strip_hop_by_hop(&mut parts.headers);
-    let purpose = parts.headers.remove(PSN_PURPOSE);
-    let psn_headers: Vec<_> = parts
-        .headers
-        .keys()
-        .filter(|k| k.as_str().starts_with("psn-"))
-        .cloned()
-        .collect();
-    for name in psn_headers {
-        parts.headers.remove(name);
-    }
-    // The consumer's statement is checked once its whole body has been read (by the pump,
-    // whether or not the backend wanted all of it); the response is released only after that.
-    let request_proof = Arc::new(std::sync::Mutex::new(None::<String>));
-    let check: super::body::Check = {
-        let (expected, shared, peer) = (expected.clone(), shared.clone(), peer.clone());
-        let proof_slot = request_proof.clone();
-        Box::new(move |digest, trailers| {
-            let digest = content_digest(&digest.sha256);
-            let proof = trailers
-                .as_ref()
-                .and_then(|t| t.get(REQUEST_PROOF))
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-                .or(header_proof)
-                .ok_or("the consumer gateway sent no signed request statement")?;
-            expected.check(
-                &proof,
-                &peer.verifier,
-                &peer.certificate,
-                &shared.verified,
-                &digest,
-            )?;
-            if let Ok(mut slot) = proof_slot.lock() {
-                *slot = Some(proof);
-            }
-            Ok(digest)
-        })
-    };
+    let check = request_check(&shared, &peer, expected.clone(), header_proof, verified);
     let (backend_body, pumped) = if http_body::Body::is_end_stream(&body) {
         let (tx, rx) = oneshot::channel();
         let empty = Digested {
@@ -296,63 +336,226 @@ async fn handle_exchange(
         (super::body::full(bytes::Bytes::new()), rx)
     } else {
         let tee = exchange.keep_body(&shared, BodyPart::Request);
-        super::body::pump(body, limit, check, tee)
+        super::body::pump(body, limit, timeout, check, tee)
     };
-    let verification = async move {
-        match pumped.await {
-            Ok(Ok(pumped)) => Ok(pumped),
-            Ok(Err(PumpFailure::TooLarge(limit))) => Err((
-                ProblemType::BodyTooLarge,
-                format!("the request body is over the {limit}-byte limit"),
-            )),
-            Ok(Err(PumpFailure::Body(e))) => Err((
-                ProblemType::InvalidRequest,
-                format!("the request body failed: {e}"),
-            )),
-            Ok(Err(PumpFailure::Refused(e))) => Err((ProblemType::ProofInvalid, e)),
-            Err(_) => Err((
-                ProblemType::Internal,
-                "the request body reader stopped".to_owned(),
-            )),
+    let outbound = backend_request(parts, backend_body, backend_uri, &client, &id);
+    exchange.record.times.forwarded_ms = Some(now_ms());
+    let answered = await_backend(local, outbound, pumped, timeout, &target).await;
+    exchange.record.times.response_in_ms = Some(now_ms());
+    let (response, pumped) = match answered {
+        Ok(answered) => answered,
+        Err(refusal) => return answering.refuse(exchange, refusal).await,
+    };
+    exchange.record.request_digest = Some(pumped.checked.clone());
+    exchange.record.request_bytes = pumped.bytes;
+    respond(
+        &shared,
+        exchange,
+        &expected,
+        pumped.checked,
+        response,
+        ticket,
+    )
+}
+
+/// Admits a peer's request: the configuration is current, the peer trusted, the target one
+/// of this gateway's services, and the client one of the peer member's registered subsystems.
+fn admit<'s>(
+    shared: &'s Shared,
+    view: &View,
+    peer: &PeerIdentity,
+    parts: &http::request::Parts,
+) -> Result<(Target, &'s LocalBackend, SubsystemId), Refusal> {
+    if view.expired(OffsetDateTime::now_utc()) {
+        return Err(Refusal::new(
+            ProblemType::ConfigExpired,
+            "the provider gateway's configuration has expired",
+        ));
+    }
+    if !view.trusts(&peer.gateway, &peer.serial) {
+        return Err(Refusal::new(
+            ProblemType::GatewayRevoked,
+            format!(
+                "{} is not trusted by configuration version {}",
+                peer.gateway, view.config.version
+            ),
+        ));
+    }
+    let target = parse_target(parts.uri.path(), parts.uri.query())
+        .map_err(|e| Refusal::new(ProblemType::InvalidRequest, e))?;
+    let Some(local) = shared.services.get(&target.service) else {
+        return Err(Refusal::new(
+            ProblemType::UnknownService,
+            format!("{} is not provided by this gateway", target.service),
+        ));
+    };
+    let client: SubsystemId = match single(&parts.headers, &PSN_CLIENT)
+        .ok()
+        .flatten()
+        .map(str::parse)
+    {
+        Some(Ok(c)) => c,
+        _ => {
+            return Err(Refusal::new(
+                ProblemType::UnknownClient,
+                "PSN-Client must name one subsystem",
+            ))
         }
     };
-    let mut outbound = Request::new(backend_body);
+    if client.member() != peer.gateway.member() {
+        return Err(Refusal::new(
+            ProblemType::UnknownClient,
+            format!(
+                "{} may only act for its own member's subsystems, not {client}",
+                peer.gateway
+            ),
+        ));
+    }
+    if !view.has_subsystem(&client) {
+        return Err(Refusal::new(
+            ProblemType::UnknownClient,
+            format!("{client} is not a registered subsystem of an active member"),
+        ));
+    }
+    Ok((target, local, client))
+}
+
+/// The check the request body must pass once read whole: the consumer's statement (a trailer,
+/// or a header for an empty body) verifies and matches what arrived. A verified statement is
+/// left in `verified` for the record, however the exchange then ends.
+fn request_check(
+    shared: &Arc<Shared>,
+    peer: &Arc<PeerIdentity>,
+    expected: Arc<Expected>,
+    header_proof: Option<String>,
+    verified: VerifiedSlot,
+) -> super::body::Check {
+    let (shared, peer) = (shared.clone(), peer.clone());
+    Box::new(move |digest, trailers| {
+        let bytes = digest.bytes;
+        let digest = content_digest(&digest.sha256);
+        let proof = trailers
+            .as_ref()
+            .and_then(|t| t.get(REQUEST_PROOF))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or(header_proof)
+            .ok_or("the consumer gateway sent no signed request statement")?;
+        expected.check(
+            &proof,
+            &peer.verifier,
+            &peer.certificate,
+            &shared.verified,
+            &digest,
+        )?;
+        if let Ok(mut slot) = verified.lock() {
+            *slot = Some(VerifiedRequest {
+                proof,
+                digest: digest.clone(),
+                bytes,
+            });
+        }
+        Ok(digest)
+    })
+}
+
+/// The request for the backend: the consumer's headers less hop-by-hop and psn's own, with
+/// the authenticated client and the message id.
+fn backend_request(
+    mut parts: http::request::Parts,
+    body: GatewayBody,
+    uri: http::Uri,
+    client: &SubsystemId,
+    id: &str,
+) -> Request<GatewayBody> {
+    strip_hop_by_hop(&mut parts.headers);
+    let purpose = parts.headers.remove(PSN_PURPOSE);
+    let psn_headers: Vec<_> = parts
+        .headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("psn-"))
+        .cloned()
+        .collect();
+    for name in psn_headers {
+        parts.headers.remove(name);
+    }
+    let mut outbound = Request::new(body);
     *outbound.method_mut() = parts.method;
-    *outbound.uri_mut() = backend_uri;
+    *outbound.uri_mut() = uri;
     *outbound.headers_mut() = parts.headers;
     let headers = outbound.headers_mut();
     set(headers, PSN_CLIENT, &client.to_string());
-    set(headers, PSN_MESSAGE_ID, &id);
+    set(headers, PSN_MESSAGE_ID, id);
     if let Some(p) = purpose {
         headers.insert(PSN_PURPOSE, p);
     }
+    outbound
+}
 
-    let timeout = shared.settings.limits.response_timeout;
-    exchange.record.times.forwarded_ms = Some(now_ms());
-    let forwarded = async {
-        let response = tokio::time::timeout(timeout, local.client.request(outbound)).await;
-        (response, verification.await)
-    };
-    let (response, verified) = forwarded.await;
-    exchange.record.times.response_in_ms = Some(now_ms());
-    let request_digest = match verified {
-        Ok(pumped) => {
-            exchange.record.request_digest = Some(pumped.checked.clone());
-            exchange.record.request_bytes = pumped.bytes;
-            exchange.record.peer_proof = request_proof.lock().ok().and_then(|p| p.clone());
-            pumped.checked
+/// How the request body's reading ended, as a refusal when it failed: each cause is the
+/// consumer side's (a 4xx), except a reader this gateway lost.
+async fn verification(
+    pumped: oneshot::Receiver<Result<Pumped, PumpFailure>>,
+) -> Result<Pumped, Refusal> {
+    match pumped.await {
+        Ok(Ok(pumped)) => Ok(pumped),
+        Ok(Err(PumpFailure::TooLarge(limit))) => Err(Refusal::new(
+            ProblemType::BodyTooLarge,
+            format!("the request body is over the {limit}-byte limit"),
+        )),
+        Ok(Err(PumpFailure::Body(e))) => Err(Refusal::new(
+            ProblemType::InvalidRequest,
+            format!("the request body failed: {e}"),
+        )),
+        Ok(Err(PumpFailure::Stalled(idle))) => Err(Refusal::new(
+            ProblemType::RequestTimeout,
+            format!("no part of the request body arrived for {idle:?}"),
+        )),
+        Ok(Err(PumpFailure::Refused(e))) => Err(Refusal::new(ProblemType::RequestProofInvalid, e)),
+        Err(_) => Err(Refusal::new(
+            ProblemType::Internal,
+            "the request body reader stopped",
+        )),
+    }
+}
+
+/// Sends the request to the backend and waits for its answer and for the request body's
+/// verification. The backend's time runs from when the whole request has arrived, so a
+/// consumer sending its body slowly cannot make the backend look slow.
+async fn await_backend(
+    local: &LocalBackend,
+    outbound: Request<GatewayBody>,
+    pumped: oneshot::Receiver<Result<Pumped, PumpFailure>>,
+    timeout: Duration,
+    target: &Target,
+) -> Result<(Response<Incoming>, Pumped), Refusal> {
+    let mut request = std::pin::pin!(local.client.request(outbound));
+    let mut verifying = std::pin::pin!(verification(pumped));
+    let mut deadline = std::pin::pin!(tokio::time::sleep(Duration::MAX / 4));
+    let mut verified: Option<Pumped> = None;
+    let answered = loop {
+        tokio::select! {
+            outcome = &mut verifying, if verified.is_none() => {
+                verified = Some(outcome?);
+                deadline.as_mut().reset(tokio::time::Instant::now() + timeout);
+            }
+            answered = &mut request => break answered,
+            () = &mut deadline, if verified.is_some() => {
+                let detail = format!(
+                    "the backend of {} did not answer within {timeout:?}",
+                    target.service
+                );
+                return Err(backend_refusal(verified, ProblemType::BackendTimeout, detail));
+            }
         }
-        Err((kind, reason)) => return refuse(&shared, exchange, kind, reason, &id).await,
     };
-    let response = match response {
-        Err(_) => {
-            let detail = format!(
-                "the backend of {} did not answer within {timeout:?}",
-                target.service
-            );
-            return refuse(&shared, exchange, ProblemType::BackendTimeout, detail, &id).await;
-        }
-        Ok(Err(e)) => {
+    let pumped = match verified {
+        Some(pumped) => pumped,
+        None => verifying.await?,
+    };
+    match answered {
+        Ok(response) => Ok((response, pumped)),
+        Err(e) => {
             let detail = if e.is_connect() {
                 format!(
                     "the backend of {} refused the connection: {e}",
@@ -365,17 +568,33 @@ async fn handle_exchange(
                     error_chain(&e)
                 )
             };
-            return refuse(
-                &shared,
-                exchange,
+            Err(Refusal::after(
+                &pumped,
                 ProblemType::BackendUnreachable,
                 detail,
-                &id,
-            )
-            .await;
+            ))
         }
-        Ok(Ok(r)) => r,
-    };
+    }
+}
+
+fn backend_refusal(verified: Option<Pumped>, kind: ProblemType, detail: String) -> Refusal {
+    match verified {
+        Some(pumped) => Refusal::after(&pumped, kind, detail),
+        None => Refusal::new(kind, detail),
+    }
+}
+
+/// Streams the backend's response back with this gateway's signed statement as its trailer,
+/// released only once the exchange's record is durable here, so the consumer never holds a
+/// statement this gateway has no record of.
+fn respond(
+    shared: &Arc<Shared>,
+    mut exchange: Exchange,
+    expected: &Expected,
+    request_digest: String,
+    response: Response<Incoming>,
+    ticket: super::signing::StatementTicket,
+) -> Response<GatewayBody> {
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(PSN_ERROR);
@@ -383,7 +602,7 @@ async fn handle_exchange(
     exchange.record.status = parts.status.as_u16();
     let mut statement = Statement {
         kind: StatementKind::Response,
-        message_id: id,
+        message_id: expected.message_id.clone(),
         signer: shared.settings.gateway.to_string(),
         signer_serial: shared.signing().serial.clone(),
         client: expected.client.clone(),
@@ -397,11 +616,10 @@ async fn handle_exchange(
     };
     let batch = shared.batch.clone();
     let recorder = shared.clone();
-    // The response ends (with the signed statement) only once its record is durable here, so
-    // the consumer never holds a statement this gateway has no record of.
+    let limit = shared.settings.limits.max_body_bytes;
     let signed = recorded_response(
         exchange,
-        &shared,
+        shared,
         body,
         limit,
         move |mut exchange, digest, _| {
@@ -428,20 +646,4 @@ async fn handle_exchange(
         },
     );
     Response::from_parts(parts, boxed(signed))
-}
-
-/// Refuses an exchange whose peer, client and target are known, recording it first.
-async fn refuse(
-    shared: &Shared,
-    exchange: Exchange,
-    kind: ProblemType,
-    detail: String,
-    id: &str,
-) -> Response<GatewayBody> {
-    let response = fail(kind, detail, id);
-    exchange
-        .refused(shared, kind, response, |e| {
-            fail(ProblemType::AuditUnavailable, e, id)
-        })
-        .await
 }
