@@ -29,7 +29,8 @@ use tokio_util::sync::PollSender;
 
 const HOP: &str = "consumer-gateway";
 
-/// Largest total size of a request's header names and values; peers accept the same.
+/// Largest total size of a request's header list (names, values and 32 bytes per field, as
+/// HTTP/2 counts it); peers accept more, room for psn's own headers included.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// The consumer side waits this much longer than its response timeout, so that when a provider's
@@ -242,10 +243,13 @@ fn admit(
     view: &View,
     parts: &http::request::Parts,
 ) -> Result<Admitted, (ProblemType, String)> {
+    // Counted as HTTP/2 counts a header list (32 bytes per field beyond its name and value), so
+    // whatever passes here also fits the provider gateway's limit and cannot be refused there
+    // as if the provider had failed.
     let header_bytes: usize = parts
         .headers
         .iter()
-        .map(|(n, v)| n.as_str().len() + v.len())
+        .map(|(n, v)| n.as_str().len() + v.len() + 32)
         .sum();
     if header_bytes > MAX_HEADER_BYTES {
         return Err((
