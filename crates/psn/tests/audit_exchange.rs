@@ -100,7 +100,8 @@ async fn both_gateways_record_each_exchange_with_the_peers_statement() {
     assert_eq!(statement.kind, StatementKind::Request);
     assert_eq!(statement.client, CLIENT);
 
-    // A refusal by the provider is recorded on both sides, without a statement.
+    // A refusal by the provider is recorded on both sides; the provider signs it, and the
+    // consumer keeps that statement (the provider refused before it checked the consumer's).
     let resp = client()
         .get(net.url(OUTSIDER, "/check"))
         .header("PSN-Client", "GB/LA/E10000008/revenues")
@@ -120,7 +121,18 @@ async fn both_gateways_record_each_exchange_with_the_peers_statement() {
             found[0].record.problem.as_deref(),
             Some(ProblemType::AccessDenied.uri().as_str())
         );
-        assert!(found[0].record.peer_proof.is_none());
+        match member {
+            OUTSIDER => {
+                let statement = found[0]
+                    .statement
+                    .as_ref()
+                    .expect("the provider's statement");
+                assert_eq!(statement.kind, StatementKind::Response);
+                assert_eq!(statement.status, Some(403));
+                assert_eq!(statement.signer, format!("{PROVIDER}@gw1"));
+            }
+            _ => assert!(found[0].record.peer_proof.is_none()),
+        }
     }
     for member in [CONSUMER, PROVIDER, OUTSIDER] {
         assert_log_intact(&net, member);
