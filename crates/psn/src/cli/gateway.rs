@@ -157,9 +157,9 @@ pub enum AccessCommand {
         /// Service id.
         #[arg(long)]
         service: ServiceId,
-        /// Who may call it (checked as a subsystem, member or class identifier).
-        #[arg(long = "to", value_parser = parse_grantee)]
-        grantee: String,
+        /// Who may call it: a subsystem, member or class identifier.
+        #[arg(long = "to")]
+        grantee: Grantee,
         /// Only this method, e.g. GET.
         #[arg(long)]
         method: Option<String>,
@@ -183,10 +183,6 @@ pub enum AccessCommand {
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
-}
-
-fn parse_grantee(text: &str) -> Result<Grantee, psn_core::names::NameError> {
-    text.parse()
 }
 
 fn grant_table(list: &psn_api::GrantList, output: Output) -> anyhow::Result<()> {
@@ -355,7 +351,7 @@ pub async fn run(command: GatewayCommand) -> anyhow::Result<()> {
                 &GatewayDir::new(&data_dir),
                 psn_api::NewGrant {
                     service,
-                    grantee: parse_grantee(&grantee)?,
+                    grantee,
                     method,
                     path,
                 },
