@@ -188,7 +188,12 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Audit
     file.sync_all().map_err(io_error(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io_error(path))?;
     if let Some(parent) = path.parent() {
-        sync_dir(parent)?;
+        // A bare file name's parent is "", which opens as nothing: it is the current directory.
+        sync_dir(if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        })?;
     }
     Ok(())
 }

@@ -217,3 +217,122 @@ async fn demo(
     demo.stop().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::parser::ValueSource;
+    use clap::{ArgMatches, CommandFactory, FromArgMatches};
+    use std::collections::BTreeSet;
+
+    /// clap checks a command's definition (duplicate names, `requires` or `conflicts_with` naming
+    /// an argument that does not exist, defaults its own parser refuses) only in debug builds and
+    /// only for the command being run; this checks every command at once.
+    #[test]
+    fn every_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Invocations that between them give every argument of every command. clap's derive reads a
+    /// value back as its field's type only when the command runs, so a `value_parser` that yields
+    /// another type (as `gateway access grant --to` once did) panics then and nowhere else.
+    #[rustfmt::skip]
+    const INVOCATIONS: &[&[&str]] = &[
+        &["--log-format", "json", "--log", "debug", "--otlp-endpoint", "http://127.0.0.1:4318", "config", "verify", "--gateway-dir", "gw"],
+        &["authority", "init", "--data-dir", "gb", "--network", "GB", "--database-url", "postgres://db/psn"],
+        &["authority", "serve", "--data-dir", "gb", "--listen", "127.0.0.1:0", "--public-url", "https://a.example"],
+        &["authority", "member", "add", "GB/LA/E10000016", "--name", "Kent", "--sector", "local", "--region", "south-east", "--data-dir", "gb"],
+        &["authority", "member", "add", "GB/LA/E10000016", "--name", "Kent", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["authority", "member", "list", "--class", "LA", "--status", "active", "--sector", "x", "--search", "kent", "--limit", "5", "--offset", "1", "--output", "json", "--data-dir", "gb"],
+        &["authority", "member", "list", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["authority", "member", "show", "GB/LA/E10000016", "--output", "json", "--data-dir", "gb"],
+        &["authority", "member", "show", "GB/LA/E10000016", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["authority", "member", "suspend", "GB/LA/E10000016", "--reason", "lapsed", "--data-dir", "gb"],
+        &["authority", "member", "suspend", "GB/LA/E10000016", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["authority", "member", "reinstate", "GB/LA/E10000016", "--reason", "renewed", "--data-dir", "gb"],
+        &["authority", "member", "reinstate", "GB/LA/E10000016", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["authority", "member", "import", "--from", "orgs.csv", "--output", "json", "--data-dir", "gb"],
+        &["authority", "member", "import", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["authority", "subsystem", "add", "GB/LA/E10000016/revenues", "--data-dir", "gb"],
+        &["authority", "subsystem", "add", "GB/LA/E10000016/revenues", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["authority", "token", "create", "--member", "GB/LA/E10000016", "--gateway", "gw1", "--ttl", "1h", "--output", "json", "--data-dir", "gb"],
+        &["authority", "token", "create", "--member", "GB/LA/E10000016", "--gateway", "gw1", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["authority", "gateway", "revoke", "GB/LA/E10000016@gw1", "--data-dir", "gb"],
+        &["authority", "gateway", "revoke", "GB/LA/E10000016@gw1", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["authority", "events", "--after", "3", "--limit", "10", "--output", "json", "--data-dir", "gb"],
+        &["authority", "events", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["gateway", "enrol", "--data-dir", "gw", "--token", "psn-enrol-1.x", "--address", "127.0.0.1:8443"],
+        &["gateway", "renew", "--data-dir", "gw"],
+        &["gateway", "serve", "--data-dir", "gw"],
+        &["gateway", "sync", "--data-dir", "gw", "--wait", "30s"],
+        &["gateway", "service", "add", "GB/GOV/D6/eligibility/fsm-check", "--backend", "https://b/fsm", "--backend-ca", "ca.pem", "--health-path", "/healthz", "--title", "FSM", "--description", "d", "--process", "lgsl:4", "--data-dir", "gw"],
+        &["gateway", "service", "list", "--output", "json", "--data-dir", "gw"],
+        &["gateway", "service", "remove", "GB/GOV/D6/eligibility/fsm-check", "--data-dir", "gw"],
+        &["gateway", "access", "grant", "--service", "GB/GOV/D6/eligibility/fsm-check", "--to", "GB/LA", "--method", "GET", "--path", "/check*", "--data-dir", "gw"],
+        &["gateway", "access", "revoke", "g-1", "--data-dir", "gw"],
+        &["gateway", "access", "list", "--output", "json", "--data-dir", "gw"],
+        &["gateway", "sla", "set", "GB/GOV/D6/eligibility/fsm-check", "--availability", "99.9", "--window", "week", "--latency", "p95<500ms", "--support-hours", "mon-fri 08:00-18:00", "--data-dir", "gw"],
+        &["gateway", "sla", "list", "--output", "json", "--data-dir", "gw"],
+        &["gateway", "sla", "remove", "GB/GOV/D6/eligibility/fsm-check", "--data-dir", "gw"],
+        &["config", "show", "--gateway-dir", "gw", "--output", "json"],
+        &["config", "show", "--data-dir", "gb"],
+        &["config", "show", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["config", "verify", "config.jws", "--ca", "ca.pem", "--network", "GB"],
+        &["audit", "verify", "gw", "--gateway-dir", "gw", "--ca", "ca.pem", "--output", "json"],
+        &["audit", "show", "gw", "--message-id", "m", "--output", "json"],
+        &["audit", "export", "--data-dir", "gw", "--message-id", "m", "--out", "e.json", "--output", "json"],
+        &["audit", "export", "--data-dir", "gw", "--from", "2026-11-23T09:00:00Z", "--to", "2026-11-24T09:00:00Z", "--out", "e.json"],
+        &["audit", "archive", "--data-dir", "gw", "--retention", "400d", "--output", "json"],
+        &["sla", "report", "--service", "GB/GOV/D6/eligibility/fsm-check", "--provider", "GB/GOV/D6", "--consumer", "GB/LA/E10000016", "--since", "7d", "--until", "2026-12-01T00:00:00Z", "--output", "csv", "--data-dir", "gb"],
+        &["sla", "report", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["demo", "--data-dir", "d", "--members", "2", "--monitoring", "off"],
+    ];
+
+    #[test]
+    fn every_argument_of_every_command_parses_into_its_field() {
+        let mut given = BTreeSet::new();
+        for args in INVOCATIONS {
+            let matches = Cli::command()
+                .try_get_matches_from(std::iter::once("psn").chain(args.iter().copied()))
+                .unwrap_or_else(|e| panic!("psn {args:?} does not parse: {e}"));
+            // Panics, as the real command would, if a value is not of its field's type.
+            Cli::from_arg_matches(&matches)
+                .unwrap_or_else(|e| panic!("psn {args:?} does not convert: {e}"));
+            given_arguments(&matches, "psn".into(), &mut given);
+        }
+        let mut every = BTreeSet::new();
+        every_argument(&Cli::command(), "psn".into(), &mut every);
+        let missing: Vec<_> = every.difference(&given).collect();
+        assert!(
+            missing.is_empty(),
+            "no invocation gives these (command, argument): {missing:?}"
+        );
+    }
+
+    /// (command path, argument id) for each argument given on the command line.
+    fn given_arguments(matches: &ArgMatches, path: String, out: &mut BTreeSet<(String, String)>) {
+        for id in matches.ids() {
+            if matches.value_source(id.as_str()) == Some(ValueSource::CommandLine) {
+                out.insert((path.clone(), id.to_string()));
+            }
+        }
+        if let Some((name, sub)) = matches.subcommand() {
+            given_arguments(sub, format!("{path} {name}"), out);
+        }
+    }
+
+    /// (command path, argument id) for every argument a command defines: global ones at the
+    /// top, the others where they are defined.
+    fn every_argument(command: &clap::Command, path: String, out: &mut BTreeSet<(String, String)>) {
+        let top = path == "psn";
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id != "help" && id != "version" && (top || !arg.is_global_set()) {
+                out.insert((path.clone(), id.to_owned()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            every_argument(sub, format!("{path} {}", sub.get_name()), out);
+        }
+    }
+}

@@ -171,7 +171,7 @@ pub struct Net {
 /// cannot find it taken by another test; the lock goes when the returned file is dropped or the
 /// process ends. The lock files (empty, at most one per port of the range) stay: removing one
 /// could let two tests lock different files under one name.
-fn free_port() -> (u16, std::fs::File) {
+pub fn free_port() -> (u16, std::fs::File) {
     use std::hash::{BuildHasher, RandomState};
     let locks = std::env::temp_dir().join("psn-test-ports");
     std::fs::create_dir_all(&locks).expect("port lock directory");

@@ -81,3 +81,31 @@ impl Drop for GatewayProcess {
         }
     }
 }
+
+/// Any long-running `psn` command (`authority serve`, `gateway serve`, `demo`) as a real process:
+/// returns once a line of its standard output contains `ready`, with everything it printed up to
+/// and including that line. As with [`spawn_gateway_with`], standard output is drained from then
+/// on, standard error is the test's, and the process is killed if the returned value is dropped.
+pub fn spawn_until(mut command: Command, ready: &str) -> (GatewayProcess, String) {
+    let mut child = command.stdout(Stdio::piped()).spawn().expect("spawn psn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut printed = String::new();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                printed.push_str(&line);
+                printed.push('\n');
+                if line.contains(ready) {
+                    break;
+                }
+            }
+            _ => panic!(
+                "{command:?} exited before printing {ready:?}: {:?}\n{printed}",
+                child.wait()
+            ),
+        }
+    }
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    (GatewayProcess(Some(child)), printed)
+}
