@@ -555,3 +555,75 @@ async fn every_provider_answer_is_signed_and_reaches_http1_callers() {
     );
     net.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unidentified_requests_is_counted_but_recorded_within_budget() {
+    let mut net = network().await;
+    let dir = &net.members[CONSUMER].dir;
+    let mut settings = dir.load_settings().expect("settings");
+    settings.audit.unidentified_refusals_per_second = 1;
+    dir.save_settings(&settings).expect("save");
+    net.start_gateway(PROVIDER).await;
+    net.start_gateway(CONSUMER).await;
+    net.settle().await;
+    let http = client();
+    const FLOOD: usize = 60;
+    let started = std::time::Instant::now();
+    for _ in 0..FLOOD {
+        let status = http
+            .get(net.url(CONSUMER, "/echo"))
+            .send()
+            .await
+            .expect("answer")
+            .status();
+        assert_eq!(status.as_u16(), 403, "no PSN-Client: refused");
+    }
+    let elapsed = started.elapsed();
+    // Good traffic still passes, and is recorded durably as ever.
+    let good = uuid::Uuid::new_v4().to_string();
+    let status = http
+        .get(net.url(CONSUMER, "/echo"))
+        .header("PSN-Client", format!("{CONSUMER}/revenues"))
+        .header("PSN-Message-Id", &good)
+        .send()
+        .await
+        .expect("answer")
+        .status();
+    assert_eq!(status.as_u16(), 200);
+    let metrics = http
+        .get(format!("{}/metrics", net.members[CONSUMER].internal))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let consumer = net.members.get_mut(CONSUMER).expect("consumer");
+    consumer.running.take().expect("running").stop().await;
+
+    let log = records(&net, CONSUMER);
+    assert!(log.contains_key(&good));
+    let recorded = log
+        .values()
+        .filter(|r| r.problem.as_deref() == Some("urn:psn:problem:unknown-client"))
+        .count();
+    // A burst of ten, then one a second.
+    let allowed = 10 + elapsed.as_secs() as usize + 1;
+    assert!(
+        (1..=allowed).contains(&recorded),
+        "{recorded} recorded, at most {allowed}"
+    );
+    let unrecorded: f64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("psn_gateway_refusals_unrecorded_total")
+                && l.contains("problem=\"unknown-client\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(
+        recorded + unrecorded as usize,
+        FLOOD,
+        "each refusal recorded or counted"
+    );
+}
