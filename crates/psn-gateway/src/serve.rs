@@ -17,6 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use psn_api::{AddressUpdate, AuthorityClient, ClientError, ConfigFetch, DeltaFetch, GrantList};
 use psn_core::access::Grant;
 use psn_core::names::{ServiceId, SubsystemId};
+use psn_listener::limits;
 use psn_pki::{CertificateInfo, SharedIdentity, StatementSigner};
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -441,27 +442,13 @@ async fn serve_internal(
     accept_connections(listener, shutdown, move |tcp, remote| {
         let (shared, tls) = (shared.clone(), tls.clone());
         async move {
-            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(15))
-                .max_buf_size(256 * 1024);
-            let handler = |caller: Caller| {
-                service_fn(move |req| {
-                    let (shared, caller) = (shared.clone(), caller.clone());
-                    async move { Ok::<_, Infallible>(crate::plane::consume(shared, caller, req).await) }
-                })
-            };
-            let served = match tls {
+            match tls {
                 None => {
                     let caller = Caller {
                         remote,
                         certificate_names: Arc::from([]),
                     };
-                    builder
-                        .serve_connection(TokioIo::new(tcp), handler(caller))
-                        .await
+                    serve_internal_connection(tcp, shared, caller).await;
                 }
                 Some(acceptor) => {
                     let Some(stream) = handshake(&acceptor, tcp).await else {
@@ -479,17 +466,80 @@ async fn serve_internal(
                         remote,
                         certificate_names: certificate_names.into(),
                     };
-                    builder
-                        .serve_connection(TokioIo::new(stream), handler(caller))
-                        .await
+                    serve_internal_connection(stream, shared, caller).await;
                 }
-            };
-            if let Err(e) = served {
-                tracing::debug!(%remote, error = %e, "internal connection ended");
             }
         }
     })
     .await
+}
+
+/// The internal listener's HTTP/1.1 read buffer, which bounds a request head (docs/api.md
+/// "Limits"); larger than the minimum for body throughput.
+const INTERNAL_HEAD_BYTES: usize = 256 * 1024;
+
+/// Refusals below the consumer side's handler: each gets a new message id, as there is no
+/// request to take one from.
+const INTERNAL_REFUSALS: psn_listener::Refusals = psn_listener::Refusals {
+    hop: "consumer-gateway",
+    message_id: || Some(uuid::Uuid::new_v4().to_string()),
+    head_bytes: INTERNAL_HEAD_BYTES,
+};
+
+/// Serves one connection on the internal listener (HTTP/1.1 or HTTP/2), then closes it with a
+/// lingering close.
+async fn serve_internal_connection<S>(stream: S, shared: Arc<Shared>, caller: Caller)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(15))
+        .max_headers(limits::HTTP1_MAX_HEADERS)
+        .max_buf_size(INTERNAL_HEAD_BYTES);
+    builder
+        .http2()
+        .max_header_list_size(limits::HTTP2_MAX_HEADER_LIST_SIZE);
+    let remote = caller.remote;
+    let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let (shared, caller) = (shared.clone(), caller.clone());
+        async move {
+            if let Err(refusal) = limits::check(req.uri(), req.headers()) {
+                return Ok::<_, Infallible>(head_refused(refusal, req.headers(), CONSUMER_HOP));
+            }
+            Ok(crate::plane::consume(shared, caller, req).await)
+        }
+    });
+    let (io, returned) = psn_listener::ProblemIo::new(stream, INTERNAL_REFUSALS);
+    if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
+        tracing::debug!(%remote, error = %e, "internal connection ended");
+    }
+    if let Ok(returned) = returned.await {
+        psn_listener::linger(returned).await;
+    }
+}
+
+const CONSUMER_HOP: &str = "consumer-gateway";
+const PROVIDER_HOP: &str = "provider-gateway";
+
+/// A request head over a documented limit, refused as a problem with the request's message id
+/// when it carries a valid one, else a new one.
+fn head_refused(
+    refusal: limits::Refusal,
+    headers: &http::HeaderMap,
+    hop: &str,
+) -> http::Response<crate::plane::body::GatewayBody> {
+    let id = crate::plane::message_id(headers).unwrap_or_else(|_| uuid::Uuid::new_v4().to_string());
+    let mut response = crate::plane::problem(refusal.kind, refusal.detail, hop, &id);
+    if hop == PROVIDER_HOP {
+        response.headers_mut().insert(
+            crate::plane::PSN_ERROR,
+            http::HeaderValue::from_static(PROVIDER_HOP),
+        );
+    }
+    response
 }
 
 async fn serve_external(
@@ -522,6 +572,9 @@ async fn serve_external(
                 service_fn(move |req: http::Request<hyper::body::Incoming>| {
                     let (shared, peer) = (shared.clone(), peer.clone());
                     async move {
+                        if let Err(refusal) = limits::check(req.uri(), req.headers()) {
+                            return Ok(head_refused(refusal, req.headers(), PROVIDER_HOP));
+                        }
                         let path = req.uri().path();
                         if path.starts_with(crate::plane::probe::PROBE_PATH) {
                             let answer = crate::plane::probe::answer(&shared, path, req.headers());
@@ -533,7 +586,7 @@ async fn serve_external(
             };
             let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
-                .max_header_list_size(96 * 1024)
+                .max_header_list_size(limits::HTTP2_MAX_HEADER_LIST_SIZE)
                 .max_concurrent_streams(1024)
                 .initial_stream_window_size(1 << 20)
                 .initial_connection_window_size(8 << 20)

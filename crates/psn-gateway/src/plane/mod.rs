@@ -12,7 +12,7 @@ pub mod signing;
 pub mod state;
 mod trace;
 
-pub use consumer::handle as consume;
+pub use consumer::{handle as consume, PSN_ERROR};
 pub use peers::PeerPool;
 pub use provider::{handle as provide, PeerIdentity};
 
