@@ -481,7 +481,7 @@ const INTERNAL_HEAD_BYTES: usize = 256 * 1024;
 /// Refusals below the consumer side's handler: each gets a new message id, as there is no
 /// request to take one from.
 const INTERNAL_REFUSALS: psn_listener::Refusals = psn_listener::Refusals {
-    hop: "consumer-gateway",
+    hop: CONSUMER_HOP,
     message_id: || Some(uuid::Uuid::new_v4().to_string()),
     head_bytes: INTERNAL_HEAD_BYTES,
 };
@@ -521,7 +521,10 @@ where
     }
 }
 
+/// The hop named in the internal listener's refusals.
 const CONSUMER_HOP: &str = "consumer-gateway";
+/// The hop named in the peer listener's refusals (also sent as `PSN-Error`, so the consumer
+/// gateway knows the provider gateway raised them, not its backend).
 const PROVIDER_HOP: &str = "provider-gateway";
 
 /// A request head over a documented limit, refused as a problem with the request's message id
@@ -532,14 +535,7 @@ fn head_refused(
     hop: &str,
 ) -> http::Response<crate::plane::body::GatewayBody> {
     let id = crate::plane::message_id(headers).unwrap_or_else(|_| uuid::Uuid::new_v4().to_string());
-    let mut response = crate::plane::problem(refusal.kind, refusal.detail, hop, &id);
-    if hop == PROVIDER_HOP {
-        response.headers_mut().insert(
-            crate::plane::PSN_ERROR,
-            http::HeaderValue::from_static(PROVIDER_HOP),
-        );
-    }
-    response
+    crate::plane::problem(refusal.kind, refusal.detail, hop, &id)
 }
 
 async fn serve_external(
@@ -573,7 +569,12 @@ async fn serve_external(
                     let (shared, peer) = (shared.clone(), peer.clone());
                     async move {
                         if let Err(refusal) = limits::check(req.uri(), req.headers()) {
-                            return Ok(head_refused(refusal, req.headers(), PROVIDER_HOP));
+                            let mut refused = head_refused(refusal, req.headers(), PROVIDER_HOP);
+                            refused.headers_mut().insert(
+                                crate::plane::PSN_ERROR,
+                                http::HeaderValue::from_static(PROVIDER_HOP),
+                            );
+                            return Ok(refused);
                         }
                         let path = req.uri().path();
                         if path.starts_with(crate::plane::probe::PROBE_PATH) {
