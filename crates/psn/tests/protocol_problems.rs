@@ -70,22 +70,48 @@ impl Raw {
     }
 }
 
-/// Writes `head` and then `body` bytes of body, every byte of which the server must take (a
-/// reset fails the write), then reads the whole response.
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, head: &[u8], body: u64) -> Raw {
+/// A request body of so many bytes, sent as is (its length declared in the head) or in
+/// chunks of 64 KiB (`Transfer-Encoding: chunked`).
+#[derive(Clone, Copy)]
+enum Upload {
+    Plain(u64),
+    Chunked(u64),
+}
+
+/// Writes `head` and then the body, every byte of which the server must take (a reset fails
+/// the write), then reads the whole response.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    head: &[u8],
+    upload: Upload,
+) -> Raw {
     stream
         .write_all(head)
         .await
         .expect("the server took the head");
     let chunk = vec![b'x'; 64 * 1024];
-    let mut left = body;
+    let (mut left, chunked) = match upload {
+        Upload::Plain(n) => (n, false),
+        Upload::Chunked(n) => (n, true),
+    };
     while left > 0 {
         let n = left.min(chunk.len() as u64) as usize;
+        let mut frame = Vec::with_capacity(n + 16);
+        if chunked {
+            frame.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+        }
+        frame.extend_from_slice(&chunk[..n]);
+        if chunked {
+            frame.extend_from_slice(b"\r\n");
+        }
         stream
-            .write_all(&chunk[..n])
+            .write_all(&frame)
             .await
             .expect("the server took the body, not a reset");
         left -= n as u64;
+    }
+    if chunked {
+        stream.write_all(b"0\r\n\r\n").await.expect("last chunk");
     }
     let mut response = Vec::new();
     stream
@@ -225,7 +251,12 @@ async fn the_internal_listener_answers_every_head_refusal_with_a_problem() {
         let tcp = tokio::net::TcpStream::connect(&addr)
             .await
             .expect("connect");
-        let raw = exchange(tcp, &head("GET", &case.target, &case.lines), 0).await;
+        let raw = exchange(
+            tcp,
+            &head("GET", &case.target, &case.lines),
+            Upload::Plain(0),
+        )
+        .await;
         if let Some(id) = check(&case, &raw, "consumer-gateway") {
             assert!(is_uuid(&id), "{}: {id}", case.name);
             assert_eq!(raw.header("psn-message-id"), Some(id.as_str()));
@@ -239,7 +270,7 @@ async fn the_internal_listener_answers_every_head_refusal_with_a_problem() {
     let tcp = tokio::net::TcpStream::connect(&addr)
         .await
         .expect("connect");
-    let raw = exchange(tcp, &head("GET", "/livez", &lines), 0).await;
+    let raw = exchange(tcp, &head("GET", "/livez", &lines), Upload::Plain(0)).await;
     let problem = raw.problem(ProblemType::HeadersTooLarge, "consumer-gateway");
     assert_eq!(problem.message_id.as_deref(), Some(MESSAGE_ID));
     net.stop().await;
@@ -269,7 +300,7 @@ async fn a_client_still_uploading_an_over_limit_body_reads_the_gateways_413() {
         .await
         .expect("connect");
     let target = format!("/r1/{SERVICE}/check");
-    let raw = exchange(tcp, &head("POST", &target, &lines), body).await;
+    let raw = exchange(tcp, &head("POST", &target, &lines), Upload::Plain(body)).await;
     let problem = raw.problem(ProblemType::BodyTooLarge, "consumer-gateway");
     assert!(problem.message_id.is_some_and(|id| is_uuid(&id)));
     net.stop().await;
@@ -298,7 +329,12 @@ async fn the_authority_answers_every_head_refusal_and_an_over_limit_upload_with_
     let net = Net::prepare(Duration::from_secs(30)).await;
     for case in cases("/v1/health") {
         let tls = authority_tls(&net, b"http/1.1").await;
-        let raw = exchange(tls, &head("GET", &case.target, &case.lines), 0).await;
+        let raw = exchange(
+            tls,
+            &head("GET", &case.target, &case.lines),
+            Upload::Plain(0),
+        )
+        .await;
         let id = check(&case, &raw, "authority");
         assert_eq!(id, None, "{}: the authority has no message ids", case.name);
     }
@@ -310,7 +346,25 @@ async fn the_authority_answers_every_head_refusal_and_an_over_limit_upload_with_
         format!("Content-Length: {body}"),
     ];
     let tls = authority_tls(&net, b"http/1.1").await;
-    let raw = exchange(tls, &head("POST", "/v1/enrol", &declared), body).await;
+    let raw = exchange(
+        tls,
+        &head("POST", "/v1/enrol", &declared),
+        Upload::Plain(body),
+    )
+    .await;
+    raw.problem(ProblemType::BodyTooLarge, "authority");
+    // The same streamed in chunks, with no length declared: refused once 256 KiB are read.
+    let streamed = [
+        "Content-Type: application/json".to_owned(),
+        "Transfer-Encoding: chunked".to_owned(),
+    ];
+    let tls = authority_tls(&net, b"http/1.1").await;
+    let raw = exchange(
+        tls,
+        &head("POST", "/v1/enrol", &streamed),
+        Upload::Chunked(body),
+    )
+    .await;
     raw.problem(ProblemType::BodyTooLarge, "authority");
     net.stop().await;
 }
