@@ -211,7 +211,9 @@ async fn the_probe_endpoint_answers_only_for_services_the_gateway_provides() {
     assert_eq!(answer["service"], SERVICE);
     assert_eq!(answer["backend"], "unchecked");
 
-    let long = "x".repeat(8 * 1024);
+    // Long, but within the 8 KiB target limit (past it the listener answers 414 before the
+    // probe sees the request: tests/protocol_problems.rs).
+    let long = "x".repeat(4 * 1024);
     for hostile in [
         "/.psn/probe/".to_owned(),
         "/.psn/probe/not-a-service".to_owned(),

@@ -14,7 +14,7 @@ pub mod state;
 mod trace;
 
 pub use budget::RefusalBudget;
-pub use consumer::handle as consume;
+pub use consumer::{handle as consume, PSN_ERROR};
 pub use peers::PeerPool;
 pub use provider::{handle as provide, PeerIdentity};
 

@@ -262,6 +262,12 @@ async fn handle_exchange(
         return answering.refuse_unidentified(&parts, refusal).await;
     };
     span.record("psn.message_id", id.as_str());
+    // A head the consumer gateway let through is within this, psn's own headers included.
+    let allowance = psn_listener::limits::RELAY_ALLOWANCE;
+    if let Err(refusal) = psn_listener::limits::check_with(&parts.uri, &parts.headers, allowance) {
+        let refusal = Refusal::new(refusal.kind, refusal.detail);
+        return answering.refuse_unidentified(&parts, refusal).await;
+    }
     if let Some(reason) = unrecordable(&shared) {
         let claims = Claims::of(&parts);
         return answering
