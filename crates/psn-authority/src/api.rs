@@ -307,7 +307,78 @@ pub fn router(authority: Arc<Authority>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(drain_unread_body))
         .with_state(authority)
+}
+
+/// The most of a request body left unread by its handler that the authority still reads, and
+/// for how long, before it answers.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(30);
+
+/// A request body shared between the handler and [`drain_unread_body`].
+struct SharedBody(Arc<std::sync::Mutex<Option<axum::body::Body>>>);
+
+impl SharedBody {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<axum::body::Body>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl hyper::body::Body for SharedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        match self.slot().as_mut() {
+            Some(body) => std::pin::Pin::new(body).poll_frame(cx),
+            None => std::task::Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.slot().as_ref().is_none_or(|b| b.is_end_stream())
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.slot()
+            .as_ref()
+            .map_or_else(|| hyper::body::SizeHint::with_exact(0), |b| b.size_hint())
+    }
+}
+
+/// Reads what the handler left of the request body (up to [`DRAIN_LIMIT`] within
+/// [`DRAIN_TIME`]) before the answer goes out. A request refused before its body is read (no
+/// credentials, a bad path, a body over the limit) would otherwise have its connection closed
+/// under a client still sending, which then sees a reset instead of the problem document.
+async fn drain_unread_body(request: Request, next: axum::middleware::Next) -> Response {
+    use futures_util::StreamExt;
+    use hyper::body::Body as _;
+    let (parts, body) = request.into_parts();
+    let shared = Arc::new(std::sync::Mutex::new(Some(body)));
+    let handed = axum::body::Body::new(SharedBody(shared.clone()));
+    let response = next.run(Request::from_parts(parts, handed)).await;
+    let left = SharedBody(shared).slot().take();
+    if let Some(body) = left.filter(|b| !b.is_end_stream()) {
+        let mut chunks = body.into_data_stream();
+        let mut read = 0;
+        let drained = tokio::time::timeout(DRAIN_TIME, async {
+            while let Some(Ok(chunk)) = chunks.next().await {
+                read += chunk.len();
+                if read > DRAIN_LIMIT {
+                    break;
+                }
+            }
+        });
+        // Past either bound the connection closes after the answer, as it would have.
+        let _ = drained.await;
+    }
+    response
 }
 
 async fn health(State(a): State<Arc<Authority>>) -> axum::Json<Health> {
@@ -368,14 +439,20 @@ fn etag_of(published: &Published) -> HeaderValue {
 }
 
 /// Long poll on the published configuration: asks `answer` about the latest version until it
-/// answers, the `wait` (seconds, at most [`MAX_WAIT`]) ends or the authority stops; then `304`
-/// with the latest version's ETag.
+/// answers, the `wait` (seconds, at most [`MAX_WAIT`]; more is refused) ends or the authority
+/// stops; then `304` with the latest version's ETag.
 async fn long_poll(
     a: &Authority,
     wait: Option<u64>,
     mut answer: impl FnMut(&Published) -> Option<ApiResult<Response>>,
 ) -> ApiResult<Response> {
-    let wait = Duration::from_secs(wait.unwrap_or(0)).min(MAX_WAIT);
+    let wait = Duration::from_secs(wait.unwrap_or(0));
+    if wait > MAX_WAIT {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            format!("wait must be from 0 to {} seconds", MAX_WAIT.as_secs()),
+        ));
+    }
     let deadline = tokio::time::Instant::now() + wait;
     let mut updates = a.publisher.subscribe();
     loop {
@@ -508,8 +585,13 @@ async fn put_class(
     ))
 }
 
+/// A name or free-text field: 1 to [`MAX_TEXT`] characters (not bytes: the OpenAPI document's
+/// `maxLength` counts characters), not only white space, without control characters.
 fn text_field(name: &str, value: &str) -> ApiResult<()> {
-    if value.trim().is_empty() || value.len() > MAX_TEXT || value.chars().any(char::is_control) {
+    if value.trim().is_empty()
+        || value.chars().count() > MAX_TEXT
+        || value.chars().any(char::is_control)
+    {
         return Err(ApiError::new(
             ProblemType::InvalidRequest,
             format!("{name} must be 1 to {MAX_TEXT} characters of text without control characters"),
@@ -605,8 +687,20 @@ async fn list_members(
             "limit must be from 1 to 10000",
         ));
     }
-    if query.q.as_ref().is_some_and(|q| q.len() > MAX_TEXT) {
-        return Err(ApiError::new(ProblemType::InvalidRequest, "q is too long"));
+    for (name, value) in [
+        ("class", &query.class),
+        ("sector", &query.sector),
+        ("q", &query.q),
+    ] {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.chars().count() > MAX_TEXT || v.chars().any(char::is_control))
+        {
+            return Err(ApiError::new(
+                ProblemType::InvalidRequest,
+                format!("{name} must be at most {MAX_TEXT} characters without control characters"),
+            ));
+        }
     }
     let offset = query.offset.unwrap_or(0);
     let (items, total) = a.store.list_members(&query, limit, offset).await?;
@@ -937,7 +1031,7 @@ async fn publish_service(
 ) -> ApiResult<(StatusCode, axum::Json<Health>)> {
     own_service(&gateway, &listing.id)?;
     text_field("title", &listing.title)?;
-    if listing.description.len() > 4096
+    if listing.description.chars().count() > 4096
         || listing
             .description
             .chars()
