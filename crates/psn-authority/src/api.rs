@@ -14,7 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use psn_api::*;
-use psn_core::aggregate::{AggregateBatch, AggregateCursor, AggregateRow, SampleKind, Side};
+use psn_core::aggregate::{
+    AggregateBatch, AggregateCounts, AggregateCursor, AggregateKey, AggregateRow, SampleKind, Side,
+};
 use psn_core::config::MemberStatus;
 use psn_core::config_delta::DELTA_MEDIA_TYPE;
 use psn_core::names::{
@@ -25,6 +27,7 @@ use psn_core::token::{secret_hash, EnrolmentToken};
 use psn_pki::CertificateInfo;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -1139,10 +1142,15 @@ async fn aggregate_cursor(
     }))
 }
 
+/// What a gateway names in place of a service or client subsystem its configuration does not
+/// have, and what the authority files rows under when its registry does not have them: one
+/// value, so that input cannot add services or consumers to SLA reports.
+const UNKNOWN: &str = "unknown";
+
 /// Checks what a batch says before anything of it is looked up or stored: its own rules
 /// (`AggregateBatch::validate`), numbers the database can hold,
-/// plausible minutes, and identifiers of the right kind (an exchange's client is a subsystem,
-/// a probe's a subsystem or the probing gateway).
+/// plausible minutes, and identifiers of the right kind (a service, or [`UNKNOWN`]; an
+/// exchange's client is a subsystem or [`UNKNOWN`], a probe's also the probing gateway).
 fn check_batch(batch: &AggregateBatch) -> Result<(), String> {
     batch.validate()?;
     // `to` may lie before `from`: a gateway whose data directory was replaced reads its new log
@@ -1164,12 +1172,15 @@ fn check_batch(batch: &AggregateBatch) -> Result<(), String> {
         if !(0..=LAST_MINUTE).contains(&key.minute) {
             return Err(format!("row minute {} is not a plausible time", key.minute));
         }
-        key.service
-            .parse::<ServiceId>()
-            .map_err(|e| format!("row service: {e}"))?;
+        if key.service != UNKNOWN {
+            key.service
+                .parse::<ServiceId>()
+                .map_err(|e| format!("row service: {e}"))?;
+        }
         let subsystem = key.client.parse::<SubsystemId>();
         match (key.kind, subsystem) {
             (_, Ok(_)) => {}
+            _ if key.client == UNKNOWN => {}
             (SampleKind::Exchange, Err(e)) => {
                 return Err(format!("an exchange row's client must be a subsystem: {e}"))
             }
@@ -1194,9 +1205,9 @@ fn row_belongs(gateway: &GatewayId, row: &AggregateRow) -> ApiResult<()> {
             format!("{gateway} may not report this row: {why}; nothing was stored"),
         ))
     };
-    // Checked by `check_batch`: the client is a subsystem, or for probes a gateway.
+    // Checked by `check_batch`: the client is a subsystem, unknown, or for probes a gateway.
     let subsystem = key.client.parse::<SubsystemId>().ok();
-    if subsystem.is_none() && key.client != gateway.to_string() {
+    if subsystem.is_none() && key.client != UNKNOWN && key.client != gateway.to_string() {
         return refuse(format!(
             "a probe naming a gateway must name the probing gateway itself, not {}",
             key.client
@@ -1211,6 +1222,7 @@ fn row_belongs(gateway: &GatewayId, row: &AggregateRow) -> ApiResult<()> {
                 ));
             }
         }
+        Side::Provider if key.service == UNKNOWN => {}
         Side::Provider => {
             let service: ServiceId = key.service.parse().map_err(|e: NameError| {
                 ApiError::new(ProblemType::InvalidRequest, e.to_string())
@@ -1236,11 +1248,63 @@ async fn push_aggregates(
     for row in &batch.rows {
         row_belongs(&gateway, row)?;
     }
+    let batch = file_unregistered(&a, &gateway, batch).await?;
     let cursor = a.store.accept_aggregates(&gateway, &batch).await?;
     tracing::debug!(%gateway, to = %cursor, rows = batch.rows.len(), records = batch.records, "aggregates accepted");
     Ok(axum::Json(AggregateCursor {
         cursor: Some(cursor),
     }))
+}
+
+/// Files a checked batch's rows by what the registry knows: a service it does not have (never
+/// listed, or withdrawn before the rows arrived) becomes [`UNKNOWN`], and so does a provider
+/// side's client subsystem it does not have (the peer named it); rows that then share a key are
+/// added up, so every record still counts once. A consumer side's client is a subsystem of the
+/// caller's own member, which its configuration lists only once the registry has it and the
+/// registry never forgets: naming any other is something a correct gateway never does (it
+/// reports [`UNKNOWN`]), so the whole batch is refused and nothing is stored.
+async fn file_unregistered(
+    a: &Authority,
+    gateway: &GatewayId,
+    mut batch: AggregateBatch,
+) -> ApiResult<AggregateBatch> {
+    let named = |pick: fn(&AggregateKey) -> &String| {
+        batch
+            .rows
+            .iter()
+            .map(|r| pick(&r.key))
+            .filter(|n| n.as_str() != UNKNOWN)
+            .cloned()
+            .collect::<BTreeSet<String>>()
+    };
+    let (services, clients) = (named(|k| &k.service), named(|k| &k.client));
+    let (services, clients) = a.store.registered_names(&services, &clients).await?;
+    let mut filed: BTreeMap<AggregateKey, AggregateCounts> = BTreeMap::new();
+    for row in batch.rows {
+        let mut key = row.key;
+        let subsystem = key.client.parse::<SubsystemId>().is_ok();
+        if subsystem && !clients.contains(&key.client) {
+            if key.side == Side::Consumer {
+                return Err(ApiError::new(
+                    ProblemType::Forbidden,
+                    format!(
+                        "{gateway} reported client {}, which is not a subsystem in the registry; a gateway reports clients its configuration does not have as \"{UNKNOWN}\"; nothing was stored",
+                        key.client
+                    ),
+                ));
+            }
+            key.client = UNKNOWN.to_owned();
+        }
+        if key.service != UNKNOWN && !services.contains(&key.service) {
+            key.service = UNKNOWN.to_owned();
+        }
+        filed.entry(key).or_default().merge(&row.counts);
+    }
+    batch.rows = filed
+        .into_iter()
+        .map(|(key, counts)| AggregateRow { key, counts })
+        .collect();
+    Ok(batch)
 }
 
 async fn aggregate_deliveries(
