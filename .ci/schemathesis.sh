@@ -6,8 +6,9 @@
 # operation. Any failure (a 5xx, an undocumented status or media type, a body that does not
 # match its schema) fails the script.
 #
-# Environment: PSN_BIN (default: build target/debug/psn), SCHEMATHESIS_VENV (default:
-# target/schemathesis-venv), SCHEMATHESIS_EXAMPLES (default 25 per operation),
+# Environment: PSN_BIN (default: build target/debug/psn), PSN_TEST_DATABASE_URL (run the
+# authority on a fresh PostgreSQL database of that server; default SQLite), SCHEMATHESIS_VENV
+# (default: target/schemathesis-venv), SCHEMATHESIS_EXAMPLES (default 25 per operation),
 # SCHEMATHESIS_TIMEOUT (seconds per run, default 300).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,12 +43,25 @@ work=$(mktemp -d)
 server=
 cleanup() {
   if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  if [ -n "$database" ]; then
+    psql -q "$PSN_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
+# On PostgreSQL when PSN_TEST_DATABASE_URL names a server (as in .ci/run): a fresh database,
+# dropped afterwards. PostgreSQL refuses some text SQLite stores (NUL characters), so it is the
+# stricter check.
+database=
 auth=$work/authority
-psn authority init --data-dir "$auth" --network GB >/dev/null
+if [ -n "${PSN_TEST_DATABASE_URL:-}" ]; then
+  database=psn_schemathesis_$$
+  psql -q "$PSN_TEST_DATABASE_URL" -c "CREATE DATABASE $database"
+  psn authority init --data-dir "$auth" --network GB --database-url "${PSN_TEST_DATABASE_URL%/*}/$database" >/dev/null
+else
+  psn authority init --data-dir "$auth" --network GB >/dev/null
+fi
 psn authority serve --data-dir "$auth" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
 server=$!
 # The server prints "listening on URL" once it accepts connections.

@@ -578,6 +578,12 @@ async fn put_class(
     Body(class): Body<MemberClass>,
 ) -> ApiResult<(StatusCode, axum::Json<ClassList>)> {
     text_field("description", class.description())?;
+    if class.code_pattern().chars().any(char::is_control) {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            "code_pattern must not contain control characters",
+        ));
+    }
     a.store.put_class(&actor, &class).await?;
     a.publisher.publish().await?;
     Ok((
@@ -1420,11 +1426,27 @@ async fn add_grant(
     Ok((StatusCode::CREATED, grant_list(&a, &gateway).await?))
 }
 
+/// Whether `id` has the shape [`add_grant`] gives grant ids: `g-` and 16 lowercase hex digits.
+fn is_grant_id(id: &str) -> bool {
+    id.strip_prefix("g-").is_some_and(|hex| {
+        hex.len() == 16
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 async fn revoke_grant(
     State(a): State<Arc<Authority>>,
     Gateway(gateway): Gateway,
     Body(grant): Body<GrantRef>,
 ) -> ApiResult<axum::Json<GrantList>> {
+    if !is_grant_id(&grant.id) {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            "a grant id is g- followed by 16 lowercase hexadecimal digits, as the authority assigned it",
+        ));
+    }
     a.store
         .revoke_grant(&format!("gateway:{gateway}"), gateway.member(), &grant.id)
         .await?;

@@ -367,6 +367,17 @@ async fn the_stated_limits_are_the_enforced_ones() {
     a.assert_invalid_queries("/v1/events", &["?limit=0", "?limit=10001"])
         .await;
     let raw = a.raw();
+    // A regular expression with a NUL character compiles, but is no text to store.
+    let class =
+        serde_json::json!({"code": "XY", "description": "test", "code_pattern": "[A-Z]+\u{0}"});
+    let resp = raw
+        .post(format!("{}/v1/classes", a.url))
+        .bearer_auth(&a.operator_token)
+        .json(&class)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 400, "a control character in code_pattern");
     let resp = raw
         .get(format!("{}/v1/members?q={}", a.url, "é".repeat(512)))
         .bearer_auth(&a.operator_token)
@@ -424,4 +435,65 @@ async fn requests_refused_before_their_body_is_read_still_get_their_answer() {
         assert_eq!(status, "HTTP/1.1 401 Unauthorized", "{path}");
     }
     a.stop().await;
+}
+
+#[tokio::test]
+async fn grant_ids_have_the_shape_the_authority_gives_them() {
+    for backend in common::backends() {
+        let a = TestAuthority::start(backend).await;
+        let op = a.operator();
+        let member: psn_core::names::MemberId = "GB/GOV/D6".parse().expect("id");
+        op.add_member(&NewMember {
+            id: member.clone(),
+            name: "Department for Education".into(),
+            sector: None,
+            region: None,
+        })
+        .await
+        .expect("member");
+        let token = op
+            .create_token(&psn_api::TokenRequest {
+                member,
+                gateway: "gw1".parse().expect("code"),
+                ttl_seconds: None,
+            })
+            .await
+            .expect("token")
+            .token;
+        let dir = psn_gateway::GatewayDir::new(a.gateway_dir("dfe"));
+        let options = psn_gateway::EnrolOptions {
+            token,
+            address: None,
+        };
+        psn_gateway::enrol(&dir, options).await.expect("enrol");
+        let (identity, _) = dir.load_identity().expect("identity");
+        let gateway =
+            psn_api::AuthorityClient::gateway(&a.url, &a.ca_der, identity).expect("client");
+        // A NUL character is text PostgreSQL cannot even compare: refused before any lookup.
+        for id in [
+            "g-\u{0}",
+            "G-0123456789ABCDEF",
+            "g-0123456789abcde",
+            "../x",
+            "",
+        ] {
+            let e = gateway
+                .revoke_grant(&psn_api::GrantRef { id: id.into() })
+                .await
+                .expect_err(id);
+            assert_eq!(
+                e.problem_type(),
+                Some(ProblemType::InvalidRequest),
+                "{id:?} ({backend:?})"
+            );
+        }
+        let e = gateway
+            .revoke_grant(&psn_api::GrantRef {
+                id: "g-0123456789abcdef".into(),
+            })
+            .await
+            .expect_err("no such grant");
+        assert_eq!(e.problem_type(), Some(ProblemType::NotFound), "{backend:?}");
+        a.stop().await;
+    }
 }
