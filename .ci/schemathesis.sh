@@ -88,7 +88,8 @@ run() {
   local what=$1
   shift
   echo "schemathesis against $url/openapi.json with the $what"
-  timeout --signal=INT --kill-after=30 "$limit" "$venv/bin/schemathesis" run "$url/openapi.json" \
+  # From the scratch directory, where schemathesis leaves its crash cache.
+  (cd "$work" && timeout --signal=INT --kill-after=30 "$limit" "$venv/bin/schemathesis" run "$url/openapi.json" \
     --tls-verify "$auth/ca.pem" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --max-examples "$examples" \
@@ -98,7 +99,7 @@ run() {
     --request-timeout 70 \
     --suppress-health-check all \
     --warnings off \
-    "$@"
+    "$@")
 }
 
 # Gateway first: the operator run may suspend members and revoke gateways the examples name.
