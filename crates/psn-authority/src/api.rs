@@ -1279,10 +1279,12 @@ async fn file_unregistered(
             .rows
             .iter()
             .map(|r| pick(&r.key))
-            .filter(|n| n.as_str() != UNKNOWN)
+            .filter(|n| n.contains('/'))
             .cloned()
             .collect::<BTreeSet<String>>()
     };
+    // Services and subsystems have slashes; `unknown` and probing gateways' ids need no lookup
+    // (gateway ids have them too, and are simply not found among the subsystems).
     let (services, clients) = (named(|k| &k.service), named(|k| &k.client));
     let (services, clients) = a.store.registered_names(&services, &clients).await?;
     let mut filed: BTreeMap<AggregateKey, AggregateCounts> = BTreeMap::new();
@@ -1291,13 +1293,7 @@ async fn file_unregistered(
         let subsystem = key.client.parse::<SubsystemId>().is_ok();
         if subsystem && !clients.contains(&key.client) {
             if key.side == Side::Consumer {
-                return Err(ApiError::new(
-                    ProblemType::Forbidden,
-                    format!(
-                        "{gateway} reported client {}, which is not a subsystem in the registry; a gateway reports clients its configuration does not have as \"{UNKNOWN}\"; nothing was stored",
-                        key.client
-                    ),
-                ));
+                return Err(unregistered_client(gateway, &key.client));
             }
             key.client = UNKNOWN.to_owned();
         }
@@ -1424,6 +1420,16 @@ async fn add_grant(
         .await?;
     a.publisher.publish().await?;
     Ok((StatusCode::CREATED, grant_list(&a, &gateway).await?))
+}
+
+/// The refusal of a batch whose consumer side names a subsystem the registry does not have.
+fn unregistered_client(gateway: &GatewayId, client: &str) -> ApiError {
+    ApiError::new(
+        ProblemType::Forbidden,
+        format!(
+            "{gateway} reported client {client}, which is not a subsystem in the registry; a gateway reports clients its configuration does not have as \"{UNKNOWN}\"; nothing was stored"
+        ),
+    )
 }
 
 /// Whether `id` has the shape [`add_grant`] gives grant ids: `g-` and 16 lowercase hex digits.
