@@ -1150,8 +1150,9 @@ async fn aggregate_cursor(
 
 /// What a gateway names in place of a service or client subsystem its configuration does not
 /// have, and what the authority files rows under when its registry does not have them: one
-/// value, so that input cannot add services or consumers to SLA reports.
-const UNKNOWN: &str = "unknown";
+/// value (shared with the gateways), so that input cannot add services or consumers to SLA
+/// reports.
+use psn_core::aggregate::UNKNOWN;
 
 /// Checks what a batch says before anything of it is looked up or stored: its own rules
 /// (`AggregateBatch::validate`), numbers the database can hold,
