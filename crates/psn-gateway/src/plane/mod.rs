@@ -2,6 +2,7 @@
 //! provider side on the peer-facing mutual-TLS listener, and what both share.
 
 pub mod body;
+pub mod checkpoint;
 pub mod cidr;
 mod consumer;
 mod peers;
