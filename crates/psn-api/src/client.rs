@@ -391,7 +391,7 @@ impl AuthorityClient {
 
     /// Hands the authority the calling gateway's latest checkpoint (its latest durable seal);
     /// answers with the one it holds. Refused (`conflict`) if it is behind the one held or
-    /// another seal at the same position, and (`proof-invalid`) if it does not verify; either
+    /// another seal at the same position, and (`invalid-request`) if it does not verify; either
     /// way the held one stays (docs/audit.md "Checkpoints").
     pub async fn push_checkpoint(
         &self,

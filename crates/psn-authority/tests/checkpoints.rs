@@ -115,7 +115,7 @@ async fn the_latest_checkpoint_is_kept_and_never_moves_back() {
         let mut forged = sealed(&dir, 3, 1, 5);
         forged.records += 1;
         let e = gw.push_checkpoint(&forged).await.expect_err("forged");
-        assert_eq!(kind(&e), ProblemType::ProofInvalid);
+        assert_eq!(kind(&e), ProblemType::InvalidRequest);
 
         let raw = {
             let (identity, _) = dir.load_identity().expect("identity");

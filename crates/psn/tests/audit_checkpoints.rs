@@ -286,18 +286,19 @@ async fn a_log_cut_back_behind_a_checkpoint_fails_verification_against_authority
     let mut forged = held.clone();
     forged.entry += 100;
     let (kind, detail) = refused(&gateway, &forged).await;
-    assert_eq!(kind, ProblemType::ProofInvalid, "{detail}");
+    assert_eq!(kind, ProblemType::InvalidRequest, "{detail}");
+    assert!(detail.contains("signature does not verify"), "{detail}");
     let (provider_gateway, provider_pem) = as_gateway(&net, PROVIDER);
     let (kind, detail) = refused(&provider_gateway, &held).await;
     assert_eq!(
         kind,
-        ProblemType::ProofInvalid,
+        ProblemType::InvalidRequest,
         "another gateway's checkpoint: {detail}"
     );
     let mut foreign = resigned(&held, &provider_pem, held.entry + 1, 3);
     foreign.signer_serial = held.signer_serial.clone();
     let (kind, _) = refused(&gateway, &foreign).await;
-    assert_eq!(kind, ProblemType::ProofInvalid, "signed with another key");
+    assert_eq!(kind, ProblemType::InvalidRequest, "signed with another key");
     let mut oversized = held.clone();
     oversized.certificate = "A".repeat(20_000);
     let (kind, _) = refused(&gateway, &oversized).await;

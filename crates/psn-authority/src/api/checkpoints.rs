@@ -16,8 +16,8 @@ use time::OffsetDateTime;
 const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// `PUT /v1/gateway/checkpoint`: the calling gateway's latest seal. Refused, changing nothing,
-/// if it does not verify as the caller's (`proof-invalid`), claims a time too far ahead, or is
-/// behind or beside the one held (`conflict`).
+/// if it does not verify as the caller's or claims a time too far ahead (`invalid-request`), or
+/// is behind or beside the one held (`conflict`).
 pub(super) async fn push_checkpoint(
     State(a): State<Arc<Authority>>,
     Gateway(gateway): Gateway,
@@ -25,7 +25,7 @@ pub(super) async fn push_checkpoint(
 ) -> ApiResult<axum::Json<Checkpoint>> {
     psn_audit::verify_checkpoint(&checkpoint, &gateway, a.ca.certificate_der()).map_err(|e| {
         ApiError::new(
-            ProblemType::ProofInvalid,
+            ProblemType::InvalidRequest,
             format!("the checkpoint is not a seal of {gateway}'s audit log: {e}"),
         )
     })?;

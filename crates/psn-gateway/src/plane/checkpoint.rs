@@ -72,7 +72,7 @@ impl Checkpoints {
         };
         psn_audit::verify_checkpoint(&offered, peer, &self.ca_der).map_err(|e| {
             (
-                ProblemType::ProofInvalid,
+                ProblemType::InvalidRequest,
                 format!("the checkpoint is not a seal of {peer}'s audit log: {e}"),
             )
         })?;

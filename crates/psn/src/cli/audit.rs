@@ -95,12 +95,7 @@ pub struct Against {
     #[arg(long, requires_all = ["against_authority", "token"])]
     authority: Option<String>,
     /// Operator token (with --authority).
-    #[arg(
-        long,
-        requires = "authority",
-        hide_env_values = true,
-        env = "PSN_OPERATOR_TOKEN"
-    )]
+    #[arg(long, requires = "authority")]
     token: Option<String>,
     /// The authority's CA certificate (with --authority; default: the data directory's ca.pem).
     #[arg(long, requires = "authority")]
