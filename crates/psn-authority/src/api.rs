@@ -242,6 +242,8 @@ impl FromRequestParts<Arc<Authority>> for Reader {
     }
 }
 
+mod checkpoints;
+
 /// The API router.
 pub fn router(authority: Arc<Authority>) -> Router {
     Router::new()
@@ -291,6 +293,18 @@ pub fn router(authority: Arc<Authority>) -> Router {
             post(push_aggregates).layer(DefaultBodyLimit::max(AGGREGATE_BODY_LIMIT)),
         )
         .route("/v1/aggregates/gateways", get(aggregate_deliveries))
+        .route(
+            "/v1/gateway/checkpoint",
+            get(checkpoints::own_checkpoint)
+                .put(checkpoints::push_checkpoint)
+                .layer(DefaultBodyLimit::max(
+                    psn_core::checkpoint::MAX_CHECKPOINT_BYTES,
+                )),
+        )
+        .route(
+            "/v1/members/{network}/{class}/{code}/gateways/{gateway}/checkpoint",
+            get(checkpoints::gateway_checkpoint),
+        )
         .route("/v1/gateway/grants", get(list_grants).post(add_grant))
         .route("/v1/gateway/grants/revoke", post(revoke_grant))
         .route_layer(axum::middleware::from_fn_with_state(

@@ -53,6 +53,8 @@ pub enum StoreError {
 
 type Result<T> = std::result::Result<T, StoreError>;
 
+mod checkpoints;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Milliseconds since the Unix epoch, the storage form of every timestamp.

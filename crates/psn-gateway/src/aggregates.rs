@@ -11,6 +11,11 @@
 //! - nothing is counted twice: a batch whose acknowledgement was lost is refused as a conflict
 //!   when retried, and the gateway resumes from the cursor the authority holds;
 //! - the aggregates always add up to the log's record counts.
+//!
+//! Each round also hands the authority the log's latest checkpoint (its latest durable seal)
+//! when it has moved on, so that someone outside the gateway remembers how far the log had got
+//! (docs/audit.md "Checkpoints"). A refused checkpoint is logged and does not hold up the
+//! aggregates: it means the log was cut back or rewritten, which is for the operator to explain.
 
 use crate::datadir::GatewayDir;
 use crate::plane::probe::PROBE_METHOD;
@@ -22,6 +27,7 @@ use psn_core::aggregate::{
     AggregateBatch, AggregateCounts, AggregateKey, LogCursor, Outcome, SampleKind, Side,
     MAX_BATCH_ROWS, UNKNOWN,
 };
+use psn_core::checkpoint::Checkpoint;
 use psn_core::names::{ServiceId, SubsystemId};
 use psn_core::problem::ProblemType;
 use std::collections::BTreeMap;
@@ -136,6 +142,7 @@ pub async fn run(dir: GatewayDir, shared: Arc<Shared>, mut shutdown: watch::Rece
         shared,
         cursor: None,
         endpoint: 0,
+        checkpoint: None,
     };
     let mut backoff = Duration::from_secs(1);
     loop {
@@ -170,6 +177,8 @@ struct Pusher {
     cursor: Option<Option<LogCursor>>,
     /// Which authority endpoint to use (moves on after a transport failure).
     endpoint: usize,
+    /// The last checkpoint the authority accepted from this process.
+    checkpoint: Option<Arc<Checkpoint>>,
 }
 
 impl Pusher {
@@ -179,6 +188,9 @@ impl Pusher {
             return Err(GatewayError::Setup("no authority endpoint".into()));
         };
         let outcome = self.deliver(client).await;
+        if !matches!(outcome, Err(ClientError::Transport { .. })) {
+            self.hand_over_checkpoint(client).await;
+        }
         if let Err(e) = &outcome {
             match e {
                 ClientError::Transport { .. } => self.endpoint += 1,
@@ -190,6 +202,26 @@ impl Pusher {
             }
         }
         outcome.map_err(Into::into)
+    }
+
+    /// Pushes the log's latest checkpoint if the authority has not accepted it yet.
+    async fn hand_over_checkpoint(&mut self, client: &AuthorityClient) {
+        let Some(latest) = self.shared.audit.checkpoint() else {
+            return;
+        };
+        if self.checkpoint.as_ref() == Some(&latest) {
+            return;
+        }
+        match client.push_checkpoint(&latest).await {
+            Ok(_) => self.checkpoint = Some(latest),
+            Err(e) if e.problem_type().is_some() => tracing::error!(
+                error = %e,
+                segment = latest.segment,
+                entry = latest.entry,
+                "the authority refuses this gateway's audit checkpoint"
+            ),
+            Err(e) => tracing::warn!(error = %e, "checkpoint not delivered; retrying next round"),
+        }
     }
 
     async fn deliver(&mut self, client: &AuthorityClient) -> Result<Round, ClientError> {

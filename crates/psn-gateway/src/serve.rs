@@ -211,7 +211,9 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
         verified: crate::plane::signing::VerifiedRoots::default(),
         identity_generation: watch::channel(0).0,
         services,
-        peers: PeerPool::new(client_tls, settings.limits.connect_timeout),
+        peers: PeerPool::new(client_tls, settings.limits.connect_timeout).with_checkpoints(
+            crate::plane::checkpoint::Checkpoints::new(audit.clone(), ca.clone()),
+        ),
         settings,
         view: view_rx,
         identity,
@@ -559,6 +561,9 @@ async fn serve_external(
                         // The provider side checks the head limits (signing and recording the
                         // refusal); a probe's head is a gateway's own.
                         let path = req.uri().path();
+                        if path == crate::plane::checkpoint::CHECKPOINT_PATH {
+                            return Ok(crate::plane::checkpoint::answer(&shared, &peer, req).await);
+                        }
                         if path.starts_with(crate::plane::probe::PROBE_PATH) {
                             let answer = crate::plane::probe::answer(&shared, path, req.headers());
                             return Ok::<_, Infallible>(answer);

@@ -3,6 +3,7 @@
 
 pub mod body;
 mod budget;
+pub mod checkpoint;
 pub mod cidr;
 mod consumer;
 mod peers;
