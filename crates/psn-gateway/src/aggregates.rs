@@ -66,8 +66,10 @@ pub fn classify(record: &AuditRecord) -> (Side, SampleKind, Outcome) {
 pub trait Known {
     /// Whether `service` exists.
     fn service(&self, service: &ServiceId) -> bool;
-    /// Whether `client` is a registered subsystem.
-    fn client(&self, client: &SubsystemId) -> bool;
+    /// Whether `client` is a registered subsystem that may appear on `side`: on the consumer
+    /// side only this gateway's own member's (another member's name there is an impersonation
+    /// attempt, which the authority would rightly refuse to file).
+    fn client(&self, side: Side, client: &SubsystemId) -> bool;
 }
 
 impl Known for Shared {
@@ -75,13 +77,14 @@ impl Known for Shared {
         self.knows_service(service)
     }
 
-    fn client(&self, client: &SubsystemId) -> bool {
-        self.view.borrow().has_subsystem(client)
+    fn client(&self, side: Side, client: &SubsystemId) -> bool {
+        let own = side == Side::Provider || client.member() == self.settings.gateway.member();
+        own && self.view.borrow().has_subsystem(client)
     }
 }
 
 /// The service and client `record` is counted under. A probe's are the gateway's own.
-fn labels(record: &AuditRecord, known: &impl Known) -> (String, String) {
+fn labels(record: &AuditRecord, side: Side, known: &impl Known) -> (String, String) {
     if record.method == PROBE_METHOD {
         return (record.service.clone(), record.client.clone());
     }
@@ -90,7 +93,7 @@ fn labels(record: &AuditRecord, known: &impl Known) -> (String, String) {
         _ => UNKNOWN.to_owned(),
     };
     let client = match record.client.parse::<SubsystemId>() {
-        Ok(client) if known.client(&client) => record.client.clone(),
+        Ok(client) if known.client(side, &client) => record.client.clone(),
         _ => UNKNOWN.to_owned(),
     };
     (service, client)
@@ -105,7 +108,7 @@ pub fn aggregate(
     for record in records {
         let (side, kind, outcome) = classify(record);
         let times = &record.times;
-        let (service, client) = labels(record, known);
+        let (service, client) = labels(record, side, known);
         let key = AggregateKey {
             minute: times.received_ms.div_euclid(60_000),
             side,
@@ -167,6 +170,34 @@ pub async fn run(dir: GatewayDir, shared: Arc<Shared>, mut shutdown: watch::Rece
     let last = async { while let Ok(Round::More) = pusher.round().await {} };
     if tokio::time::timeout(FINAL_PUSH, last).await.is_err() {
         tracing::warn!("final aggregate delivery did not finish; the next start sends the rest");
+    }
+}
+
+/// Hands the authority the log's final seal once a clean stop has closed the log (bounded by
+/// the final delivery's time), so the authority holds how far the log had got when the gateway
+/// stopped, not only its last periodic seal.
+pub async fn hand_over_final_checkpoint(shared: &Shared) {
+    let Some(latest) = shared.audit.checkpoint() else {
+        return;
+    };
+    let dir = GatewayDir::new(shared.audit.data_dir());
+    let clients = match crate::serve::authority_client(&dir) {
+        Ok(clients) => clients,
+        Err(e) => {
+            tracing::warn!(error = %e, "final checkpoint not delivered");
+            return;
+        }
+    };
+    let push = async {
+        for client in &clients {
+            match client.push_checkpoint(&latest).await {
+                Ok(_) => return,
+                Err(e) => tracing::warn!(error = %e, "final checkpoint not delivered here"),
+            }
+        }
+    };
+    if tokio::time::timeout(FINAL_PUSH, push).await.is_err() {
+        tracing::warn!("final checkpoint delivery did not finish");
     }
 }
 
@@ -275,8 +306,10 @@ mod tests {
             service.to_string() == "GB/GOV/D6/eligibility/fsm-check"
         }
 
-        fn client(&self, client: &SubsystemId) -> bool {
-            client.to_string() == "GB/LA/E10000016/revenues"
+        fn client(&self, side: Side, client: &SubsystemId) -> bool {
+            let own = side == Side::Provider || client.member().to_string() == "GB/LA/E10000016";
+            own && ["GB/LA/E10000016/revenues", "GB/LA/E10000008/revenues"]
+                .contains(&client.to_string().as_str())
         }
     }
 
@@ -376,6 +409,11 @@ mod tests {
                 "GB/GOV/D6/eligibility/fsm-check",
                 "not a subsystem <script>",
             ),
+            // Registered, but another member's: an impersonation attempt on the consumer side.
+            (
+                "GB/GOV/D6/eligibility/fsm-check",
+                "GB/LA/E10000008/revenues",
+            ),
         ] {
             let mut r = record(
                 Role::Consumer,
@@ -400,7 +438,7 @@ mod tests {
         .map(|(s, c)| (s.to_owned(), c.to_owned()))
         .collect();
         assert_eq!(labels, expected);
-        assert_eq!(rows.values().map(|c| c.count).sum::<u64>(), 5);
+        assert_eq!(rows.values().map(|c| c.count).sum::<u64>(), 6);
         let mut probe = record(Role::Provider, PROBE_METHOD, 200, None);
         probe.client = "GB/GOV/D6@gw1".into();
         let rows = aggregate(&[probe], &Network);

@@ -54,6 +54,7 @@ impl RunningGateway {
             task.abort();
             let _ = task.await;
         }
+        let delivering = self.aggregates.is_some();
         if let Some((stop, task)) = self.aggregates {
             let _ = stop.send(true);
             if let Err(e) = task.await {
@@ -62,6 +63,8 @@ impl RunningGateway {
         }
         if let Err(e) = self.shared.audit.close().await {
             tracing::error!(error = %e, "audit log not closed cleanly; it recovers on the next start");
+        } else if delivering {
+            crate::aggregates::hand_over_final_checkpoint(&self.shared).await;
         }
     }
 }

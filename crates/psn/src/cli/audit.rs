@@ -181,6 +181,13 @@ fn peer_checkpoint(dir: &Path, peer: &Path) -> anyhow::Result<Checkpoint> {
     } else {
         peer.to_path_buf()
     };
+    if peer.is_dir() && !file.exists() {
+        bail!(
+            "{} keeps no checkpoint of this log ({} is absent): that peer has not been handed a seal of it yet, so there is nothing to compare with",
+            peer.display(),
+            file.display()
+        );
+    }
     Ok(psn_audit::read_checkpoint_file(&file)?)
 }
 
