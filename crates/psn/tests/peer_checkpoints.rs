@@ -5,53 +5,15 @@
 
 mod common;
 
+use common::tls::AcceptAnyServer;
 use common::{Net, CONSUMER, OUTSIDER, PROVIDER};
 use http_body_util::BodyExt;
 use psn_audit::format::{ChainHash, Seal};
 use psn_core::checkpoint::Checkpoint;
 use psn_core::encoding::b64url;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::ServerName;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Test-only: accepts any server certificate (the test is about what the server accepts).
-#[derive(Debug)]
-struct AcceptAnyServer;
-
-impl ServerCertVerifier for AcceptAnyServer {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        psn_pki::provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
 
 type Sender = hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>;
 
