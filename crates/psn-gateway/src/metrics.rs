@@ -72,6 +72,7 @@ pub struct GatewayMetrics {
     probes: Family<ProbeLabels, Counter>,
     aggregated: Counter,
     unrecorded: Family<UnrecordedLabels, Counter>,
+    head_refusals: Counter,
     config_updates: Family<ConfigUpdateLabels, Counter>,
     duration: Histograms,
     upstream: Histograms,
@@ -118,6 +119,12 @@ impl GatewayMetrics {
             "refusals_unrecorded",
             "Refusals of requests whose caller or target was never established, counted but not recorded in the audit log because they came faster than [audit] unidentified_refusals_per_second",
             unrecorded.clone(),
+        );
+        let head_refusals = Counter::default();
+        registry.register(
+            "head_refusals",
+            "Requests on the internal listener the HTTP library refused below psn's handlers (malformed, or beyond its hard limits), answered with a problem but recorded nowhere else",
+            head_refusals.clone(),
         );
         let config_updates = Family::<ConfigUpdateLabels, Counter>::default();
         registry.register(
@@ -188,6 +195,7 @@ impl GatewayMetrics {
             probes,
             aggregated,
             unrecorded,
+            head_refusals,
             config_updates,
             duration,
             upstream,
@@ -212,6 +220,14 @@ impl GatewayMetrics {
     /// Counts audit records delivered to the authority.
     pub fn aggregated(&self, records: u64) {
         self.aggregated.inc_by(records);
+    }
+
+    /// What counts the internal listener's refusals below psn's handlers.
+    pub fn head_refusal_counter(&self) -> psn_listener::RefusalCounter {
+        let counter = self.head_refusals.clone();
+        std::sync::Arc::new(move || {
+            counter.inc();
+        })
     }
 
     /// Counts a refusal that was not recorded (see [`Self::observe`] for the exchange count it

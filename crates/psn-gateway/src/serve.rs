@@ -513,6 +513,7 @@ where
         .http2()
         .max_header_list_size(limits::HTTP2_MAX_HEADER_LIST_SIZE);
     let remote = caller.remote;
+    let counter = shared.metrics.head_refusal_counter();
     let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let (shared, caller) = (shared.clone(), caller.clone());
         // The documented head limits are checked by the consumer side, which records the
@@ -520,6 +521,7 @@ where
         async move { Ok::<_, Infallible>(crate::plane::consume(shared, caller, req).await) }
     });
     let (io, returned) = psn_listener::ProblemIo::new(stream, INTERNAL_REFUSALS);
+    let io = io.counting(counter);
     if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
         tracing::debug!(%remote, error = %e, "internal connection ended");
     }

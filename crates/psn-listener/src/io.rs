@@ -52,7 +52,12 @@ pub struct ProblemIo<S> {
     pending: Vec<u8>,
     refusals: Refusals,
     returned: Option<oneshot::Sender<Returned<S>>>,
+    /// Told of each refusal replaced, so the listener can count what never reached a handler.
+    counted: Option<RefusalCounter>,
 }
+
+/// Called once for each of hyper's refusals a [`ProblemIo`] replaces.
+pub type RefusalCounter = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 impl<S> ProblemIo<S> {
     /// Wraps `stream`; the receiver gets it back when hyper drops the wrapper (however the
@@ -64,8 +69,15 @@ impl<S> ProblemIo<S> {
             pending: Vec::new(),
             refusals,
             returned: Some(returned),
+            counted: None,
         };
         (io, receiver)
+    }
+
+    /// Calls `counter` for each refusal replaced (a metric of refusals no handler saw).
+    pub fn counting(mut self, counter: RefusalCounter) -> Self {
+        self.counted = Some(counter);
+        self
     }
 }
 
@@ -109,6 +121,9 @@ impl<S: AsyncWrite + Unpin> ProblemIo<S> {
         buf: &[u8],
     ) -> Option<Poll<io::Result<usize>>> {
         self.pending = self.refusals.replacement(buf)?;
+        if let Some(count) = &self.counted {
+            count();
+        }
         Some(match self.poll_pending(cx) {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             _ => Poll::Ready(Ok(buf.len())),

@@ -12,4 +12,4 @@
 mod io;
 pub mod limits;
 
-pub use io::{linger, ProblemIo, Refusals, Returned};
+pub use io::{linger, ProblemIo, RefusalCounter, Refusals, Returned};

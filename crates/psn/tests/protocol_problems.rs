@@ -247,7 +247,8 @@ async fn the_internal_listener_answers_every_head_refusal_with_a_problem() {
         .internal
         .trim_start_matches("http://")
         .to_owned();
-    for case in cases("/livez") {
+    let cases = cases("/livez");
+    for case in &cases {
         let tcp = tokio::net::TcpStream::connect(&addr)
             .await
             .expect("connect");
@@ -257,7 +258,7 @@ async fn the_internal_listener_answers_every_head_refusal_with_a_problem() {
             Upload::Plain(0),
         )
         .await;
-        if let Some(id) = check(&case, &raw, "consumer-gateway") {
+        if let Some(id) = check(case, &raw, "consumer-gateway") {
             assert!(is_uuid(&id), "{}: {id}", case.name);
             assert_eq!(raw.header("psn-message-id"), Some(id.as_str()));
         } else {
@@ -273,6 +274,24 @@ async fn the_internal_listener_answers_every_head_refusal_with_a_problem() {
     let raw = exchange(tcp, &head("GET", "/livez", &lines), Upload::Plain(0)).await;
     let problem = raw.problem(ProblemType::HeadersTooLarge, "consumer-gateway");
     assert_eq!(problem.message_id.as_deref(), Some(MESSAGE_ID));
+    // What hyper refused by itself reached no handler, but it is counted.
+    let below_psn = cases
+        .iter()
+        .filter(|c| c.refused.is_some() && c.detail.is_none())
+        .count();
+    let metrics = common::client()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let counted = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("psn_gateway_head_refusals_total "))
+        .and_then(|n| n.trim().parse::<usize>().ok());
+    assert_eq!(counted, Some(below_psn), "{metrics}");
     net.stop().await;
 }
 
