@@ -71,6 +71,7 @@ pub async fn serve_tls(
             ));
             let service = app.map_request(move |mut req: http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(peer.clone());
+                req.extensions_mut().insert(crate::ui::RemoteAddr(remote));
                 req
             });
             let mut builder = Builder::new(TokioExecutor::new());

@@ -6,6 +6,7 @@ mod config;
 mod connect;
 mod gateway;
 mod output;
+mod person;
 mod sla;
 mod telemetry;
 
