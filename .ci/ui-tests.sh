@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The web UI in a real browser: starts an authority (SQLite) on loopback with two members, a
-# service, a grant and one person per role, then runs the Playwright suite in ui-tests/ with
+# The web UI in a real browser: starts an authority (SQLite) on loopback with two members, an
+# enrolled gateway and one person per role, then runs the Playwright suite in ui-tests/ with
 # Debian's Chromium (Playwright cannot download browsers here) and axe-core. Screenshots of every
 # page are kept under target/ui-tests/screenshots. Hook into .ci/run with `bash .ci/ui-tests.sh`.
 set -euo pipefail
@@ -42,6 +42,8 @@ d=(--data-dir "$work/gb")
 "$psn" authority member add GB/LA/E10000016 --name "Kent County Council" --region "South East" "${d[@]}" >/dev/null
 "$psn" authority member add GB/LA/E10000008 --name "Devon County Council" --region "South West" "${d[@]}" >/dev/null
 "$psn" authority subsystem add GB/LA/E10000016/revenues "${d[@]}" >/dev/null
+token=$("$psn" authority token create --member GB/LA/E10000016 --gateway gw1 "${d[@]}" 2>/dev/null)
+"$psn" gateway enrol --data-dir "$work/kent-gw1" --token "$token" --address gw1.kent.example:8443 >/dev/null
 
 person() { # username role [member] -> one-time password
   local args=("$1" --role "$2" --output json "${d[@]}")

@@ -97,48 +97,51 @@ pub async fn submit(
         Ok(Form(form)) => form,
         Err(e) => return unreadable_form(&e),
     };
-    let expected = cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !same_token(&form.csrf, &expected) {
+    if !sign_in_token_matches(&headers, &form.csrf) {
         return forged_form();
     }
-    let again = |status, error: String| sign_in_page(status, &form.csrf, "", Some(error));
-    if form.username.len() > MAX_USERNAME || form.password.len() > password::MAX_PASSWORD {
-        return again(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "Enter a username of at most {MAX_USERNAME} characters and a password of at most \
-                 {} characters",
-                password::MAX_PASSWORD
-            ),
-        );
-    }
-    if form.username.is_empty() || form.password.is_empty() {
-        return again(
-            StatusCode::BAD_REQUEST,
-            "Enter your username and password".into(),
-        );
+    if let Some(problem) = field_problem(&form) {
+        return sign_in_page(StatusCode::BAD_REQUEST, &form.csrf, "", Some(problem));
     }
     let address = remote.0.ip();
-    if ui.throttle.blocked(address) {
-        return again(
-            StatusCode::TOO_MANY_REQUESTS,
-            "There have been too many failed sign-in attempts from your network. Wait 15 minutes, \
-             then try again"
-                .into(),
-        );
-    }
-    match check(&ui, &form.username.to_lowercase(), form.password).await {
-        Ok(Checked::Right(record)) => start(&ui, &headers, &record).await,
-        Ok(Checked::Wrong(message)) => {
-            ui.throttle.fail(address);
-            again(StatusCode::BAD_REQUEST, message)
+    let (status, message) = if ui.throttle.blocked(address) {
+        (StatusCode::TOO_MANY_REQUESTS, ADDRESS_BLOCKED.to_owned())
+    } else {
+        match check(&ui, &form.username.to_lowercase(), form.password).await {
+            Ok(Checked::Right(record)) => return start(&ui, &headers, &record).await,
+            Ok(Checked::Wrong(message)) => {
+                ui.throttle.fail(address);
+                (StatusCode::BAD_REQUEST, message)
+            }
+            Ok(Checked::Locked(message)) => {
+                ui.throttle.fail(address);
+                (StatusCode::TOO_MANY_REQUESTS, message)
+            }
+            Err(f) => return f.into_response(),
         }
-        Ok(Checked::Locked(message)) => {
-            ui.throttle.fail(address);
-            again(StatusCode::TOO_MANY_REQUESTS, message)
-        }
-        Err(f) => f.into_response(),
+    };
+    sign_in_page(status, &form.csrf, &form.username, Some(message))
+}
+
+const ADDRESS_BLOCKED: &str = "There have been too many failed sign-in attempts from your \
+     network. Wait 15 minutes, then try again";
+
+/// Whether the form sent back the token of its own sign-in cookie (double submit).
+fn sign_in_token_matches(headers: &HeaderMap, sent: &str) -> bool {
+    cookie(headers, SIGN_IN_COOKIE).is_some_and(|expected| same_token(sent, &expected))
+}
+
+/// What is wrong with the fields before any account is looked at: too long, or empty.
+fn field_problem(form: &SignInForm) -> Option<String> {
+    if form.username.len() > MAX_USERNAME || form.password.len() > password::MAX_PASSWORD {
+        return Some(format!(
+            "Enter a username of at most {MAX_USERNAME} characters and a password of at most {} \
+             characters",
+            password::MAX_PASSWORD
+        ));
     }
+    (form.username.is_empty() || form.password.is_empty())
+        .then(|| "Enter your username and password".to_owned())
 }
 
 /// The outcome of checking a username and password.
