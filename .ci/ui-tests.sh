@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The web UI in a real browser: starts an authority (SQLite) on loopback with two members, an
-# enrolled gateway and one person per role, then runs the Playwright suite in ui-tests/ with
-# Debian's Chromium (Playwright cannot download browsers here) and axe-core. Screenshots of every
-# page are kept under target/ui-tests/screenshots. Hook into .ci/run with `bash .ci/ui-tests.sh`.
+# enrolled gateway with a service, a grant and an SLA, and one person per role, then runs the
+# Playwright suite in ui-tests/ with Debian's Chromium (Playwright cannot download browsers here)
+# and axe-core. Screenshots of every page are kept under target/ui-tests/screenshots. Hook into
+# .ci/run with `bash .ci/ui-tests.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +45,11 @@ d=(--data-dir "$work/gb")
 "$psn" authority subsystem add GB/LA/E10000016/revenues "${d[@]}" >/dev/null
 token=$("$psn" authority token create --member GB/LA/E10000016 --gateway gw1 "${d[@]}" 2>/dev/null)
 "$psn" gateway enrol --data-dir "$work/kent-gw1" --token "$token" --address gw1.kent.example:8443 >/dev/null
+g=(--data-dir "$work/kent-gw1")
+service=GB/LA/E10000016/revenues/council-tax
+"$psn" gateway service add "$service" --backend http://127.0.0.1:9/lookup --title "Council tax account lookup" --process lgsl:20 "${g[@]}" >/dev/null
+"$psn" gateway access grant --service "$service" --to GB/LA/E10000008 --method GET --path '/accounts/*' "${g[@]}" >/dev/null
+"$psn" gateway sla set "$service" --availability 99.5 --window month --latency 'p95<800ms' "${g[@]}" >/dev/null
 
 person() { # username role [member] -> one-time password
   local args=("$1" --role "$2" --output json "${d[@]}")

@@ -13,7 +13,8 @@ const KENT = 'GB/LA/E10000016'
 const DEVON = 'GB/LA/E10000008'
 
 const common = ['/ui/', '/ui/members', '/ui/members?class=LA&q=county', `/ui/members/${KENT}`,
-  `/ui/members/${KENT}/grants`, '/ui/services', '/ui/gateways', '/ui/accessibility']
+  `/ui/members/${KENT}/grants`, '/ui/services', `/ui/services/${KENT}/revenues/council-tax`,
+  '/ui/gateways', '/ui/accessibility']
 const pages = {
   operator: [...common, `/ui/members/${DEVON}/grants`, '/ui/people'],
   'member-admin': [...common, '/ui/people'],

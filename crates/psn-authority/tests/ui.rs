@@ -10,6 +10,7 @@ use psn_api::{NewMember, NewPerson, PersonRole, RoleChange};
 use psn_authority::store::ServiceRecord;
 use psn_core::access::Grant;
 use psn_core::names::{MemberId, SubsystemId};
+use psn_core::sla::{SlaDeclaration, SlaWindow};
 use reqwest::header::{HeaderMap, CACHE_CONTROL, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 use std::collections::HashMap;
@@ -194,6 +195,14 @@ async fn network(a: &TestAuthority) {
         };
         store.add_grant("test", &grant).await.expect("grant");
     }
+    let sla = SlaDeclaration {
+        service: format!("{KENT}/revenues/lookup").parse().expect("service"),
+        availability_percent: 99.9,
+        window: SlaWindow::Month,
+        latency: None,
+        support_hours: None,
+    };
+    store.put_sla("test", &sla).await.expect("sla");
 }
 
 fn assert_security_headers(page: &Page, what: &str) {
@@ -246,6 +255,8 @@ async fn every_role_sees_what_its_role_allows_and_nothing_else() {
         ];
         let kent_grants = format!("/ui/members/{KENT}/grants");
         let devon_grants = format!("/ui/members/{DEVON}/grants");
+        let kent_service = format!("/ui/services/{KENT}/revenues/lookup");
+        let devon_service = format!("/ui/services/{DEVON}/revenues/lookup");
         let kent_page = format!("/ui/members/{KENT}");
         let devon_page = format!("/ui/members/{DEVON}");
         // Per page: operator, member-admin, member-viewer, assessor.
@@ -258,6 +269,12 @@ async fn every_role_sees_what_its_role_allows_and_nothing_else() {
             (&kent_grants, [200, 200, 200, 200]),
             (&devon_grants, [200, 403, 403, 200]),
             ("/ui/services", [200, 200, 200, 200]),
+            (&kent_service, [200, 200, 200, 200]),
+            (&devon_service, [200, 200, 200, 200]),
+            (
+                "/ui/services/GB/LA/E10000016/revenues/nothing",
+                [404, 404, 404, 404],
+            ),
             ("/ui/gateways", [200, 200, 200, 200]),
             ("/ui/people", [200, 200, 403, 403]),
             ("/ui/accessibility", [200, 200, 200, 200]),
@@ -279,6 +296,21 @@ async fn every_role_sees_what_its_role_allows_and_nothing_else() {
             let kent = browser.get(&kent_page).await;
             let sees_grants = kent.body.contains(&kent_grants);
             assert!(sees_grants, "{role}: Kent's page links its grants");
+            let service = browser.get(&kent_service).await;
+            assert!(
+                service.body.contains("99.9% per month"),
+                "{role}: declared SLA"
+            );
+            assert!(
+                service.body.contains("g-GB-LA-E10000016"),
+                "{role}: own grants"
+            );
+            let other = browser.get(&devon_service).await;
+            assert_eq!(
+                other.body.contains("g-GB-LA-E10000008"),
+                expected_devon(*role),
+                "{role}: Devon's grants on its service page"
+            );
             let devon = browser.get(&devon_page).await;
             assert_eq!(
                 devon.body.contains(&devon_grants),

@@ -139,3 +139,15 @@ impl Store {
         Ok((services, from_i64("count", total)?))
     }
 }
+
+impl Store {
+    /// One service's catalogue entry.
+    pub async fn service(&self, id: &psn_core::names::ServiceId) -> Result<Option<ServiceRecord>> {
+        let filter = ServiceFilter {
+            text: None,
+            member: Some(id.member().clone()),
+        };
+        let (services, _) = self.service_page(&filter, u64::from(u32::MAX), 0).await?;
+        Ok(services.into_iter().find(|s| &s.id == id))
+    }
+}

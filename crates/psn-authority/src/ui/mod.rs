@@ -60,6 +60,10 @@ pub fn router(authority: Arc<Authority>) -> Router {
             get(pages::grants),
         )
         .route("/ui/services", get(pages::services))
+        .route(
+            "/ui/services/{network}/{class}/{code}/{subsystem}/{service}",
+            get(pages::service),
+        )
         .route("/ui/gateways", get(pages::gateways))
         .route("/ui/people", get(pages::people))
         .route("/ui/assets/{digest}/{file}", get(assets::serve))

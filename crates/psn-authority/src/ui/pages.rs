@@ -338,17 +338,18 @@ async fn grants_page(
         layout: viewer.frame("/ui/members"),
         member_id: id.to_string(),
         member_name: member.name,
-        grants: grants
-            .into_iter()
-            .map(|g| GrantLine {
-                id: g.id,
-                service: g.service.to_string(),
-                grantee: g.grantee.to_string(),
-                method: g.method.unwrap_or_else(|| "any".into()),
-                path: g.path.unwrap_or_else(|| "any".into()),
-            })
-            .collect(),
+        grants: grants.into_iter().map(grant_line).collect(),
     })
+}
+
+fn grant_line(g: psn_core::access::Grant) -> GrantLine {
+    GrantLine {
+        id: g.id,
+        service: g.service.to_string(),
+        grantee: g.grantee.to_string(),
+        method: g.method.unwrap_or_else(|| "any method".into()),
+        path: g.path.unwrap_or_else(|| "any path".into()),
+    }
 }
 
 /// `GET /ui/services`: filter by text, paginated.
@@ -387,6 +388,59 @@ async fn services_page(ui: &Ui, viewer: &Viewer, q: &ListQuery) -> Result<Servic
         total,
         services: service_lines(services),
         pagination: pagination("/ui/services", &filters, q.page(), total),
+    })
+}
+
+/// `GET /ui/services/{network}/{class}/{code}/{subsystem}/{service}`: the listing and declared
+/// SLA for everyone; the grants only for the provider's people and the network's.
+pub async fn service(
+    State(ui): State<Arc<Ui>>,
+    viewer: Viewer,
+    Path(parts): Path<(String, String, String, String, String)>,
+) -> Response {
+    match service_page(&ui, &viewer, parts).await {
+        Ok(page) => render(StatusCode::OK, &page),
+        Err(f) => viewer.fail(f),
+    }
+}
+
+async fn service_page(
+    ui: &Ui,
+    viewer: &Viewer,
+    (network, class, code, subsystem, service): (String, String, String, String, String),
+) -> Result<ServicePage, Failure> {
+    let text = format!("{network}/{class}/{code}/{subsystem}/{service}");
+    let id: psn_core::names::ServiceId = text
+        .parse()
+        .map_err(|_| Failure::NotFound(format!("{text} is not a service id.")))?;
+    let store = &ui.authority.store;
+    let record = store
+        .service(&id)
+        .await?
+        .ok_or_else(|| Failure::NotFound(format!("There is no service {id}.")))?;
+    let provider = find_member(ui, id.member()).await?;
+    let sla = store.slas().await?.into_iter().find(|s| s.service == id);
+    let grants = if viewer.may_see_private(id.member()) {
+        let all = store.grants_of(id.member()).await?;
+        Some(
+            all.into_iter()
+                .filter(|g| g.service == id)
+                .map(grant_line)
+                .collect(),
+        )
+    } else {
+        None
+    };
+    Ok(ServicePage {
+        layout: viewer.frame("/ui/services"),
+        id: id.to_string(),
+        title: record.title,
+        description: record.description,
+        processes: record.processes.join(", "),
+        provider_id: provider.id.to_string(),
+        provider_name: provider.name,
+        sla: sla.map(|s| s.to_string()),
+        grants,
     })
 }
 

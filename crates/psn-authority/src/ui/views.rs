@@ -272,3 +272,18 @@ pub struct PeoplePage {
     pub layout: Layout,
     pub people: Vec<PersonLine>,
 }
+
+/// One service: its listing, declared SLA and (for those who may see them) its grants.
+#[derive(Template)]
+#[template(path = "service.html")]
+pub struct ServicePage {
+    pub layout: Layout,
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub processes: String,
+    pub provider_id: String,
+    pub provider_name: String,
+    pub sla: Option<String>,
+    pub grants: Option<Vec<GrantLine>>,
+}
