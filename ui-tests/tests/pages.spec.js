@@ -16,10 +16,11 @@ const common = ['/ui/', '/ui/members', '/ui/members?class=LA&q=county', `/ui/mem
   `/ui/members/${KENT}/grants`, '/ui/services', `/ui/services/${KENT}/revenues/council-tax`,
   '/ui/gateways', '/ui/accessibility']
 const pages = {
-  operator: [...common, `/ui/members/${DEVON}/grants`, '/ui/people'],
+  operator: [...common, `/ui/members/${DEVON}/grants`, '/ui/people', '/ui/events',
+    '/ui/events?action=person.&target=kent'],
   'member-admin': [...common, '/ui/people'],
   'member-viewer': common,
-  assessor: [...common, `/ui/members/${DEVON}/grants`]
+  assessor: [...common, `/ui/members/${DEVON}/grants`, '/ui/events']
 }
 
 function slug (path) {

@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 mod overview;
 mod people;
 
-pub use overview::{GatewayRow, ServiceFilter};
+pub use overview::{EventFilter, GatewayRow, ServiceFilter};
 pub use people::{FailedSignIn, NewPersonRecord, NewSession, SignInRecord};
 
 /// Why a store operation failed.

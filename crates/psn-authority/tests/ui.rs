@@ -277,6 +277,11 @@ async fn every_role_sees_what_its_role_allows_and_nothing_else() {
             ),
             ("/ui/gateways", [200, 200, 200, 200]),
             ("/ui/people", [200, 200, 403, 403]),
+            ("/ui/events", [200, 403, 403, 200]),
+            (
+                "/ui/events?action=person.&target=kent&actor=op&page=1",
+                [200, 403, 403, 200],
+            ),
             ("/ui/accessibility", [200, 200, 200, 200]),
         ];
         for (i, (username, role, of)) in people.iter().enumerate() {
@@ -800,6 +805,53 @@ async fn people_are_managed_through_the_api_and_every_change_is_in_the_trail() {
                 "{expected} in {actions:?}"
             );
         }
+        a.stop().await;
+    }
+}
+
+fn action_cell(action: &str) -> String {
+    format!("<td class=\"govuk-table__cell psn-id\">{action}</td>")
+}
+
+#[tokio::test]
+async fn the_events_page_filters_the_trail_newest_first() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        network(&a).await;
+        let password = add_person(&a, "op", PersonRole::Operator, None).await;
+        add_person(&a, "kent-viewer", PersonRole::MemberViewer, Some(KENT)).await;
+        let mut op = Browser::signed_in(&a, "op", &password).await;
+
+        let all = op.get("/ui/events").await;
+        assert_eq!(all.status, StatusCode::OK);
+        let newest = all
+            .body
+            .find(&action_cell("person.sign-in"))
+            .expect("sign-in");
+        let oldest = all.body.find(&action_cell("network.init")).expect("init");
+        assert!(newest < oldest, "newest first");
+
+        let people = op.get("/ui/events?action=person.add").await;
+        assert!(people.body.contains("2 events found"), "{}", people.body);
+        assert!(people.body.contains(&action_cell("person.add")));
+        assert!(!people.body.contains(&action_cell("member.add")));
+
+        let kent = op
+            .get("/ui/events?target=E10000016%2Frevenues%2Flookup")
+            .await;
+        assert!(
+            kent.body.contains(&action_cell("service.put")),
+            "{}",
+            kent.body
+        );
+        assert!(!kent.body.contains(&action_cell("person.add")));
+        assert!(kent.body.contains("value=\"E10000016/revenues/lookup\""));
+
+        // LIKE's wildcards in a filter widen nothing beyond one character and break nothing.
+        let wild = op.get("/ui/events?action=%25").await;
+        assert_eq!(wild.status, StatusCode::OK);
+        let none = op.get("/ui/events?actor=nobody-at-all").await;
+        assert!(none.body.contains("0 events found"), "{}", none.body);
         a.stop().await;
     }
 }

@@ -66,6 +66,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
         )
         .route("/ui/gateways", get(pages::gateways))
         .route("/ui/people", get(pages::people))
+        .route("/ui/events", get(pages::events))
         .route("/ui/assets/{digest}/{file}", get(assets::serve))
         .route("/ui/{*rest}", any(pages::not_found))
         .route("/ui", get(|| async { Redirect::permanent("/ui/") }))

@@ -6,7 +6,7 @@ use super::render::{layout, render, Failure};
 use super::session::Viewer;
 use super::views::*;
 use super::Ui;
-use crate::store::{GatewayRow, ServiceFilter, ServiceRecord};
+use crate::store::{EventFilter, GatewayRow, ServiceFilter, ServiceRecord};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -34,21 +34,27 @@ pub struct ListQuery {
     page: Option<u64>,
 }
 
+/// Refuses over-long filters, control characters and page numbers out of range.
+fn check_filters(texts: &[&Option<String>], page: Option<u64>) -> Result<(), Failure> {
+    for text in texts.iter().copied().flatten() {
+        if text.chars().count() > MAX_FILTER || text.chars().any(char::is_control) {
+            return Err(Failure::BadRequest(format!(
+                "A filter has at most {MAX_FILTER} characters and no control characters."
+            )));
+        }
+    }
+    if page.is_some_and(|p| p == 0 || p > MAX_PAGE) {
+        return Err(Failure::BadRequest(format!(
+            "A page number is between 1 and {MAX_PAGE}."
+        )));
+    }
+    Ok(())
+}
+
 impl ListQuery {
     fn checked(query: Result<Query<ListQuery>, QueryRejection>) -> Result<Self, Failure> {
         let Query(q) = query.map_err(|e| Failure::BadRequest(e.body_text()))?;
-        for text in [&q.q, &q.class].into_iter().flatten() {
-            if text.chars().count() > MAX_FILTER || text.chars().any(char::is_control) {
-                return Err(Failure::BadRequest(format!(
-                    "A filter has at most {MAX_FILTER} characters and no control characters."
-                )));
-            }
-        }
-        if q.page.is_some_and(|p| p == 0 || p > MAX_PAGE) {
-            return Err(Failure::BadRequest(format!(
-                "A page number is between 1 and {MAX_PAGE}."
-            )));
-        }
+        check_filters(&[&q.q, &q.class], q.page)?;
         Ok(q)
     }
 
@@ -71,7 +77,12 @@ impl Viewer {
     }
 
     fn signed_in(&self) -> SignedIn {
-        SignedIn::new(&self.person, &self.csrf, self.people_scope().is_some())
+        SignedIn::new(
+            &self.person,
+            &self.csrf,
+            self.people_scope().is_some(),
+            self.sees_events(),
+        )
     }
 
     /// The error page for `failure`, framed for this person.
@@ -483,6 +494,93 @@ async fn gateways_page(ui: &Ui, viewer: &Viewer, q: &ListQuery) -> Result<Gatewa
         total,
         gateways: gateways.into_iter().map(gateway_row_line).collect(),
         pagination: pagination("/ui/gateways", "", q.page(), total),
+    })
+}
+
+/// Audit trail filters and page, from the query string.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EventQuery {
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    target: Option<String>,
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    page: Option<u64>,
+}
+
+impl EventQuery {
+    fn checked(query: Result<Query<EventQuery>, QueryRejection>) -> Result<Self, Failure> {
+        let Query(q) = query.map_err(|e| Failure::BadRequest(e.body_text()))?;
+        check_filters(&[&q.action, &q.target, &q.actor], q.page)?;
+        Ok(q)
+    }
+
+    fn filter(&self) -> EventFilter {
+        let given = |v: &Option<String>| v.clone().filter(|t| !t.trim().is_empty());
+        EventFilter {
+            action: given(&self.action),
+            target: given(&self.target),
+            actor: given(&self.actor),
+        }
+    }
+}
+
+/// `GET /ui/events`: the audit trail, filtered, newest first; the network's people only.
+pub async fn events(
+    State(ui): State<Arc<Ui>>,
+    viewer: Viewer,
+    query: Result<Query<EventQuery>, QueryRejection>,
+) -> Response {
+    if !viewer.sees_events() {
+        return viewer.fail(Failure::Forbidden);
+    }
+    let result = match EventQuery::checked(query) {
+        Ok(q) => events_page(&ui, &viewer, &q).await,
+        Err(f) => Err(f),
+    };
+    match result {
+        Ok(page) => render(StatusCode::OK, &page),
+        Err(f) => viewer.fail(f),
+    }
+}
+
+async fn events_page(ui: &Ui, viewer: &Viewer, q: &EventQuery) -> Result<EventsPage, Failure> {
+    let filter = q.filter();
+    let page = q.page.unwrap_or(1);
+    let (events, total) = ui
+        .authority
+        .store
+        .event_page(&filter, PAGE_SIZE, paging::offset(page))
+        .await?;
+    let mut filters = String::new();
+    for (name, value) in [
+        ("action", &filter.action),
+        ("target", &filter.target),
+        ("actor", &filter.actor),
+    ] {
+        if let Some(v) = value {
+            filters.push_str(&format!("{name}={}&", encode(v)));
+        }
+    }
+    Ok(EventsPage {
+        layout: viewer.frame("/ui/events"),
+        action: q.action.clone().unwrap_or_default(),
+        target: q.target.clone().unwrap_or_default(),
+        actor: q.actor.clone().unwrap_or_default(),
+        total,
+        events: events
+            .into_iter()
+            .map(|e| EventLine {
+                at: when(e.at),
+                actor: e.actor,
+                action: e.action,
+                target: e.target,
+            })
+            .collect(),
+        pagination: pagination("/ui/events", &filters, page, total),
     })
 }
 

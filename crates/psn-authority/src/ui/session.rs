@@ -113,6 +113,15 @@ impl Viewer {
         }
     }
 
+    /// Whether they may read the audit trail: the network's people only (it names every
+    /// member's changes and every person's sign-ins).
+    pub fn sees_events(&self) -> bool {
+        matches!(
+            self.person.role,
+            PersonRole::Operator | PersonRole::Assessor
+        )
+    }
+
     /// Whose people they may list: everyone's (`Some(None)`), their member's, or nobody's.
     pub fn people_scope(&self) -> Option<Option<MemberId>> {
         match self.person.role {

@@ -27,17 +27,20 @@ pub struct SignedIn {
     pub csrf: String,
     /// Whether the People page is open to them.
     pub sees_people: bool,
+    /// Whether the Events page is open to them.
+    pub sees_events: bool,
 }
 
 impl SignedIn {
     /// The frame's view of a person and their session's form token.
-    pub fn new(person: &PersonView, csrf: &str, sees_people: bool) -> Self {
+    pub fn new(person: &PersonView, csrf: &str, sees_people: bool, sees_events: bool) -> Self {
         Self {
             username: person.username.clone(),
             role: person.role.as_str(),
             member: person.member.as_ref().map(ToString::to_string),
             csrf: csrf.to_owned(),
             sees_people,
+            sees_events,
         }
     }
 }
@@ -63,6 +66,9 @@ impl Layout {
         ];
         if self.signed_in.as_ref().is_some_and(|s| s.sees_people) {
             items.push(("/ui/people", "People"));
+        }
+        if self.signed_in.as_ref().is_some_and(|s| s.sees_events) {
+            items.push(("/ui/events", "Events"));
         }
         items
             .into_iter()
@@ -286,4 +292,25 @@ pub struct ServicePage {
     pub provider_name: String,
     pub sla: Option<String>,
     pub grants: Option<Vec<GrantLine>>,
+}
+
+/// An event of the audit trail.
+pub struct EventLine {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+}
+
+/// The audit trail, filtered and paginated.
+#[derive(Template)]
+#[template(path = "events.html")]
+pub struct EventsPage {
+    pub layout: Layout,
+    pub action: String,
+    pub target: String,
+    pub actor: String,
+    pub total: u64,
+    pub events: Vec<EventLine>,
+    pub pagination: Option<Pagination>,
 }
