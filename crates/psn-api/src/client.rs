@@ -3,6 +3,7 @@
 
 use crate::types::*;
 use psn_core::aggregate::{AggregateBatch, AggregateCursor};
+use psn_core::checkpoint::Checkpoint;
 use psn_core::config_delta::ConfigDelta;
 use psn_core::names::{GatewayId, MemberId};
 use psn_core::problem::{error_chain, Problem, ProblemType};
@@ -388,6 +389,33 @@ impl AuthorityClient {
         batch: &AggregateBatch,
     ) -> Result<AggregateCursor, ClientError> {
         self.post("/v1/gateway/aggregates", batch).await
+    }
+
+    /// Hands the authority the calling gateway's latest checkpoint (its latest durable seal);
+    /// answers with the one it holds. Refused (`conflict`) if it is behind the one held or
+    /// another seal at the same position, and (`invalid-request`) if it does not verify; either
+    /// way the held one stays (docs/audit.md "Checkpoints").
+    pub async fn push_checkpoint(
+        &self,
+        checkpoint: &Checkpoint,
+    ) -> Result<Checkpoint, ClientError> {
+        self.json(
+            self.request(Method::PUT, "/v1/gateway/checkpoint")
+                .json(checkpoint),
+        )
+        .await
+    }
+
+    /// The checkpoint the authority holds for the calling gateway (`not-found` before its first).
+    pub async fn own_checkpoint(&self) -> Result<Checkpoint, ClientError> {
+        self.get("/v1/gateway/checkpoint").await
+    }
+
+    /// The checkpoint the authority holds for a gateway (operators; `not-found` if none).
+    pub async fn gateway_checkpoint(&self, id: &GatewayId) -> Result<Checkpoint, ClientError> {
+        let (member, code) = (id.member(), id.code());
+        self.get(&format!("/v1/members/{member}/gateways/{code}/checkpoint"))
+            .await
     }
 
     /// Every gateway's aggregate delivery: cursor, batches and records accepted (operators).

@@ -28,7 +28,6 @@ pub const MAX_ENTRY_BYTES: usize = 1 << 20;
 pub const FRAME_OVERHEAD: usize = 4 + 8 + 32;
 
 const CHAIN_CONTEXT: &[u8] = b"psn-audit-chain-1\0";
-const SEAL_CONTEXT: &[u8] = b"psn-audit-seal-1\0";
 
 /// A SHA-256 chain hash, written as lowercase hex in entries and reports.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -166,19 +165,16 @@ impl Seal {
     /// The bytes the signature covers: everything in the seal except the signature, bound to the
     /// log, the segment and the seal's own position.
     pub fn signed_bytes(&self, log: &str, segment: u64, index: u64) -> Vec<u8> {
-        let mut out = Vec::with_capacity(160);
-        out.extend_from_slice(SEAL_CONTEXT);
-        for text in [log, self.signer_serial.as_str()] {
-            out.extend_from_slice(&u32::try_from(text.len()).unwrap_or(u32::MAX).to_be_bytes());
-            out.extend_from_slice(text.as_bytes());
-        }
-        out.extend_from_slice(&segment.to_be_bytes());
-        out.extend_from_slice(&index.to_be_bytes());
-        out.extend_from_slice(&self.chain_head.0);
-        out.extend_from_slice(&self.records.to_be_bytes());
-        out.extend_from_slice(&self.at_ms.to_be_bytes());
-        out.push(u8::from(self.last));
-        out
+        psn_core::checkpoint::seal_signed_bytes(
+            log,
+            &self.signer_serial,
+            segment,
+            index,
+            &self.chain_head.0,
+            self.records,
+            self.at_ms,
+            self.last,
+        )
     }
 
     /// The signature bytes, if the field is valid base64url.

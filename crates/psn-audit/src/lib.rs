@@ -15,11 +15,16 @@
 //! - [`read_after`] to derive its per-minute aggregates from the log, from the cursor the
 //!   authority last accepted, so they reach the authority exactly once.
 //!
+//! - [`AuditLog::checkpoint`] for the latest durable seal, which it hands to the authority and
+//!   to its peers ([`verify_checkpoint`], [`keep_peer_checkpoint`]), so a log cut back behind a
+//!   seal anyone has seen is found ([`check_checkpoint`]).
+//!
 //! Operators use [`verify`], [`find`] and [`export`] through `psn audit`.
 
 mod archive;
 mod bodies;
 mod bundle;
+mod checkpoint;
 mod error;
 pub mod format;
 mod input;
@@ -37,6 +42,10 @@ pub use bodies::{BodySink, StoredBody};
 pub use bundle::{
     export, Bundle, BundleBody, BundleConfig, BundleSegment, ExportSummary, Selection,
     BUNDLE_FORMAT,
+};
+pub use checkpoint::{
+    check_checkpoint, checkpoint_of, keep_peer_checkpoint, peer_checkpoint_path,
+    read_checkpoint_file, verify_checkpoint, CheckpointCheck, Kept,
 };
 pub use error::AuditError;
 pub use log::{

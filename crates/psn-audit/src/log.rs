@@ -4,6 +4,7 @@
 //! rotates segments by size and age, and stops accepting appends at the first I/O failure, since
 //! after a failed write or sync the state of the file is unknown.
 
+use crate::checkpoint::checkpoint_of;
 use crate::error::io_error;
 use crate::format::{
     certificate_entry, encode_entry, encode_frame, record_payload, ChainHash, Entry, Header, Seal,
@@ -13,9 +14,10 @@ use crate::layout::{list_segments, Layout, SegmentFile};
 use crate::record::AuditRecord;
 use crate::scan::{scan, torn_tail};
 use crate::{AuditError, Sealer};
+use psn_core::checkpoint::Checkpoint;
 use psn_core::encoding::b64url;
 use psn_core::names::GatewayId;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -140,6 +142,9 @@ pub struct LogStatus {
     pub syncs: u64,
     /// When the last seal was signed, Unix milliseconds.
     pub last_seal_ms: Option<i64>,
+    /// The latest seal known durable, exported as a checkpoint for the authority and the peers
+    /// to hold (docs/audit.md "Checkpoints"); `None` until the log holds a seal.
+    pub checkpoint: Option<Arc<Checkpoint>>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, AuditError>>;
@@ -224,6 +229,7 @@ impl AuditLog {
             seals: 0,
             syncs: 0,
             last_seal_ms: None,
+            checkpoint: segment.checkpoint.clone(),
         });
         let (commands, rx) = mpsc::channel();
         let writer = Writer {
@@ -240,6 +246,7 @@ impl AuditLog {
             seals: 0,
             syncs: 0,
             last_seal_ms: None,
+            pending_checkpoint: None,
         };
         std::thread::Builder::new()
             .name("psn-audit-writer".into())
@@ -349,6 +356,11 @@ impl AuditLog {
         status
     }
 
+    /// The latest durable seal as a checkpoint, for the authority and the peers to hold.
+    pub fn checkpoint(&self) -> Option<Arc<Checkpoint>> {
+        self.inner.status.borrow().checkpoint.clone()
+    }
+
     /// A receiver that sees every status change (to drive readiness, metrics, or wait for a seal).
     pub fn subscribe(&self) -> watch::Receiver<LogStatus> {
         self.inner.status.clone()
@@ -418,6 +430,8 @@ struct Active {
     records: u64,
     unsealed: u64,
     certificates: HashSet<Vec<u8>>,
+    /// The latest durable seal of the log, as a checkpoint.
+    checkpoint: Option<Arc<Checkpoint>>,
 }
 
 /// What reading a segment back found.
@@ -427,6 +441,19 @@ struct Summary {
     unsealed: u64,
     closed: bool,
     certificates: HashSet<Vec<u8>>,
+    /// Certificates by the serial their entry names, to export the last seal with its signer's.
+    by_serial: HashMap<String, Vec<u8>>,
+    /// The last seal and its position.
+    last_seal: Option<(u64, Seal)>,
+}
+
+impl Summary {
+    /// The last seal as a checkpoint of `log`'s segment `seq`, if it has one.
+    fn checkpoint(&self, log: &str, seq: u64) -> Option<Arc<Checkpoint>> {
+        let (index, seal) = self.last_seal.as_ref()?;
+        let der = self.by_serial.get(&seal.signer_serial)?;
+        Some(Arc::new(checkpoint_of(log, seq, *index, seal, der)))
+    }
 }
 
 /// Reads a segment's entries for the writer's bookkeeping; anything after a final seal is
@@ -438,6 +465,8 @@ fn summarise(data: &[u8]) -> (Summary, crate::scan::ScanEnd<String>) {
         unsealed: 0,
         closed: false,
         certificates: HashSet::new(),
+        by_serial: HashMap::new(),
+        last_seal: None,
     };
     let end = scan(data, |scanned| {
         if summary.closed {
@@ -450,6 +479,7 @@ fn summarise(data: &[u8]) -> (Summary, crate::scan::ScanEnd<String>) {
             Entry::Header(h) => summary.header = Some(h),
             Entry::Certificate(c) => {
                 if let Some(der) = c.der_bytes() {
+                    summary.by_serial.insert(c.serial, der.clone());
                     summary.certificates.insert(der);
                 }
             }
@@ -460,6 +490,7 @@ fn summarise(data: &[u8]) -> (Summary, crate::scan::ScanEnd<String>) {
             Entry::Seal(seal) => {
                 summary.unsealed = 0;
                 summary.closed = seal.last;
+                summary.last_seal = Some((scanned.position, seal));
             }
         }
         Ok(())
@@ -523,7 +554,8 @@ fn recover(
         if newest.archived && !summary.closed {
             return Err(corrupt("an archived segment has no final seal".into()));
         }
-        let next = create_segment(layout, newest.seq + 1, log, end.head)?;
+        let mut next = create_segment(layout, newest.seq + 1, log, end.head)?;
+        next.checkpoint = summary.checkpoint(log, newest.seq);
         let recovery = Recovery {
             segment: next.seq,
             records: 0,
@@ -554,6 +586,7 @@ fn recover(
         created_ms: header.created_ms,
         records: summary.records,
         unsealed: summary.unsealed,
+        checkpoint: summary.checkpoint(log, newest.seq),
         certificates: summary.certificates,
     };
     Ok((active, recovery))
@@ -600,6 +633,7 @@ fn create_segment(
         records: 0,
         unsealed: 0,
         certificates: HashSet::new(),
+        checkpoint: None,
     })
 }
 
@@ -646,6 +680,9 @@ struct Writer {
     seals: u64,
     syncs: u64,
     last_seal_ms: Option<i64>,
+    /// The latest seal written but not yet synced: it becomes the checkpoint once durable, so
+    /// no one is shown a seal a power failure could still take back.
+    pending_checkpoint: Option<Arc<Checkpoint>>,
 }
 
 impl Writer {
@@ -881,6 +918,7 @@ impl Writer {
             seals: self.seals,
             syncs: self.syncs,
             last_seal_ms: self.last_seal_ms,
+            checkpoint: self.segment.checkpoint.clone(),
         });
     }
 
@@ -926,8 +964,16 @@ impl Writer {
             signature: String::new(),
             last,
         };
-        let signed = seal.signed_bytes(&self.log, self.segment.seq, self.segment.next_index);
+        let index = self.segment.next_index;
+        let signed = seal.signed_bytes(&self.log, self.segment.seq, index);
         seal.signature = b64url(&self.sealer.signer.sign(&signed));
+        self.pending_checkpoint = Some(Arc::new(checkpoint_of(
+            &self.log,
+            self.segment.seq,
+            index,
+            &seal,
+            &self.sealer.certificate_der,
+        )));
         self.push(buf, &encode_entry(&Entry::Seal(seal)));
         self.segment.unsealed = 0;
         self.last_seal = Instant::now();
@@ -959,6 +1005,9 @@ impl Writer {
             .map_err(|e| format!("syncing {}: {e}", self.segment.path.display()))?;
         self.syncs += 1;
         self.flush_deadline = None;
+        if let Some(checkpoint) = self.pending_checkpoint.take() {
+            self.segment.checkpoint = Some(checkpoint);
+        }
         Ok(())
     }
 
@@ -982,7 +1031,9 @@ impl Writer {
             self.segment.head,
         )
         .map_err(|e| format!("starting the next segment: {e}"))?;
+        let checkpoint = self.segment.checkpoint.take();
         self.segment = next;
+        self.segment.checkpoint = checkpoint;
         Ok(())
     }
 }

@@ -14,7 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use psn_api::*;
-use psn_core::aggregate::{AggregateBatch, AggregateCursor, AggregateRow, SampleKind, Side};
+use psn_core::aggregate::{
+    AggregateBatch, AggregateCounts, AggregateCursor, AggregateKey, AggregateRow, SampleKind, Side,
+};
 use psn_core::config::MemberStatus;
 use psn_core::config_delta::DELTA_MEDIA_TYPE;
 use psn_core::names::{
@@ -25,6 +27,7 @@ use psn_core::token::{secret_hash, EnrolmentToken};
 use psn_pki::CertificateInfo;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -239,6 +242,8 @@ impl FromRequestParts<Arc<Authority>> for Reader {
     }
 }
 
+mod checkpoints;
+
 /// The API router.
 pub fn router(authority: Arc<Authority>) -> Router {
     Router::new()
@@ -288,6 +293,18 @@ pub fn router(authority: Arc<Authority>) -> Router {
             post(push_aggregates).layer(DefaultBodyLimit::max(AGGREGATE_BODY_LIMIT)),
         )
         .route("/v1/aggregates/gateways", get(aggregate_deliveries))
+        .route(
+            "/v1/gateway/checkpoint",
+            get(checkpoints::own_checkpoint)
+                .put(checkpoints::push_checkpoint)
+                .layer(DefaultBodyLimit::max(
+                    psn_core::checkpoint::MAX_CHECKPOINT_BYTES,
+                )),
+        )
+        .route(
+            "/v1/members/{network}/{class}/{code}/gateways/{gateway}/checkpoint",
+            get(checkpoints::gateway_checkpoint),
+        )
         .route("/v1/gateway/grants", get(list_grants).post(add_grant))
         .route("/v1/gateway/grants/revoke", post(revoke_grant))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -307,7 +324,78 @@ pub fn router(authority: Arc<Authority>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(drain_unread_body))
         .with_state(authority)
+}
+
+/// The most of a request body left unread by its handler that the authority still reads, and
+/// for how long, before it answers.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(30);
+
+/// A request body shared between the handler and [`drain_unread_body`].
+struct SharedBody(Arc<std::sync::Mutex<Option<axum::body::Body>>>);
+
+impl SharedBody {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<axum::body::Body>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl hyper::body::Body for SharedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        match self.slot().as_mut() {
+            Some(body) => std::pin::Pin::new(body).poll_frame(cx),
+            None => std::task::Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.slot().as_ref().is_none_or(|b| b.is_end_stream())
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.slot()
+            .as_ref()
+            .map_or_else(|| hyper::body::SizeHint::with_exact(0), |b| b.size_hint())
+    }
+}
+
+/// Reads what the handler left of the request body (up to [`DRAIN_LIMIT`] within
+/// [`DRAIN_TIME`]) before the answer goes out. A request refused before its body is read (no
+/// credentials, a bad path, a body over the limit) would otherwise have its connection closed
+/// under a client still sending, which then sees a reset instead of the problem document.
+async fn drain_unread_body(request: Request, next: axum::middleware::Next) -> Response {
+    use futures_util::StreamExt;
+    use hyper::body::Body as _;
+    let (parts, body) = request.into_parts();
+    let shared = Arc::new(std::sync::Mutex::new(Some(body)));
+    let handed = axum::body::Body::new(SharedBody(shared.clone()));
+    let response = next.run(Request::from_parts(parts, handed)).await;
+    let left = SharedBody(shared).slot().take();
+    if let Some(body) = left.filter(|b| !b.is_end_stream()) {
+        let mut chunks = body.into_data_stream();
+        let mut read = 0;
+        let drained = tokio::time::timeout(DRAIN_TIME, async {
+            while let Some(Ok(chunk)) = chunks.next().await {
+                read += chunk.len();
+                if read > DRAIN_LIMIT {
+                    break;
+                }
+            }
+        });
+        // Past either bound the connection closes after the answer, as it would have.
+        let _ = drained.await;
+    }
+    response
 }
 
 async fn health(State(a): State<Arc<Authority>>) -> axum::Json<Health> {
@@ -368,14 +456,20 @@ fn etag_of(published: &Published) -> HeaderValue {
 }
 
 /// Long poll on the published configuration: asks `answer` about the latest version until it
-/// answers, the `wait` (seconds, at most [`MAX_WAIT`]) ends or the authority stops; then `304`
-/// with the latest version's ETag.
+/// answers, the `wait` (seconds, at most [`MAX_WAIT`]; more is refused) ends or the authority
+/// stops; then `304` with the latest version's ETag.
 async fn long_poll(
     a: &Authority,
     wait: Option<u64>,
     mut answer: impl FnMut(&Published) -> Option<ApiResult<Response>>,
 ) -> ApiResult<Response> {
-    let wait = Duration::from_secs(wait.unwrap_or(0)).min(MAX_WAIT);
+    let wait = Duration::from_secs(wait.unwrap_or(0));
+    if wait > MAX_WAIT {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            format!("wait must be from 0 to {} seconds", MAX_WAIT.as_secs()),
+        ));
+    }
     let deadline = tokio::time::Instant::now() + wait;
     let mut updates = a.publisher.subscribe();
     loop {
@@ -498,6 +592,12 @@ async fn put_class(
     Body(class): Body<MemberClass>,
 ) -> ApiResult<(StatusCode, axum::Json<ClassList>)> {
     text_field("description", class.description())?;
+    if class.code_pattern().chars().any(char::is_control) {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            "code_pattern must not contain control characters",
+        ));
+    }
     a.store.put_class(&actor, &class).await?;
     a.publisher.publish().await?;
     Ok((
@@ -508,8 +608,13 @@ async fn put_class(
     ))
 }
 
+/// A name or free-text field: 1 to [`MAX_TEXT`] characters (not bytes: the OpenAPI document's
+/// `maxLength` counts characters), not only white space, without control characters.
 fn text_field(name: &str, value: &str) -> ApiResult<()> {
-    if value.trim().is_empty() || value.len() > MAX_TEXT || value.chars().any(char::is_control) {
+    if value.trim().is_empty()
+        || value.chars().count() > MAX_TEXT
+        || value.chars().any(char::is_control)
+    {
         return Err(ApiError::new(
             ProblemType::InvalidRequest,
             format!("{name} must be 1 to {MAX_TEXT} characters of text without control characters"),
@@ -605,8 +710,20 @@ async fn list_members(
             "limit must be from 1 to 10000",
         ));
     }
-    if query.q.as_ref().is_some_and(|q| q.len() > MAX_TEXT) {
-        return Err(ApiError::new(ProblemType::InvalidRequest, "q is too long"));
+    for (name, value) in [
+        ("class", &query.class),
+        ("sector", &query.sector),
+        ("q", &query.q),
+    ] {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.chars().count() > MAX_TEXT || v.chars().any(char::is_control))
+        {
+            return Err(ApiError::new(
+                ProblemType::InvalidRequest,
+                format!("{name} must be at most {MAX_TEXT} characters without control characters"),
+            ));
+        }
     }
     let offset = query.offset.unwrap_or(0);
     let (items, total) = a.store.list_members(&query, limit, offset).await?;
@@ -937,7 +1054,7 @@ async fn publish_service(
 ) -> ApiResult<(StatusCode, axum::Json<Health>)> {
     own_service(&gateway, &listing.id)?;
     text_field("title", &listing.title)?;
-    if listing.description.len() > 4096
+    if listing.description.chars().count() > 4096
         || listing
             .description
             .chars()
@@ -1045,10 +1162,16 @@ async fn aggregate_cursor(
     }))
 }
 
+/// What a gateway names in place of a service or client subsystem its configuration does not
+/// have, and what the authority files rows under when its registry does not have them: one
+/// value (shared with the gateways), so that input cannot add services or consumers to SLA
+/// reports.
+use psn_core::aggregate::UNKNOWN;
+
 /// Checks what a batch says before anything of it is looked up or stored: its own rules
 /// (`AggregateBatch::validate`), numbers the database can hold,
-/// plausible minutes, and identifiers of the right kind (an exchange's client is a subsystem,
-/// a probe's a subsystem or the probing gateway).
+/// plausible minutes, and identifiers of the right kind (a service, or [`UNKNOWN`]; an
+/// exchange's client is a subsystem or [`UNKNOWN`], a probe's also the probing gateway).
 fn check_batch(batch: &AggregateBatch) -> Result<(), String> {
     batch.validate()?;
     // `to` may lie before `from`: a gateway whose data directory was replaced reads its new log
@@ -1070,12 +1193,15 @@ fn check_batch(batch: &AggregateBatch) -> Result<(), String> {
         if !(0..=LAST_MINUTE).contains(&key.minute) {
             return Err(format!("row minute {} is not a plausible time", key.minute));
         }
-        key.service
-            .parse::<ServiceId>()
-            .map_err(|e| format!("row service: {e}"))?;
+        if key.service != UNKNOWN {
+            key.service
+                .parse::<ServiceId>()
+                .map_err(|e| format!("row service: {e}"))?;
+        }
         let subsystem = key.client.parse::<SubsystemId>();
         match (key.kind, subsystem) {
             (_, Ok(_)) => {}
+            _ if key.client == UNKNOWN => {}
             (SampleKind::Exchange, Err(e)) => {
                 return Err(format!("an exchange row's client must be a subsystem: {e}"))
             }
@@ -1100,9 +1226,9 @@ fn row_belongs(gateway: &GatewayId, row: &AggregateRow) -> ApiResult<()> {
             format!("{gateway} may not report this row: {why}; nothing was stored"),
         ))
     };
-    // Checked by `check_batch`: the client is a subsystem, or for probes a gateway.
+    // Checked by `check_batch`: the client is a subsystem, unknown, or for probes a gateway.
     let subsystem = key.client.parse::<SubsystemId>().ok();
-    if subsystem.is_none() && key.client != gateway.to_string() {
+    if subsystem.is_none() && key.client != UNKNOWN && key.client != gateway.to_string() {
         return refuse(format!(
             "a probe naming a gateway must name the probing gateway itself, not {}",
             key.client
@@ -1117,6 +1243,7 @@ fn row_belongs(gateway: &GatewayId, row: &AggregateRow) -> ApiResult<()> {
                 ));
             }
         }
+        Side::Provider if key.service == UNKNOWN => {}
         Side::Provider => {
             let service: ServiceId = key.service.parse().map_err(|e: NameError| {
                 ApiError::new(ProblemType::InvalidRequest, e.to_string())
@@ -1142,11 +1269,59 @@ async fn push_aggregates(
     for row in &batch.rows {
         row_belongs(&gateway, row)?;
     }
+    let batch = file_unregistered(&a, &gateway, batch).await?;
     let cursor = a.store.accept_aggregates(&gateway, &batch).await?;
     tracing::debug!(%gateway, to = %cursor, rows = batch.rows.len(), records = batch.records, "aggregates accepted");
     Ok(axum::Json(AggregateCursor {
         cursor: Some(cursor),
     }))
+}
+
+/// Files a checked batch's rows by what the registry knows: a service it does not have (never
+/// listed, or withdrawn before the rows arrived) becomes [`UNKNOWN`], and so does a provider
+/// side's client subsystem it does not have (the peer named it); rows that then share a key are
+/// added up, so every record still counts once. A consumer side's client is a subsystem of the
+/// caller's own member, which its configuration lists only once the registry has it and the
+/// registry never forgets: naming any other is something a correct gateway never does (it
+/// reports [`UNKNOWN`]), so the whole batch is refused and nothing is stored.
+async fn file_unregistered(
+    a: &Authority,
+    gateway: &GatewayId,
+    mut batch: AggregateBatch,
+) -> ApiResult<AggregateBatch> {
+    let named = |pick: fn(&AggregateKey) -> &String| {
+        batch
+            .rows
+            .iter()
+            .map(|r| pick(&r.key))
+            .filter(|n| n.contains('/'))
+            .cloned()
+            .collect::<BTreeSet<String>>()
+    };
+    // Services and subsystems have slashes; `unknown` and probing gateways' ids need no lookup
+    // (gateway ids have them too, and are simply not found among the subsystems).
+    let (services, clients) = (named(|k| &k.service), named(|k| &k.client));
+    let (services, clients) = a.store.registered_names(&services, &clients).await?;
+    let mut filed: BTreeMap<AggregateKey, AggregateCounts> = BTreeMap::new();
+    for row in batch.rows {
+        let mut key = row.key;
+        let subsystem = key.client.parse::<SubsystemId>().is_ok();
+        if subsystem && !clients.contains(&key.client) {
+            if key.side == Side::Consumer {
+                return Err(unregistered_client(gateway, &key.client));
+            }
+            key.client = UNKNOWN.to_owned();
+        }
+        if key.service != UNKNOWN && !services.contains(&key.service) {
+            key.service = UNKNOWN.to_owned();
+        }
+        filed.entry(key).or_default().merge(&row.counts);
+    }
+    batch.rows = filed
+        .into_iter()
+        .map(|(key, counts)| AggregateRow { key, counts })
+        .collect();
+    Ok(batch)
 }
 
 async fn aggregate_deliveries(
@@ -1262,11 +1437,37 @@ async fn add_grant(
     Ok((StatusCode::CREATED, grant_list(&a, &gateway).await?))
 }
 
+/// The refusal of a batch whose consumer side names a subsystem the registry does not have.
+fn unregistered_client(gateway: &GatewayId, client: &str) -> ApiError {
+    ApiError::new(
+        ProblemType::Forbidden,
+        format!(
+            "{gateway} reported client {client}, which is not a subsystem in the registry; a gateway reports clients its configuration does not have as \"{UNKNOWN}\"; nothing was stored"
+        ),
+    )
+}
+
+/// Whether `id` has the shape [`add_grant`] gives grant ids: `g-` and 16 lowercase hex digits.
+fn is_grant_id(id: &str) -> bool {
+    id.strip_prefix("g-").is_some_and(|hex| {
+        hex.len() == 16
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 async fn revoke_grant(
     State(a): State<Arc<Authority>>,
     Gateway(gateway): Gateway,
     Body(grant): Body<GrantRef>,
 ) -> ApiResult<axum::Json<GrantList>> {
+    if !is_grant_id(&grant.id) {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            "a grant id is g- followed by 16 lowercase hexadecimal digits, as the authority assigned it",
+        ));
+    }
     a.store
         .revoke_grant(&format!("gateway:{gateway}"), gateway.member(), &grant.id)
         .await?;

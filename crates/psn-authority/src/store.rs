@@ -20,6 +20,7 @@ use psn_core::sla::SlaDeclaration;
 use psn_pki::IssuedCertificate;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
+use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -57,6 +58,8 @@ pub enum StoreError {
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
+
+mod checkpoints;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -1644,6 +1647,8 @@ const AGGREGATE_COLUMNS: &str =
 /// Rows per multi-row insert: 11 values each stays well under SQLite's and PostgreSQL's limits
 /// on bound parameters.
 const AGGREGATE_INSERT_CHUNK: usize = 400;
+/// Identifiers per registry lookup when aggregate rows are filed.
+const AGGREGATE_LOOKUP_CHUNK: usize = 500;
 
 fn to_i64(what: &str, value: u64) -> Result<i64> {
     i64::try_from(value)
@@ -1808,6 +1813,36 @@ impl Store {
         }
         tx.commit().await?;
         Ok(batch.to)
+    }
+
+    /// Which of `services` and of `subsystems` the registry has, for filing aggregate rows
+    /// (names that are not identifiers are simply not found).
+    pub async fn registered_names(
+        &self,
+        services: &BTreeSet<String>,
+        subsystems: &BTreeSet<String>,
+    ) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
+        Ok((
+            self.existing_ids("services", services).await?,
+            self.existing_ids("subsystems", subsystems).await?,
+        ))
+    }
+
+    /// The members of `ids` that are the `id` of a row of `table` (a table name from this
+    /// module, never input).
+    async fn existing_ids(&self, table: &str, ids: &BTreeSet<String>) -> Result<BTreeSet<String>> {
+        let ids: Vec<&String> = ids.iter().collect();
+        let mut found = BTreeSet::new();
+        for chunk in ids.chunks(AGGREGATE_LOOKUP_CHUNK) {
+            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("SELECT id FROM {table} WHERE id IN ({})", list.join(", "));
+            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            found.extend(query.fetch_all(&self.pool).await?);
+        }
+        Ok(found)
     }
 
     /// Every gateway's delivery so far, by gateway id.

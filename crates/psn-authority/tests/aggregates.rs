@@ -977,3 +977,192 @@ async fn deliveries_survive_an_authority_restart() {
     );
     a.stop().await;
 }
+
+/// Every stored row of the test period, as `(side, service, client, outcome, count)` with the
+/// counts of equal keys added up.
+async fn stored(a: &TestAuthority) -> Vec<(Side, String, String, Outcome, u64)> {
+    let mut rows = std::collections::BTreeMap::new();
+    a.store()
+        .each_aggregate_row(
+            0,
+            i64::MAX,
+            psn_authority::store::AggregateScope::All,
+            |row| {
+                let k = row.key;
+                *rows
+                    .entry((k.side, k.service, k.client, k.outcome))
+                    .or_insert(0) += row.counts.count;
+            },
+        )
+        .await
+        .expect("rows");
+    rows.into_iter()
+        .map(|((side, service, client, outcome), count)| (side, service, client, outcome, count))
+        .collect()
+}
+
+fn owned(
+    side: Side,
+    service: &str,
+    client: &str,
+    outcome: Outcome,
+    count: u64,
+) -> (Side, String, String, Outcome, u64) {
+    (side, service.into(), client.into(), outcome, count)
+}
+
+#[tokio::test]
+async fn names_the_registry_does_not_have_are_filed_under_unknown() {
+    const WITHDRAWN: &str = "GB/GOV/D6/eligibility/old-check";
+    const MADE_UP: &str = "GB/GOV/D6/eligibility/no-such-check";
+    const GHOST: &str = "GB/LA/E10000016/ghost";
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        let net = network(&a).await;
+        let listing = ServiceListing {
+            id: id(WITHDRAWN),
+            title: "old".into(),
+            description: String::new(),
+            processes: vec![],
+        };
+        net.dfe
+            .client
+            .publish_service(&listing)
+            .await
+            .expect("publish");
+        net.dfe
+            .client
+            .withdraw_service(&ServiceRef { id: id(WITHDRAWN) })
+            .await
+            .expect("withdraw");
+
+        // A consumer's rows for services that never existed, were withdrawn, or that its
+        // gateway already reported as unknown: one `unknown` row, nothing in the report.
+        let at = "2024-07-01T10:00:00Z";
+        let consumer = vec![
+            used(at, FSM, KENT_APP, Outcome::Ok, 2),
+            used(at, MADE_UP, KENT_APP, Outcome::ClientError, 3),
+            used(at, "GB/XX/NOPE/app/svc", KENT_APP, Outcome::ClientError, 1),
+            used(at, WITHDRAWN, KENT_APP, Outcome::ClientError, 1),
+            used(at, "unknown", KENT_APP, Outcome::ClientError, 1),
+            used(at, FSM, "unknown", Outcome::ClientError, 4),
+        ];
+        deliver(&net.kent, consumer).await;
+        assert_eq!(
+            delivery(&a, "GB/LA/E10000016@gw1").await.map(|d| d.2),
+            Some(12),
+            "every record counts once ({backend:?})"
+        );
+
+        // A provider's rows naming a client subsystem the registry does not have (its peer
+        // said so) or a service it no longer lists.
+        let provider = |service: &str, client: &str, outcome, count| {
+            row(
+                at,
+                Side::Provider,
+                SampleKind::Exchange,
+                service,
+                client,
+                outcome,
+                count,
+                None,
+            )
+        };
+        deliver(
+            &net.dfe,
+            vec![
+                provider(FSM, KENT_APP, Outcome::Ok, 2),
+                provider(FSM, GHOST, Outcome::Ok, 1),
+                provider(FSM, "unknown", Outcome::Ok, 1),
+                provider(WITHDRAWN, KENT_APP, Outcome::ClientError, 1),
+                provider("unknown", "unknown", Outcome::ClientError, 2),
+            ],
+        )
+        .await;
+        assert_eq!(
+            stored(&a).await,
+            vec![
+                owned(Side::Consumer, FSM, KENT_APP, Outcome::Ok, 2),
+                owned(Side::Consumer, FSM, "unknown", Outcome::ClientError, 4),
+                owned(Side::Consumer, "unknown", KENT_APP, Outcome::ClientError, 6),
+                owned(Side::Provider, FSM, KENT_APP, Outcome::Ok, 2),
+                owned(Side::Provider, FSM, "unknown", Outcome::Ok, 2),
+                owned(Side::Provider, "unknown", KENT_APP, Outcome::ClientError, 1),
+                owned(
+                    Side::Provider,
+                    "unknown",
+                    "unknown",
+                    Outcome::ClientError,
+                    2
+                ),
+            ],
+            "{backend:?}"
+        );
+        let report = a.operator().sla_report(&period()).await.expect("report");
+        let services: Vec<String> = report
+            .services
+            .iter()
+            .map(|s| s.service.to_string())
+            .collect();
+        assert_eq!(
+            services,
+            vec![FSM.to_owned(), PAYROLL.to_owned()],
+            "{backend:?}"
+        );
+        let providers: Vec<String> = report
+            .providers
+            .iter()
+            .map(|p| p.provider.to_string())
+            .collect();
+        assert_eq!(providers, vec![DFE.to_owned(), HAMPSHIRE.to_owned()]);
+        let fsm = &report.services[0];
+        let consumers: Vec<String> = fsm
+            .consumers
+            .iter()
+            .map(|c| c.consumer.to_string())
+            .collect();
+        assert_eq!(
+            consumers,
+            vec![KENT.to_owned()],
+            "no consumer named unknown"
+        );
+        assert_eq!(fsm.consumers[0].outcomes.ok, 2);
+        assert_eq!(
+            fsm.windows[0].outcomes.client_error, 4,
+            "unknown clients still count for the service"
+        );
+
+        // A consumer gateway naming a subsystem of its own member that the registry does not
+        // have: a correct gateway reports `unknown`, so the batch is refused whole.
+        let before = stored(&a).await;
+        let e = net
+            .kent
+            .client
+            .push_aggregates(&batch(
+                Some(cursor(1, 7)),
+                cursor(1, 9),
+                vec![
+                    used("2024-07-01T11:00:00Z", FSM, KENT_APP, Outcome::Ok, 1),
+                    used("2024-07-01T11:00:00Z", FSM, GHOST, Outcome::Ok, 1),
+                ],
+            ))
+            .await
+            .expect_err("unregistered own subsystem");
+        assert_eq!(problem_type(&e), ProblemType::Forbidden, "{backend:?}");
+        let ClientError::Problem(p) = &e else {
+            panic!("{e}")
+        };
+        assert!(
+            p.detail.as_deref().unwrap_or_default().contains(GHOST),
+            "the detail names it: {:?}",
+            p.detail
+        );
+        assert_eq!(stored(&a).await, before, "nothing stored");
+        assert_eq!(
+            delivery(&a, "GB/LA/E10000016@gw1").await,
+            Some((cursor(1, 7), 1, 12)),
+            "the cursor did not move"
+        );
+        a.stop().await;
+    }
+}

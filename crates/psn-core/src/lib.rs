@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod aggregate;
+pub mod checkpoint;
 pub mod config;
 pub mod config_delta;
 pub mod duration;

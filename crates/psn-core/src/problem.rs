@@ -26,6 +26,8 @@ pub enum ProblemType {
     BodyTooLarge,
     /// The request's headers together exceed the limit.
     HeadersTooLarge,
+    /// The request target (path and query) is longer than the limit.
+    UriTooLong,
     /// The request's content type is not accepted by this endpoint.
     UnsupportedMediaType,
     /// The enrolment token is malformed, unknown, or does not match its claims.
@@ -86,6 +88,7 @@ impl ProblemType {
         Self::Conflict,
         Self::BodyTooLarge,
         Self::HeadersTooLarge,
+        Self::UriTooLong,
         Self::UnsupportedMediaType,
         Self::TokenInvalid,
         Self::TokenExpired,
@@ -121,6 +124,7 @@ impl ProblemType {
             Self::Conflict => "conflict",
             Self::BodyTooLarge => "body-too-large",
             Self::HeadersTooLarge => "headers-too-large",
+            Self::UriTooLong => "uri-too-long",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::TokenInvalid => "token-invalid",
             Self::TokenExpired => "token-expired",
@@ -159,6 +163,7 @@ impl ProblemType {
             Self::Conflict => 409,
             Self::BodyTooLarge => 413,
             Self::HeadersTooLarge => 431,
+            Self::UriTooLong => 414,
             Self::UnsupportedMediaType => 415,
             Self::AccessDenied => 403,
             Self::UnknownService => 404,
@@ -186,6 +191,7 @@ impl ProblemType {
             Self::Conflict => "Conflict with the current state",
             Self::BodyTooLarge => "The body is too large",
             Self::HeadersTooLarge => "The headers are too large",
+            Self::UriTooLong => "The request target is too long",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::TokenInvalid => "The enrolment token is invalid",
             Self::TokenExpired => "The enrolment token has expired",

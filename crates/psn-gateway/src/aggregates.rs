@@ -11,6 +11,11 @@
 //! - nothing is counted twice: a batch whose acknowledgement was lost is refused as a conflict
 //!   when retried, and the gateway resumes from the cursor the authority holds;
 //! - the aggregates always add up to the log's record counts.
+//!
+//! Each round also hands the authority the log's latest checkpoint (its latest durable seal)
+//! when it has moved on, so that someone outside the gateway remembers how far the log had got
+//! (docs/audit.md "Checkpoints"). A refused checkpoint is logged and does not hold up the
+//! aggregates: it means the log was cut back or rewritten, which is for the operator to explain.
 
 use crate::datadir::GatewayDir;
 use crate::plane::probe::PROBE_METHOD;
@@ -22,6 +27,7 @@ use psn_core::aggregate::{
     AggregateBatch, AggregateCounts, AggregateKey, LogCursor, Outcome, SampleKind, Side,
     MAX_BATCH_ROWS, UNKNOWN,
 };
+use psn_core::checkpoint::Checkpoint;
 use psn_core::names::{ServiceId, SubsystemId};
 use psn_core::problem::ProblemType;
 use std::collections::BTreeMap;
@@ -60,8 +66,10 @@ pub fn classify(record: &AuditRecord) -> (Side, SampleKind, Outcome) {
 pub trait Known {
     /// Whether `service` exists.
     fn service(&self, service: &ServiceId) -> bool;
-    /// Whether `client` is a registered subsystem.
-    fn client(&self, client: &SubsystemId) -> bool;
+    /// Whether `client` is a registered subsystem that may appear on `side`: on the consumer
+    /// side only this gateway's own member's (another member's name there is an impersonation
+    /// attempt, which the authority would rightly refuse to file).
+    fn client(&self, side: Side, client: &SubsystemId) -> bool;
 }
 
 impl Known for Shared {
@@ -69,13 +77,14 @@ impl Known for Shared {
         self.knows_service(service)
     }
 
-    fn client(&self, client: &SubsystemId) -> bool {
-        self.view.borrow().has_subsystem(client)
+    fn client(&self, side: Side, client: &SubsystemId) -> bool {
+        let own = side == Side::Provider || client.member() == self.settings.gateway.member();
+        own && self.view.borrow().has_subsystem(client)
     }
 }
 
 /// The service and client `record` is counted under. A probe's are the gateway's own.
-fn labels(record: &AuditRecord, known: &impl Known) -> (String, String) {
+fn labels(record: &AuditRecord, side: Side, known: &impl Known) -> (String, String) {
     if record.method == PROBE_METHOD {
         return (record.service.clone(), record.client.clone());
     }
@@ -84,7 +93,7 @@ fn labels(record: &AuditRecord, known: &impl Known) -> (String, String) {
         _ => UNKNOWN.to_owned(),
     };
     let client = match record.client.parse::<SubsystemId>() {
-        Ok(client) if known.client(&client) => record.client.clone(),
+        Ok(client) if known.client(side, &client) => record.client.clone(),
         _ => UNKNOWN.to_owned(),
     };
     (service, client)
@@ -99,7 +108,7 @@ pub fn aggregate(
     for record in records {
         let (side, kind, outcome) = classify(record);
         let times = &record.times;
-        let (service, client) = labels(record, known);
+        let (service, client) = labels(record, side, known);
         let key = AggregateKey {
             minute: times.received_ms.div_euclid(60_000),
             side,
@@ -136,6 +145,7 @@ pub async fn run(dir: GatewayDir, shared: Arc<Shared>, mut shutdown: watch::Rece
         shared,
         cursor: None,
         endpoint: 0,
+        checkpoint: None,
     };
     let mut backoff = Duration::from_secs(1);
     loop {
@@ -163,6 +173,34 @@ pub async fn run(dir: GatewayDir, shared: Arc<Shared>, mut shutdown: watch::Rece
     }
 }
 
+/// Hands the authority the log's final seal once a clean stop has closed the log (bounded by
+/// the final delivery's time), so the authority holds how far the log had got when the gateway
+/// stopped, not only its last periodic seal.
+pub async fn hand_over_final_checkpoint(shared: &Shared) {
+    let Some(latest) = shared.audit.checkpoint() else {
+        return;
+    };
+    let dir = GatewayDir::new(shared.audit.data_dir());
+    let clients = match crate::serve::authority_client(&dir) {
+        Ok(clients) => clients,
+        Err(e) => {
+            tracing::warn!(error = %e, "final checkpoint not delivered");
+            return;
+        }
+    };
+    let push = async {
+        for client in &clients {
+            match client.push_checkpoint(&latest).await {
+                Ok(_) => return,
+                Err(e) => tracing::warn!(error = %e, "final checkpoint not delivered here"),
+            }
+        }
+    };
+    if tokio::time::timeout(FINAL_PUSH, push).await.is_err() {
+        tracing::warn!("final checkpoint delivery did not finish");
+    }
+}
+
 struct Pusher {
     dir: GatewayDir,
     shared: Arc<Shared>,
@@ -170,6 +208,8 @@ struct Pusher {
     cursor: Option<Option<LogCursor>>,
     /// Which authority endpoint to use (moves on after a transport failure).
     endpoint: usize,
+    /// The last checkpoint the authority accepted from this process.
+    checkpoint: Option<Arc<Checkpoint>>,
 }
 
 impl Pusher {
@@ -179,6 +219,9 @@ impl Pusher {
             return Err(GatewayError::Setup("no authority endpoint".into()));
         };
         let outcome = self.deliver(client).await;
+        if !matches!(outcome, Err(ClientError::Transport { .. })) {
+            self.hand_over_checkpoint(client).await;
+        }
         if let Err(e) = &outcome {
             match e {
                 ClientError::Transport { .. } => self.endpoint += 1,
@@ -190,6 +233,26 @@ impl Pusher {
             }
         }
         outcome.map_err(Into::into)
+    }
+
+    /// Pushes the log's latest checkpoint if the authority has not accepted it yet.
+    async fn hand_over_checkpoint(&mut self, client: &AuthorityClient) {
+        let Some(latest) = self.shared.audit.checkpoint() else {
+            return;
+        };
+        if self.checkpoint.as_ref() == Some(&latest) {
+            return;
+        }
+        match client.push_checkpoint(&latest).await {
+            Ok(_) => self.checkpoint = Some(latest),
+            Err(e) if e.problem_type().is_some() => tracing::error!(
+                error = %e,
+                segment = latest.segment,
+                entry = latest.entry,
+                "the authority refuses this gateway's audit checkpoint"
+            ),
+            Err(e) => tracing::warn!(error = %e, "checkpoint not delivered; retrying next round"),
+        }
     }
 
     async fn deliver(&mut self, client: &AuthorityClient) -> Result<Round, ClientError> {
@@ -243,8 +306,10 @@ mod tests {
             service.to_string() == "GB/GOV/D6/eligibility/fsm-check"
         }
 
-        fn client(&self, client: &SubsystemId) -> bool {
-            client.to_string() == "GB/LA/E10000016/revenues"
+        fn client(&self, side: Side, client: &SubsystemId) -> bool {
+            let own = side == Side::Provider || client.member().to_string() == "GB/LA/E10000016";
+            own && ["GB/LA/E10000016/revenues", "GB/LA/E10000008/revenues"]
+                .contains(&client.to_string().as_str())
         }
     }
 
@@ -344,6 +409,11 @@ mod tests {
                 "GB/GOV/D6/eligibility/fsm-check",
                 "not a subsystem <script>",
             ),
+            // Registered, but another member's: an impersonation attempt on the consumer side.
+            (
+                "GB/GOV/D6/eligibility/fsm-check",
+                "GB/LA/E10000008/revenues",
+            ),
         ] {
             let mut r = record(
                 Role::Consumer,
@@ -368,7 +438,7 @@ mod tests {
         .map(|(s, c)| (s.to_owned(), c.to_owned()))
         .collect();
         assert_eq!(labels, expected);
-        assert_eq!(rows.values().map(|c| c.count).sum::<u64>(), 5);
+        assert_eq!(rows.values().map(|c| c.count).sum::<u64>(), 6);
         let mut probe = record(Role::Provider, PROBE_METHOD, 200, None);
         probe.client = "GB/GOV/D6@gw1".into();
         let rows = aggregate(&[probe], &Network);

@@ -17,6 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use psn_api::{AddressUpdate, AuthorityClient, ClientError, ConfigFetch, DeltaFetch, GrantList};
 use psn_core::access::Grant;
 use psn_core::names::{ServiceId, SubsystemId};
+use psn_listener::limits;
 use psn_pki::{CertificateInfo, SharedIdentity, StatementSigner};
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -53,6 +54,7 @@ impl RunningGateway {
             task.abort();
             let _ = task.await;
         }
+        let delivering = self.aggregates.is_some();
         if let Some((stop, task)) = self.aggregates {
             let _ = stop.send(true);
             if let Err(e) = task.await {
@@ -61,6 +63,8 @@ impl RunningGateway {
         }
         if let Err(e) = self.shared.audit.close().await {
             tracing::error!(error = %e, "audit log not closed cleanly; it recovers on the next start");
+        } else if delivering {
+            crate::aggregates::hand_over_final_checkpoint(&self.shared).await;
         }
     }
 }
@@ -210,7 +214,9 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
         verified: crate::plane::signing::VerifiedRoots::default(),
         identity_generation: watch::channel(0).0,
         services,
-        peers: PeerPool::new(client_tls, settings.limits.connect_timeout),
+        peers: PeerPool::new(client_tls, settings.limits.connect_timeout).with_checkpoints(
+            crate::plane::checkpoint::Checkpoints::new(audit.clone(), ca.clone()),
+        ),
         settings,
         view: view_rx,
         identity,
@@ -446,27 +452,13 @@ async fn serve_internal(
     accept_connections(listener, shutdown, move |tcp, remote| {
         let (shared, tls) = (shared.clone(), tls.clone());
         async move {
-            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(15))
-                .max_buf_size(256 * 1024);
-            let handler = |caller: Caller| {
-                service_fn(move |req| {
-                    let (shared, caller) = (shared.clone(), caller.clone());
-                    async move { Ok::<_, Infallible>(crate::plane::consume(shared, caller, req).await) }
-                })
-            };
-            let served = match tls {
+            match tls {
                 None => {
                     let caller = Caller {
                         remote,
                         certificate_names: Arc::from([]),
                     };
-                    builder
-                        .serve_connection(TokioIo::new(tcp), handler(caller))
-                        .await
+                    serve_internal_connection(tcp, shared, caller).await;
                 }
                 Some(acceptor) => {
                     let Some(stream) = handshake(&acceptor, tcp).await else {
@@ -484,18 +476,60 @@ async fn serve_internal(
                         remote,
                         certificate_names: certificate_names.into(),
                     };
-                    builder
-                        .serve_connection(TokioIo::new(stream), handler(caller))
-                        .await
+                    serve_internal_connection(stream, shared, caller).await;
                 }
-            };
-            if let Err(e) = served {
-                tracing::debug!(%remote, error = %e, "internal connection ended");
             }
         }
     })
     .await
 }
+
+/// The internal listener's HTTP/1.1 read buffer, which bounds a request head (docs/api.md
+/// "Limits"); larger than the minimum for body throughput.
+const INTERNAL_HEAD_BYTES: usize = 256 * 1024;
+
+/// Refusals below the consumer side's handler: each gets a new message id, as there is no
+/// request to take one from.
+const INTERNAL_REFUSALS: psn_listener::Refusals = psn_listener::Refusals {
+    hop: CONSUMER_HOP,
+    message_id: || Some(uuid::Uuid::new_v4().to_string()),
+    head_bytes: INTERNAL_HEAD_BYTES,
+};
+
+/// Serves one connection on the internal listener (HTTP/1.1 or HTTP/2), then closes it with a
+/// lingering close.
+async fn serve_internal_connection<S>(stream: S, shared: Arc<Shared>, caller: Caller)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(15))
+        .max_headers(limits::HTTP1_MAX_HEADERS)
+        .max_buf_size(INTERNAL_HEAD_BYTES);
+    builder
+        .http2()
+        .max_header_list_size(limits::HTTP2_MAX_HEADER_LIST_SIZE);
+    let remote = caller.remote;
+    let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let (shared, caller) = (shared.clone(), caller.clone());
+        // The documented head limits are checked by the consumer side, which records the
+        // refusal like any other.
+        async move { Ok::<_, Infallible>(crate::plane::consume(shared, caller, req).await) }
+    });
+    let (io, returned) = psn_listener::ProblemIo::new(stream, INTERNAL_REFUSALS);
+    if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
+        tracing::debug!(%remote, error = %e, "internal connection ended");
+    }
+    if let Ok(returned) = returned.await {
+        psn_listener::linger(returned).await;
+    }
+}
+
+/// The hop named in the internal listener's refusals.
+const CONSUMER_HOP: &str = "consumer-gateway";
 
 async fn serve_external(
     listener: TcpListener,
@@ -527,7 +561,12 @@ async fn serve_external(
                 service_fn(move |req: http::Request<hyper::body::Incoming>| {
                     let (shared, peer) = (shared.clone(), peer.clone());
                     async move {
+                        // The provider side checks the head limits (signing and recording the
+                        // refusal); a probe's head is a gateway's own.
                         let path = req.uri().path();
+                        if path == crate::plane::checkpoint::CHECKPOINT_PATH {
+                            return Ok(crate::plane::checkpoint::answer(&shared, &peer, req).await);
+                        }
                         if path.starts_with(crate::plane::probe::PROBE_PATH) {
                             let answer = crate::plane::probe::answer(&shared, path, req.headers());
                             return Ok::<_, Infallible>(answer);
@@ -538,7 +577,7 @@ async fn serve_external(
             };
             let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
-                .max_header_list_size(96 * 1024)
+                .max_header_list_size(limits::HTTP2_MAX_HEADER_LIST_SIZE)
                 .max_concurrent_streams(1024)
                 .initial_stream_window_size(1 << 20)
                 .initial_connection_window_size(8 << 20)

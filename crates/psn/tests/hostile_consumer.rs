@@ -245,6 +245,32 @@ async fn provider_outcomes(net: &Net) -> OutcomeCounts {
     total
 }
 
+/// `HEAD` on `/echo/x` (a GET-only grant) through the outsider's gateway; its message id and
+/// the answer.
+async fn head_on_echo(http: &reqwest::Client, net: &Net) -> (String, reqwest::Response) {
+    let id = uuid::Uuid::new_v4().to_string();
+    let response = http
+        .head(net.url(OUTSIDER, "/echo/x"))
+        .header("PSN-Client", HOSTILE)
+        .header("PSN-Message-Id", &id)
+        .send()
+        .await
+        .expect("HEAD is a well-formed exchange");
+    (id, response)
+}
+
+/// A raw HTTP/1.1 `POST` to `/sink` through the outsider's gateway that declares 1,000 body
+/// bytes and sends ten; its message id and its bytes.
+fn partial_post(net: &Net) -> (String, String) {
+    let id = uuid::Uuid::new_v4().to_string();
+    let host = net.members[OUTSIDER].internal.trim_start_matches("http://");
+    let request = format!(
+        "POST {} HTTP/1.1\r\nHost: {host}\r\nPSN-Client: {HOSTILE}\r\nPSN-Message-Id: {id}\r\nContent-Length: 1000\r\n\r\n0123456789",
+        service_path("/sink")
+    );
+    (id, request)
+}
+
 /// The statement in a proof (`statement.signature`), decoded.
 fn statement_of(proof: &str) -> psn_core::proof::Statement {
     psn_core::proof::decode_proof(proof)
@@ -301,14 +327,7 @@ async fn a_hostile_consumer_cannot_make_the_provider_look_bad() {
     }
 
     // HEAD on a GET-only grant: refused as the consumer's, with no body on either protocol.
-    let head_id = uuid::Uuid::new_v4().to_string();
-    let head = http
-        .head(net.url(OUTSIDER, "/echo/x"))
-        .header("PSN-Client", HOSTILE)
-        .header("PSN-Message-Id", &head_id)
-        .send()
-        .await
-        .expect("HEAD over HTTP/1.1");
+    let (head_id, head) = head_on_echo(&http, &net).await;
     assert_eq!(head.status().as_u16(), 403);
     assert!(head.bytes().await.expect("body").is_empty());
     let h2 = reqwest::Client::builder()
@@ -316,14 +335,7 @@ async fn a_hostile_consumer_cannot_make_the_provider_look_bad() {
         .no_proxy()
         .build()
         .expect("h2 client");
-    let h2_id = uuid::Uuid::new_v4().to_string();
-    let head2 = h2
-        .head(net.url(OUTSIDER, "/echo/x"))
-        .header("PSN-Client", HOSTILE)
-        .header("PSN-Message-Id", &h2_id)
-        .send()
-        .await
-        .expect("HEAD over HTTP/2 is a well-formed exchange");
+    let (_, head2) = head_on_echo(&h2, &net).await;
     assert_eq!(head2.version(), reqwest::Version::HTTP_2);
     assert_eq!(head2.status().as_u16(), 403);
     assert!(head2
@@ -353,18 +365,9 @@ async fn a_hostile_consumer_cannot_make_the_provider_look_bad() {
     assert_eq!((status, slug(&body).as_str()), (400, "invalid-request"));
 
     // A body abandoned halfway, and a body that stalls.
-    let host = net.members[OUTSIDER].internal.trim_start_matches("http://");
-    let abandoned_id = uuid::Uuid::new_v4().to_string();
-    let abandoned = format!(
-        "POST {} HTTP/1.1\r\nHost: {host}\r\nPSN-Client: {HOSTILE}\r\nPSN-Message-Id: {abandoned_id}\r\nContent-Length: 1000\r\n\r\n0123456789",
-        service_path("/sink")
-    );
+    let (abandoned_id, abandoned) = partial_post(&net);
     raw(&net, OUTSIDER, abandoned.as_bytes(), true).await;
-    let stalled_id = uuid::Uuid::new_v4().to_string();
-    let stalled = format!(
-        "POST {} HTTP/1.1\r\nHost: {host}\r\nPSN-Client: {HOSTILE}\r\nPSN-Message-Id: {stalled_id}\r\nContent-Length: 1000\r\n\r\n0123456789",
-        service_path("/sink")
-    );
+    let (stalled_id, stalled) = partial_post(&net);
     let answer = raw(&net, OUTSIDER, stalled.as_bytes(), false).await;
     assert_eq!(status_of(&answer), 408, "{answer}");
     assert!(answer.contains("request-timeout"), "{answer}");
@@ -459,10 +462,12 @@ async fn a_hostile_consumer_cannot_make_the_provider_look_bad() {
     let outcomes = provider_outcomes(&net).await;
     assert_eq!(outcomes.backend, 0, "{outcomes:?}");
     assert_eq!(outcomes.provider_gateway, 0, "{outcomes:?}");
-    assert!(
-        outcomes.client_error >= attempts.len() as u64,
-        "{outcomes:?}"
-    );
+    // The refusals that named the service itself are in its report, as the consumer's.
+    let naming_the_service = attempts
+        .iter()
+        .filter(|a| a.url.contains(&service_path("/")) && !a.url.contains("%2F"))
+        .count() as u64;
+    assert!(outcomes.client_error >= naming_the_service, "{outcomes:?}");
     assert_eq!(outcomes.ok, 1, "{outcomes:?}");
     net.stop().await;
 }
@@ -554,4 +559,76 @@ async fn every_provider_answer_is_signed_and_reaches_http1_callers() {
         "recorded as unfinished"
     );
     net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unidentified_requests_is_counted_but_recorded_within_budget() {
+    let mut net = network().await;
+    let dir = &net.members[CONSUMER].dir;
+    let mut settings = dir.load_settings().expect("settings");
+    settings.audit.unidentified_refusals_per_second = 1;
+    dir.save_settings(&settings).expect("save");
+    net.start_gateway(PROVIDER).await;
+    net.start_gateway(CONSUMER).await;
+    net.settle().await;
+    let http = client();
+    const FLOOD: usize = 60;
+    let started = std::time::Instant::now();
+    for _ in 0..FLOOD {
+        let status = http
+            .get(net.url(CONSUMER, "/echo"))
+            .send()
+            .await
+            .expect("answer")
+            .status();
+        assert_eq!(status.as_u16(), 403, "no PSN-Client: refused");
+    }
+    let elapsed = started.elapsed();
+    // Good traffic still passes, and is recorded durably as ever.
+    let good = uuid::Uuid::new_v4().to_string();
+    let status = http
+        .get(net.url(CONSUMER, "/echo"))
+        .header("PSN-Client", format!("{CONSUMER}/revenues"))
+        .header("PSN-Message-Id", &good)
+        .send()
+        .await
+        .expect("answer")
+        .status();
+    assert_eq!(status.as_u16(), 200);
+    let metrics = http
+        .get(format!("{}/metrics", net.members[CONSUMER].internal))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let consumer = net.members.get_mut(CONSUMER).expect("consumer");
+    consumer.running.take().expect("running").stop().await;
+
+    let log = records(&net, CONSUMER);
+    assert!(log.contains_key(&good));
+    let recorded = log
+        .values()
+        .filter(|r| r.problem.as_deref() == Some("urn:psn:problem:unknown-client"))
+        .count();
+    // A burst of ten, then one a second.
+    let allowed = 10 + elapsed.as_secs() as usize + 1;
+    assert!(
+        (1..=allowed).contains(&recorded),
+        "{recorded} recorded, at most {allowed}"
+    );
+    let unrecorded: f64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("psn_gateway_refusals_unrecorded_total")
+                && l.contains("problem=\"unknown-client\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(
+        recorded + unrecorded as usize,
+        FLOOD,
+        "each refusal recorded or counted"
+    );
 }

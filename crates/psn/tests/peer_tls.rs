@@ -3,50 +3,12 @@
 
 mod common;
 
+use common::tls::AcceptAnyServer;
 use common::{Net, CONSUMER, PROVIDER, SERVICE};
 use http_body_util::BodyExt;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Test-only: accepts any server certificate, to probe what the *server* refuses.
-#[derive(Debug)]
-struct AcceptAnyServer;
-
-impl ServerCertVerifier for AcceptAnyServer {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        psn_pki::provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
 
 /// Connects to a peer listener presenting `identity` and tries one HTTP/2 request; true if the
 /// server served it.
@@ -211,7 +173,9 @@ async fn the_probe_endpoint_answers_only_for_services_the_gateway_provides() {
     assert_eq!(answer["service"], SERVICE);
     assert_eq!(answer["backend"], "unchecked");
 
-    let long = "x".repeat(8 * 1024);
+    // Long, but within the 8 KiB target limit (past it the listener answers 414 before the
+    // probe sees the request: tests/protocol_problems.rs).
+    let long = "x".repeat(4 * 1024);
     for hostile in [
         "/.psn/probe/".to_owned(),
         "/.psn/probe/not-a-service".to_owned(),

@@ -29,10 +29,6 @@ use tokio_util::sync::PollSender;
 
 const HOP: &str = "consumer-gateway";
 
-/// Largest total size of a request's header list (names, values and 32 bytes per field, as
-/// HTTP/2 counts it); peers accept more, room for psn's own headers included.
-const MAX_HEADER_BYTES: usize = 64 * 1024;
-
 /// The consumer side waits this much longer than its response timeout, so that when a provider's
 /// backend is slow the provider gateway's own timeout (attributing it to the backend) arrives
 /// first.
@@ -107,6 +103,10 @@ async fn handle_exchange(
         }
     };
     span.record("psn.message_id", id.as_str());
+    if let Err(refusal) = psn_listener::limits::check(&parts.uri, &parts.headers) {
+        let refusal = (refusal.kind, refusal.detail);
+        return refuse_unidentified(&shared, &id, &parts, refusal, received_ms).await;
+    }
     match parts.uri.path() {
         "/healthz" | "/readyz" => return readiness(&shared, &id),
         "/livez" => return liveness(&id),
@@ -243,22 +243,6 @@ fn admit(
     view: &View,
     parts: &http::request::Parts,
 ) -> Result<Admitted, (ProblemType, String)> {
-    // Counted as HTTP/2 counts a header list (32 bytes per field beyond its name and value), so
-    // whatever passes here also fits the provider gateway's limit and cannot be refused there
-    // as if the provider had failed.
-    let header_bytes: usize = parts
-        .headers
-        .iter()
-        .map(|(n, v)| n.as_str().len() + v.len() + 32)
-        .sum();
-    if header_bytes > MAX_HEADER_BYTES {
-        return Err((
-            ProblemType::HeadersTooLarge,
-            format!(
-                "the request headers total {header_bytes} bytes; the limit is {MAX_HEADER_BYTES}"
-            ),
-        ));
-    }
     if parts.method.as_str().len() > MAX_METHOD_BYTES {
         return Err((
             ProblemType::InvalidRequest,

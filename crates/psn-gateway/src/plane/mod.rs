@@ -3,6 +3,7 @@
 
 pub mod body;
 mod budget;
+pub mod checkpoint;
 pub mod cidr;
 mod consumer;
 mod peers;
@@ -14,7 +15,7 @@ pub mod state;
 mod trace;
 
 pub use budget::RefusalBudget;
-pub use consumer::handle as consume;
+pub use consumer::{handle as consume, PSN_ERROR};
 pub use peers::PeerPool;
 pub use provider::{handle as provide, PeerIdentity};
 

@@ -1,11 +1,16 @@
 //! Connections to peer (provider) gateways: one HTTP/2 connection per peer gateway, multiplexed
 //! and reused, over mutual TLS 1.3. After the handshake the peer's certificate must name the
 //! gateway the configuration lists and be trusted by it; otherwise the connection is dropped.
+//! Each new connection starts with an exchange of audit checkpoints ([`super::checkpoint`]), and
+//! the exchange is repeated whenever this gateway's own checkpoint has moved on (once per seal at
+//! most), so each peer's copy stays close to the log's end while traffic flows.
 
 use super::body::GatewayBody;
+use super::checkpoint::{Checkpoints, CHECKPOINT_PATH};
 use super::state::View;
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use psn_core::checkpoint::Checkpoint;
 use psn_core::config::GatewayEntry;
 use psn_core::names::{GatewayId, MemberId};
 use psn_pki::CertificateInfo;
@@ -34,6 +39,10 @@ pub struct PeerPool {
     tls: TlsConnector,
     connect_timeout: Duration,
     connections: tokio::sync::Mutex<HashMap<GatewayId, PeerConnection>>,
+    /// The checkpoint exchange every new connection starts with, once the log is open.
+    checkpoints: Option<Checkpoints>,
+    /// The checkpoint last offered to each peer on its current connection (absent: none yet).
+    offered: std::sync::Mutex<HashMap<GatewayId, Option<Arc<Checkpoint>>>>,
 }
 
 impl PeerPool {
@@ -43,7 +52,20 @@ impl PeerPool {
             tls: TlsConnector::from(tls),
             connect_timeout,
             connections: tokio::sync::Mutex::new(HashMap::new()),
+            checkpoints: None,
+            offered: std::sync::Mutex::default(),
         }
+    }
+
+    /// The pool, exchanging audit checkpoints with every peer it connects to.
+    pub fn with_checkpoints(mut self, checkpoints: Checkpoints) -> Self {
+        self.checkpoints = Some(checkpoints);
+        self
+    }
+
+    /// The checkpoint exchange, for the provider side of it.
+    pub fn checkpoints(&self) -> Option<&Checkpoints> {
+        self.checkpoints.as_ref()
     }
 
     /// A ready connection to `peer`, reusing one if it is open and the peer still trusted.
@@ -52,6 +74,7 @@ impl PeerPool {
             let mut connections = self.connections.lock().await;
             if let Some(c) = connections.get(&peer.id) {
                 if !c.sender.is_closed() && view.trusts(&peer.id, &c.serial) {
+                    self.offer_checkpoint(peer, c);
                     return Ok(c.clone());
                 }
                 connections.remove(&peer.id);
@@ -64,7 +87,35 @@ impl PeerPool {
             .lock()
             .await
             .insert(peer.id.clone(), connection.clone());
+        if let Ok(mut offered) = self.offered.lock() {
+            offered.remove(&peer.id);
+        }
+        self.offer_checkpoint(peer, &connection);
         Ok(connection)
+    }
+
+    /// Starts a checkpoint exchange with `peer` unless this gateway's latest checkpoint was
+    /// already offered on this connection.
+    fn offer_checkpoint(&self, peer: &GatewayEntry, connection: &PeerConnection) {
+        let Some(checkpoints) = &self.checkpoints else {
+            return;
+        };
+        let latest = checkpoints.latest();
+        {
+            let Ok(mut offered) = self.offered.lock() else {
+                return;
+            };
+            if offered.get(&peer.id) == Some(&latest) {
+                return;
+            }
+            offered.insert(peer.id.clone(), latest);
+        }
+        if let Ok(uri) = peer_uri(peer, CHECKPOINT_PATH) {
+            let swap = checkpoints
+                .clone()
+                .swap(peer.id.clone(), uri, connection.sender.clone());
+            tokio::spawn(swap);
+        }
     }
 
     /// A connection to the first reachable gateway of `member`, in configuration order (the
@@ -158,6 +209,7 @@ impl PeerPool {
                 tracing::debug!(peer = %id, error = %e, "peer connection ended");
             }
         });
+
         Ok(PeerConnection {
             sender,
             verifier: Arc::new(verifier),

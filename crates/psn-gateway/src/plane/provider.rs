@@ -77,17 +77,17 @@ struct Answering<'a> {
     shared: &'a Arc<Shared>,
     peer: &'a PeerIdentity,
     id: String,
-    claims: Claims,
     received_ms: i64,
     /// A `HEAD` request: the answer carries no body (its statement then digests the empty one).
     head: bool,
 }
 
 impl Answering<'_> {
-    /// The problem `kind`, signed: the statement binds the request as it arrived (and its
-    /// body's digest, when it was read) to the status and the document sent.
+    /// The problem `kind`, signed: the statement binds the request as it arrived (`claims`, and
+    /// its body's digest when it was read) to the status and the document sent.
     async fn signed(
         &self,
+        claims: &Claims,
         kind: ProblemType,
         detail: String,
         request_digest: Option<&str>,
@@ -102,10 +102,10 @@ impl Answering<'_> {
             message_id: self.id.clone(),
             signer: self.shared.settings.gateway.to_string(),
             signer_serial: self.shared.signing().serial.clone(),
-            client: self.claims.client.clone(),
-            service: self.claims.service.clone(),
-            method: self.claims.method.clone(),
-            path: self.claims.path.clone(),
+            client: claims.client.clone(),
+            service: claims.service.clone(),
+            method: claims.method.clone(),
+            path: claims.path.clone(),
             request_digest: request_digest.unwrap_or_default().to_owned(),
             status: Some(kind.status()),
             response_digest: Some(content_digest(&psn_core::encoding::sha256(&body))),
@@ -128,13 +128,18 @@ impl Answering<'_> {
 
     /// Refuses a request whose caller or target was never established: signed, and recorded
     /// within the gateway's budget for such refusals.
-    async fn refuse_unidentified(&self, refusal: Refusal) -> Response<GatewayBody> {
+    async fn refuse_unidentified(
+        &self,
+        parts: &http::request::Parts,
+        refusal: Refusal,
+    ) -> Response<GatewayBody> {
         let kind = refusal.kind;
-        let response = self.signed(kind, refusal.detail, None).await;
+        let claims = Claims::of(parts);
+        let response = self.signed(&claims, kind, refusal.detail, None).await;
         let request = Unidentified {
             role: Role::Provider,
             message_id: &self.id,
-            claims: self.claims.clone(),
+            claims,
             peer: Some((&self.peer.gateway, &self.peer.serial)),
             received_ms: self.received_ms,
         };
@@ -151,15 +156,16 @@ impl Answering<'_> {
             request_digest,
         } = refusal;
         let digest = request_digest.as_deref();
+        let claims = Claims::of_record(&exchange.record);
         match exchange
             .commit_refusal(self.shared, kind, kind.status())
             .await
         {
-            Ok(()) => self.signed(kind, detail, digest).await,
+            Ok(()) => self.signed(&claims, kind, detail, digest).await,
             Err(e) => {
                 tracing::error!(error = %e, "audit record not written; exchange refused");
-                self.signed(ProblemType::AuditUnavailable, e.to_string(), digest)
-                    .await
+                let kind = ProblemType::AuditUnavailable;
+                self.signed(&claims, kind, e.to_string(), digest).await
             }
         }
     }
@@ -245,7 +251,6 @@ async fn handle_exchange(
         id: id
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-        claims: Claims::of(&parts),
         received_ms,
         head: parts.method == Method::HEAD,
     };
@@ -254,18 +259,25 @@ async fn handle_exchange(
             ProblemType::InvalidRequest,
             "PSN-Message-Id must be one UUID",
         );
-        return answering.refuse_unidentified(refusal).await;
+        return answering.refuse_unidentified(&parts, refusal).await;
     };
     span.record("psn.message_id", id.as_str());
+    // A head the consumer gateway let through is within this, psn's own headers included.
+    let allowance = psn_listener::limits::RELAY_ALLOWANCE;
+    if let Err(refusal) = psn_listener::limits::check_with(&parts.uri, &parts.headers, allowance) {
+        let refusal = Refusal::new(refusal.kind, refusal.detail);
+        return answering.refuse_unidentified(&parts, refusal).await;
+    }
     if let Some(reason) = unrecordable(&shared) {
+        let claims = Claims::of(&parts);
         return answering
-            .signed(ProblemType::AuditUnavailable, reason, None)
+            .signed(&claims, ProblemType::AuditUnavailable, reason, None)
             .await;
     }
     let view = shared.view();
     let (target, local, client) = match admit(&shared, &view, &peer, &parts) {
         Ok(admitted) => admitted,
-        Err(refusal) => return answering.refuse_unidentified(refusal).await,
+        Err(refusal) => return answering.refuse_unidentified(&parts, refusal).await,
     };
     span.record("psn.service", tracing::field::display(&target.service));
     span.record("psn.client", tracing::field::display(&client));

@@ -304,11 +304,21 @@ pub struct Claims {
 /// Longest claimed client or service kept in a record (identifiers are at most 256 bytes).
 const MAX_CLAIMED_ID: usize = 256;
 /// Longest method kept in a record.
-const MAX_CLAIMED_METHOD: usize = 32;
+const MAX_CLAIMED_METHOD: usize = 64;
 /// Longest claimed path kept in a record.
 const MAX_CLAIMED_PATH: usize = 1024;
 
 impl Claims {
+    /// What an identified exchange's record names.
+    pub fn of_record(record: &AuditRecord) -> Self {
+        Self {
+            client: record.client.clone(),
+            service: record.service.clone(),
+            method: record.method.clone(),
+            path: record.path.clone(),
+        }
+    }
+
     /// What `parts` claims.
     pub fn of(parts: &http::request::Parts) -> Self {
         let client = parts

@@ -3,9 +3,13 @@
 use super::output::{self, Output};
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use psn_audit::{ArchiveOptions, FoundRecord, Progress, Report, Selection, VerifyOptions};
+use psn_audit::{
+    ArchiveOptions, CheckpointCheck, FoundRecord, Progress, Report, Selection, Trust, VerifyOptions,
+};
+use psn_core::checkpoint::Checkpoint;
+use psn_core::names::GatewayId;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -25,6 +29,8 @@ pub enum AuditCommand {
         /// The network CA you trust (PEM). A bundle carries its own; with this, it must match.
         #[arg(long)]
         ca: Option<PathBuf>,
+        #[command(flatten)]
+        against: Against,
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
@@ -76,6 +82,115 @@ pub enum AuditCommand {
     },
 }
 
+/// Checkpoints held outside the gateway to compare a data directory's log with
+/// (docs/audit.md "Checkpoints"): a log that ends before one, or holds something else at its
+/// position, was cut back or rewritten, even if it is intact in itself.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Against {
+    /// Also compare the log with the checkpoint the authority holds for its gateway. Asked with
+    /// the gateway data directory's own identity, or as an operator with --authority and --token.
+    #[arg(long)]
+    against_authority: bool,
+    /// Authority API base URL, to ask as an operator (with --against-authority).
+    #[arg(long, requires_all = ["against_authority", "token"])]
+    authority: Option<String>,
+    /// Operator token (with --authority).
+    #[arg(long, requires = "authority")]
+    token: Option<String>,
+    /// The authority's CA certificate (with --authority; default: the data directory's ca.pem).
+    #[arg(long, requires = "authority")]
+    ca_file: Option<PathBuf>,
+    /// Also compare the log with the checkpoint a peer gateway kept of it: the peer's data
+    /// directory, or the checkpoint file (audit/peers/GATEWAY.json there).
+    #[arg(long)]
+    against_peer: Option<PathBuf>,
+}
+
+impl Against {
+    fn any(&self) -> bool {
+        self.against_authority || self.against_peer.is_some()
+    }
+}
+
+/// The checkpoint the authority holds for the gateway whose data directory is `dir`.
+async fn authority_checkpoint(dir: &Path, against: &Against) -> anyhow::Result<Checkpoint> {
+    let gateway_dir = psn_gateway::GatewayDir::new(dir);
+    let Some(url) = &against.authority else {
+        return psn_gateway::plane::checkpoint::held_by_authority(&gateway_dir)
+            .await
+            .context("asking the authority for its checkpoint with the gateway's identity");
+    };
+    let gateway = gateway_dir.load_settings()?.gateway;
+    let ca_path = against
+        .ca_file
+        .clone()
+        .unwrap_or_else(|| dir.join("ca.pem"));
+    let ca_pem = std::fs::read_to_string(&ca_path)
+        .with_context(|| format!("reading {}", ca_path.display()))?;
+    let ca = psn_pki::parse_pem_certificates(&ca_pem)?.remove(0);
+    let token = against
+        .token
+        .as_deref()
+        .context("--token is required with --authority")?;
+    let client = psn_api::AuthorityClient::operator(url, &ca, token.trim())?;
+    Ok(client.gateway_checkpoint(&gateway).await?)
+}
+
+/// Compares the intact log in `dir` with a checkpoint `holder` holds; fails if the log was cut
+/// back behind it or holds something else at its position.
+fn check_against(
+    dir: &Path,
+    report: &Report,
+    ca_pem: Option<&str>,
+    holder: &str,
+    held: &Checkpoint,
+) -> anyhow::Result<String> {
+    let log = report.log.as_deref().context("the log names no gateway")?;
+    let gateway: GatewayId = log.parse().context("the log's gateway id")?;
+    let trust = match ca_pem {
+        Some(pem) => Trust::new(pem, [])?,
+        None => Trust::from_data_dir(dir)?,
+    };
+    psn_audit::verify_checkpoint(held, &gateway, trust.ca_der())
+        .map_err(|e| anyhow::anyhow!("the checkpoint {holder} holds does not verify: {e}"))?;
+    match psn_audit::check_checkpoint(dir, held)? {
+        CheckpointCheck::Holds => Ok(format!(
+            "the log holds the seal {holder} holds, at {}",
+            held.describe()
+        )),
+        CheckpointCheck::Retired { first_segment } => Ok(format!(
+            "{holder} holds a checkpoint at {}, in a segment retention deleted (the log starts at segment {first_segment}): nothing to compare",
+            held.describe()
+        )),
+        CheckpointCheck::Short { segment, entry } => bail!(
+            "the log ends at segment {segment} entry {entry} but {holder} holds a checkpoint at {}: the log was cut back",
+            held.describe()
+        ),
+        CheckpointCheck::Diverges { found } => bail!(
+            "{holder} holds a checkpoint at {}, but the log holds {found} there: the log was rewritten",
+            held.describe()
+        ),
+    }
+}
+
+/// The checkpoint a peer kept of the log of the gateway whose data directory is `dir`.
+fn peer_checkpoint(dir: &Path, peer: &Path) -> anyhow::Result<Checkpoint> {
+    let file = if peer.is_dir() {
+        let settings = psn_gateway::GatewayDir::new(dir).load_settings()?;
+        psn_audit::peer_checkpoint_path(peer, &settings.gateway)
+    } else {
+        peer.to_path_buf()
+    };
+    if peer.is_dir() && !file.exists() {
+        bail!(
+            "{} keeps no checkpoint of this log ({} is absent): that peer has not been handed a seal of it yet, so there is nothing to compare with",
+            peer.display(),
+            file.display()
+        );
+    }
+    Ok(psn_audit::read_checkpoint_file(&file)?)
+}
+
 fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(text, &Rfc3339)
         .map_err(|e| format!("{text:?} is not an RFC 3339 time (2026-11-23T09:00:00Z): {e}"))
@@ -87,18 +202,28 @@ fn unix_ms(t: OffsetDateTime) -> i64 {
 
 /// Runs an audit command.
 pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
-    // Everything here is file work; keep it off the runtime's threads.
-    tokio::task::spawn_blocking(move || run_blocking(command)).await?
+    let from_authority = match &command {
+        AuditCommand::Verify { path, against, .. } if against.against_authority => {
+            Some(authority_checkpoint(path, against).await?)
+        }
+        _ => None,
+    };
+    // Everything else here is file work; keep it off the runtime's threads.
+    tokio::task::spawn_blocking(move || run_blocking(command, from_authority)).await?
 }
 
-fn run_blocking(command: AuditCommand) -> anyhow::Result<()> {
+fn run_blocking(command: AuditCommand, from_authority: Option<Checkpoint>) -> anyhow::Result<()> {
     match command {
         AuditCommand::Verify {
             path,
             gateway_dir,
             ca,
+            against,
             output,
         } => {
+            if against.any() && !path.is_dir() {
+                bail!("--against-authority and --against-peer compare a gateway data directory's log; {} is not a directory", path.display());
+            }
             let ca_pem = ca
                 .map(|p| {
                     std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))
@@ -106,7 +231,7 @@ fn run_blocking(command: AuditCommand) -> anyhow::Result<()> {
                 .transpose()?;
             let options = VerifyOptions {
                 trust_dir: gateway_dir,
-                ca_pem,
+                ca_pem: ca_pem.clone(),
             };
             let mut progress = ProgressLine::new();
             let report = psn_audit::verify(&path, &options, &mut |p| progress.show(p))?;
@@ -115,10 +240,27 @@ fn run_blocking(command: AuditCommand) -> anyhow::Result<()> {
                 Output::Json => output::json(&report)?,
                 Output::Table => print_report(&report),
             }
-            match &report.first_break {
-                Some(b) => bail!("the audit log is not intact: {b}"),
-                None => Ok(()),
+            if let Some(b) = &report.first_break {
+                bail!("the audit log is not intact: {b}");
             }
+            let peer = against
+                .against_peer
+                .as_deref()
+                .map(|p| {
+                    peer_checkpoint(&path, p).map(|c| (format!("the peer ({})", p.display()), c))
+                })
+                .transpose()?;
+            let held = from_authority
+                .map(|c| ("the authority".to_owned(), c))
+                .into_iter()
+                .chain(peer);
+            for (holder, checkpoint) in held {
+                let found = check_against(&path, &report, ca_pem.as_deref(), &holder, &checkpoint)?;
+                if matches!(output, Output::Table) {
+                    println!("  checkpoint:   {found}");
+                }
+            }
+            Ok(())
         }
         AuditCommand::Show {
             path,

@@ -296,6 +296,7 @@ mod tests {
         &["config", "show", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["config", "verify", "config.jws", "--ca", "ca.pem", "--network", "GB"],
         &["audit", "verify", "gw", "--gateway-dir", "gw", "--ca", "ca.pem", "--output", "json"],
+        &["audit", "verify", "gw", "--against-authority", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem", "--against-peer", "peer-gw"],
         &["audit", "show", "gw", "--message-id", "m", "--output", "json"],
         &["audit", "export", "--data-dir", "gw", "--message-id", "m", "--out", "e.json", "--output", "json"],
         &["audit", "export", "--data-dir", "gw", "--from", "2026-11-23T09:00:00Z", "--to", "2026-11-24T09:00:00Z", "--out", "e.json"],

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod process;
+pub mod tls;
 
 pub const PROVIDER: &str = "GB/GOV/D6";
 pub const CONSUMER: &str = "GB/LA/E10000016";
