@@ -2,9 +2,11 @@
 //! cannot drift apart, and a typed client used by the CLI (operator) and gateways (member).
 
 mod client;
+mod people;
 mod types;
 
 pub use client::{AuthorityClient, ClientError, ConfigFetch, DeltaFetch};
+pub use people::*;
 pub use types::*;
 
 /// Media type of a signed configuration (RFC 7515 compact serialisation).

@@ -5,10 +5,12 @@ pub mod api;
 pub mod attainment;
 pub mod datadir;
 pub mod metrics;
+pub mod people;
 pub mod publish;
 pub mod seed;
 mod server;
 pub mod store;
+pub mod ui;
 
 use datadir::{write_private, DataDir, Runtime, Settings};
 use psn_core::names::{MemberClasses, NetworkId};
@@ -290,7 +292,9 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         stopping: shutdown_rx.clone(),
         metrics: metrics::AuthorityMetrics::new(),
     });
-    let app = api::router(authority.clone());
+    let app = api::router(authority.clone())
+        .merge(ui::router(authority.clone()))
+        .merge(people::router(authority.clone()));
     let server = tokio::spawn(server::serve_tls(listener, tls, app, shutdown_rx.clone()));
     let refresher = {
         let authority = authority.clone();

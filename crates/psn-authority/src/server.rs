@@ -99,6 +99,7 @@ async fn serve_connection(
     ));
     let service = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(peer.clone());
+        req.extensions_mut().insert(crate::ui::RemoteAddr(remote));
         let app = app.clone();
         async move {
             match limits::check(req.uri(), req.headers()) {

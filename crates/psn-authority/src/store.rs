@@ -25,6 +25,12 @@ use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
 
+mod overview;
+mod people;
+
+pub use overview::{EventFilter, GatewayRow, ServiceFilter};
+pub use people::{FailedSignIn, NewPersonRecord, NewSession, SignInRecord};
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

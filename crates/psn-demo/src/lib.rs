@@ -4,6 +4,9 @@
 //! are samples, since they stand for members' own systems.
 
 pub mod backends;
+mod people;
+
+pub use people::DemoPerson;
 
 use psn_api::{
     AuthorityClient, ImportRequest, NewGrant, NewMember, NewSubsystem, ServiceListing, TokenRequest,
@@ -62,6 +65,10 @@ pub struct Example {
 pub struct DemoInfo {
     /// Authority API URL.
     pub authority: String,
+    /// The web UI's address.
+    pub ui: String,
+    /// Who can sign in to it.
+    pub people: Vec<DemoPerson>,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Members with gateways.
@@ -204,6 +211,7 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
         })
         .await
         .map_err(setup("importing members"))?;
+    let people = people::add(&operator).await?;
 
     let mut plan: Vec<(MemberId, Vec<String>)> = PLAN
         .iter()
@@ -425,6 +433,8 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
     ];
     let info = DemoInfo {
         authority: authority.url.clone(),
+        ui: format!("{}/ui/", authority.url),
+        people,
         data_dir: dir.to_path_buf(),
         members: demo_members,
         services: vec![fsm, payroll],

@@ -42,6 +42,25 @@ async fn the_demo_runs_and_its_example_calls_return_what_it_says() {
         info["members"].as_array().expect("members").len() >= 7,
         "five planned members plus two extra"
     );
+    let people = info["people"].as_array().expect("people");
+    assert_eq!(
+        people.len(),
+        3,
+        "an operator, Kent's member-admin, an assessor"
+    );
+    for person in people {
+        let username = person["username"].as_str().expect("username");
+        let password = person["password"].as_str().expect("password");
+        assert!(
+            printed.contains(username) && printed.contains(password),
+            "{username} printed"
+        );
+    }
+    let ui = info["ui"].as_str().expect("ui");
+    assert!(printed.contains(ui), "the UI address is printed");
+    for person in people {
+        signs_in(&dir, ui, person).await;
+    }
     let examples = info["examples"].as_array().expect("examples");
     assert!(examples.len() >= 4);
     for example in examples {
@@ -90,4 +109,48 @@ async fn the_demo_runs_and_its_example_calls_return_what_it_says() {
     assert!(status.success());
     let exit = child.wait().expect("wait");
     assert!(exit.success(), "demo must stop cleanly on Ctrl-C: {exit:?}");
+}
+
+/// Signs in to the demo's web UI as `person` (the sign-in form's token and cookie included) and
+/// expects to be sent to the overview with a session.
+async fn signs_in(dir: &std::path::Path, ui: &str, person: &serde_json::Value) {
+    let ca_pem = std::fs::read_to_string(dir.join("authority").join("ca.pem")).expect("ca.pem");
+    let ca = psn_pki::parse_pem_certificates(&ca_pem)
+        .expect("ca")
+        .remove(0);
+    let browser = reqwest::Client::builder()
+        .use_preconfigured_tls(psn_pki::client_config(&ca, None).expect("tls"))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .expect("client");
+    let form = browser
+        .get(format!("{ui}sign-in"))
+        .send()
+        .await
+        .expect("form");
+    let cookie = form.headers()["set-cookie"].to_str().expect("cookie");
+    let cookie = cookie.split(';').next().expect("name=value").to_owned();
+    let html = form.text().await.expect("html");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("csrf field");
+    let signed_in = browser
+        .post(format!("{ui}sign-in"))
+        .header("cookie", cookie)
+        .form(&[
+            ("username", person["username"].as_str().expect("username")),
+            ("password", person["password"].as_str().expect("password")),
+            ("csrf", csrf),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(signed_in.status(), 303, "{person}");
+    assert!(signed_in.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .starts_with("__Host-psn-session="));
 }

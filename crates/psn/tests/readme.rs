@@ -74,6 +74,8 @@ const PROMISES: &[(&str, &str)] = &[
         "reinstated GB/LA/E10000016",
     ),
     ("psn authority events", "GB/LA/E10000016"),
+    ("psn authority person add", "added kent-admin@kent.gov.uk"),
+    ("psn authority person list", "kent-admin@kent.gov.uk"),
     ("psn gateway serve", "serving"),
     (
         "psn gateway service add",

@@ -49,6 +49,9 @@ pub enum AuthorityCommand {
     /// Manage enrolled gateways.
     #[command(subcommand)]
     Gateway(GatewayAdminCommand),
+    /// Manage the people who sign in to the web UI.
+    #[command(subcommand)]
+    Person(super::person::PersonCommand),
     /// Show the administrative audit trail.
     Events {
         #[command(flatten)]
@@ -222,6 +225,7 @@ pub async fn run(command: AuthorityCommand) -> anyhow::Result<()> {
             public_url,
         } => serve(data_dir, listen, public_url).await,
         AuthorityCommand::Member(c) => member(c).await,
+        AuthorityCommand::Person(c) => super::person::run(c).await,
         AuthorityCommand::Subsystem(SubsystemCommand::Add { connect, id }) => {
             let added = connect
                 .client()?

@@ -6,6 +6,7 @@ mod config;
 mod connect;
 mod gateway;
 mod output;
+mod person;
 mod sla;
 mod telemetry;
 
@@ -194,6 +195,22 @@ async fn demo(
     println!("\nservices");
     for s in &info.services {
         println!("  {s}");
+    }
+    println!(
+        "\nweb UI     {} (trust {} in the browser, or accept it once)",
+        info.ui,
+        dir.join("authority").join("ca.pem").display()
+    );
+    for p in &info.people {
+        let member = p
+            .member
+            .as_ref()
+            .map(|m| format!(" for {m}"))
+            .unwrap_or_default();
+        println!(
+            "  sign in as {:<28} password {}  ({}{member})",
+            p.username, p.password, p.role
+        );
     }
     println!("\ntry:");
     for e in &info.examples {

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The web UI in a real browser: starts an authority (SQLite) on loopback with two members, an
+# enrolled gateway with a service, a grant and an SLA, and one person per role, then runs the
+# Playwright suite in ui-tests/ with Debian's Chromium (Playwright cannot download browsers here)
+# and axe-core. Screenshots of every page are kept under target/ui-tests/screenshots. Hook into
+# .ci/run with `bash .ci/ui-tests.sh`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export DEBIAN_FRONTEND=noninteractive
+if ! command -v chromium >/dev/null 2>&1; then
+  apt-get update -qq
+  apt-get install -y -qq chromium >/dev/null
+fi
+export PSN_CHROMIUM="${PSN_CHROMIUM:-$(command -v chromium)}"
+
+cargo build -p psn --locked
+psn=$PWD/target/debug/psn
+out=$PWD/target/ui-tests
+rm -rf "$out"
+mkdir -p "$out/screenshots"
+work=$(mktemp -d)
+server=""
+cleanup() {
+  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$psn" authority init --data-dir "$work/gb" --network GB >/dev/null
+"$psn" authority serve --data-dir "$work/gb" --listen 127.0.0.1:0 >"$work/serve.log" 2>&1 &
+server=$!
+url=""
+for _ in $(seq 1 100); do
+  url=$(grep -o 'listening on https://[0-9.:]*' "$work/serve.log" | sed 's/listening on //' || true)
+  [ -n "$url" ] && break
+  kill -0 "$server" || { cat "$work/serve.log"; exit 1; }
+  sleep 0.1
+done
+[ -n "$url" ] || { echo "the authority did not start"; cat "$work/serve.log"; exit 1; }
+
+d=(--data-dir "$work/gb")
+"$psn" authority member add GB/LA/E10000016 --name "Kent County Council" --region "South East" "${d[@]}" >/dev/null
+"$psn" authority member add GB/LA/E10000008 --name "Devon County Council" --region "South West" "${d[@]}" >/dev/null
+"$psn" authority subsystem add GB/LA/E10000016/revenues "${d[@]}" >/dev/null
+token=$("$psn" authority token create --member GB/LA/E10000016 --gateway gw1 "${d[@]}" 2>/dev/null)
+"$psn" gateway enrol --data-dir "$work/kent-gw1" --token "$token" --address gw1.kent.example:8443 >/dev/null
+g=(--data-dir "$work/kent-gw1")
+service=GB/LA/E10000016/revenues/council-tax
+"$psn" gateway service add "$service" --backend http://127.0.0.1:9/lookup --title "Council tax account lookup" --process lgsl:20 "${g[@]}" >/dev/null
+"$psn" gateway access grant --service "$service" --to GB/LA/E10000008 --method GET --path '/accounts/*' "${g[@]}" >/dev/null
+"$psn" gateway sla set "$service" --availability 99.5 --window month --latency 'p95<800ms' "${g[@]}" >/dev/null
+
+person() { # username role [member] -> one-time password
+  local args=("$1" --role "$2" --output json "${d[@]}")
+  [ $# -gt 2 ] && args+=(--member "$3")
+  "$psn" authority person add "${args[@]}" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>process.stdout.write(JSON.parse(s).password))'
+}
+op=$(person ops@network.example operator)
+admin=$(person kent-admin@kent.gov.uk member-admin GB/LA/E10000016)
+viewer=$(person kent-viewer@kent.gov.uk member-viewer GB/LA/E10000016)
+assessor=$(person assessor@network.example assessor)
+
+cat >"$out/setup.json" <<JSON
+{
+  "url": "$url",
+  "people": {
+    "operator": { "username": "ops@network.example", "password": "$op" },
+    "member-admin": { "username": "kent-admin@kent.gov.uk", "password": "$admin" },
+    "member-viewer": { "username": "kent-viewer@kent.gov.uk", "password": "$viewer" },
+    "assessor": { "username": "assessor@network.example", "password": "$assessor" }
+  }
+}
+JSON
+
+cd ui-tests
+if [ ! -d node_modules ]; then
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+fi
+PSN_UI_SETUP="$out/setup.json" PSN_UI_SCREENSHOTS="$out/screenshots" npx playwright test

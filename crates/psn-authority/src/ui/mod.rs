@@ -1,0 +1,76 @@
+//! The web UI (docs/ui.md): server-rendered pages under `/ui/` on the authority's own HTTPS
+//! listener, in the markup of the GOV.UK Design System's components with psn's own generic header
+//! (psn is not GOV.UK). Every page works without JavaScript; people sign in with a password and
+//! a server-side session, and see what their role allows.
+
+mod assets;
+mod headers;
+mod pages;
+mod paging;
+pub(crate) mod password;
+mod render;
+mod session;
+mod signin;
+mod throttle;
+mod views;
+
+pub use assets::GOVUK_FRONTEND_VERSION;
+pub use headers::CONTENT_SECURITY_POLICY;
+pub use session::{SESSION_COOKIE, SIGN_IN_COOKIE};
+pub use signin::{LOCKOUT, MAX_ACCOUNT_FAILURES};
+pub use throttle::MAX_FAILURES as MAX_ADDRESS_FAILURES;
+
+use crate::Authority;
+use axum::extract::DefaultBodyLimit;
+use axum::response::Redirect;
+use axum::routing::{any, get, post};
+use axum::Router;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Largest form body: sign-in fields are small; anything bigger is refused with an error page.
+const FORM_LIMIT: usize = 8 * 1024;
+
+/// The address a request came from, put in its extensions by the listener.
+#[derive(Clone, Copy, Debug)]
+pub struct RemoteAddr(pub SocketAddr);
+
+/// What the UI's handlers share.
+pub struct Ui {
+    authority: Arc<Authority>,
+    throttle: throttle::AddressThrottle,
+}
+
+/// The UI's routes, to be merged into the authority's router. Every response under `/ui/`
+/// carries the security headers.
+pub fn router(authority: Arc<Authority>) -> Router {
+    let ui = Arc::new(Ui {
+        authority,
+        throttle: throttle::AddressThrottle::default(),
+    });
+    Router::new()
+        .route("/ui/", get(pages::overview))
+        .route("/ui/sign-in", get(signin::form).post(signin::submit))
+        .route("/ui/sign-out", post(signin::sign_out))
+        .route("/ui/accessibility", get(pages::accessibility))
+        .route("/ui/members", get(pages::members))
+        .route("/ui/members/{network}/{class}/{code}", get(pages::member))
+        .route(
+            "/ui/members/{network}/{class}/{code}/grants",
+            get(pages::grants),
+        )
+        .route("/ui/services", get(pages::services))
+        .route(
+            "/ui/services/{network}/{class}/{code}/{subsystem}/{service}",
+            get(pages::service),
+        )
+        .route("/ui/gateways", get(pages::gateways))
+        .route("/ui/people", get(pages::people))
+        .route("/ui/events", get(pages::events))
+        .route("/ui/assets/{digest}/{file}", get(assets::serve))
+        .route("/ui/{*rest}", any(pages::not_found))
+        .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
+        .layer(axum::middleware::from_fn(headers::secure))
+        .layer(DefaultBodyLimit::max(FORM_LIMIT))
+        .with_state(ui)
+}

@@ -1,0 +1,857 @@
+//! The web UI end to end: a real authority over real HTTPS (SQLite, and PostgreSQL when
+//! configured), driven like a browser that keeps its cookies and follows no redirects, so every
+//! Set-Cookie and status can be checked. Hostile input throughout: wrong passwords, forged and
+//! missing form tokens, planted session cookies, oversized fields, markup in names.
+
+mod common;
+
+use common::{backends, Backend, TestAuthority};
+use psn_api::{NewMember, NewPerson, PersonRole, RoleChange};
+use psn_authority::store::ServiceRecord;
+use psn_core::access::Grant;
+use psn_core::names::{MemberId, SubsystemId};
+use psn_core::sla::{SlaDeclaration, SlaWindow};
+use reqwest::header::{HeaderMap, CACHE_CONTROL, LOCATION, SET_COOKIE};
+use reqwest::StatusCode;
+use std::collections::HashMap;
+
+const KENT: &str = "GB/LA/E10000016";
+const DEVON: &str = "GB/LA/E10000008";
+
+/// A browser: a cookie jar (what the server set, by name) and no redirect following.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: HashMap<String, String>,
+}
+
+/// A response as the tests look at it.
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// The value of the first `csrf` hidden field.
+    fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self.body.find(marker).expect("a csrf field") + marker.len();
+        let end = self.body[start..].find('"').expect("end of value") + start;
+        self.body[start..end].to_owned()
+    }
+}
+
+impl Browser {
+    fn new(a: &TestAuthority) -> Self {
+        let tls = psn_pki::client_config(&a.ca_der, None).expect("tls");
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self {
+            http,
+            base: a.url.clone(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let request = if self.cookies.is_empty() {
+            request
+        } else {
+            request.header(reqwest::header::COOKIE, self.cookie_header())
+        };
+        let response = request.send().await.expect("send");
+        for value in response.headers().get_all(SET_COOKIE) {
+            let text = value.to_str().expect("ascii cookie");
+            let (pair, attributes) = text.split_once(';').expect("attributes");
+            for required in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"] {
+                assert!(attributes.contains(required), "{text} lacks {required}");
+            }
+            let (name, value) = pair.split_once('=').expect("name=value");
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        Page {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.expect("body"),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let request = self.http.post(format!("{}{path}", self.base)).form(fields);
+        self.send(request).await
+    }
+
+    /// Opens the sign-in form and submits it.
+    async fn sign_in(&mut self, username: &str, password: &str) -> Page {
+        let form = self.get("/ui/sign-in").await;
+        assert_eq!(form.status, StatusCode::OK);
+        let csrf = form.csrf();
+        self.post(
+            "/ui/sign-in",
+            &[
+                ("username", username),
+                ("password", password),
+                ("csrf", &csrf),
+            ],
+        )
+        .await
+    }
+
+    async fn signed_in(a: &TestAuthority, username: &str, password: &str) -> Self {
+        let mut browser = Self::new(a);
+        let page = browser.sign_in(username, password).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+        assert_eq!(page.location(), "/ui/");
+        browser
+    }
+}
+
+fn member(id: &str) -> MemberId {
+    id.parse().expect("member id")
+}
+
+async fn add_member(a: &TestAuthority, id: &str, name: &str) {
+    a.operator()
+        .add_member(&NewMember {
+            id: member(id),
+            name: name.into(),
+            sector: Some("local-government".into()),
+            region: Some("South West".into()),
+        })
+        .await
+        .expect("add member");
+}
+
+/// Adds a person through the API; returns their one-time password.
+async fn add_person(
+    a: &TestAuthority,
+    username: &str,
+    role: PersonRole,
+    of: Option<&str>,
+) -> String {
+    a.operator()
+        .add_person(&NewPerson {
+            username: username.into(),
+            member: of.map(member),
+            role,
+        })
+        .await
+        .expect("add person")
+        .password
+}
+
+/// Kent and Devon, each with a subsystem, a service and a grant on it.
+async fn network(a: &TestAuthority) {
+    add_member(a, KENT, "Kent County Council").await;
+    add_member(a, DEVON, "Devon County Council").await;
+    let store = a.store();
+    for (owner, other) in [(KENT, DEVON), (DEVON, KENT)] {
+        let subsystem: SubsystemId = format!("{owner}/revenues").parse().expect("subsystem");
+        store
+            .add_subsystem("test", &subsystem)
+            .await
+            .expect("subsystem");
+        let service = ServiceRecord {
+            id: format!("{owner}/revenues/lookup").parse().expect("service"),
+            title: format!("Lookup of {owner}"),
+            description: String::new(),
+            processes: vec!["lgsl:4".into()],
+        };
+        store.put_service("test", &service).await.expect("service");
+        let grant = Grant {
+            id: format!("g-{}", owner.replace('/', "-")),
+            service: service.id.clone(),
+            grantee: other.parse().expect("grantee"),
+            method: Some("GET".into()),
+            path: None,
+        };
+        store.add_grant("test", &grant).await.expect("grant");
+    }
+    let sla = SlaDeclaration {
+        service: format!("{KENT}/revenues/lookup").parse().expect("service"),
+        availability_percent: 99.9,
+        window: SlaWindow::Month,
+        latency: None,
+        support_hours: None,
+    };
+    store.put_sla("test", &sla).await.expect("sla");
+}
+
+fn assert_security_headers(page: &Page, what: &str) {
+    let h = |name: &str| {
+        page.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("{what}: no {name}"))
+            .to_owned()
+    };
+    let csp = h("content-security-policy");
+    assert_eq!(csp, psn_authority::ui::CONTENT_SECURITY_POLICY, "{what}");
+    for directive in [
+        "script-src 'self'",
+        "style-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{what}: {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+    assert!(
+        h("strict-transport-security").starts_with("max-age="),
+        "{what}"
+    );
+    assert_eq!(h("x-frame-options"), "DENY", "{what}");
+    assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(h("referrer-policy"), "no-referrer", "{what}");
+}
+
+fn assert_no_store(page: &Page, what: &str) {
+    let cache = page.headers.get(CACHE_CONTROL).expect("cache-control");
+    assert_eq!(cache, "no-store", "{what}");
+}
+
+/// What each role gets on each page: 200, 403, or (signed out) a redirect to sign in.
+#[tokio::test]
+async fn every_role_sees_what_its_role_allows_and_nothing_else() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        network(&a).await;
+        let people = [
+            ("op", PersonRole::Operator, None),
+            (
+                "kent-admin@kent.gov.uk",
+                PersonRole::MemberAdmin,
+                Some(KENT),
+            ),
+            ("kent-viewer", PersonRole::MemberViewer, Some(KENT)),
+            ("assessor", PersonRole::Assessor, None),
+        ];
+        let kent_grants = format!("/ui/members/{KENT}/grants");
+        let devon_grants = format!("/ui/members/{DEVON}/grants");
+        let kent_service = format!("/ui/services/{KENT}/revenues/lookup");
+        let devon_service = format!("/ui/services/{DEVON}/revenues/lookup");
+        let kent_page = format!("/ui/members/{KENT}");
+        let devon_page = format!("/ui/members/{DEVON}");
+        // Per page: operator, member-admin, member-viewer, assessor.
+        let matrix: Vec<(&str, [u16; 4])> = vec![
+            ("/ui/", [200, 200, 200, 200]),
+            ("/ui/members", [200, 200, 200, 200]),
+            ("/ui/members?class=LA&q=kent&page=1", [200, 200, 200, 200]),
+            (&kent_page, [200, 200, 200, 200]),
+            (&devon_page, [200, 200, 200, 200]),
+            (&kent_grants, [200, 200, 200, 200]),
+            (&devon_grants, [200, 403, 403, 200]),
+            ("/ui/services", [200, 200, 200, 200]),
+            (&kent_service, [200, 200, 200, 200]),
+            (&devon_service, [200, 200, 200, 200]),
+            (
+                "/ui/services/GB/LA/E10000016/revenues/nothing",
+                [404, 404, 404, 404],
+            ),
+            ("/ui/gateways", [200, 200, 200, 200]),
+            ("/ui/people", [200, 200, 403, 403]),
+            ("/ui/events", [200, 403, 403, 200]),
+            (
+                "/ui/events?action=person.&target=kent&actor=op&page=1",
+                [200, 403, 403, 200],
+            ),
+            ("/ui/accessibility", [200, 200, 200, 200]),
+        ];
+        for (i, (username, role, of)) in people.iter().enumerate() {
+            let password = add_person(&a, username, *role, *of).await;
+            let mut browser = Browser::signed_in(&a, username, &password).await;
+            for (path, expected) in &matrix {
+                let page = browser.get(path).await;
+                assert_eq!(
+                    page.status.as_u16(),
+                    expected[i],
+                    "{backend:?} {role} {path}: {}",
+                    page.body
+                );
+                assert_security_headers(&page, path);
+                assert_no_store(&page, path);
+            }
+            let kent = browser.get(&kent_page).await;
+            let sees_grants = kent.body.contains(&kent_grants);
+            assert!(sees_grants, "{role}: Kent's page links its grants");
+            let service = browser.get(&kent_service).await;
+            assert!(
+                service.body.contains("99.9% per month"),
+                "{role}: declared SLA"
+            );
+            assert!(
+                service.body.contains("g-GB-LA-E10000016"),
+                "{role}: own grants"
+            );
+            let other = browser.get(&devon_service).await;
+            assert_eq!(
+                other.body.contains("g-GB-LA-E10000008"),
+                expected_devon(*role),
+                "{role}: Devon's grants on its service page"
+            );
+            let devon = browser.get(&devon_page).await;
+            assert_eq!(
+                devon.body.contains(&devon_grants),
+                expected_devon(*role),
+                "{role}: link to Devon's grants"
+            );
+        }
+        let grants = Browser::signed_in(&a, "op", &reset(&a, "op").await)
+            .await
+            .get(&kent_grants)
+            .await;
+        assert!(grants.body.contains("g-GB-LA-E10000016"), "{}", grants.body);
+        assert!(grants.body.contains(DEVON), "the grantee is shown");
+        a.stop().await;
+    }
+}
+
+fn expected_devon(role: PersonRole) -> bool {
+    matches!(role, PersonRole::Operator | PersonRole::Assessor)
+}
+
+async fn reset(a: &TestAuthority, username: &str) -> String {
+    a.operator()
+        .reset_person_password(username)
+        .await
+        .expect("reset")
+        .password
+}
+
+#[tokio::test]
+async fn signed_out_pages_send_the_browser_to_sign_in_and_public_pages_carry_headers() {
+    let a = TestAuthority::start(Backend::Sqlite).await;
+    network(&a).await;
+    let mut browser = Browser::new(&a);
+    for path in [
+        "/ui/",
+        "/ui/members",
+        "/ui/people",
+        &format!("/ui/members/{KENT}/grants"),
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(page.location(), "/ui/sign-in", "{path}");
+        assert_security_headers(&page, path);
+    }
+    for (path, status) in [
+        ("/ui/sign-in", StatusCode::OK),
+        ("/ui/accessibility", StatusCode::OK),
+        ("/ui/no-such-page", StatusCode::NOT_FOUND),
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, status, "{path}");
+        assert_security_headers(&page, path);
+        assert_no_store(&page, path);
+        assert!(
+            page.body.contains("href=\"/ui/accessibility\""),
+            "{path}: footer link"
+        );
+        assert!(page.body.contains("govuk-skip-link"), "{path}: skip link");
+        assert!(!page.body.contains("<script>"), "{path}: no inline script");
+        assert!(!page.body.contains("style="), "{path}: no inline style");
+    }
+    let redirect = browser.get("/ui").await;
+    assert_eq!(redirect.location(), "/ui/");
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn assets_are_served_under_their_digest_with_a_long_cache_and_no_gds_font() {
+    let a = TestAuthority::start(Backend::Sqlite).await;
+    let mut browser = Browser::new(&a);
+    let page = browser.get("/ui/sign-in").await;
+    let start = page.body.find("/ui/assets/").expect("asset link");
+    let end = page.body[start..]
+        .find("/govuk-frontend.min.css")
+        .expect("css")
+        + start;
+    let prefix = page.body[start..end].to_owned();
+    for file in [
+        "govuk-frontend.min.css",
+        "govuk-frontend.min.js",
+        "psn.css",
+        "psn.js",
+    ] {
+        let asset = browser.get(&format!("{prefix}/{file}")).await;
+        assert_eq!(asset.status, StatusCode::OK, "{file}");
+        let cache = asset.headers.get(CACHE_CONTROL).expect("cache-control");
+        assert_eq!(cache, "public, max-age=31536000, immutable", "{file}");
+        assert_security_headers(&asset, file);
+        assert!(!asset.body.contains("GDS Transport"), "{file}");
+        assert!(!asset.body.contains("/assets/fonts/"), "{file}");
+    }
+    let css = browser
+        .get(&format!("{prefix}/govuk-frontend.min.css"))
+        .await;
+    assert!(css.body.contains("font-family:arial,helvetica,sans-serif"));
+    let stale = browser.get("/ui/assets/0000000000000000/psn.css").await;
+    assert_eq!(stale.status, StatusCode::NOT_FOUND);
+    let unknown = browser.get(&format!("{prefix}/secret.txt")).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_passwords_lock_the_account_then_the_address() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        let password = add_person(&a, "victim", PersonRole::Operator, None).await;
+        let mut browser = Browser::new(&a);
+        let limit = psn_authority::ui::MAX_ACCOUNT_FAILURES;
+        for attempt in 1..limit {
+            let page = browser.sign_in("victim", "wrong password").await;
+            assert_eq!(page.status, StatusCode::BAD_REQUEST, "attempt {attempt}");
+            assert!(page.body.contains("The username or password is not right"));
+            assert!(!browser
+                .cookies
+                .contains_key(psn_authority::ui::SESSION_COOKIE));
+        }
+        let locking = browser.sign_in("victim", "wrong password").await;
+        assert_eq!(locking.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            locking.body.contains("This account is locked"),
+            "{}",
+            locking.body
+        );
+        let right_but_locked = browser.sign_in("victim", &password).await;
+        assert_eq!(right_but_locked.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(right_but_locked.body.contains("This account is locked"));
+        assert!(!browser
+            .cookies
+            .contains_key(psn_authority::ui::SESSION_COOKIE));
+
+        let events = a.operator().events(0, 1000).await.expect("events");
+        assert!(events
+            .items
+            .iter()
+            .any(|e| e.action == "person.lock" && e.target == "victim"));
+
+        // An operator's reset unlocks at once; the old password no longer works.
+        let fresh = reset(&a, "victim").await;
+        let old = browser.sign_in("victim", &password).await;
+        assert_eq!(old.status, StatusCode::BAD_REQUEST);
+        let page = browser.sign_in("victim", &fresh).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+
+        // The address: failures against any account add up, then every attempt is refused.
+        let mut other = Browser::new(&a);
+        let so_far = u32::try_from(limit + 2).expect("small");
+        for n in so_far..psn_authority::ui::MAX_ADDRESS_FAILURES {
+            let page = other.sign_in(&format!("nobody{n}"), "guess").await;
+            assert_eq!(page.status, StatusCode::BAD_REQUEST, "failure {n}");
+        }
+        let blocked = other.sign_in("victim", &fresh).await;
+        assert_eq!(blocked.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            blocked.body.contains("from your network"),
+            "{}",
+            blocked.body
+        );
+        a.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn forms_without_the_right_token_are_refused_and_change_nothing() {
+    let a = TestAuthority::start(Backend::Sqlite).await;
+    let password = add_person(&a, "op", PersonRole::Operator, None).await;
+
+    // Sign-in without the form's cookie, with a forged token, and without a token.
+    let mut stranger = Browser::new(&a);
+    let fields = [("username", "op"), ("password", password.as_str())];
+    let no_cookie = stranger
+        .post("/ui/sign-in", &[fields[0], fields[1], ("csrf", "x")])
+        .await;
+    assert_eq!(no_cookie.status, StatusCode::FORBIDDEN);
+    let form = stranger.get("/ui/sign-in").await;
+    let forged = "A".repeat(form.csrf().len());
+    let page = stranger
+        .post("/ui/sign-in", &[fields[0], fields[1], ("csrf", &forged)])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("security token"));
+    let page = stranger.post("/ui/sign-in", &fields).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(!stranger
+        .cookies
+        .contains_key(psn_authority::ui::SESSION_COOKIE));
+
+    // Sign-out without and with a forged token leaves the session working.
+    let mut browser = Browser::signed_in(&a, "op", &password).await;
+    let overview = browser.get("/ui/").await;
+    let csrf = overview.csrf();
+    for sent in [
+        vec![],
+        vec![("csrf", "forged")],
+        vec![("csrf", forged.as_str())],
+    ] {
+        let page = browser.post("/ui/sign-out", &sent).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{sent:?}");
+        assert_eq!(browser.get("/ui/").await.status, StatusCode::OK, "{sent:?}");
+    }
+    let out = browser.post("/ui/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location(), "/ui/sign-in");
+    assert!(!browser
+        .cookies
+        .contains_key(psn_authority::ui::SESSION_COOKIE));
+    assert_eq!(browser.get("/ui/").await.status, StatusCode::SEE_OTHER);
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_cookie_the_browser_brings_is_never_adopted() {
+    let a = TestAuthority::start(Backend::Sqlite).await;
+    let victim_password = add_person(&a, "victim", PersonRole::Operator, None).await;
+    let attacker_password = add_person(&a, "attacker", PersonRole::Assessor, None).await;
+    let cookie = psn_authority::ui::SESSION_COOKIE;
+
+    // A made-up token planted before sign-in.
+    let mut browser = Browser::new(&a);
+    let planted = "planted-by-an-attacker-0123456789abcdefghijk".to_owned();
+    browser.cookies.insert(cookie.into(), planted.clone());
+    let page = browser.sign_in("victim", &victim_password).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let issued = browser.cookies.get(cookie).expect("session").clone();
+    assert_ne!(issued, planted);
+    let mut planter = Browser::new(&a);
+    planter.cookies.insert(cookie.into(), planted);
+    assert_eq!(planter.get("/ui/").await.status, StatusCode::SEE_OTHER);
+
+    // The attacker's own valid session, planted in the victim's browser, ends at sign-in.
+    let attacker = Browser::signed_in(&a, "attacker", &attacker_password).await;
+    let attacker_token = attacker.cookies.get(cookie).expect("session").clone();
+    let mut victim = Browser::new(&a);
+    victim.cookies.insert(cookie.into(), attacker_token.clone());
+    let page = victim.sign_in("victim", &victim_password).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_ne!(victim.cookies.get(cookie), Some(&attacker_token));
+    let mut replay = Browser::new(&a);
+    replay.cookies.insert(cookie.into(), attacker_token);
+    assert_eq!(replay.get("/ui/").await.status, StatusCode::SEE_OTHER);
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_input_gets_an_error_page() {
+    let a = TestAuthority::start(Backend::Sqlite).await;
+    let password = add_person(&a, "op", PersonRole::Operator, None).await;
+    let mut browser = Browser::new(&a);
+    let long_name = "a".repeat(300);
+    let page = browser.sign_in(&long_name, &password).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.body.contains("at most 254 characters"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains(&long_name),
+        "the oversized value is not echoed"
+    );
+    let huge = "p".repeat(64 * 1024);
+    let form = browser.get("/ui/sign-in").await;
+    let csrf = form.csrf();
+    let page = browser
+        .post(
+            "/ui/sign-in",
+            &[("username", "op"), ("password", &huge), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        page.body.contains("The form was too large"),
+        "{}",
+        page.body
+    );
+    assert_security_headers(&page, "413");
+
+    let mut op = Browser::signed_in(&a, "op", &password).await;
+    for query in [
+        format!("q={}", "x".repeat(101)),
+        "page=0".to_owned(),
+        "page=abc".to_owned(),
+        "unknown=1".to_owned(),
+        "q=%07bell".to_owned(),
+    ] {
+        let page = op.get(&format!("/ui/members?{query}")).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(
+            page.body.contains("govuk-heading-l"),
+            "{query}: an HTML page"
+        );
+    }
+    let page = op.get("/ui/members/GB/LA/not%20a%20code").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn markup_in_names_is_shown_as_text() {
+    let a = TestAuthority::start(Backend::Sqlite).await;
+    let hostile = "<script>alert(\"x\")</script> & <b onmouseover='y'>Kent</b>";
+    let store = a.store();
+    store
+        .add_member(
+            "test",
+            &NewMember {
+                id: member(KENT),
+                name: hostile.into(),
+                sector: Some("<i>sector</i>".into()),
+                region: Some("<img src=x onerror=alert(1)>".into()),
+            },
+        )
+        .await
+        .expect("member");
+    let subsystem: SubsystemId = format!("{KENT}/revenues").parse().expect("subsystem");
+    store
+        .add_subsystem("test", &subsystem)
+        .await
+        .expect("subsystem");
+    let service = ServiceRecord {
+        id: format!("{KENT}/revenues/lookup").parse().expect("service"),
+        title: hostile.into(),
+        description: String::new(),
+        processes: vec!["<svg onload=alert(1)>".into()],
+    };
+    store.put_service("test", &service).await.expect("service");
+    let password = add_person(&a, "op", PersonRole::Operator, None).await;
+    let mut op = Browser::signed_in(&a, "op", &password).await;
+    let query = format!("/ui/members?q={}", "%3Cscript%3E");
+    for path in [
+        "/ui/",
+        "/ui/members",
+        &format!("/ui/members/{KENT}"),
+        "/ui/services",
+        &query,
+    ] {
+        let page = op.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        for raw in [
+            "<script>",
+            "<b onmouseover",
+            "<img src=x",
+            "<svg onload",
+            "<i>",
+        ] {
+            assert!(!page.body.contains(raw), "{path} contains {raw}");
+        }
+    }
+    // askama writes numeric character references.
+    let page = op.get(&format!("/ui/members/{KENT}")).await;
+    assert!(
+        page.body.contains("&#60;script&#62;alert(&#34;x&#34;)"),
+        "{}",
+        page.body
+    );
+    let search = op.get(&query).await;
+    assert!(
+        search.body.contains("value=\"&#60;script&#62;\""),
+        "{}",
+        search.body
+    );
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn people_are_managed_through_the_api_and_every_change_is_in_the_trail() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        add_member(&a, KENT, "Kent County Council").await;
+        let op = a.operator();
+        let first = add_person(&a, "kent@kent.gov.uk", PersonRole::MemberAdmin, Some(KENT)).await;
+        assert_eq!(first.len(), 20);
+        let refused = [
+            NewPerson {
+                username: "Upper".into(),
+                member: None,
+                role: PersonRole::Operator,
+            },
+            NewPerson {
+                username: "x".repeat(255),
+                member: None,
+                role: PersonRole::Operator,
+            },
+            NewPerson {
+                username: "viewer".into(),
+                member: None,
+                role: PersonRole::MemberViewer,
+            },
+            NewPerson {
+                username: "op2".into(),
+                member: Some(member(KENT)),
+                role: PersonRole::Operator,
+            },
+        ];
+        for new in &refused {
+            let e = op.add_person(new).await.expect_err("refused");
+            assert_eq!(
+                e.problem_type(),
+                Some(psn_core::problem::ProblemType::InvalidRequest),
+                "{new:?}"
+            );
+        }
+        let unknown_member = NewPerson {
+            username: "devon".into(),
+            member: Some(member(DEVON)),
+            role: PersonRole::MemberViewer,
+        };
+        let e = op
+            .add_person(&unknown_member)
+            .await
+            .expect_err("no such member");
+        assert_eq!(
+            e.problem_type(),
+            Some(psn_core::problem::ProblemType::NotFound)
+        );
+        let duplicate = NewPerson {
+            username: "kent@kent.gov.uk".into(),
+            member: None,
+            role: PersonRole::Assessor,
+        };
+        let e = op.add_person(&duplicate).await.expect_err("duplicate");
+        assert_eq!(
+            e.problem_type(),
+            Some(psn_core::problem::ProblemType::Conflict)
+        );
+        assert_eq!(op.people().await.expect("list").items.len(), 1);
+
+        // A role change ends the session, so the new role applies at once.
+        let mut browser = Browser::signed_in(&a, "kent@kent.gov.uk", &first).await;
+        assert_eq!(browser.get("/ui/people").await.status, StatusCode::OK);
+        let change = RoleChange {
+            role: PersonRole::MemberViewer,
+            member: Some(member(KENT)),
+        };
+        let changed = op
+            .set_person_role("kent@kent.gov.uk", &change)
+            .await
+            .expect("role");
+        assert_eq!(changed.role, PersonRole::MemberViewer);
+        assert_eq!(
+            browser.get("/ui/people").await.status,
+            StatusCode::SEE_OTHER
+        );
+
+        // Disabling ends sessions and refuses sign-in even with the right password.
+        let mut browser = Browser::signed_in(&a, "kent@kent.gov.uk", &first).await;
+        let disabled = op
+            .disable_person("kent@kent.gov.uk")
+            .await
+            .expect("disable");
+        assert!(disabled.disabled);
+        assert_eq!(browser.get("/ui/").await.status, StatusCode::SEE_OTHER);
+        let page = browser.sign_in("kent@kent.gov.uk", &first).await;
+        assert!(page.body.contains("disabled"), "{}", page.body);
+        let e = op
+            .disable_person("kent@kent.gov.uk")
+            .await
+            .expect_err("again");
+        assert_eq!(
+            e.problem_type(),
+            Some(psn_core::problem::ProblemType::Conflict)
+        );
+        let e = op.disable_person("nobody").await.expect_err("unknown");
+        assert_eq!(
+            e.problem_type(),
+            Some(psn_core::problem::ProblemType::NotFound)
+        );
+
+        let actions: Vec<String> = op
+            .events(0, 1000)
+            .await
+            .expect("events")
+            .items
+            .into_iter()
+            .filter(|e| e.target == "kent@kent.gov.uk")
+            .map(|e| e.action)
+            .collect();
+        for expected in [
+            "person.add",
+            "person.sign-in",
+            "person.set-role",
+            "person.disable",
+        ] {
+            assert!(
+                actions.iter().any(|a| a == expected),
+                "{expected} in {actions:?}"
+            );
+        }
+        a.stop().await;
+    }
+}
+
+fn action_cell(action: &str) -> String {
+    format!("<td class=\"govuk-table__cell psn-id\">{action}</td>")
+}
+
+#[tokio::test]
+async fn the_events_page_filters_the_trail_newest_first() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        network(&a).await;
+        let password = add_person(&a, "op", PersonRole::Operator, None).await;
+        add_person(&a, "kent-viewer", PersonRole::MemberViewer, Some(KENT)).await;
+        let mut op = Browser::signed_in(&a, "op", &password).await;
+
+        let all = op.get("/ui/events").await;
+        assert_eq!(all.status, StatusCode::OK);
+        let newest = all
+            .body
+            .find(&action_cell("person.sign-in"))
+            .expect("sign-in");
+        let oldest = all.body.find(&action_cell("network.init")).expect("init");
+        assert!(newest < oldest, "newest first");
+
+        let people = op.get("/ui/events?action=person.add").await;
+        assert!(people.body.contains("2 events found"), "{}", people.body);
+        assert!(people.body.contains(&action_cell("person.add")));
+        assert!(!people.body.contains(&action_cell("member.add")));
+
+        let kent = op
+            .get("/ui/events?target=E10000016%2Frevenues%2Flookup")
+            .await;
+        assert!(
+            kent.body.contains(&action_cell("service.put")),
+            "{}",
+            kent.body
+        );
+        assert!(!kent.body.contains(&action_cell("person.add")));
+        assert!(kent.body.contains("value=\"E10000016/revenues/lookup\""));
+
+        // LIKE's wildcards in a filter widen nothing beyond one character and break nothing.
+        let wild = op.get("/ui/events?action=%25").await;
+        assert_eq!(wild.status, StatusCode::OK);
+        let none = op.get("/ui/events?actor=nobody-at-all").await;
+        assert!(none.body.contains("0 events found"), "{}", none.body);
+        a.stop().await;
+    }
+}

@@ -1,0 +1,104 @@
+// Every page of the authority's web UI, as each role sees it, in Debian's Chromium: axe-core's
+// WCAG 2.2 A and AA rules report nothing, a 320 px viewport needs no horizontal scrolling, and
+// sign-in and opening a member work with the keyboard alone. .ci/ui-tests.sh starts the network
+// and writes the setup file.
+import { test, expect } from '@playwright/test'
+import AxeBuilder from '@axe-core/playwright'
+import fs from 'node:fs'
+
+const setup = JSON.parse(fs.readFileSync(process.env.PSN_UI_SETUP, 'utf8'))
+const screenshots = process.env.PSN_UI_SCREENSHOTS
+const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22a', 'wcag22aa']
+const KENT = 'GB/LA/E10000016'
+const DEVON = 'GB/LA/E10000008'
+
+const common = ['/ui/', '/ui/members', '/ui/members?class=LA&q=county', `/ui/members/${KENT}`,
+  `/ui/members/${KENT}/grants`, '/ui/services', `/ui/services/${KENT}/revenues/council-tax`,
+  '/ui/gateways', '/ui/accessibility']
+const pages = {
+  operator: [...common, `/ui/members/${DEVON}/grants`, '/ui/people', '/ui/events',
+    '/ui/events?action=person.&target=kent'],
+  'member-admin': [...common, '/ui/people'],
+  'member-viewer': common,
+  assessor: [...common, `/ui/members/${DEVON}/grants`, '/ui/events']
+}
+
+function slug (path) {
+  return path.replace(/[^a-zA-Z0-9]+/g, '-').replace(/^-|-$/g, '') || 'overview'
+}
+
+async function accessible (page, name) {
+  const results = await new AxeBuilder({ page }).withTags(TAGS).analyze()
+  const found = results.violations.map((v) =>
+    `${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)
+  expect(found, name).toEqual([])
+  await page.screenshot({ path: `${screenshots}/${name}.png`, fullPage: true })
+}
+
+async function reflows (page, name) {
+  const overflow = await page.evaluate(() =>
+    document.documentElement.scrollWidth - document.documentElement.clientWidth)
+  expect(overflow, `${name} scrolls sideways at 320 px`).toBeLessThanOrEqual(0)
+}
+
+async function signIn (page, person) {
+  await page.goto(`${setup.url}/ui/sign-in`)
+  await page.getByLabel('Username or email address').fill(person.username)
+  await page.getByLabel('Password').fill(person.password)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await expect(page).toHaveURL(`${setup.url}/ui/`)
+}
+
+test('signed-out pages', async ({ page }) => {
+  for (const path of ['/ui/sign-in', '/ui/accessibility', '/ui/no-such-page']) {
+    await page.goto(`${setup.url}${path}`)
+    await accessible(page, `signed-out-${slug(path)}`)
+  }
+  await page.goto(`${setup.url}/ui/sign-in`)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await expect(page.locator('.govuk-error-summary')).toBeVisible()
+  await accessible(page, 'signed-out-sign-in-error')
+})
+
+for (const [role, person] of Object.entries(setup.people)) {
+  test(`${role}: every page`, async ({ page }) => {
+    await signIn(page, person)
+    for (const path of pages[role]) {
+      const response = await page.goto(`${setup.url}${path}`)
+      expect(response.status(), path).toBe(200)
+      await accessible(page, `${role}-${slug(path)}`)
+    }
+    await page.setViewportSize({ width: 320, height: 720 })
+    for (const path of pages[role]) {
+      await page.goto(`${setup.url}${path}`)
+      await reflows(page, path)
+      await page.screenshot({ path: `${screenshots}/${role}-${slug(path)}-320.png`, fullPage: true })
+    }
+  })
+}
+
+async function tabTo (page, matches) {
+  for (let i = 0; i < 40; i++) {
+    await page.keyboard.press('Tab')
+    if (await page.evaluate(matches)) return
+  }
+  throw new Error(`no focusable element matched ${matches}`)
+}
+
+test('keyboard only: sign in, open a member', async ({ page }) => {
+  const person = setup.people['member-viewer']
+  await page.goto(`${setup.url}/ui/sign-in`)
+  await tabTo(page, () => document.activeElement.id === 'username')
+  await page.keyboard.type(person.username)
+  await page.keyboard.press('Tab')
+  await page.keyboard.type(person.password)
+  await page.keyboard.press('Enter')
+  await expect(page).toHaveURL(`${setup.url}/ui/`)
+  await tabTo(page, () => document.activeElement.textContent.trim() === 'Members')
+  await page.keyboard.press('Enter')
+  await expect(page).toHaveURL(`${setup.url}/ui/members`)
+  await tabTo(page, () => document.activeElement.textContent.trim() === 'Kent County Council')
+  await page.keyboard.press('Enter')
+  await expect(page).toHaveURL(`${setup.url}/ui/members/${KENT}`)
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Kent County Council')
+})
