@@ -373,14 +373,7 @@ async fn a_hostile_consumer_cannot_make_the_provider_look_bad() {
     assert!(answer.contains("request-timeout"), "{answer}");
 
     // Metrics: refusals counted by problem; invented services share one series.
-    let metrics = http
-        .get(format!("{}/metrics", net.members[OUTSIDER].internal))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = common::metrics_text(&net.members[OUTSIDER].internal).await;
     assert!(
         !metrics.contains("invented-"),
         "a series per invented service"
@@ -595,14 +588,7 @@ async fn a_flood_of_unidentified_requests_is_counted_but_recorded_within_budget(
         .expect("answer")
         .status();
     assert_eq!(status.as_u16(), 200);
-    let metrics = http
-        .get(format!("{}/metrics", net.members[CONSUMER].internal))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = common::metrics_text(&net.members[CONSUMER].internal).await;
     let consumer = net.members.get_mut(CONSUMER).expect("consumer");
     consumer.running.take().expect("running").stop().await;
 

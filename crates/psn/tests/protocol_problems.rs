@@ -279,14 +279,7 @@ async fn the_internal_listener_answers_every_head_refusal_with_a_problem() {
         .iter()
         .filter(|c| c.refused.is_some() && c.detail.is_none())
         .count();
-    let metrics = common::client()
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = common::metrics_text(&format!("http://{addr}")).await;
     let counted = metrics
         .lines()
         .find_map(|l| l.strip_prefix("psn_gateway_head_refusals_total "))

@@ -99,26 +99,10 @@ impl Store {
             clause.push_str(&format!(" AND s.member_id = ${}", binds.len()));
         }
         let from = format!("FROM services v JOIN subsystems s ON s.id = v.subsystem_id{clause}");
-        let count_sql = format!("SELECT COUNT(*) {from}");
-        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-        for b in &binds {
-            count = count.bind(b);
-        }
-        let total = count.fetch_one(&self.pool).await?;
-        let list_sql = format!(
-            "SELECT v.id AS id, v.title AS title, v.description AS description, \
-             v.processes AS processes {from} ORDER BY v.id LIMIT ${} OFFSET ${}",
-            binds.len() + 1,
-            binds.len() + 2
-        );
-        let mut list = sqlx::query(&list_sql);
-        for b in &binds {
-            list = list.bind(b);
-        }
-        let rows = list
-            .bind(super::to_i64("limit", limit)?)
-            .bind(super::to_i64("offset", offset)?)
-            .fetch_all(&self.pool)
+        let select = "SELECT v.id AS id, v.title AS title, v.description AS description, \
+                      v.processes AS processes";
+        let (rows, total) = self
+            .paged(select, &from, "v.id", &binds, limit, offset)
             .await?;
         let services = rows
             .iter()
@@ -136,7 +120,7 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok((services, from_i64("count", total)?))
+        Ok((services, total))
     }
 }
 
@@ -188,26 +172,10 @@ impl Store {
             let pattern = format!("%{}%", like_literal(&actor.to_lowercase()));
             add(" AND LOWER(actor) LIKE {}", pattern);
         }
-        let count_sql = format!("SELECT COUNT(*) FROM admin_events{clause}");
-        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-        for b in &binds {
-            count = count.bind(b);
-        }
-        let total = count.fetch_one(&self.pool).await?;
-        let list_sql = format!(
-            "SELECT seq, at, actor, action, target, detail FROM admin_events{clause} \
-             ORDER BY seq DESC LIMIT ${} OFFSET ${}",
-            binds.len() + 1,
-            binds.len() + 2
-        );
-        let mut list = sqlx::query(&list_sql);
-        for b in &binds {
-            list = list.bind(b);
-        }
-        let rows = list
-            .bind(super::to_i64("limit", limit)?)
-            .bind(super::to_i64("offset", offset)?)
-            .fetch_all(&self.pool)
+        let from = format!("FROM admin_events{clause}");
+        let select = "SELECT seq, at, actor, action, target, detail";
+        let (rows, total) = self
+            .paged(select, &from, "seq DESC", &binds, limit, offset)
             .await?;
         let events = rows
             .iter()
@@ -224,7 +192,44 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok((events, from_i64("count", total)?))
+        Ok((events, total))
+    }
+}
+
+impl Store {
+    /// One page of a filtered listing: `from` is its FROM clause with a WHERE whose numbered
+    /// placeholders `binds` fill in order; returns the page of `select` rows in `order` and the
+    /// total that match.
+    async fn paged(
+        &self,
+        select: &str,
+        from: &str,
+        order: &str,
+        binds: &[String],
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<sqlx::any::AnyRow>, u64)> {
+        let count_sql = format!("SELECT COUNT(*) {from}");
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+        for b in binds {
+            count = count.bind(b);
+        }
+        let total = count.fetch_one(&self.pool).await?;
+        let list_sql = format!(
+            "{select} {from} ORDER BY {order} LIMIT ${} OFFSET ${}",
+            binds.len() + 1,
+            binds.len() + 2
+        );
+        let mut list = sqlx::query(&list_sql);
+        for b in binds {
+            list = list.bind(b);
+        }
+        let rows = list
+            .bind(super::to_i64("limit", limit)?)
+            .bind(super::to_i64("offset", offset)?)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok((rows, from_i64("count", total)?))
     }
 }
 

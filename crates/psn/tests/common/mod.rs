@@ -407,6 +407,18 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// The Prometheus exposition of the gateway whose internal listener is at `base`.
+pub async fn metrics_text(base: &str) -> String {
+    client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
 /// Sends raw HTTP/1.1 bytes (so no client library normalises a hostile path) and returns the
 /// status and body.
 pub async fn raw_get(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
