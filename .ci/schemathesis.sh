@@ -62,7 +62,9 @@ if [ -n "${PSN_TEST_DATABASE_URL:-}" ]; then
 else
   psn authority init --data-dir "$auth" --network GB >/dev/null
 fi
-psn authority serve --data-dir "$auth" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+# The binary itself in the background (not the psn function: its subshell would be what $!
+# names, and killing it would leave the server running).
+PSN_LOG=warn "$PSN_BIN" authority serve --data-dir "$auth" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
 server=$!
 # The server prints "listening on URL" once it accepts connections.
 url=
