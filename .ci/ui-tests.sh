@@ -51,6 +51,32 @@ service=GB/LA/E10000016/revenues/council-tax
 "$psn" gateway access grant --service "$service" --to GB/LA/E10000008 --method GET --path '/accounts/*' "${g[@]}" >/dev/null
 "$psn" gateway sla set "$service" --availability 99.5 --window month --latency 'p95<800ms' "${g[@]}" >/dev/null
 
+# A day of measurements, as Kent's gateway would deliver them after calling the council tax
+# lookup from its revenues system: 100 exchanges an hour, the backend failing a few in the
+# afternoon, latency drifting. Delivered over the gateway's own mutual TLS, exactly as
+# `psn gateway serve` delivers them, so the SLA report pages have something to chart.
+node -e '
+const service = process.argv[1], client = process.argv[2]
+const hour = Math.floor(Date.now() / 3600000) * 60
+const rows = []
+for (let h = 1; h <= 24; h++) {
+  const minute = hour - h * 60
+  const ms = 20 + (h % 7)
+  const key = (outcome) => ({ minute, side: "consumer", kind: "exchange", service, client, outcome })
+  rows.push({ key: key("ok"), counts: { count: 100,
+    total: { buckets: { [ms]: 100 }, sum_ms: 100 * ms },
+    upstream: { buckets: { [ms - 5]: 100 }, sum_ms: 100 * (ms - 5) } } })
+  if (h >= 4 && h <= 6) {
+    rows.push({ key: key("backend"), counts: { count: h, total: { buckets: {}, sum_ms: 0 }, upstream: { buckets: {}, sum_ms: 0 } } })
+  }
+}
+const records = rows.reduce((n, r) => n + r.counts.count, 0)
+process.stdout.write(JSON.stringify({ from: null, to: { segment: 1, position: records + 1 }, records, rows }))
+' "$service" GB/LA/E10000016/revenues >"$work/batch.json"
+curl -sS --fail --cacert "$work/gb/ca.pem" --cert "$work/kent-gw1/identity.pem" \
+  -H 'content-type: application/json' --data-binary @"$work/batch.json" \
+  "$url/v1/gateway/aggregates" >/dev/null
+
 person() { # username role [member] -> one-time password
   local args=("$1" --role "$2" --output json "${d[@]}")
   [ $# -gt 2 ] && args+=(--member "$3")

@@ -1,6 +1,6 @@
 // Every page of the authority's web UI, as each role sees it, in Debian's Chromium: axe-core's
 // WCAG 2.2 A and AA rules report nothing, a 320 px viewport needs no horizontal scrolling, and
-// sign-in and opening a member work with the keyboard alone. .ci/ui-tests.sh starts the network
+// sign-in, opening a member and reading an SLA report work with the keyboard alone. .ci/ui-tests.sh starts the network
 // and writes the setup file.
 import { test, expect } from '@playwright/test'
 import AxeBuilder from '@axe-core/playwright'
@@ -12,9 +12,12 @@ const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22a', 'wcag22aa']
 const KENT = 'GB/LA/E10000016'
 const DEVON = 'GB/LA/E10000008'
 
+const SERVICE = `${KENT}/revenues/council-tax`
 const common = ['/ui/', '/ui/members', '/ui/members?class=LA&q=county', `/ui/members/${KENT}`,
-  `/ui/members/${KENT}/grants`, '/ui/services', `/ui/services/${KENT}/revenues/council-tax`,
-  '/ui/gateways', '/ui/accessibility']
+  `/ui/members/${KENT}/grants`, '/ui/services', `/ui/services/${SERVICE}`,
+  '/ui/gateways', '/ui/sla', `/ui/sla?provider=${KENT}&period=1d`,
+  `/ui/services/${SERVICE}/sla?period=1d`, `/ui/services/${SERVICE}/sla?period=90d`,
+  '/ui/accessibility']
 const pages = {
   operator: [...common, `/ui/members/${DEVON}/grants`, '/ui/people', '/ui/events',
     '/ui/events?action=person.&target=kent'],
@@ -38,7 +41,14 @@ async function accessible (page, name) {
 async function reflows (page, name) {
   const overflow = await page.evaluate(() =>
     document.documentElement.scrollWidth - document.documentElement.clientWidth)
-  expect(overflow, `${name} scrolls sideways at 320 px`).toBeLessThanOrEqual(0)
+  // On failure, name the innermost elements that stick out, to say what to fix.
+  const culprits = overflow <= 0
+    ? []
+    : await page.evaluate(() => [...document.querySelectorAll('body *')]
+      .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth &&
+        ![...e.children].some((c) => c.getBoundingClientRect().right > document.documentElement.clientWidth))
+      .map((e) => `${e.tagName.toLowerCase()}.${e.className}: ${e.textContent.trim().slice(0, 40)}`))
+  expect(overflow, `${name} scrolls sideways at 320 px: ${culprits.join('; ')}`).toBeLessThanOrEqual(0)
 }
 
 async function signIn (page, person) {
@@ -85,8 +95,7 @@ async function tabTo (page, matches) {
   throw new Error(`no focusable element matched ${matches}`)
 }
 
-test('keyboard only: sign in, open a member', async ({ page }) => {
-  const person = setup.people['member-viewer']
+async function signInByKeyboard (page, person) {
   await page.goto(`${setup.url}/ui/sign-in`)
   await tabTo(page, () => document.activeElement.id === 'username')
   await page.keyboard.type(person.username)
@@ -94,6 +103,10 @@ test('keyboard only: sign in, open a member', async ({ page }) => {
   await page.keyboard.type(person.password)
   await page.keyboard.press('Enter')
   await expect(page).toHaveURL(`${setup.url}/ui/`)
+}
+
+test('keyboard only: sign in, open a member', async ({ page }) => {
+  await signInByKeyboard(page, setup.people['member-viewer'])
   await tabTo(page, () => document.activeElement.textContent.trim() === 'Members')
   await page.keyboard.press('Enter')
   await expect(page).toHaveURL(`${setup.url}/ui/members`)
@@ -101,4 +114,28 @@ test('keyboard only: sign in, open a member', async ({ page }) => {
   await page.keyboard.press('Enter')
   await expect(page).toHaveURL(`${setup.url}/ui/members/${KENT}`)
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Kent County Council')
+})
+
+test('keyboard only: sign in, open an SLA report, read its charts as a table', async ({ page }) => {
+  await signInByKeyboard(page, setup.people['member-admin'])
+  await tabTo(page, () => document.activeElement.textContent.trim() === 'SLA reports')
+  await page.keyboard.press('Enter')
+  await expect(page).toHaveURL(`${setup.url}/ui/sla`)
+  await tabTo(page, () => document.activeElement.textContent.trim() === 'GB/LA/E10000016')
+  await page.keyboard.press('Enter')
+  await expect(page).toHaveURL(`${setup.url}/ui/sla?provider=${KENT}&period=30d`)
+  await tabTo(page, () => document.activeElement.textContent.trim() === 'GB/LA/E10000016/revenues/council-tax')
+  await page.keyboard.press('Enter')
+  await expect(page).toHaveURL(`${setup.url}/ui/services/${SERVICE}/sla?period=30d`)
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('SLA report: Council tax account lookup')
+  // The charts are images with names; their data is a table behind a details summary.
+  await expect(page.getByRole('img', { name: 'Availability, last 30 days' })).toBeVisible()
+  await expect(page.getByRole('img', { name: 'Latency (p95), last 30 days' })).toBeVisible()
+  const table = page.getByRole('table', { name: 'Each step of the period' })
+  await expect(table).toBeHidden()
+  await tabTo(page, () => document.activeElement.textContent.trim() === "The charts' data as a table")
+  await page.keyboard.press('Enter')
+  await expect(table).toBeVisible()
+  // Kent's member-admin sees who consumes Kent's service.
+  await expect(page.getByRole('heading', { name: 'By consumer' })).toBeVisible()
 })

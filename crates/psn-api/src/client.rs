@@ -423,6 +423,15 @@ impl AuthorityClient {
         self.get("/v1/aggregates/gateways").await
     }
 
+    /// A page of the network's gateways with the configuration each holds (operators).
+    pub async fn gateways(&self, limit: u64, offset: u64) -> Result<GatewayList, ClientError> {
+        self.json(
+            self.request(Method::GET, "/v1/gateways")
+                .query(&[("limit", limit), ("offset", offset)]),
+        )
+        .await
+    }
+
     /// SLA attainment and breaches over a period (operators and gateways).
     pub async fn sla_report(&self, query: &SlaReportQuery) -> Result<SlaReport, ClientError> {
         self.json(self.request(Method::GET, "/v1/slas/report").query(query))

@@ -54,6 +54,56 @@ pub struct GatewayView {
     /// Certificates issued to it, newest first.
     #[serde(default)]
     pub certificates: Vec<CertificateView>,
+    /// The configuration it was last answered with; absent until it first fetches one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigHeld>,
+}
+
+/// The configuration version a gateway holds, as its latest fetch or long poll showed: the
+/// version the authority answered it with, or confirmed with `304 Not Modified`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigHeld {
+    /// The version.
+    pub version: u64,
+    /// When the authority answered; a gateway that follows the configuration asks again at
+    /// least every minute, so an old time means it is out of touch.
+    #[serde(with = "time::serde::rfc3339")]
+    pub fetched_at: OffsetDateTime,
+}
+
+/// A gateway in the network-wide list: its registry entry and how fresh the authority's view
+/// of it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewaySummary {
+    /// `{member}@{code}`.
+    pub id: GatewayId,
+    /// Peer-facing `host:port`, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// `active` or `revoked`.
+    pub status: String,
+    /// The configuration it was last answered with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigHeld>,
+    /// When it last delivered its measurements.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_delivery: Option<OffsetDateTime>,
+}
+
+/// A page of gateways, by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayList {
+    /// The page.
+    pub items: Vec<GatewaySummary>,
+    /// Gateways in all pages.
+    pub total: u64,
+    /// Page size used.
+    pub limit: u64,
+    /// Offset used.
+    pub offset: u64,
+    /// The latest published configuration version, to compare each gateway's with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_version: Option<u64>,
 }
 
 /// A member as the registry holds it.
@@ -433,6 +483,10 @@ pub struct SlaReportQuery {
         with = "time::serde::rfc3339::option"
     )]
     pub until: Option<OffsetDateTime>,
+    /// With `service` only: also report the service over time, in steps of this many seconds
+    /// (a whole number of minutes; at most 1,000 steps in the period).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<u64>,
 }
 
 /// Exchanges (and probes) by how they ended; see `psn_core::aggregate::Outcome`.
@@ -719,6 +773,35 @@ pub struct ServiceReport {
     pub windows: Vec<WindowReport>,
     /// Per consumer member.
     pub consumers: Vec<ConsumerAttainment>,
+    /// The service over time, one point per step, when the report was asked for with `step`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<SeriesPoint>,
+}
+
+/// One step of a service's report over time: what its charts plot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    /// Start (inclusive).
+    #[serde(with = "time::serde::rfc3339")]
+    pub start: OffsetDateTime,
+    /// End (exclusive), clipped to the report's period.
+    #[serde(with = "time::serde::rfc3339")]
+    pub end: OffsetDateTime,
+    /// Where the availability figures come from, as for windows.
+    pub source: AvailabilitySource,
+    /// Exchanges judged within support hours.
+    pub eligible: u64,
+    /// Failures on the provider's side.
+    pub failures: u64,
+    /// Availability; `None` when nothing was eligible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_percent: Option<f64>,
+    /// The windows' latency percentile (declared, or 95) of successful exchanges' total time,
+    /// in ms; `None` without successful exchanges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// Successful exchanges measured.
+    pub ok_exchanges: u64,
 }
 
 /// One provider member's services together.
@@ -758,6 +841,9 @@ pub struct SlaReport {
     pub providers: Vec<ProviderAttainment>,
     /// Every breach, by service and window.
     pub breaches: Vec<Breach>,
+    /// The step of the services' series, when one was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_seconds: Option<u64>,
 }
 
 /// Validates a peer-facing address: `host:port`, host a DNS name or IP literal, port non-zero.

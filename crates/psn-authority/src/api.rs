@@ -2,9 +2,9 @@
 //! certificate the CA issued them; enrolling gateways with their one-time token. Every error is an
 //! RFC 9457 problem with a stable type, and bad input never changes anything.
 
-use crate::attainment::{Attainment, Scope};
 use crate::publish::Published;
-use crate::store::{AggregateScope, StoreError};
+use crate::report::ReportError;
+use crate::store::StoreError;
 use crate::Authority;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
@@ -50,10 +50,6 @@ const MAX_TEXT: usize = 512;
 /// Aggregate batch body limit: a batch may carry `MAX_BATCH_ROWS` (5,000) rows, each with two
 /// histograms, which can exceed the default limit many times over.
 const AGGREGATE_BODY_LIMIT: usize = 16 * 1024 * 1024;
-/// Longest period one SLA report covers.
-const MAX_REPORT_DAYS: i64 = 400;
-/// Default SLA report period, ending now.
-const DEFAULT_REPORT_DAYS: i64 = 30;
 /// The last minute an aggregate row may name (the end of year 9999, the calendar's end).
 const LAST_MINUTE: i64 = 253_402_300_799 / 60;
 
@@ -222,7 +218,12 @@ impl FromRequestParts<Arc<Authority>> for Gateway {
 }
 
 /// Either an operator or a gateway: who may read the configuration.
-pub struct Reader;
+pub enum Reader {
+    /// The network operator (by bearer token).
+    Operator,
+    /// A member's gateway (by client certificate).
+    Gateway(GatewayId),
+}
 
 impl FromRequestParts<Arc<Authority>> for Reader {
     type Rejection = ApiError;
@@ -233,11 +234,11 @@ impl FromRequestParts<Arc<Authority>> for Reader {
         if bearer(&parts.headers).is_some() {
             Operator::from_request_parts(parts, state)
                 .await
-                .map(|_| Reader)
+                .map(|_| Reader::Operator)
         } else {
             Gateway::from_request_parts(parts, state)
                 .await
-                .map(|_| Reader)
+                .map(|Gateway(id)| Reader::Gateway(id))
         }
     }
 }
@@ -276,6 +277,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
             "/v1/members/{network}/{class}/{code}/gateways/{gateway}/revoke",
             post(revoke_gateway),
         )
+        .route("/v1/gateways", get(list_gateways))
         .route("/v1/tokens", post(create_token))
         .route("/v1/events", get(events))
         .route("/v1/enrol", post(enrol))
@@ -428,11 +430,11 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
 
 async fn config(
     State(a): State<Arc<Authority>>,
-    _reader: Reader,
+    reader: Reader,
     headers: HeaderMap,
     Query(q): Query<ConfigQuery>,
 ) -> ApiResult<Response> {
-    long_poll(&a, q.wait, |current| {
+    let answered = long_poll(&a, q.wait, |current| {
         (!etag_matches(&headers, &current.etag)).then(|| {
             Ok((
                 [
@@ -448,21 +450,44 @@ async fn config(
                 .into_response())
         })
     })
-    .await
+    .await?;
+    answered.record(&a, &reader).await
 }
 
 fn etag_of(published: &Published) -> HeaderValue {
     HeaderValue::from_str(&published.etag).unwrap_or(HeaderValue::from_static("\"v0\""))
 }
 
+/// A long poll's answer and the configuration version it leaves the caller holding.
+struct Answered {
+    response: Response,
+    version: u64,
+}
+
+impl Answered {
+    /// Notes which version a gateway now holds (docs/ui.md "Gateways' configuration"), then
+    /// hands back the response. A gateway's answer stands even if the note cannot be written:
+    /// the fetch itself succeeded, and the next poll writes it again.
+    async fn record(self, a: &Authority, reader: &Reader) -> ApiResult<Response> {
+        if let Reader::Gateway(gateway) = reader {
+            let at = OffsetDateTime::now_utc();
+            if let Err(e) = a.store.record_config_fetch(gateway, self.version, at).await {
+                tracing::warn!(%gateway, error = %e, "could not record the gateway's configuration fetch");
+            }
+        }
+        Ok(self.response)
+    }
+}
+
 /// Long poll on the published configuration: asks `answer` about the latest version until it
 /// answers, the `wait` (seconds, at most [`MAX_WAIT`]; more is refused) ends or the authority
-/// stops; then `304` with the latest version's ETag.
+/// stops; then `304` with the latest version's ETag. Either way the caller now holds the latest
+/// version.
 async fn long_poll(
     a: &Authority,
     wait: Option<u64>,
     mut answer: impl FnMut(&Published) -> Option<ApiResult<Response>>,
-) -> ApiResult<Response> {
+) -> ApiResult<Answered> {
     let wait = Duration::from_secs(wait.unwrap_or(0));
     if wait > MAX_WAIT {
         return Err(ApiError::new(
@@ -478,14 +503,20 @@ async fn long_poll(
             .clone()
             .ok_or_else(nothing_published)?;
         if let Some(response) = answer(&current) {
-            return response;
+            return response.map(|response| Answered {
+                response,
+                version: current.version,
+            });
         }
         if !newer_published(a, &mut updates, deadline).await {
-            return Ok((
-                StatusCode::NOT_MODIFIED,
-                [(header::ETAG, etag_of(&current))],
-            )
-                .into_response());
+            return Ok(Answered {
+                response: (
+                    StatusCode::NOT_MODIFIED,
+                    [(header::ETAG, etag_of(&current))],
+                )
+                    .into_response(),
+                version: current.version,
+            });
         }
     }
 }
@@ -523,13 +554,14 @@ struct DeltaQuery {
 /// version is held, and the caller should fetch `/v1/config` whole.
 async fn config_delta(
     State(a): State<Arc<Authority>>,
-    _reader: Reader,
+    reader: Reader,
     Query(q): Query<DeltaQuery>,
 ) -> ApiResult<Response> {
-    long_poll(&a, q.wait, |current| {
+    let answered = long_poll(&a, q.wait, |current| {
         (current.version != q.from).then(|| delta_response(&a, q.from, current.version))
     })
-    .await
+    .await?;
+    answered.record(&a, &reader).await
 }
 
 fn delta_response(a: &Authority, from: u64, latest: u64) -> ApiResult<Response> {
@@ -698,18 +730,56 @@ async fn import_members(
     }))
 }
 
+/// Page size and offset of a plain list.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    limit: Option<u64>,
+    offset: Option<u64>,
+}
+
+impl PageQuery {
+    /// Limit (default 100, 1 to 10,000) and offset.
+    fn checked(&self) -> ApiResult<(u64, u64)> {
+        let limit = self.limit.unwrap_or(100);
+        if limit == 0 || limit > 10_000 {
+            return Err(ApiError::new(
+                ProblemType::InvalidRequest,
+                "limit must be from 1 to 10000",
+            ));
+        }
+        Ok((limit, self.offset.unwrap_or(0)))
+    }
+}
+
+/// Every gateway of the network with the configuration version it holds and when it last
+/// fetched it and delivered measurements: what `/ui/gateways` shows.
+async fn list_gateways(
+    State(a): State<Arc<Authority>>,
+    _op: Operator,
+    Query(query): Query<PageQuery>,
+) -> ApiResult<axum::Json<GatewayList>> {
+    let (limit, offset) = query.checked()?;
+    let (items, total) = a.store.gateway_page(limit, offset).await?;
+    Ok(axum::Json(GatewayList {
+        items,
+        total,
+        limit,
+        offset,
+        config_version: a.publisher.current().map(|p| p.version),
+    }))
+}
+
 async fn list_members(
     State(a): State<Arc<Authority>>,
     _op: Operator,
     Query(query): Query<MemberQuery>,
 ) -> ApiResult<axum::Json<MemberList>> {
-    let limit = query.limit.unwrap_or(100);
-    if limit == 0 || limit > 10_000 {
-        return Err(ApiError::new(
-            ProblemType::InvalidRequest,
-            "limit must be from 1 to 10000",
-        ));
+    let (limit, offset) = PageQuery {
+        limit: query.limit,
+        offset: query.offset,
     }
+    .checked()?;
     for (name, value) in [
         ("class", &query.class),
         ("sector", &query.sector),
@@ -725,7 +795,6 @@ async fn list_members(
             ));
         }
     }
-    let offset = query.offset.unwrap_or(0);
     let (items, total) = a.store.list_members(&query, limit, offset).await?;
     Ok(axum::Json(MemberList {
         items,
@@ -1338,56 +1407,11 @@ async fn sla_report(
     _reader: Reader,
     Query(q): Query<SlaReportQuery>,
 ) -> ApiResult<axum::Json<SlaReport>> {
-    let invalid = |m: String| ApiError::new(ProblemType::InvalidRequest, m);
-    let until = q
-        .until
-        .unwrap_or_else(OffsetDateTime::now_utc)
-        .to_offset(time::UtcOffset::UTC);
-    let since = match q.since {
-        Some(since) => since.to_offset(time::UtcOffset::UTC),
-        None => until
-            .checked_sub(time::Duration::days(DEFAULT_REPORT_DAYS))
-            .ok_or_else(|| invalid("until is too early".into()))?,
-    };
-    if since >= until {
-        return Err(invalid(format!(
-            "since ({since}) must be before until ({until})"
-        )));
+    match crate::report::sla_report(&a, &q, OffsetDateTime::now_utc()).await {
+        Ok(report) => Ok(axum::Json(report)),
+        Err(ReportError::Invalid(m)) => Err(ApiError::new(ProblemType::InvalidRequest, m)),
+        Err(ReportError::Store(e)) => Err(e.into()),
     }
-    if until - since > time::Duration::days(MAX_REPORT_DAYS) {
-        return Err(invalid(format!(
-            "a report covers at most {MAX_REPORT_DAYS} days; narrow since and until"
-        )));
-    }
-    if since.year() < 1970 || until.year() > 9998 {
-        return Err(invalid(
-            "since and until must be between 1970 and 9998".into(),
-        ));
-    }
-    let store_scope = match (&q.service, &q.provider) {
-        (Some(service), _) => AggregateScope::Service(service),
-        (None, Some(provider)) => AggregateScope::Provider(provider),
-        (None, None) => AggregateScope::All,
-    };
-    let mut report = Attainment::new(
-        since,
-        until,
-        Scope {
-            service: q.service.clone(),
-            provider: q.provider.clone(),
-            consumer: q.consumer.clone(),
-        },
-        a.store.slas().await?,
-    );
-    // Whole minutes around the period; the report itself keeps exactly [since, until).
-    let (first, last) = (
-        since.unix_timestamp().div_euclid(60),
-        until.unix_timestamp().div_euclid(60) + 1,
-    );
-    a.store
-        .each_aggregate_row(first, last, store_scope, |row| report.add(&row))
-        .await?;
-    Ok(axum::Json(report.finish()))
 }
 
 async fn grant_list(a: &Authority, gateway: &GatewayId) -> ApiResult<axum::Json<GrantList>> {

@@ -6,7 +6,7 @@
 
 use psn_api::{
     Attribution, AvailabilitySource, Breach, BreachEvidence, ConsumerAttainment, LatencyAttainment,
-    Objective, OutcomeCounts, ProviderAttainment, ServiceReport, SlaReport, TimeSplit,
+    Objective, OutcomeCounts, ProviderAttainment, SeriesPoint, ServiceReport, SlaReport, TimeSplit,
     WindowReport,
 };
 use psn_core::aggregate::{AggregateRow, LatencyHistogram, Outcome, SampleKind, Side};
@@ -79,13 +79,75 @@ impl WindowAcc {
     }
 }
 
+impl WindowAcc {
+    /// Counts one row that falls in this window; `supported` says whether its minute is within
+    /// the service's support hours (outside them, only latency is kept).
+    fn add(&mut self, row: &AggregateRow, supported: bool) {
+        let (key, counts) = (&row.key, &row.counts);
+        let ok_exchange = key.kind == SampleKind::Exchange && key.outcome == Outcome::Ok;
+        match key.side {
+            Side::Consumer => {
+                if supported {
+                    self.consumers.add(key.outcome, counts.count);
+                }
+                if ok_exchange {
+                    self.ok_total.merge(&counts.total);
+                    self.ok_upstream.merge(&counts.upstream);
+                }
+            }
+            Side::Provider => {
+                if key.kind == SampleKind::Probe && supported {
+                    self.provider_probes.add(key.outcome, counts.count);
+                }
+                if ok_exchange {
+                    self.backend.merge(&counts.upstream);
+                }
+            }
+        }
+    }
+
+    /// The source availability is judged from: the consumers' experience, else the provider's
+    /// own probes, else nothing.
+    fn availability_source(&self) -> (AvailabilitySource, OutcomeCounts) {
+        if self.consumers.total() > 0 {
+            (AvailabilitySource::Consumers, self.consumers)
+        } else if self.provider_probes.total() > 0 {
+            (AvailabilitySource::ProviderProbes, self.provider_probes)
+        } else {
+            (AvailabilitySource::None, OutcomeCounts::default())
+        }
+    }
+
+    /// This step as a point of a series, its latency at `percentile`.
+    fn point(&self, percentile: f64) -> SeriesPoint {
+        let (source, outcomes) = self.availability_source();
+        let (eligible, failures) = (outcomes.eligible(), outcomes.failures());
+        SeriesPoint {
+            start: self.start,
+            end: self.end,
+            source,
+            eligible,
+            failures,
+            availability_percent: availability(eligible, failures),
+            latency_ms: self.ok_total.percentile(percentile),
+            ok_exchanges: self.ok_total.count(),
+        }
+    }
+}
+
 /// What one service has gathered so far.
 struct ServiceAcc {
     id: ServiceId,
     sla: Option<SlaDeclaration>,
     windows: Vec<WindowAcc>,
+    /// Its steps over time, when the report has a series step.
+    series: Vec<WindowAcc>,
     consumers: BTreeMap<String, (MemberId, OutcomeCounts)>,
 }
+
+/// The most steps a series may have: enough for a chart a page wide, and a bound on what one
+/// report holds whatever is asked.
+pub const MAX_SERIES_STEPS: u64 = 1_000;
 
 /// A report being computed: create it, [`Attainment::add`] every stored row of the period,
 /// then [`Attainment::finish`].
@@ -96,6 +158,33 @@ pub struct Attainment {
     slas: HashMap<ServiceId, SlaDeclaration>,
     /// By service id text, so the report lists services in id order.
     services: BTreeMap<String, ServiceAcc>,
+    /// The step of each service's series, if the report has them.
+    step: Option<time::Duration>,
+}
+
+/// `[since, until)` cut into `step`s, the last clipped; empty without a step.
+fn steps(
+    step: Option<time::Duration>,
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+) -> Vec<WindowAcc> {
+    let Some(step) = step.filter(|s| s.is_positive()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut start = since;
+    while start < until {
+        let end = start.saturating_add(step).min(until);
+        out.push(WindowAcc::new(start, end));
+        start = end;
+    }
+    out
+}
+
+/// The accumulator `at` falls in, of accumulators in time order that tile the period.
+fn containing(accs: &mut [WindowAcc], at: OffsetDateTime) -> Option<&mut WindowAcc> {
+    let index = accs.partition_point(|w| w.start <= at);
+    index.checked_sub(1).and_then(|i| accs.get_mut(i))
 }
 
 /// The windows of a service over `[since, until)`: its SLA's calendar windows clipped to the
@@ -139,6 +228,7 @@ impl Attainment {
             scope,
             slas,
             services: BTreeMap::new(),
+            step: None,
         };
         if report.scope.consumer.is_none() {
             let declared: Vec<ServiceId> = report
@@ -154,13 +244,24 @@ impl Attainment {
         report
     }
 
+    /// Also reports every service over time in steps of `step` (the caller bounds the number
+    /// of steps by [`MAX_SERIES_STEPS`]). Call before adding rows.
+    pub fn with_series(mut self, step: time::Duration) -> Self {
+        self.step = Some(step);
+        for acc in self.services.values_mut() {
+            acc.series = steps(self.step, self.since, self.until);
+        }
+        self
+    }
+
     fn service(&mut self, id: &ServiceId) -> &mut ServiceAcc {
-        let (slas, since, until) = (&self.slas, self.since, self.until);
+        let (slas, since, until, step) = (&self.slas, self.since, self.until, self.step);
         self.services.entry(id.to_string()).or_insert_with(|| {
             let sla = slas.get(id).cloned();
             ServiceAcc {
                 id: id.clone(),
                 windows: windows(sla.as_ref(), since, until),
+                series: steps(step, since, until),
                 sla,
                 consumers: BTreeMap::new(),
             }
@@ -199,36 +300,20 @@ impl Attainment {
             .as_ref()
             .and_then(|s| s.support_hours.as_ref())
             .is_none_or(|h| h.contains(at));
-        let index = acc.windows.partition_point(|w| w.start <= at);
-        let Some(window) = index.checked_sub(1).and_then(|i| acc.windows.get_mut(i)) else {
+        let Some(window) = containing(&mut acc.windows, at) else {
             return;
         };
-        let counts = &row.counts;
-        let ok_exchange = key.kind == SampleKind::Exchange && key.outcome == Outcome::Ok;
-        match key.side {
-            Side::Consumer => {
-                if supported {
-                    window.consumers.add(key.outcome, counts.count);
-                    if let Some(member) = member {
-                        acc.consumers
-                            .entry(member.to_string())
-                            .or_insert_with(|| (member, OutcomeCounts::default()))
-                            .1
-                            .add(key.outcome, counts.count);
-                    }
-                }
-                if ok_exchange {
-                    window.ok_total.merge(&counts.total);
-                    window.ok_upstream.merge(&counts.upstream);
-                }
-            }
-            Side::Provider => {
-                if key.kind == SampleKind::Probe && supported {
-                    window.provider_probes.add(key.outcome, counts.count);
-                }
-                if ok_exchange {
-                    window.backend.merge(&counts.upstream);
-                }
+        window.add(row, supported);
+        if let Some(step) = containing(&mut acc.series, at) {
+            step.add(row, supported);
+        }
+        if key.side == Side::Consumer && supported {
+            if let Some(member) = member {
+                acc.consumers
+                    .entry(member.to_string())
+                    .or_insert_with(|| (member, OutcomeCounts::default()))
+                    .1
+                    .add(key.outcome, row.counts.count);
             }
         }
     }
@@ -274,7 +359,13 @@ impl Attainment {
                     outcomes,
                 })
                 .collect();
+            let percentile = acc
+                .sla
+                .as_ref()
+                .and_then(|s| s.latency)
+                .map_or(DEFAULT_PERCENTILE, |l| l.percentile);
             services.push(ServiceReport {
+                series: acc.series.iter().map(|s| s.point(percentile)).collect(),
                 service: acc.id,
                 provider,
                 sla: acc.sla,
@@ -296,6 +387,9 @@ impl Attainment {
             services,
             providers,
             breaches: all_breaches,
+            step_seconds: self
+                .step
+                .and_then(|s| u64::try_from(s.whole_seconds()).ok()),
         }
     }
 }
@@ -363,13 +457,7 @@ fn latency_attribution(split: &TimeSplit) -> Attribution {
 }
 
 fn window_report(service: &ServiceId, sla: Option<&SlaDeclaration>, w: &WindowAcc) -> WindowReport {
-    let (source, outcomes) = if w.consumers.total() > 0 {
-        (AvailabilitySource::Consumers, w.consumers)
-    } else if w.provider_probes.total() > 0 {
-        (AvailabilitySource::ProviderProbes, w.provider_probes)
-    } else {
-        (AvailabilitySource::None, OutcomeCounts::default())
-    };
+    let (source, outcomes) = w.availability_source();
     let (eligible, failures) = (outcomes.eligible(), outcomes.failures());
     let target = sla.and_then(|s| s.latency);
     let percentile = target.map_or(DEFAULT_PERCENTILE, |l| l.percentile);

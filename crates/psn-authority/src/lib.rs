@@ -7,6 +7,7 @@ pub mod datadir;
 pub mod metrics;
 pub mod people;
 pub mod publish;
+pub mod report;
 pub mod seed;
 mod server;
 pub mod store;

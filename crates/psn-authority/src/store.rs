@@ -25,10 +25,11 @@ use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
 
+mod config_fetches;
 mod overview;
 mod people;
 
-pub use overview::{EventFilter, GatewayRow, ServiceFilter};
+pub use overview::{EventFilter, ServiceFilter};
 pub use people::{FailedSignIn, NewPersonRecord, NewSession, SignInRecord};
 
 /// Why a store operation failed.
@@ -523,7 +524,10 @@ impl Store {
     /// Gateways of a member with their certificates.
     pub async fn gateways_of(&self, member: &MemberId) -> Result<Vec<GatewayView>> {
         let rows = sqlx::query(
-            "SELECT id, address, status FROM gateways WHERE member_id = $1 ORDER BY id",
+            "SELECT g.id AS id, g.address AS address, g.status AS status, \
+             f.config_version AS config_version, f.fetched_at AS fetched_at FROM gateways g \
+             LEFT JOIN gateway_config_fetches f ON f.gateway_id = g.id \
+             WHERE g.member_id = $1 ORDER BY g.id",
         )
         .bind(member.to_string())
         .fetch_all(&self.pool)
@@ -554,6 +558,7 @@ impl Store {
                 address: row.try_get("address")?,
                 status: row.try_get("status")?,
                 certificates,
+                config: overview::config_held(&row)?,
             });
         }
         Ok(gateways)

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{backends, Backend, TestAuthority};
+use common::{backends, enrol_member as member, Backend, EnrolledGateway as Gw, TestAuthority};
 use psn_api::*;
 use psn_core::aggregate::{
     AggregateBatch, AggregateCounts, AggregateKey, AggregateRow, LogCursor, Outcome, SampleKind,
@@ -13,7 +13,6 @@ use psn_core::aggregate::{
 use psn_core::names::{MemberId, ServiceId};
 use psn_core::problem::{Problem, ProblemType};
 use psn_core::sla::{SlaDeclaration, SlaWindow};
-use psn_gateway::{EnrolOptions, GatewayDir};
 use time::OffsetDateTime;
 
 const DFE: &str = "GB/GOV/D6";
@@ -40,68 +39,6 @@ fn at(text: &str) -> OffsetDateTime {
 fn problem_type(e: &ClientError) -> ProblemType {
     e.problem_type()
         .unwrap_or_else(|| panic!("expected a problem, got {e}"))
-}
-
-/// One member's enrolled gateway.
-struct Gw {
-    dir: GatewayDir,
-    client: AuthorityClient,
-}
-
-impl Gw {
-    /// A raw HTTPS client presenting this gateway's certificate, for hostile bodies.
-    fn raw(&self, a: &TestAuthority) -> reqwest::Client {
-        let (identity, _) = self.dir.load_identity().expect("identity");
-        let tls = psn_pki::client_config(&a.ca_der, Some(identity)).expect("tls");
-        reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .build()
-            .expect("client")
-    }
-}
-
-/// Registers a member with one subsystem and enrols its gateway `gw1`.
-async fn member(a: &TestAuthority, member: &str, name: &str, subsystem: &str) -> Gw {
-    let op = a.operator();
-    let member_id: MemberId = id(member);
-    op.add_member(&NewMember {
-        id: member_id.clone(),
-        name: name.into(),
-        sector: None,
-        region: None,
-    })
-    .await
-    .expect("add member");
-    op.add_subsystem(
-        &member_id,
-        &NewSubsystem {
-            code: id(subsystem),
-        },
-    )
-    .await
-    .expect("subsystem");
-    let token = op
-        .create_token(&TokenRequest {
-            member: member_id,
-            gateway: id("gw1"),
-            ttl_seconds: None,
-        })
-        .await
-        .expect("token")
-        .token;
-    let dir = GatewayDir::new(a.gateway_dir(&member.replace('/', "-")));
-    psn_gateway::enrol(
-        &dir,
-        EnrolOptions {
-            token,
-            address: None,
-        },
-    )
-    .await
-    .expect("enrol");
-    let (identity, _) = dir.load_identity().expect("identity");
-    let client = AuthorityClient::gateway(&a.url, &a.ca_der, identity).expect("client");
-    Gw { dir, client }
 }
 
 /// DfE provides the FSM check (99.9% a day, p95 under 500 ms); Hampshire a payroll hub (99.5%
@@ -1163,6 +1100,82 @@ async fn names_the_registry_does_not_have_are_filed_under_unknown() {
             Some((cursor(1, 7), 1, 12)),
             "the cursor did not move"
         );
+        a.stop().await;
+    }
+}
+
+/// `step` reports one service over time: each step counts exactly the rows that fall in it, by
+/// the same rules as the windows, and a step the report could not hold is refused.
+#[tokio::test]
+async fn a_series_reports_the_service_step_by_step() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        let net = network(&a).await;
+        deliver(
+            &net.kent,
+            vec![
+                used("2024-07-01T10:00:00Z", FSM, KENT_APP, Outcome::Ok, 990),
+                used("2024-07-01T10:00:00Z", FSM, KENT_APP, Outcome::Backend, 10),
+                used("2024-07-03T10:00:00Z", FSM, KENT_APP, Outcome::Ok, 50),
+                used(
+                    "2024-07-03T10:00:00Z",
+                    FSM,
+                    KENT_APP,
+                    Outcome::ClientError,
+                    7,
+                ),
+            ],
+        )
+        .await;
+        let query = SlaReportQuery {
+            service: Some(id(FSM)),
+            step: Some(86_400),
+            ..period()
+        };
+        let report = a.operator().sla_report(&query).await.expect("report");
+        assert_eq!(report.step_seconds, Some(86_400));
+        let service = &report.services[0];
+        let series = &service.series;
+        assert_eq!(series.len(), 7, "seven days, one point each");
+        assert_eq!(series[0].start, at("2024-06-30T23:00:00Z"));
+        assert_eq!(series[6].end, at("2024-07-07T23:00:00Z"));
+        let monday = &series[0];
+        assert_eq!((monday.eligible, monday.failures), (1000, 10));
+        assert_eq!(monday.availability_percent, Some(99.0));
+        assert_eq!(monday.ok_exchanges, 990);
+        assert!(monday.latency_ms.is_some_and(|ms| ms >= 120), "{monday:?}");
+        let wednesday = &series[2];
+        assert_eq!((wednesday.eligible, wednesday.failures), (50, 0));
+        assert_eq!(wednesday.source, AvailabilitySource::Consumers);
+        for quiet in [1, 3, 4, 5, 6] {
+            assert_eq!(series[quiet].eligible, 0, "day {quiet}");
+            assert_eq!(series[quiet].availability_percent, None);
+            assert_eq!(series[quiet].source, AvailabilitySource::None);
+        }
+        // The steps add up to the windows (daily, for this service).
+        for (step, window) in series.iter().zip(&service.windows) {
+            assert_eq!(step.eligible, window.eligible);
+            assert_eq!(step.failures, window.failures);
+        }
+        // Without step, no series.
+        let plain = a.operator().sla_report(&period()).await.expect("report");
+        assert!(plain.services.iter().all(|s| s.series.is_empty()));
+        assert_eq!(plain.step_seconds, None);
+        a.assert_invalid_queries(
+            "/v1/slas/report",
+            &[
+                // A series is of one service.
+                "?step=3600",
+                "?service=GB/GOV/D6/eligibility/fsm-check&step=0",
+                "?service=GB/GOV/D6/eligibility/fsm-check&step=90",
+                "?service=GB/GOV/D6/eligibility/fsm-check&step=-60",
+                "?service=GB/GOV/D6/eligibility/fsm-check&step=one",
+                // More than 1,000 steps: a minute over 30 days.
+                "?service=GB/GOV/D6/eligibility/fsm-check&step=60",
+                "?service=GB/GOV/D6/eligibility/fsm-check&step=18446744073709551615",
+            ],
+        )
+        .await;
         a.stop().await;
     }
 }

@@ -231,7 +231,10 @@ async fn openapi_document_lists_every_route() {
     let doc: serde_json::Value =
         serde_json::from_str(psn_authority::api::OPENAPI).expect("valid JSON");
     let paths = doc["paths"].as_object().expect("paths");
-    let source = include_str!("../src/api.rs");
+    let source = concat!(
+        include_str!("../src/api.rs"),
+        include_str!("../src/people.rs")
+    );
     let routes: Vec<&str> = source
         .split(".route(")
         .skip(1)
@@ -1010,6 +1013,106 @@ async fn deltas_rebuild_exactly_the_signed_versions_and_nothing_else() {
             resp.status(),
             401,
             "deltas are for members and operators only"
+        );
+        a.stop().await;
+    }
+}
+
+/// The authority records which configuration version each gateway fetched (a document, a delta
+/// or a `304` confirming the one it holds) and when; operators' fetches are not a gateway's.
+#[tokio::test]
+async fn the_authority_records_which_configuration_each_gateway_holds() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        let kent_gw =
+            common::enrol_member(&a, "GB/LA/E10000016", "Kent County Council", "revenues").await;
+        let op = a.operator();
+        let gateway: GatewayId = "GB/LA/E10000016@gw1".parse().expect("gateway");
+        let held = |list: &GatewayList| {
+            list.items
+                .iter()
+                .find(|g| g.id == gateway)
+                .expect("listed")
+                .config
+        };
+        let before = op.gateways(100, 0).await.expect("gateways");
+        assert_eq!(before.total, 1);
+        assert_eq!(held(&before), None, "enrolled, never fetched");
+        // The operator's fetch is not the gateway's.
+        let _ = op.config(None, None).await.expect("operator fetch");
+        assert_eq!(held(&op.gateways(100, 0).await.expect("gateways")), None);
+
+        let started = time::OffsetDateTime::now_utc();
+        let ConfigFetch::Document {
+            etag: Some(etag), ..
+        } = kent_gw.client.config(None, None).await.expect("config")
+        else {
+            panic!("expected a document");
+        };
+        let list = op.gateways(100, 0).await.expect("gateways");
+        let first = held(&list).expect("recorded");
+        assert_eq!(Some(first.version), list.config_version);
+        assert!(first.fetched_at >= started - time::Duration::seconds(1));
+
+        // A newer version is published: the gateway is behind until it asks again.
+        let changed = op
+            .add_member(&NewMember {
+                id: "GB/LA/E10000019".parse().expect("id"),
+                name: "Lincolnshire County Council".into(),
+                sector: None,
+                region: None,
+            })
+            .await
+            .expect("add");
+        let list = op.gateways(100, 0).await.expect("gateways");
+        assert_eq!(list.config_version, Some(changed.config_version));
+        assert_eq!(held(&list).expect("held").version, first.version);
+        // Its delta brings it up to date; a 304 on the new version keeps it there.
+        let _ = kent_gw
+            .client
+            .config_delta(first.version, None)
+            .await
+            .expect("delta");
+        let now_held = held(&op.gateways(100, 0).await.expect("gateways")).expect("held");
+        assert_eq!(now_held.version, changed.config_version);
+        assert_ne!(etag, format!("\"v{}\"", changed.config_version));
+        let new_etag = format!("\"v{}\"", changed.config_version);
+        assert_eq!(
+            kent_gw
+                .client
+                .config(Some(&new_etag), None)
+                .await
+                .expect("304"),
+            ConfigFetch::NotModified
+        );
+        let confirmed = held(&op.gateways(100, 0).await.expect("gateways")).expect("held");
+        assert_eq!(confirmed.version, changed.config_version);
+        assert!(confirmed.fetched_at >= now_held.fetched_at);
+        // The member's own view carries the same.
+        let member = op.member(&kent()).await.expect("member");
+        assert_eq!(member.gateways[0].config, Some(confirmed));
+
+        // Paging and refusals.
+        let page = op.gateways(1, 1).await.expect("second page");
+        assert!(page.items.is_empty());
+        assert_eq!((page.total, page.limit, page.offset), (1, 1, 1));
+        a.assert_invalid_queries(
+            "/v1/gateways",
+            &[
+                "?limit=0",
+                "?limit=10001",
+                "?offset=-1",
+                "?limit=ten",
+                "?offset=18446744073709551615",
+                "?extra=1",
+            ],
+        )
+        .await;
+        let e = kent_gw.client.gateways(10, 0).await.expect_err("gateways");
+        assert_eq!(
+            e.problem_type(),
+            Some(ProblemType::Unauthenticated),
+            "a gateway is not the operator: {e}"
         );
         a.stop().await;
     }

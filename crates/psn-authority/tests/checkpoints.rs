@@ -9,46 +9,16 @@ use psn_api::*;
 use psn_audit::format::{ChainHash, Seal};
 use psn_core::checkpoint::Checkpoint;
 use psn_core::encoding::b64url;
-use psn_core::names::{GatewayId, MemberId};
+use psn_core::names::GatewayId;
 use psn_core::problem::ProblemType;
-use psn_gateway::{EnrolOptions, GatewayDir};
+use psn_gateway::GatewayDir;
 
 const KENT: &str = "GB/LA/E10000016";
 
 /// Enrols Kent's gateway `gw1`; returns its directory and its own client.
 async fn enrol(a: &TestAuthority) -> (GatewayDir, AuthorityClient) {
-    let op = a.operator();
-    let member: MemberId = KENT.parse().expect("member");
-    op.add_member(&NewMember {
-        id: member.clone(),
-        name: "Kent County Council".into(),
-        sector: None,
-        region: None,
-    })
-    .await
-    .expect("add member");
-    let token = op
-        .create_token(&TokenRequest {
-            member,
-            gateway: "gw1".parse().expect("code"),
-            ttl_seconds: None,
-        })
-        .await
-        .expect("token")
-        .token;
-    let dir = GatewayDir::new(a.gateway_dir("kent"));
-    psn_gateway::enrol(
-        &dir,
-        EnrolOptions {
-            token,
-            address: None,
-        },
-    )
-    .await
-    .expect("enrol");
-    let (identity, _) = dir.load_identity().expect("identity");
-    let client = AuthorityClient::gateway(&a.url, &a.ca_der, identity).expect("client");
-    (dir, client)
+    let gateway = common::enrol_member(a, KENT, "Kent County Council", "revenues").await;
+    (gateway.dir, gateway.client)
 }
 
 /// A seal at (`segment`, `entry`) signed with the gateway's key, exported as a checkpoint.

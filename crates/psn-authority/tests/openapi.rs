@@ -24,7 +24,10 @@ fn document() -> Value {
 /// `(path, method)` of every route in the router's source, e.g. `("/v1/members", "post")`:
 /// each `.route("path", get(..).post(..))` call, with its method-router functions.
 fn routed() -> BTreeSet<(String, String)> {
-    let source = include_str!("../src/api.rs");
+    let source = concat!(
+        include_str!("../src/api.rs"),
+        include_str!("../src/people.rs")
+    );
     let mut routes = BTreeSet::new();
     for call in source.split(".route(").skip(1) {
         let Some(path) = call.split('"').nth(1) else {

@@ -258,6 +258,8 @@ async fn every_role_sees_what_its_role_allows_and_nothing_else() {
         let kent_service = format!("/ui/services/{KENT}/revenues/lookup");
         let devon_service = format!("/ui/services/{DEVON}/revenues/lookup");
         let kent_page = format!("/ui/members/{KENT}");
+        let kent_sla = format!("{kent_service}/sla?period=1d");
+        let devon_sla = format!("{devon_service}/sla");
         let devon_page = format!("/ui/members/{DEVON}");
         // Per page: operator, member-admin, member-viewer, assessor.
         let matrix: Vec<(&str, [u16; 4])> = vec![
@@ -276,6 +278,13 @@ async fn every_role_sees_what_its_role_allows_and_nothing_else() {
                 [404, 404, 404, 404],
             ),
             ("/ui/gateways", [200, 200, 200, 200]),
+            ("/ui/sla", [200, 200, 200, 200]),
+            (
+                "/ui/sla?provider=GB/LA/E10000016&period=90d",
+                [200, 200, 200, 200],
+            ),
+            (&kent_sla, [200, 200, 200, 200]),
+            (&devon_sla, [200, 200, 200, 200]),
             ("/ui/people", [200, 200, 403, 403]),
             ("/ui/events", [200, 403, 403, 200]),
             (
@@ -315,6 +324,12 @@ async fn every_role_sees_what_its_role_allows_and_nothing_else() {
                 other.body.contains("g-GB-LA-E10000008"),
                 expected_devon(*role),
                 "{role}: Devon's grants on its service page"
+            );
+            let devon_report = browser.get(&devon_sla).await;
+            assert_eq!(
+                devon_report.body.contains("By consumer"),
+                expected_devon(*role),
+                "{role}: Devon's consumers on its SLA report"
             );
             let devon = browser.get(&devon_page).await;
             assert_eq!(
@@ -852,6 +867,249 @@ async fn the_events_page_filters_the_trail_newest_first() {
         assert_eq!(wild.status, StatusCode::OK);
         let none = op.get("/ui/events?actor=nobody-at-all").await;
         assert!(none.body.contains("0 events found"), "{}", none.body);
+        a.stop().await;
+    }
+}
+
+const DFE: &str = "GB/GOV/D6";
+const FSM: &str = "GB/GOV/D6/eligibility/fsm-check";
+const KENT_APP: &str = "GB/LA/E10000016/revenues";
+
+/// `count` of Kent's exchanges of the FSM check `ago` before now, ending with `outcome`.
+fn kent_used(
+    ago: time::Duration,
+    outcome: psn_core::aggregate::Outcome,
+    count: u64,
+) -> psn_core::aggregate::AggregateRow {
+    use psn_core::aggregate::{AggregateCounts, AggregateKey, AggregateRow, SampleKind, Side};
+    let mut counts = AggregateCounts {
+        count,
+        ..AggregateCounts::default()
+    };
+    if outcome == psn_core::aggregate::Outcome::Ok {
+        for _ in 0..count {
+            counts.total.record(120);
+            counts.upstream.record(100);
+        }
+    }
+    AggregateRow {
+        key: AggregateKey {
+            minute: (time::OffsetDateTime::now_utc() - ago).unix_timestamp() / 60,
+            side: Side::Consumer,
+            kind: SampleKind::Exchange,
+            service: FSM.into(),
+            client: KENT_APP.into(),
+            outcome,
+        },
+        counts,
+    }
+}
+
+/// DfE provides the FSM check (99.9% a day); Kent's gateway reports 1,000 exchanges two hours
+/// ago, 10 of which the backend failed: a breach of today's window, the backend's doing.
+async fn measured_network(a: &TestAuthority) -> (common::EnrolledGateway, common::EnrolledGateway) {
+    use psn_core::aggregate::{AggregateBatch, LogCursor, Outcome};
+    let dfe = common::enrol_member(a, DFE, "Department for Education", "eligibility").await;
+    let kent = common::enrol_member(a, KENT, "Kent County Council", "revenues").await;
+    dfe.client
+        .publish_service(&psn_api::ServiceListing {
+            id: FSM.parse().expect("service"),
+            title: "Free school meals check".into(),
+            description: String::new(),
+            processes: vec![],
+        })
+        .await
+        .expect("publish");
+    dfe.client
+        .declare_sla(&SlaDeclaration {
+            service: FSM.parse().expect("service"),
+            availability_percent: 99.9,
+            window: SlaWindow::Day,
+            latency: None,
+            support_hours: None,
+        })
+        .await
+        .expect("declare");
+    let rows = vec![
+        kent_used(time::Duration::hours(2), Outcome::Ok, 990),
+        kent_used(time::Duration::hours(2), Outcome::Backend, 10),
+    ];
+    kent.client
+        .push_aggregates(&AggregateBatch {
+            from: None,
+            to: LogCursor {
+                segment: 1,
+                position: 3,
+            },
+            records: 1000,
+            rows,
+        })
+        .await
+        .expect("push");
+    (dfe, kent)
+}
+
+#[tokio::test]
+async fn sla_reports_show_attainment_breaches_and_charts_with_their_data() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        let _gateways = measured_network(&a).await;
+        let password = add_person(&a, "op", PersonRole::Operator, None).await;
+        let mut op = Browser::signed_in(&a, "op", &password).await;
+        let path = format!("/ui/services/{FSM}/sla?period=1d");
+        let page = op.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        // The same figures as the API's report of the same day.
+        let now = time::OffsetDateTime::now_utc();
+        let api = a
+            .operator()
+            .sla_report(&psn_api::SlaReportQuery {
+                service: Some(FSM.parse().expect("service")),
+                since: Some(now - time::Duration::days(1)),
+                until: Some(now),
+                step: Some(900),
+                ..psn_api::SlaReportQuery::default()
+            })
+            .await
+            .expect("report");
+        let series = &api.services[0].series;
+        let measured: Vec<_> = series.iter().filter(|p| p.eligible > 0).collect();
+        assert_eq!(measured.len(), 1, "one step holds the exchanges");
+        assert_eq!(measured[0].availability_percent, Some(99.0));
+        assert_eq!(api.breaches.len(), 1);
+        for expected in [
+            "SLA report: Free school meals check",
+            "99.9% per day",
+            "99.000%",
+            // The charts: SVG with a name and a description, and their data as a table.
+            "<svg class=\"psn-chart__svg\"",
+            "role=\"img\" aria-labelledby=\"availability-chart-title availability-chart-desc\"",
+            "<title id=\"availability-chart-title\">Availability, last 24 hours</title>",
+            "<title id=\"latency-chart-title\">Latency (p95), last 24 hours</title>",
+            "1 of 96 steps measured; lowest 99.0%",
+            "The charts' data as a table",
+            "1,000",
+            // The breach, its attribution and evidence.
+            "Provider&#39;s backend",
+            "10 failures of 1,000 exchanges judged: backend 10, provider gateway 0.",
+            "measured 99.000%, target 99.9%",
+            // Kent's experience, shown to the network's people.
+            "By consumer",
+        ] {
+            assert!(page.body.contains(expected), "{expected} in {}", page.body);
+        }
+        assert!(
+            page.body.contains("<circle class=\"psn-chart__dot\"")
+                || page.body.contains("<polyline class=\"psn-chart__line\""),
+            "a point is drawn"
+        );
+        assert!(page.body.contains("class=\"psn-chart__target\""));
+        // The network report lists the provider; the provider's report its service and breach.
+        let network = op.get("/ui/sla?period=7d").await;
+        assert_eq!(network.status, StatusCode::OK);
+        assert!(network
+            .body
+            .contains(&format!("/ui/sla?provider={DFE}&amp;period=7d")));
+        let provider = op.get(&format!("/ui/sla?provider={DFE}&period=7d")).await;
+        assert_eq!(provider.status, StatusCode::OK);
+        assert!(provider
+            .body
+            .contains(&format!("/ui/services/{FSM}/sla?period=7d")));
+        assert!(
+            provider
+                .body
+                .contains("10 failures of 1,000 exchanges judged: backend 10"),
+            "{}",
+            provider.body
+        );
+        // Kent's viewer sees the report, but not DfE's consumers.
+        let password = add_person(&a, "kent-viewer", PersonRole::MemberViewer, Some(KENT)).await;
+        let mut viewer = Browser::signed_in(&a, "kent-viewer", &password).await;
+        let seen = viewer.get(&path).await;
+        assert_eq!(seen.status, StatusCode::OK);
+        assert!(seen.body.contains("99.000%"));
+        assert!(
+            !seen.body.contains("By consumer"),
+            "another member's consumers"
+        );
+        // Malformed and hostile queries: an error page, nothing echoed unescaped.
+        for (bad, status) in [
+            ("/ui/sla?period=5y", 400),
+            ("/ui/sla?period=", 400),
+            ("/ui/sla?page=0", 400),
+            ("/ui/sla?extra=1", 400),
+            ("/ui/sla?provider=%3Cscript%3Ealert(1)%3C%2Fscript%3E", 400),
+            ("/ui/sla?provider=GB%2FLA%2FE10000016%00", 400),
+            (&format!("/ui/sla?provider={}", "A".repeat(101)), 400),
+            (&format!("/ui/services/{FSM}/sla?period=1d&extra=1"), 400),
+            (&format!("/ui/services/{FSM}/sla?period=1y"), 400),
+            ("/ui/services/GB/GOV/D6/eligibility/nothing/sla", 404),
+            ("/ui/services/GB/GOV/D6/eligibility/%3Cb%3E/sla", 404),
+        ] {
+            let page = op.get(bad).await;
+            assert_eq!(page.status.as_u16(), status, "{bad}: {}", page.body);
+            assert!(!page.body.contains("<script>"), "{bad}");
+            assert!(!page.body.contains("<b>"), "{bad}");
+            assert_security_headers(&page, bad);
+        }
+        a.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn pages_show_each_gateways_configuration_version_and_freshness() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        let (dfe, _kent) = measured_network(&a).await;
+        let password = add_person(&a, "op", PersonRole::Operator, None).await;
+        let mut op = Browser::signed_in(&a, "op", &password).await;
+        let gateways = op.get("/ui/gateways").await;
+        assert_eq!(gateways.status, StatusCode::OK);
+        assert_eq!(gateways.body.matches(">Never fetched</strong>").count(), 2);
+        let psn_api::ConfigFetch::Document { .. } =
+            dfe.client.config(None, None).await.expect("fetch")
+        else {
+            panic!("a document");
+        };
+        let version = a
+            .operator()
+            .health()
+            .await
+            .expect("health")
+            .config_version
+            .expect("published");
+        let gateways = op.get("/ui/gateways").await;
+        assert_eq!(
+            gateways.body.matches(">Current</strong>").count(),
+            1,
+            "{}",
+            gateways.body
+        );
+        assert!(gateways
+            .body
+            .contains(&format!("Version {version}, last fetched")));
+        // A newer version: DfE's gateway is behind until it asks again.
+        add_member(&a, DEVON, "Devon County Council").await;
+        let dfe_page = op.get(&format!("/ui/members/{DFE}")).await;
+        assert!(
+            dfe_page.body.contains(">Behind</strong>"),
+            "{}",
+            dfe_page.body
+        );
+        assert!(dfe_page
+            .body
+            .contains(&format!("Version {version}, 1 version behind")));
+        let overview = op.get("/ui/").await;
+        assert!(overview.body.contains("Gateways' configuration"));
+        for (tag, count) in [
+            ("Current", 0),
+            ("Behind", 1),
+            ("Out of touch", 0),
+            ("Never fetched", 1),
+        ] {
+            let row = format!(">{tag}</strong></td>\n      <td class=\"govuk-table__cell govuk-table__cell--numeric\">{count}</td>");
+            assert!(overview.body.contains(&row), "{row} in {}", overview.body);
+        }
         a.stop().await;
     }
 }

@@ -3,22 +3,10 @@
 //! snapshot, so pages stay cheap at national scale.
 
 use super::{from_i64, from_millis, parse, Result, ServiceRecord, Store};
-use psn_core::names::{GatewayId, MemberId};
+use psn_api::{ConfigHeld, GatewaySummary};
+use psn_core::names::MemberId;
+use sqlx::any::AnyRow;
 use sqlx::Row;
-use time::OffsetDateTime;
-
-/// A gateway as the overview lists it.
-#[derive(Debug, Clone)]
-pub struct GatewayRow {
-    /// Identity.
-    pub id: GatewayId,
-    /// Peer-facing address, once known.
-    pub address: Option<String>,
-    /// `active` or `revoked`.
-    pub status: String,
-    /// When it last delivered aggregates: how fresh the authority's view of it is.
-    pub last_delivery: Option<OffsetDateTime>,
-}
 
 /// Which services to list.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +15,22 @@ pub struct ServiceFilter {
     pub text: Option<String>,
     /// Only this provider member's services.
     pub member: Option<MemberId>,
+}
+
+/// The configuration a gateway holds, from a row with `config_version` and `fetched_at` columns
+/// (both NULL until its first fetch).
+pub(super) fn config_held(row: &AnyRow) -> Result<Option<ConfigHeld>> {
+    let version: Option<i64> = row.try_get("config_version")?;
+    let fetched: Option<i64> = row.try_get("fetched_at")?;
+    version
+        .zip(fetched)
+        .map(|(version, fetched)| {
+            Ok(ConfigHeld {
+                version: from_i64("configuration version", version)?,
+                fetched_at: from_millis(fetched),
+            })
+        })
+        .transpose()
 }
 
 impl Store {
@@ -52,15 +56,34 @@ impl Store {
         self.member_counts("region").await
     }
 
+    /// The configuration each active gateway holds (`None` until it first fetches one).
+    pub async fn active_gateway_configs(&self) -> Result<Vec<Option<ConfigHeld>>> {
+        let rows = sqlx::query(
+            "SELECT f.config_version AS config_version, f.fetched_at AS fetched_at \
+             FROM gateways g LEFT JOIN gateway_config_fetches f ON f.gateway_id = g.id \
+             WHERE g.status = 'active'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(config_held).collect()
+    }
+
     /// A page of gateways by id, with the total.
-    pub async fn gateway_page(&self, limit: u64, offset: u64) -> Result<(Vec<GatewayRow>, u64)> {
+    pub async fn gateway_page(
+        &self,
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<GatewaySummary>, u64)> {
         let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM gateways")
             .fetch_one(&self.pool)
             .await?;
         let rows = sqlx::query(
             "SELECT g.id AS id, g.address AS address, g.status AS status, \
-             c.updated_at AS delivered FROM gateways g \
-             LEFT JOIN aggregate_cursors c ON c.gateway_id = g.id ORDER BY g.id LIMIT $1 OFFSET $2",
+             c.updated_at AS delivered, f.config_version AS config_version, \
+             f.fetched_at AS fetched_at FROM gateways g \
+             LEFT JOIN aggregate_cursors c ON c.gateway_id = g.id \
+             LEFT JOIN gateway_config_fetches f ON f.gateway_id = g.id \
+             ORDER BY g.id LIMIT $1 OFFSET $2",
         )
         .bind(super::to_i64("limit", limit)?)
         .bind(super::to_i64("offset", offset)?)
@@ -69,10 +92,11 @@ impl Store {
         let gateways = rows
             .iter()
             .map(|r| {
-                Ok(GatewayRow {
+                Ok(GatewaySummary {
                     id: parse("gateway id", &r.try_get::<String, _>("id")?)?,
                     address: r.try_get("address")?,
                     status: r.try_get("status")?,
+                    config: config_held(r)?,
                     last_delivery: r.try_get::<Option<i64>, _>("delivered")?.map(from_millis),
                 })
             })

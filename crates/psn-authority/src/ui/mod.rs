@@ -4,6 +4,7 @@
 //! a server-side session, and see what their role allows.
 
 mod assets;
+mod chart;
 mod headers;
 mod pages;
 mod paging;
@@ -11,6 +12,7 @@ pub(crate) mod password;
 mod render;
 mod session;
 mod signin;
+mod sla;
 mod throttle;
 mod views;
 
@@ -64,6 +66,11 @@ pub fn router(authority: Arc<Authority>) -> Router {
             "/ui/services/{network}/{class}/{code}/{subsystem}/{service}",
             get(pages::service),
         )
+        .route(
+            "/ui/services/{network}/{class}/{code}/{subsystem}/{service}/sla",
+            get(sla::service),
+        )
+        .route("/ui/sla", get(sla::network))
         .route("/ui/gateways", get(pages::gateways))
         .route("/ui/people", get(pages::people))
         .route("/ui/events", get(pages::events))

@@ -6,12 +6,12 @@ use super::render::{layout, render, Failure};
 use super::session::Viewer;
 use super::views::*;
 use super::Ui;
-use crate::store::{EventFilter, GatewayRow, ServiceFilter, ServiceRecord};
+use crate::store::{EventFilter, ServiceFilter, ServiceRecord};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use psn_api::{GatewayView, MemberQuery};
+use psn_api::{ConfigHeld, GatewaySummary, GatewayView, MemberQuery};
 use psn_core::names::MemberId;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ pub struct ListQuery {
 }
 
 /// Refuses over-long filters, control characters and page numbers out of range.
-fn check_filters(texts: &[&Option<String>], page: Option<u64>) -> Result<(), Failure> {
+pub(super) fn check_filters(texts: &[&Option<String>], page: Option<u64>) -> Result<(), Failure> {
     for text in texts.iter().copied().flatten() {
         if text.chars().count() > MAX_FILTER || text.chars().any(char::is_control) {
             return Err(Failure::BadRequest(format!(
@@ -72,7 +72,7 @@ impl ListQuery {
 }
 
 impl Viewer {
-    fn frame(&self, current: &'static str) -> Layout {
+    pub(super) fn frame(&self, current: &'static str) -> Layout {
         layout(current, Some(self.signed_in()))
     }
 
@@ -86,12 +86,12 @@ impl Viewer {
     }
 
     /// The error page for `failure`, framed for this person.
-    fn fail(&self, failure: Failure) -> Response {
+    pub(super) fn fail(&self, failure: Failure) -> Response {
         failure.page(Some(self.signed_in()))
     }
 }
 
-fn when(t: OffsetDateTime) -> String {
+pub(super) fn when(t: OffsetDateTime) -> String {
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02} UTC",
         t.year(),
@@ -159,6 +159,24 @@ async fn overview_page(ui: &Ui, viewer: &Viewer) -> Result<OverviewPage, Failure
         })
         .collect();
     let (_, gateways_total) = store.gateway_page(0, 0).await?;
+    let latest = ui.authority.publisher.current().map(|p| p.version);
+    let now = OffsetDateTime::now_utc();
+    let held = store.active_gateway_configs().await?;
+    let gateway_states = ConfigState::ALL
+        .iter()
+        .map(|state| {
+            let (tag_class, tag) = state.tag();
+            let count = held
+                .iter()
+                .filter(|h| ConfigState::of(**h, latest, now) == *state)
+                .count();
+            StateCount {
+                tag_class,
+                tag,
+                count: u64::try_from(count).unwrap_or(u64::MAX),
+            }
+        })
+        .collect();
     let (_, services_total) = store.service_page(&ServiceFilter::default(), 0, 0).await?;
     let published = ui.authority.publisher.current();
     Ok(OverviewPage {
@@ -168,6 +186,7 @@ async fn overview_page(ui: &Ui, viewer: &Viewer) -> Result<OverviewPage, Failure
         config_expires: published.as_ref().map(|p| when(p.expires_at)),
         members_total: by_class.iter().map(|c| c.count).sum(),
         gateways_total,
+        gateway_states,
         services_total,
         by_class,
         by_region,
@@ -249,6 +268,27 @@ async fn find_member(ui: &Ui, id: &MemberId) -> Result<psn_api::MemberView, Fail
         .ok_or_else(|| Failure::NotFound(format!("There is no member {id}.")))
 }
 
+/// A service page's path segments: network, class, code, subsystem, service.
+pub(super) type ServicePath = (String, String, String, String, String);
+
+/// The service a page's path names, and its catalogue entry; not found otherwise.
+pub(super) async fn find_service(
+    ui: &Ui,
+    (network, class, code, subsystem, service): ServicePath,
+) -> Result<(psn_core::names::ServiceId, ServiceRecord), Failure> {
+    let text = format!("{network}/{class}/{code}/{subsystem}/{service}");
+    let id: psn_core::names::ServiceId = text
+        .parse()
+        .map_err(|_| Failure::NotFound(format!("{text} is not a service id.")))?;
+    let record = ui
+        .authority
+        .store
+        .service(&id)
+        .await?
+        .ok_or_else(|| Failure::NotFound(format!("There is no service {id}.")))?;
+    Ok((id, record))
+}
+
 fn service_lines(services: Vec<ServiceRecord>) -> Vec<ServiceLine> {
     services
         .into_iter()
@@ -260,7 +300,78 @@ fn service_lines(services: Vec<ServiceRecord>) -> Vec<ServiceLine> {
         .collect()
 }
 
-fn gateway_line(g: &GatewayView) -> GatewayLine {
+/// A gateway that has not asked for the configuration for this long is out of touch: one that
+/// follows it long-polls at least every minute (`MAX_WAIT` of the API).
+const OUT_OF_TOUCH: time::Duration = time::Duration::minutes(5);
+
+/// Where a gateway's configuration stands against the latest published version.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum ConfigState {
+    Current,
+    Behind,
+    OutOfTouch,
+    NeverFetched,
+}
+
+impl ConfigState {
+    const ALL: [ConfigState; 4] = [
+        ConfigState::Current,
+        ConfigState::Behind,
+        ConfigState::OutOfTouch,
+        ConfigState::NeverFetched,
+    ];
+
+    /// How `held` compares with the `latest` version as of `now`. Out of touch trumps behind:
+    /// a gateway that stopped asking is the problem to look at first.
+    fn of(held: Option<ConfigHeld>, latest: Option<u64>, now: OffsetDateTime) -> Self {
+        match held {
+            None => ConfigState::NeverFetched,
+            Some(h) if now - h.fetched_at > OUT_OF_TOUCH => ConfigState::OutOfTouch,
+            Some(h) if latest.is_some_and(|l| l > h.version) => ConfigState::Behind,
+            Some(_) => ConfigState::Current,
+        }
+    }
+
+    fn tag(self) -> (&'static str, &'static str) {
+        match self {
+            ConfigState::Current => ("govuk-tag--green", "Current"),
+            ConfigState::Behind => ("govuk-tag--yellow", "Behind"),
+            ConfigState::OutOfTouch => ("govuk-tag--red", "Out of touch"),
+            ConfigState::NeverFetched => ("govuk-tag--grey", "Never fetched"),
+        }
+    }
+}
+
+/// How `held` compares with the `latest` published version, as of `now`, in words.
+fn config_freshness(
+    held: Option<ConfigHeld>,
+    latest: Option<u64>,
+    now: OffsetDateTime,
+) -> ConfigFreshness {
+    let (tag_class, tag) = ConfigState::of(held, latest, now).tag();
+    let detail = match held {
+        None => "It has not fetched the configuration.".into(),
+        Some(held) => {
+            let lag = match latest.map_or(0, |l| l.saturating_sub(held.version)) {
+                0 => String::new(),
+                1 => ", 1 version behind".into(),
+                n => format!(", {n} versions behind"),
+            };
+            format!(
+                "Version {}{lag}, last fetched {}.",
+                held.version,
+                when(held.fetched_at)
+            )
+        }
+    };
+    ConfigFreshness {
+        tag_class,
+        tag,
+        detail,
+    }
+}
+
+fn gateway_line(g: &GatewayView, latest: Option<u64>, now: OffsetDateTime) -> GatewayLine {
     let current = g.certificates.iter().find(|c| c.revoked_at.is_none());
     GatewayLine {
         id: g.id.to_string(),
@@ -269,6 +380,7 @@ fn gateway_line(g: &GatewayView) -> GatewayLine {
         status: g.status.clone(),
         certificate_until: current.map(|c| when(c.not_after)).unwrap_or_default(),
         last_delivery: String::new(),
+        config: config_freshness(g.config, latest, now),
     }
 }
 
@@ -302,11 +414,17 @@ async fn member_page(
         .store
         .service_page(&filter, u64::from(u32::MAX), 0)
         .await?;
+    let latest = ui.authority.publisher.current().map(|p| p.version);
+    let now = OffsetDateTime::now_utc();
     Ok(MemberPage {
         layout: viewer.frame("/ui/members"),
         may_see_grants: viewer.may_see_private(&id),
         subsystems: member.subsystems.iter().map(ToString::to_string).collect(),
-        gateways: member.gateways.iter().map(gateway_line).collect(),
+        gateways: member
+            .gateways
+            .iter()
+            .map(|g| gateway_line(g, latest, now))
+            .collect(),
         services: service_lines(services),
         member: MemberFacts {
             id: member.id.to_string(),
@@ -407,7 +525,7 @@ async fn services_page(ui: &Ui, viewer: &Viewer, q: &ListQuery) -> Result<Servic
 pub async fn service(
     State(ui): State<Arc<Ui>>,
     viewer: Viewer,
-    Path(parts): Path<(String, String, String, String, String)>,
+    Path(parts): Path<ServicePath>,
 ) -> Response {
     match service_page(&ui, &viewer, parts).await {
         Ok(page) => render(StatusCode::OK, &page),
@@ -418,17 +536,10 @@ pub async fn service(
 async fn service_page(
     ui: &Ui,
     viewer: &Viewer,
-    (network, class, code, subsystem, service): (String, String, String, String, String),
+    parts: ServicePath,
 ) -> Result<ServicePage, Failure> {
-    let text = format!("{network}/{class}/{code}/{subsystem}/{service}");
-    let id: psn_core::names::ServiceId = text
-        .parse()
-        .map_err(|_| Failure::NotFound(format!("{text} is not a service id.")))?;
+    let (id, record) = find_service(ui, parts).await?;
     let store = &ui.authority.store;
-    let record = store
-        .service(&id)
-        .await?
-        .ok_or_else(|| Failure::NotFound(format!("There is no service {id}.")))?;
     let provider = find_member(ui, id.member()).await?;
     let sla = store.slas().await?.into_iter().find(|s| s.service == id);
     let grants = if viewer.may_see_private(id.member()) {
@@ -471,7 +582,7 @@ pub async fn gateways(
     }
 }
 
-fn gateway_row_line(g: GatewayRow) -> GatewayLine {
+fn gateway_row_line(g: GatewaySummary, latest: Option<u64>, now: OffsetDateTime) -> GatewayLine {
     GatewayLine {
         member: g.id.member().to_string(),
         id: g.id.to_string(),
@@ -479,6 +590,7 @@ fn gateway_row_line(g: GatewayRow) -> GatewayLine {
         status: g.status,
         certificate_until: String::new(),
         last_delivery: g.last_delivery.map(when).unwrap_or_else(|| "never".into()),
+        config: config_freshness(g.config, latest, now),
     }
 }
 
@@ -488,11 +600,16 @@ async fn gateways_page(ui: &Ui, viewer: &Viewer, q: &ListQuery) -> Result<Gatewa
         .store
         .gateway_page(PAGE_SIZE, paging::offset(q.page()))
         .await?;
+    let config_version = ui.authority.publisher.current().map(|p| p.version);
+    let now = OffsetDateTime::now_utc();
     Ok(GatewaysPage {
         layout: viewer.frame("/ui/gateways"),
-        config_version: ui.authority.publisher.current().map(|p| p.version),
+        config_version,
         total,
-        gateways: gateways.into_iter().map(gateway_row_line).collect(),
+        gateways: gateways
+            .into_iter()
+            .map(|g| gateway_row_line(g, config_version, now))
+            .collect(),
         pagination: pagination("/ui/gateways", "", q.page(), total),
     })
 }

@@ -63,6 +63,7 @@ impl Layout {
             ("/ui/members", "Members"),
             ("/ui/services", "Services"),
             ("/ui/gateways", "Gateways"),
+            ("/ui/sla", "SLA reports"),
         ];
         if self.signed_in.as_ref().is_some_and(|s| s.sees_people) {
             items.push(("/ui/people", "People"));
@@ -136,6 +137,7 @@ pub struct OverviewPage {
     pub config_expires: Option<String>,
     pub members_total: u64,
     pub gateways_total: u64,
+    pub gateway_states: Vec<StateCount>,
     pub services_total: u64,
     pub by_class: Vec<CountRow>,
     pub by_region: Vec<CountRow>,
@@ -201,6 +203,24 @@ pub struct GatewayLine {
     pub status: String,
     pub certificate_until: String,
     pub last_delivery: String,
+    pub config: ConfigFreshness,
+}
+
+/// Active gateways whose configuration stands one way.
+pub struct StateCount {
+    pub tag_class: &'static str,
+    pub tag: &'static str,
+    pub count: u64,
+}
+
+/// How current a gateway's configuration is, as a tag and a sentence.
+pub struct ConfigFreshness {
+    /// The tag's colour modifier (`govuk-tag--green` …).
+    pub tag_class: &'static str,
+    /// The tag's words.
+    pub tag: &'static str,
+    /// The version and when it was fetched, in words.
+    pub detail: String,
 }
 
 /// A service in a list.
@@ -313,4 +333,108 @@ pub struct EventsPage {
     pub total: u64,
     pub events: Vec<EventLine>,
     pub pagination: Option<Pagination>,
+}
+
+/// A link to a report period.
+pub struct PeriodLink {
+    pub href: String,
+    pub text: &'static str,
+    pub current: bool,
+}
+
+/// A provider's attainment over the period.
+pub struct SlaProviderLine {
+    pub id: String,
+    pub services: u64,
+    pub eligible: String,
+    pub failures: String,
+    pub availability: String,
+    pub breaches: u64,
+}
+
+/// A service's attainment over the period.
+pub struct SlaServiceLine {
+    pub id: String,
+    pub sla: String,
+    pub availability: String,
+    /// Windows that met every objective, of all.
+    pub windows: String,
+    pub breaches: usize,
+}
+
+/// A missed objective.
+pub struct BreachLine {
+    pub service: String,
+    pub window: String,
+    pub objective: &'static str,
+    pub target: String,
+    pub measured: String,
+    pub attribution: &'static str,
+    pub evidence: String,
+}
+
+/// One SLA window of a service.
+pub struct WindowLine {
+    pub window: String,
+    pub source: &'static str,
+    pub judged: String,
+    pub failures: String,
+    pub availability: String,
+    pub target: String,
+    pub latency: String,
+    pub latency_target: String,
+    pub breaches: usize,
+}
+
+/// One consumer member's experience of a service.
+pub struct ConsumerLine {
+    pub id: String,
+    pub judged: String,
+    pub failures: String,
+    pub availability: String,
+}
+
+/// One step of a service's series, as the charts' table shows it.
+pub struct PointLine {
+    pub start: String,
+    pub judged: String,
+    pub failures: String,
+    pub availability: String,
+    pub latency: String,
+}
+
+/// The network's SLA report: every provider, or one provider's services and breaches.
+#[derive(Template)]
+#[template(path = "sla.html")]
+pub struct SlaPage {
+    pub layout: Layout,
+    pub period: &'static str,
+    pub period_key: &'static str,
+    pub periods: Vec<PeriodLink>,
+    /// The provider filter as entered (empty for every provider).
+    pub provider: String,
+    pub providers: Vec<SlaProviderLine>,
+    pub providers_total: u64,
+    pub services: Vec<SlaServiceLine>,
+    pub breaches: Vec<BreachLine>,
+    pub pagination: Option<Pagination>,
+}
+
+/// One service's SLA report with its charts.
+#[derive(Template)]
+#[template(path = "service_sla.html")]
+pub struct ServiceSlaPage {
+    pub layout: Layout,
+    pub id: String,
+    pub title: String,
+    pub provider: String,
+    pub period: &'static str,
+    pub periods: Vec<PeriodLink>,
+    pub summary: SlaServiceLine,
+    pub charts: Vec<super::chart::Chart>,
+    pub points: Vec<PointLine>,
+    pub windows: Vec<WindowLine>,
+    pub breaches: Vec<BreachLine>,
+    /// Per consumer, for those who may see the provider's private business.
+    pub consumers: Option<Vec<ConsumerLine>>,
 }

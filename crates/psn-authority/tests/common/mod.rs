@@ -184,3 +184,72 @@ impl TestAuthority {
         }
     }
 }
+
+/// One member's enrolled gateway: its data directory and an API client presenting its
+/// certificate.
+pub struct EnrolledGateway {
+    pub dir: psn_gateway::GatewayDir,
+    pub client: AuthorityClient,
+}
+
+impl EnrolledGateway {
+    /// A raw HTTPS client presenting this gateway's certificate, for hostile bodies.
+    pub fn raw(&self, a: &TestAuthority) -> reqwest::Client {
+        let (identity, _) = self.dir.load_identity().expect("identity");
+        let tls = psn_pki::client_config(&a.ca_der, Some(identity)).expect("tls");
+        reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .build()
+            .expect("client")
+    }
+}
+
+/// Registers `member` with one subsystem and enrols its gateway `gw1` (a real enrolment: token,
+/// key, CSR, certificate).
+pub async fn enrol_member(
+    a: &TestAuthority,
+    member: &str,
+    name: &str,
+    subsystem: &str,
+) -> EnrolledGateway {
+    let op = a.operator();
+    let member_id: psn_core::names::MemberId = member.parse().expect("member id");
+    op.add_member(&psn_api::NewMember {
+        id: member_id.clone(),
+        name: name.into(),
+        sector: None,
+        region: None,
+    })
+    .await
+    .expect("add member");
+    op.add_subsystem(
+        &member_id,
+        &psn_api::NewSubsystem {
+            code: subsystem.parse().expect("subsystem code"),
+        },
+    )
+    .await
+    .expect("subsystem");
+    let token = op
+        .create_token(&psn_api::TokenRequest {
+            member: member_id,
+            gateway: "gw1".parse().expect("gateway code"),
+            ttl_seconds: None,
+        })
+        .await
+        .expect("token")
+        .token;
+    let dir = psn_gateway::GatewayDir::new(a.gateway_dir(&member.replace('/', "-")));
+    psn_gateway::enrol(
+        &dir,
+        psn_gateway::EnrolOptions {
+            token,
+            address: None,
+        },
+    )
+    .await
+    .expect("enrol");
+    let (identity, _) = dir.load_identity().expect("identity");
+    let client = AuthorityClient::gateway(&a.url, &a.ca_der, identity).expect("client");
+    EnrolledGateway { dir, client }
+}

@@ -82,6 +82,7 @@ pub async fn run(command: SlaCommand) -> anyhow::Result<()> {
                 consumer,
                 since,
                 until,
+                step: None,
             };
             let report = connect.client()?.sla_report(&query).await?;
             match output {
