@@ -25,9 +25,11 @@ use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
 
+mod oidc;
 mod overview;
 mod people;
 
+pub use oidc::{OidcIdentity, OidcLinked, OidcPending};
 pub use overview::{EventFilter, GatewayRow, ServiceFilter};
 pub use people::{FailedSignIn, NewPersonRecord, NewSession, SignInRecord};
 

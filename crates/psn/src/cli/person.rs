@@ -68,6 +68,13 @@ fn describe(p: &PersonView) -> String {
     }
 }
 
+/// How a person signs in: `password`, or `oidc:` and their provider's name.
+fn sign_in_with(p: &PersonView) -> String {
+    p.oidc_provider
+        .as_ref()
+        .map_or_else(|| "password".to_owned(), |name| format!("oidc:{name}"))
+}
+
 fn print_password(issued: &PersonPassword, output: Output, what: &str) -> anyhow::Result<()> {
     match output {
         Output::Json => output::json(issued),
@@ -115,10 +122,11 @@ pub async fn run(command: PersonCommand) -> anyhow::Result<()> {
                                     .map(ToString::to_string)
                                     .unwrap_or_default(),
                                 if p.disabled { "disabled" } else { "enabled" }.to_owned(),
+                                sign_in_with(p),
                             ]
                         })
                         .collect();
-                    output::table(&["USERNAME", "ROLE", "MEMBER", "STATE"], &rows);
+                    output::table(&["USERNAME", "ROLE", "MEMBER", "STATE", "SIGN-IN"], &rows);
                     Ok(())
                 }
             }
