@@ -9,7 +9,7 @@
 //! sign-in with it (and again when the cached copy is `DISCOVERY_TTL` old), within
 //! `DISCOVERY_TIMEOUT`, and its failure is an error page for that button only.
 
-use super::render::{error_page, layout, render};
+use super::render::{error_page, layout, render, Failure};
 use super::session::{cookie, forged_form, random_token, same_token};
 use super::signin::{start, unreadable_form, TokenForm};
 use super::views::SignedInPage;
@@ -400,7 +400,7 @@ pub async fn begin(
         .begin_oidc_sign_in(&hash, &pending, expires_at)
         .await
     {
-        return super::render::Failure::from(e).into_response();
+        return Failure::from(e).into_response();
     }
     let mut response = Redirect::to(url.as_str()).into_response();
     response
@@ -438,11 +438,18 @@ enum Refusal {
     UnknownMember(String),
     /// The derived username is someone else's.
     UsernameTaken(String),
+    /// The provider could not be reached or answered wrongly: what was being done, and why.
+    Unavailable(&'static str, String),
+    /// Something on this side failed.
+    Failed(Failure),
 }
 
 impl Refusal {
-    fn page(self, label: &str) -> Response {
+    fn page(self, provider: &Provider) -> Response {
+        let label = &provider.config.label;
         let (status, title, message) = match self {
+            Refusal::Unavailable(what, error) => return provider.unavailable(what, &error),
+            Refusal::Failed(failure) => return failure.into_response(),
             Refusal::Unreadable => (
                 StatusCode::BAD_REQUEST,
                 "The sign-in could not be completed",
@@ -531,8 +538,7 @@ pub async fn callback(
             let landing = render(StatusCode::OK, &page);
             start(&ui, &headers, &person, landing).await
         }
-        Err(Ok(refusal)) => refusal.page(&provider.config.label),
-        Err(Err(page)) => page,
+        Err(refusal) => refusal.page(provider),
     };
     // Whatever happened, this sign-in is over.
     response
@@ -541,77 +547,74 @@ pub async fn callback(
     response
 }
 
-/// The callback's checks and the person it signs in as; an `Err` is a refusal or a failure
-/// page.
+/// The callback's checks and the person it signs in as.
 async fn finish(
     ui: &Ui,
     provider: &Provider,
     headers: &HeaderMap,
     query: Result<Query<Callback>, QueryRejection>,
-) -> Result<psn_api::PersonView, Result<Refusal, Response>> {
+) -> Result<psn_api::PersonView, Refusal> {
     let Ok(Query(callback)) = query else {
-        return Err(Ok(Refusal::Unreadable));
+        return Err(Refusal::Unreadable);
     };
     let too_long = |v: &Option<String>, max: usize| v.as_ref().is_some_and(|v| v.len() > max);
     if too_long(&callback.code, MAX_CODE) || too_long(&callback.state, MAX_STATE) {
-        return Err(Ok(Refusal::Unreadable));
+        return Err(Refusal::Unreadable);
     }
     let Some(binding) = cookie(headers, OIDC_COOKIE) else {
-        return Err(Ok(Refusal::NotInFlight));
+        return Err(Refusal::NotInFlight);
     };
     let hash = psn_core::token::secret_hash(&binding);
     let pending = match ui.authority.store.take_oidc_sign_in(&hash).await {
         Ok(Some(p)) if p.provider == provider.config.name => p,
-        Ok(_) => return Err(Ok(Refusal::NotInFlight)),
-        Err(e) => return Err(Err(super::render::Failure::from(e).into_response())),
+        Ok(_) => return Err(Refusal::NotInFlight),
+        Err(e) => return Err(Refusal::Failed(e.into())),
     };
     if let Some(error) = callback.error {
         let mut said = shorten(&error);
         if let Some(description) = callback.error_description {
             said = format!("{said} ({})", shorten(&description));
         }
-        return Err(Ok(Refusal::ProviderError(said)));
+        return Err(Refusal::ProviderError(said));
     }
     if !callback
         .state
         .as_deref()
         .is_some_and(|s| same_token(s, &pending.state))
     {
-        return Err(Ok(Refusal::NotInFlight));
+        return Err(Refusal::NotInFlight);
     }
     let Some(code) = callback.code.filter(|c| !c.is_empty()) else {
-        return Err(Ok(Refusal::Unreadable));
+        return Err(Refusal::Unreadable);
     };
     let client = provider
         .client()
         .await
-        .map_err(|e| Err(provider.unavailable("discovery failed", &e)))?;
+        .map_err(|e| Refusal::Unavailable("discovery failed", e))?;
     let exchange = client
         .exchange_code(AuthorizationCode::new(code))
-        .map_err(|e| Err(provider.unavailable("no token endpoint", &e.to_string())))?;
+        .map_err(|e| Refusal::Unavailable("no token endpoint", e.to_string()))?;
     let tokens = exchange
         .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier))
         .request_async(&provider.http)
         .await
-        .map_err(|e| Err(provider.unavailable("token exchange failed", &error_chain(&e))))?;
+        .map_err(|e| Refusal::Unavailable("token exchange failed", error_chain(&e)))?;
     let Some(id_token) = tokens.id_token() else {
-        return Err(Ok(Refusal::InvalidToken(
-            "no ID token in the answer".into(),
-        )));
+        return Err(Refusal::InvalidToken("no ID token in the answer".into()));
     };
     let claims = id_token
         .claims(&client.id_token_verifier(), &Nonce::new(pending.nonce))
-        .map_err(|e| Ok(Refusal::InvalidToken(error_chain(&e))))?;
-    let all = serde_json::to_value(claims).map_err(|e| Ok(Refusal::InvalidToken(e.to_string())))?;
+        .map_err(|e| Refusal::InvalidToken(error_chain(&e)))?;
+    let all = serde_json::to_value(claims).map_err(|e| Refusal::InvalidToken(e.to_string()))?;
     let Some(rule) = provider.config.rules.iter().find(|r| matches(r, &all)) else {
         tracing::info!(provider = %provider.config.name, subject = %claims.subject().as_str(),
             "OpenID Connect: no rule matched");
-        return Err(Ok(Refusal::NoRule));
+        return Err(Refusal::NoRule);
     };
     let subject = claims.subject().as_str();
     let username = username_for(&provider.config.name, subject);
-    let new_id = crate::people::new_person_id()
-        .map_err(|e| Err(super::render::Failure::Internal(e).into_response()))?;
+    let new_id =
+        crate::people::new_person_id().map_err(|e| Refusal::Failed(Failure::Internal(e)))?;
     let identity = OidcIdentity {
         provider: &provider.config.name,
         issuer: claims.issuer().as_str(),
@@ -623,10 +626,10 @@ async fn finish(
     };
     match ui.authority.store.link_oidc_person(&identity).await {
         Ok(OidcLinked::Ready(person)) => Ok(person),
-        Ok(OidcLinked::Disabled(_)) => Err(Ok(Refusal::Disabled)),
-        Err(StoreError::NotFound(m)) => Err(Ok(Refusal::UnknownMember(m))),
-        Err(StoreError::Conflict(m)) => Err(Ok(Refusal::UsernameTaken(m))),
-        Err(e) => Err(Err(super::render::Failure::from(e).into_response())),
+        Ok(OidcLinked::Disabled(_)) => Err(Refusal::Disabled),
+        Err(StoreError::NotFound(m)) => Err(Refusal::UnknownMember(m)),
+        Err(StoreError::Conflict(m)) => Err(Refusal::UsernameTaken(m)),
+        Err(e) => Err(Refusal::Failed(e.into())),
     }
 }
 
