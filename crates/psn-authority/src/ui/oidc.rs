@@ -202,10 +202,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// `scheme://host[:port]` of a URL, as a CSP source.
+/// `scheme://host[:port]` of a URL, as a CSP source. Only plain host names and addresses are
+/// used: an endpoint comes from the provider's discovery document, and a `;` or `'` in it must
+/// not add to the policy.
 fn origin(url: &str) -> Option<String> {
     let origin = openidconnect::url::Url::parse(url).ok()?.origin();
-    origin.is_tuple().then(|| origin.ascii_serialization())
+    let text = origin.ascii_serialization();
+    let plain = |c: char| c.is_ascii_alphanumeric() || ".-:/[]".contains(c);
+    (origin.is_tuple() && text.chars().all(plain)).then_some(text)
 }
 
 /// A client secret file: first line, trimmed; refused when empty or (on Unix) readable by
@@ -677,7 +681,18 @@ pub fn username_for(provider: &str, subject: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::username_for;
+    use super::{origin, username_for};
+
+    #[test]
+    fn only_plain_origins_enter_the_policy() {
+        assert_eq!(
+            origin("https://login.kent.example:8443/authorize?x=1").as_deref(),
+            Some("https://login.kent.example:8443")
+        );
+        assert_eq!(origin("https://[::1]/a").as_deref(), Some("https://[::1]"));
+        assert_eq!(origin("https://evil;script-src*/"), None);
+        assert_eq!(origin("not a url"), None);
+    }
 
     #[test]
     fn usernames_are_valid_bounded_and_distinct() {
