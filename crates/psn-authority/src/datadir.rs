@@ -76,7 +76,8 @@ pub struct OidcProvider {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OidcRule {
-    /// Name of a string or array-of-strings claim of the ID token.
+    /// Name of a string or array-of-strings claim of the ID token (or, when the token has none
+    /// of the rules' claims, of the provider's userinfo answer).
     pub claim: String,
     /// The value the claim must be, or contain.
     pub value: String,

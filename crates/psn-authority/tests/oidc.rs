@@ -64,6 +64,8 @@ struct Login {
     sub: String,
     groups: Vec<String>,
     fault: Fault,
+    /// Groups only from the userinfo endpoint, not in the ID token; with this subject there.
+    userinfo_only: Option<String>,
 }
 
 fn login(sub: &str, groups: &[&str]) -> Login {
@@ -71,6 +73,7 @@ fn login(sub: &str, groups: &[&str]) -> Login {
         sub: sub.into(),
         groups: groups.iter().map(|g| (*g).to_owned()).collect(),
         fault: Fault::None,
+        userinfo_only: None,
     }
 }
 
@@ -88,6 +91,8 @@ struct IdpState {
     other_key: CoreRsaPrivateSigningKey,
     next: Mutex<Login>,
     codes: Mutex<HashMap<String, Issued>>,
+    /// Access tokens handed out, and the userinfo answer of each.
+    userinfo: Mutex<HashMap<String, serde_json::Value>>,
 }
 
 struct FakeIdp {
@@ -143,12 +148,14 @@ impl FakeIdp {
             other_key: signing_key(include_str!("data/oidc-other-key.pem")),
             next: Mutex::new(login("nobody", &[])),
             codes: Mutex::new(HashMap::new()),
+            userinfo: Mutex::new(HashMap::new()),
         });
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/jwks", get(jwks))
             .route("/authorize", get(authorize))
             .route("/token", post(token))
+            .route("/userinfo", get(userinfo))
             .with_state(state.clone());
         let task = tokio::spawn(serve_tls(listener, Arc::new(tls), app));
         let http = reqwest::Client::builder()
@@ -209,6 +216,7 @@ async fn discovery(State(idp): State<Arc<IdpState>>) -> Json<serde_json::Value> 
         "authorization_endpoint": format!("{i}/authorize"),
         "token_endpoint": format!("{i}/token"),
         "jwks_uri": format!("{i}/jwks"),
+        "userinfo_endpoint": format!("{i}/userinfo"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -326,16 +334,26 @@ async fn token(
     } else {
         issued.nonce
     };
-    let claims: IdTokenClaims<Extra, CoreGenderClaim> = serde_json::from_value(serde_json::json!({
+    let mut claims = serde_json::json!({
         "iss": idp.issuer,
         "sub": issued.login.sub,
         "aud": [audience],
         "iat": iat,
         "exp": exp,
         "nonce": nonce,
-        "groups": issued.login.groups,
-    }))
-    .expect("claims");
+    });
+    let access_token = format!("access-{}", idp.userinfo.lock().expect("lock").len());
+    match &issued.login.userinfo_only {
+        Some(sub) => {
+            idp.userinfo.lock().expect("lock").insert(
+                access_token.clone(),
+                serde_json::json!({ "sub": sub, "groups": issued.login.groups }),
+            );
+        }
+        None => claims["groups"] = serde_json::json!(issued.login.groups),
+    }
+    let claims: IdTokenClaims<Extra, CoreGenderClaim> =
+        serde_json::from_value(claims).expect("claims");
     let key = if fault == Fault::WrongKey {
         &idp.other_key
     } else {
@@ -355,12 +373,25 @@ async fn token(
     )
     .expect("sign");
     Json(serde_json::json!({
-        "access_token": "fake-access-token",
+        "access_token": access_token,
         "token_type": "Bearer",
         "expires_in": 300,
         "id_token": id_token.to_string(),
     }))
     .into_response()
+}
+
+/// `/userinfo`: the claims of the bearer's access token.
+async fn userinfo(State(idp): State<Arc<IdpState>>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    match idp.userinfo.lock().expect("lock").get(token) {
+        Some(claims) => Json(claims.clone()).into_response(),
+        None => AxumStatus::UNAUTHORIZED.into_response(),
+    }
 }
 
 /// Standard base64 with padding (HTTP Basic authentication).
@@ -862,17 +893,32 @@ async fn signing_in_creates_links_updates_and_refuses_disabled_people() {
         );
 
         // People list and page show how each person signs in.
-        a.operator()
+        let password = a
+            .operator()
             .add_person(&NewPerson {
                 username: "op".into(),
                 member: None,
                 role: PersonRole::Operator,
             })
             .await
-            .expect("add op");
+            .expect("add op")
+            .password;
         let listed = people(&a).await;
         let op = listed.iter().find(|p| p.username == "op").expect("op");
         assert_eq!(op.oidc_provider, None);
+        let mut browser = Browser::new(&a);
+        let form = browser.get("/ui/sign-in").await;
+        let csrf = form.csrf();
+        let page = browser
+            .post(
+                "/ui/sign-in",
+                &[("username", "op"), ("password", &password), ("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+        let page = browser.get("/ui/people").await;
+        assert!(page.body.contains("OpenID Connect: kent"), "{}", page.body);
+        assert!(page.body.contains(">password<"), "{}", page.body);
         a.stop().await;
     }
 }
@@ -909,6 +955,13 @@ async fn tokens_failing_a_check_and_unmapped_identities_are_refused() {
                 .contains_key(psn_authority::ui::SESSION_COOKIE));
             assert!(!browser.cookies.contains_key(psn_authority::ui::OIDC_COOKIE));
         }
+        // Userinfo about another subject is refused like a bad token.
+        let mut browser = Browser::new(&a);
+        let mut who = login("mallory", &["kent-admins"]);
+        who.userinfo_only = Some("someone-else".into());
+        let page = browser.sign_in_kent(&idp, who).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+        assert!(page.body.contains("could not be verified"), "{}", page.body);
         let mut browser = Browser::new(&a);
         let page = browser
             .sign_in_kent(&idp, login("eve", &["devon-admins", "network-ops"]))
@@ -924,6 +977,20 @@ async fn tokens_failing_a_check_and_unmapped_identities_are_refused() {
         assert!(events(&a, "person.sign-in").await.is_empty());
         a.stop().await;
     }
+}
+
+/// A provider that puts the rules' claim only in its userinfo answer: it is asked, and its
+/// claims map like the ID token's.
+#[tokio::test]
+async fn claims_only_in_userinfo_are_used() {
+    let idp = FakeIdp::start().await;
+    let a = authority_with(Backend::Sqlite, &idp, &[KENT_ADMINS]).await;
+    let mut browser = Browser::new(&a);
+    let mut who = login("carol", &["kent-admins"]);
+    who.userinfo_only = Some("carol".into());
+    let page = browser.sign_in_kent(&idp, who).await;
+    assert_signed_in(&mut browser, &page, "member-admin for GB/LA/E10000016").await;
+    a.stop().await;
 }
 
 /// Callbacks that are not this browser's own sign-in, hostile parameters, the provider's error

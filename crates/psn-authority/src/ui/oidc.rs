@@ -30,8 +30,9 @@ use openidconnect::core::{
 use openidconnect::{
     AdditionalClaims, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
     EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields, IssuerUrl,
-    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, StandardErrorResponse,
-    StandardTokenResponse, TokenResponse,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    StandardErrorResponse, StandardTokenResponse, SubjectIdentifier, TokenResponse, UserInfoClaims,
+    UserInfoError,
 };
 use psn_api::MAX_USERNAME;
 use serde::{Deserialize, Serialize};
@@ -609,8 +610,12 @@ async fn finish(
     let claims = id_token
         .claims(&client.id_token_verifier(), &Nonce::new(pending.nonce))
         .map_err(|e| Refusal::InvalidToken(error_chain(&e)))?;
-    let all = serde_json::to_value(claims).map_err(|e| Refusal::InvalidToken(e.to_string()))?;
-    let Some(rule) = provider.config.rules.iter().find(|r| matches(r, &all)) else {
+    let mut all = serde_json::to_value(claims).map_err(|e| Refusal::InvalidToken(e.to_string()))?;
+    let rules = &provider.config.rules;
+    if !rules.iter().any(|r| all.get(&r.claim).is_some()) {
+        add_user_info(&client, provider, &tokens, claims.subject(), &mut all).await?;
+    }
+    let Some(rule) = rules.iter().find(|r| matches(r, &all)) else {
         tracing::info!(provider = %provider.config.name, subject = %claims.subject().as_str(),
             "OpenID Connect: no rule matched");
         return Err(Refusal::NoRule);
@@ -635,6 +640,36 @@ async fn finish(
         Err(StoreError::Conflict(m)) => Err(Refusal::UsernameTaken(m)),
         Err(e) => Err(Refusal::Failed(e.into())),
     }
+}
+
+/// Adds the claims of the provider's userinfo endpoint that the ID token lacks, for providers
+/// that put claims such as groups only there. Asked only when the ID token has none of the
+/// rules' claims, and only of providers that have the endpoint; the answer must be about the
+/// same subject (the crate checks).
+async fn add_user_info(
+    client: &OidcClient,
+    provider: &Provider,
+    tokens: &Tokens,
+    subject: &SubjectIdentifier,
+    all: &mut serde_json::Value,
+) -> Result<(), Refusal> {
+    let Ok(request) = client.user_info(tokens.access_token().clone(), Some(subject.clone())) else {
+        return Ok(());
+    };
+    let info: UserInfoClaims<OtherClaims, CoreGenderClaim> = request
+        .request_async(&provider.http)
+        .await
+        .map_err(|e| match e {
+            UserInfoError::ClaimsVerification(_) => Refusal::InvalidToken(error_chain(&e)),
+            _ => Refusal::Unavailable("userinfo failed", error_chain(&e)),
+        })?;
+    let info = serde_json::to_value(info).map_err(|e| Refusal::InvalidToken(e.to_string()))?;
+    if let (Some(all), serde_json::Value::Object(info)) = (all.as_object_mut(), info) {
+        for (name, value) in info {
+            all.entry(name).or_insert(value);
+        }
+    }
+    Ok(())
 }
 
 /// At most `MAX_ERROR_SHOWN` characters of what a provider said.
