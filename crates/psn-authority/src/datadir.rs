@@ -66,6 +66,10 @@ pub struct OidcProvider {
     /// system's roots are trusted too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// Scopes to ask for besides `openid`, for the claims the rules read (`["profile",
+    /// "groups"]`, as the provider names them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
     /// Claim-to-role rules, first match wins; no match refuses sign-in.
     #[serde(default)]
     pub rules: Vec<OidcRule>,
@@ -110,6 +114,16 @@ impl OidcProvider {
         }
         if !https_url(&self.issuer) {
             return Err(format!("{at}.issuer: must be an https:// URL"));
+        }
+        let scope_char = |c: char| c.is_ascii_graphic() && c != '"' && c != '\\';
+        if let Some(bad) = self
+            .scopes
+            .iter()
+            .find(|s| s.is_empty() || s.as_str() == "openid" || !s.chars().all(scope_char))
+        {
+            return Err(format!(
+                "{at}.scopes: {bad:?} is not a scope to add (openid is always asked for)"
+            ));
         }
         if self.client_id.is_empty() {
             return Err(format!("{at}.client_id: must not be empty"));

@@ -433,7 +433,7 @@ fn provider_toml(name: &str, issuer: &str, rules: &[Rule<'_>]) -> String {
         "\n[[oidc]]\nname = \"{name}\"\nlabel = \"Kent <County> Council\"\nissuer = \"{issuer}\"\n\
          client_id = \"{CLIENT_ID}\"\nclient_secret_file = \"oidc-{name}.secret\"\n\
          redirect_url = \"https://authority.example:8443/ui/sign-in/oidc/{name}/callback\"\n\
-         ca_file = \"idp-ca.pem\"\n"
+         ca_file = \"idp-ca.pem\"\nscopes = [\"profile\", \"groups\"]\n"
     );
     for rule in rules {
         text.push_str(&format!(
@@ -727,7 +727,7 @@ async fn signing_in_creates_links_updates_and_refuses_disabled_people() {
             "code_challenge=",
             "state=",
             "nonce=",
-            "scope=openid",
+            "scope=openid+profile+groups&",
             "redirect_uri=https%3A%2F%2Fauthority.example%3A8443%2Fui%2Fsign-in%2Foidc%2Fkent%2Fcallback",
         ] {
             assert!(to_idp.contains(part), "{to_idp} lacks {part}");
@@ -1210,6 +1210,10 @@ async fn bad_provider_configuration_stops_the_authority_naming_the_field() {
         (
             good.replace("idp-ca.pem", "oidc-kent.secret"),
             "oidc[0] (kent).ca_file",
+        ),
+        (
+            good.replace("\"groups\"]", "\"openid\"]"),
+            "oidc[0] (kent).scopes",
         ),
         (
             good.replace("client_id", "client_identifier"),

@@ -18,9 +18,7 @@ mod views;
 
 pub use assets::GOVUK_FRONTEND_VERSION;
 pub use headers::CONTENT_SECURITY_POLICY;
-pub use oidc::{
-    username_for as oidc_username, OidcProviders, FLOW_LIFETIME as OIDC_FLOW_LIFETIME, OIDC_COOKIE,
-};
+pub use oidc::{username_for as oidc_username, OidcProviders, OIDC_COOKIE};
 pub use session::{SESSION_COOKIE, SIGN_IN_COOKIE};
 pub use signin::{LOCKOUT, MAX_ACCOUNT_FAILURES};
 pub use throttle::MAX_FAILURES as MAX_ADDRESS_FAILURES;

@@ -46,7 +46,7 @@ use time::OffsetDateTime;
 /// carry it.
 pub const OIDC_COOKIE: &str = "__Host-psn-oidc";
 /// How long a sign-in may take between the button and the callback.
-pub const FLOW_LIFETIME: Duration = Duration::from_secs(10 * 60);
+const FLOW_LIFETIME: Duration = Duration::from_secs(10 * 60);
 /// How long a provider's discovery document and keys are used before being fetched again (so a
 /// rotated signing key is picked up).
 const DISCOVERY_TTL: Duration = Duration::from_secs(15 * 60);
@@ -382,13 +382,14 @@ pub async fn begin(
         Err(f) => return f.into_response(),
     };
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    // `openid` is always asked for; `scopes` adds what the rules' claims need.
     let (url, state, nonce) = client
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
             CsrfToken::new_random,
             Nonce::new_random,
         )
-        .add_scope(Scope::new("openid".into()))
+        .add_scopes(provider.config.scopes.iter().cloned().map(Scope::new))
         .set_pkce_challenge(challenge)
         .url();
     let pending = OidcPending {
