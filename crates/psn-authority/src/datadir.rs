@@ -300,3 +300,25 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     file.sync_all()?;
     std::fs::rename(&tmp, path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Settings;
+
+    /// The README's `[[oidc]]` example is a valid configuration, so the documentation cannot
+    /// drift from what the authority accepts.
+    #[test]
+    fn the_readme_provider_example_is_valid() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("```toml\n[[oidc]]")
+            .expect("the README's [[oidc]] example");
+        let block = &readme[start + "```toml\n".len()..];
+        let block = &block[..block.find("```").expect("end of the example")];
+        let settings: Settings =
+            toml::from_str(&format!("network = \"GB\"\n{block}")).expect("parses");
+        settings.validate().expect("valid");
+        assert_eq!(settings.oidc.len(), 1);
+        assert_eq!(settings.oidc[0].rules.len(), 2);
+    }
+}
