@@ -30,6 +30,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
     Router::new()
         .route("/v1/people", get(list).post(add))
         .route("/v1/people/{username}/disable", post(disable))
+        .route("/v1/people/{username}/enable", post(enable))
         .route("/v1/people/{username}/role", post(set_role))
         .route("/v1/people/{username}/password", post(reset_password))
         .with_state(authority)
@@ -99,6 +100,16 @@ async fn disable(
 ) -> ApiResult<Json<PersonView>> {
     checked_username(&username)?;
     Ok(Json(a.store.disable_person(&actor, &username).await?))
+}
+
+async fn enable(
+    State(a): State<Arc<Authority>>,
+    Operator(actor): Operator,
+    Path(username): Path<String>,
+    Body(Empty {}): Body<Empty>,
+) -> ApiResult<Json<PersonView>> {
+    checked_username(&username)?;
+    Ok(Json(a.store.enable_person(&actor, &username).await?))
 }
 
 async fn set_role(

@@ -892,6 +892,17 @@ async fn signing_in_creates_links_updates_and_refuses_disabled_people() {
             events_before
         );
 
+        // Enabled again (they have no password to reset): they sign in again.
+        let enabled = a.operator().enable_person(&username).await.expect("enable");
+        assert!(!enabled.disabled);
+        assert!(a.operator().enable_person(&username).await.is_err());
+        assert_eq!(events(&a, "person.enable").await.len(), 1);
+        let mut browser = Browser::new(&a);
+        let page = browser
+            .sign_in_kent(&idp, login("Alice", &["kent-admins"]))
+            .await;
+        assert_signed_in(&mut browser, &page, &username).await;
+
         // People list and page show how each person signs in.
         let password = a
             .operator()

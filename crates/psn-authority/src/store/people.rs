@@ -187,6 +187,31 @@ impl Store {
         Ok(person)
     }
 
+    /// Enables a disabled person; their password, lockout and role stay as they were.
+    pub async fn enable_person(&self, actor: &str, username: &str) -> Result<PersonView> {
+        let (_g, mut tx) = self.begin().await?;
+        let person = person_in(&mut tx, username).await?;
+        if !person.disabled {
+            return Err(StoreError::Conflict(format!("{username} is not disabled")));
+        }
+        sqlx::query("UPDATE people SET disabled = 0, updated_at = $1 WHERE id = $2")
+            .bind(to_millis(OffsetDateTime::now_utc()))
+            .bind(&person.id)
+            .execute(&mut *tx)
+            .await?;
+        event(
+            &mut tx,
+            actor,
+            "person.enable",
+            username,
+            serde_json::json!({}),
+        )
+        .await?;
+        let person = person_in(&mut tx, username).await?;
+        tx.commit().await?;
+        Ok(person)
+    }
+
     /// Changes a person's role and member and ends their sessions, so the new role applies at
     /// once. The caller has checked that role and member go together.
     pub async fn set_person_role(

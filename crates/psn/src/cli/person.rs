@@ -37,6 +37,13 @@ pub enum PersonCommand {
         /// Username.
         username: String,
     },
+    /// Enable a disabled person again (password reset does this too, for people with a password).
+    Enable {
+        #[command(flatten)]
+        connect: Connect,
+        /// Username.
+        username: String,
+    },
     /// Change a person's role (and member); their sessions end so the new role applies at once.
     SetRole {
         #[command(flatten)]
@@ -134,6 +141,11 @@ pub async fn run(command: PersonCommand) -> anyhow::Result<()> {
         PersonCommand::Disable { connect, username } => {
             let person = connect.client()?.disable_person(&username).await?;
             println!("disabled {}; their sessions have ended", describe(&person));
+            Ok(())
+        }
+        PersonCommand::Enable { connect, username } => {
+            let person = connect.client()?.enable_person(&username).await?;
+            println!("enabled {}", describe(&person));
             Ok(())
         }
         PersonCommand::SetRole {
