@@ -1,9 +1,9 @@
 //! People who sign in to the web UI: who they act for (a member, or the network operator) and
 //! their role. The same types serve the `/v1/people` API, the CLI and the authority's store.
 //!
-//! A person is identified by a generated id and signs in with a username; an OpenID Connect
-//! identity can later be linked to the same record by a claim mapping (docs/ui.md) without
-//! changing what a role allows.
+//! A person is identified by a generated id and signs in either with a username and password or
+//! through one OpenID Connect provider of the authority (docs/ui.md), whose claims set their
+//! member and role; what a role allows is the same either way.
 
 use psn_core::names::MemberId;
 use serde::{Deserialize, Serialize};
@@ -114,6 +114,10 @@ pub struct PersonView {
     pub member: Option<MemberId>,
     /// Role.
     pub role: PersonRole,
+    /// The OpenID Connect provider (its `name` in `authority.toml`) they sign in with; absent
+    /// for people who sign in with a password. The two never mix: such people have no password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_provider: Option<String>,
     /// Disabled people cannot sign in and their sessions have ended.
     pub disabled: bool,
     /// Until when sign-in is locked after repeated wrong passwords.

@@ -284,7 +284,8 @@ pub struct AdminEvent {
     /// When.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
-    /// Who: `operator:{name}`, `gateway:{id}` or `system`.
+    /// Who: `operator:{name}`, `gateway:{id}`, `person:{username}` (signing in and out),
+    /// `oidc:{provider}` (people created or changed by an OpenID Connect sign-in) or `system`.
     pub actor: String,
     /// What, e.g. `member.suspend`.
     pub action: String,

@@ -1,7 +1,7 @@
 //! The authority's data directory: settings, keys and (by default) the SQLite database.
 //!
 //! ```text
-//! authority.toml          settings (network, database, validity periods)
+//! authority.toml          settings (network, database, validity periods, OpenID Connect providers)
 //! ca.pem, ca-key.pem      network CA (key mode 0600)
 //! signer.pem, signer-key.pem   configuration-signing key and certificate (key mode 0600)
 //! operator.token          the first operator's API token (mode 0600)
@@ -9,7 +9,8 @@
 //! authority.json          while serving: the API URL and process id, for the local CLI
 //! ```
 
-use psn_core::names::NetworkId;
+use psn_api::PersonRole;
+use psn_core::names::{MemberId, NetworkId};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,127 @@ pub struct Settings {
     /// Default lifetime of enrolment tokens.
     #[serde(with = "psn_core::duration::text", default = "default_token_validity")]
     pub token_validity: Duration,
+    /// OpenID Connect providers people may sign in to the web UI with (`[[oidc]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oidc: Vec<OidcProvider>,
+}
+
+/// Longest provider `name`: it is part of URLs and of the usernames of its people.
+pub const MAX_PROVIDER_NAME: usize = 32;
+
+/// An OpenID Connect provider (`[[oidc]]` in `authority.toml`, docs/ui.md "OpenID Connect").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProvider {
+    /// Short id, in URLs (`/ui/sign-in/oidc/{name}`) and usernames: `a-z`, `0-9`, `-`.
+    pub name: String,
+    /// Shown on the button: "Sign in with {label}".
+    pub label: String,
+    /// The issuer (`https://`); discovery is at `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// The client id registered with the provider; ID tokens must be addressed to it.
+    pub client_id: String,
+    /// File holding the client secret, relative to the data directory (mode 0600).
+    pub client_secret_file: PathBuf,
+    /// This authority's callback as registered with the provider:
+    /// `https://HOST:PORT/ui/sign-in/oidc/{name}/callback`.
+    pub redirect_url: String,
+    /// Extra trust roots (PEM) for the provider's TLS, relative to the data directory; the
+    /// system's roots are trusted too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Scopes to ask for besides `openid`, for the claims the rules read (`["profile",
+    /// "groups"]`, as the provider names them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// Claim-to-role rules, first match wins; no match refuses sign-in.
+    #[serde(default)]
+    pub rules: Vec<OidcRule>,
+}
+
+/// A rule mapping a claim value to a member and role (`[[oidc.rules]]`). Mapping is explicit
+/// per provider, so one body's provider grants only what the operator wrote here.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcRule {
+    /// Name of a string or array-of-strings claim of the ID token (or, when the token has none
+    /// of the rules' claims, of the provider's userinfo answer).
+    pub claim: String,
+    /// The value the claim must be, or contain.
+    pub value: String,
+    /// Member the person acts for (member roles only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<MemberId>,
+    /// Role given.
+    pub role: PersonRole,
+}
+
+impl OidcProvider {
+    /// The callback path this provider's `redirect_url` must end with.
+    pub fn callback_path(&self) -> String {
+        format!("/ui/sign-in/oidc/{}/callback", self.name)
+    }
+
+    /// Checks one provider's fields; `at` names it in messages (`oidc[0] (kent)`).
+    fn validate(&self, at: &str) -> Result<(), String> {
+        let url_safe = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+        if self.name.is_empty()
+            || self.name.len() > MAX_PROVIDER_NAME
+            || !self.name.chars().all(url_safe)
+        {
+            return Err(format!(
+                "{at}.name: 1 to {MAX_PROVIDER_NAME} characters of a-z, 0-9 and -"
+            ));
+        }
+        if self.label.trim().is_empty() || self.label.len() > 100 {
+            return Err(format!("{at}.label: 1 to 100 characters"));
+        }
+        if !https_url(&self.issuer) {
+            return Err(format!("{at}.issuer: must be an https:// URL"));
+        }
+        let scope_char = |c: char| c.is_ascii_graphic() && c != '"' && c != '\\';
+        if let Some(bad) = self
+            .scopes
+            .iter()
+            .find(|s| s.is_empty() || s.as_str() == "openid" || !s.chars().all(scope_char))
+        {
+            return Err(format!(
+                "{at}.scopes: {bad:?} is not a scope to add (openid is always asked for)"
+            ));
+        }
+        if self.client_id.is_empty() {
+            return Err(format!("{at}.client_id: must not be empty"));
+        }
+        let callback = self.callback_path();
+        if !https_url(&self.redirect_url) || !self.redirect_url.ends_with(&callback) {
+            return Err(format!(
+                "{at}.redirect_url: must be https://HOST[:PORT]{callback} (this authority's \
+                 public address)"
+            ));
+        }
+        if self.rules.is_empty() {
+            return Err(format!(
+                "{at}.rules: at least one [[oidc.rules]] is needed, or nobody could sign in"
+            ));
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            let at = format!("{at}.rules[{i}]");
+            if rule.claim.is_empty() || rule.value.is_empty() {
+                return Err(format!("{at}: claim and value must not be empty"));
+            }
+            rule.role
+                .check_member(rule.member.as_ref())
+                .map_err(|e| format!("{at}.member: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `url` is `https://` with a host.
+fn https_url(url: &str) -> bool {
+    url.strip_prefix("https://")
+        .and_then(|rest| rest.split(['/', '?', '#']).next())
+        .is_some_and(|host| !host.is_empty() && !url.contains(char::is_whitespace))
 }
 
 fn default_certificate_validity() -> Duration {
@@ -57,6 +179,7 @@ impl Settings {
             gateway_certificate_validity: default_certificate_validity(),
             config_validity: default_config_validity(),
             token_validity: default_token_validity(),
+            oidc: Vec::new(),
         }
     }
 
@@ -70,6 +193,13 @@ impl Settings {
         }
         if self.token_validity < Duration::from_secs(60) {
             return Err("token_validity must be at least 1m".into());
+        }
+        for (i, provider) in self.oidc.iter().enumerate() {
+            let at = format!("oidc[{i}] ({})", provider.name);
+            provider.validate(&at)?;
+            if self.oidc[..i].iter().any(|p| p.name == provider.name) {
+                return Err(format!("{at}.name: another provider has this name"));
+            }
         }
         Ok(())
     }
@@ -169,4 +299,26 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     file.write_all(contents)?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Settings;
+
+    /// The README's `[[oidc]]` example is a valid configuration, so the documentation cannot
+    /// drift from what the authority accepts.
+    #[test]
+    fn the_readme_provider_example_is_valid() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("```toml\n[[oidc]]")
+            .expect("the README's [[oidc]] example");
+        let block = &readme[start + "```toml\n".len()..];
+        let block = &block[..block.find("```").expect("end of the example")];
+        let settings: Settings =
+            toml::from_str(&format!("network = \"GB\"\n{block}")).expect("parses");
+        settings.validate().expect("valid");
+        assert_eq!(settings.oidc.len(), 1);
+        assert_eq!(settings.oidc[0].rules.len(), 2);
+    }
 }

@@ -78,6 +78,8 @@ pub struct Authority {
     pub stopping: watch::Receiver<bool>,
     /// Prometheus metrics.
     pub metrics: metrics::AuthorityMetrics,
+    /// OpenID Connect providers of the web UI's sign-in.
+    pub oidc: ui::OidcProviders,
 }
 
 /// What `init` created.
@@ -225,6 +227,7 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
             ))
         }
     }
+    let oidc = load_oidc(dir, &settings, &store).await?;
     let ca = CertificateAuthority::load(&network, &read(&dir.ca_cert())?, &read(&dir.ca_key())?)?;
     let mut signer = ConfigSigner::load(&read(&dir.signer_key())?, &read(&dir.signer_cert())?)?;
     if signer.not_after() - time::OffsetDateTime::now_utc() < time::Duration::days(30) {
@@ -292,6 +295,7 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         public_url: url.clone(),
         stopping: shutdown_rx.clone(),
         metrics: metrics::AuthorityMetrics::new(),
+        oidc,
     });
     let app = api::router(authority.clone())
         .merge(ui::router(authority.clone()))
@@ -320,6 +324,30 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         tasks: vec![server, refresher],
         runtime_file,
     })
+}
+
+/// The OpenID Connect providers of `authority.toml`, with their secrets and trust roots read,
+/// and every member their rules name in the registry. Providers themselves are not contacted:
+/// one that is down must not stop the authority (docs/ui.md "OpenID Connect").
+async fn load_oidc(
+    dir: &DataDir,
+    settings: &Settings,
+    store: &Store,
+) -> Result<ui::OidcProviders, AuthorityError> {
+    let at_file = |e: String| AuthorityError::Setup(format!("{}: {e}", dir.settings().display()));
+    for (i, provider) in settings.oidc.iter().enumerate() {
+        for (j, rule) in provider.rules.iter().enumerate() {
+            if let Some(member) = &rule.member {
+                if store.member(member).await?.is_none() {
+                    return Err(at_file(format!(
+                        "oidc[{i}] ({}).rules[{j}].member: no member {member} in the registry",
+                        provider.name
+                    )));
+                }
+            }
+        }
+    }
+    ui::OidcProviders::load(dir, settings).map_err(at_file)
 }
 
 /// The host of an `https://host[:port][/...]` URL; IPv6 brackets removed.

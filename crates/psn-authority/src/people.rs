@@ -30,6 +30,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
     Router::new()
         .route("/v1/people", get(list).post(add))
         .route("/v1/people/{username}/disable", post(disable))
+        .route("/v1/people/{username}/enable", post(enable))
         .route("/v1/people/{username}/role", post(set_role))
         .route("/v1/people/{username}/password", post(reset_password))
         .with_state(authority)
@@ -55,6 +56,14 @@ async fn new_password() -> ApiResult<(String, String)> {
     .map_err(|e| problem(ProblemType::Internal, e))
 }
 
+/// A person's generated id: `p-` and 24 random hex digits.
+pub(crate) fn new_person_id() -> Result<String, String> {
+    let mut id = [0u8; 12];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id)
+        .map_err(|_| "random number generator failed".to_owned())?;
+    Ok(format!("p-{}", psn_core::encoding::hex(&id)))
+}
+
 async fn list(State(a): State<Arc<Authority>>, _op: Operator) -> ApiResult<Json<PersonList>> {
     Ok(Json(PersonList {
         items: a.store.people(None).await?,
@@ -71,10 +80,7 @@ async fn add(
         .check_member(new.member.as_ref())
         .map_err(invalid)?;
     let (password, hash) = new_password().await?;
-    let mut id = [0u8; 12];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id)
-        .map_err(|_| problem(ProblemType::Internal, "random number generator failed"))?;
-    let id = format!("p-{}", psn_core::encoding::hex(&id));
+    let id = new_person_id().map_err(|e| problem(ProblemType::Internal, e))?;
     let record = NewPersonRecord {
         id: &id,
         username: &new.username,
@@ -94,6 +100,16 @@ async fn disable(
 ) -> ApiResult<Json<PersonView>> {
     checked_username(&username)?;
     Ok(Json(a.store.disable_person(&actor, &username).await?))
+}
+
+async fn enable(
+    State(a): State<Arc<Authority>>,
+    Operator(actor): Operator,
+    Path(username): Path<String>,
+    Body(Empty {}): Body<Empty>,
+) -> ApiResult<Json<PersonView>> {
+    checked_username(&username)?;
+    Ok(Json(a.store.enable_person(&actor, &username).await?))
 }
 
 async fn set_role(

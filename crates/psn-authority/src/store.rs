@@ -26,9 +26,11 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 mod config_fetches;
+mod oidc;
 mod overview;
 mod people;
 
+pub use oidc::{OidcIdentity, OidcLinked, OidcPending};
 pub use overview::{EventFilter, ServiceFilter};
 pub use people::{FailedSignIn, NewPersonRecord, NewSession, SignInRecord};
 

@@ -23,6 +23,16 @@ impl AuthorityClient {
         .await
     }
 
+    /// Enables a disabled person again (the way back for people who sign in with OpenID
+    /// Connect, who have no password to reset).
+    pub async fn enable_person(&self, username: &str) -> Result<PersonView, ClientError> {
+        self.post(
+            &format!("/v1/people/{username}/enable"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
     /// Changes a person's role (and member) and ends their sessions.
     pub async fn set_person_role(
         &self,

@@ -51,8 +51,8 @@ pub enum FailedSignIn {
     Locked(OffsetDateTime),
 }
 
-const PERSON_COLUMNS: &str = "SELECT id, username, member_id, role, disabled, locked_until, \
-     created_at, updated_at, password_hash FROM people";
+const PERSON_COLUMNS: &str = "SELECT id, username, member_id, role, oidc_provider, disabled, \
+     locked_until, created_at, updated_at, password_hash FROM people";
 
 fn person_from_row(row: &AnyRow) -> Result<PersonView> {
     let member: Option<String> = row.try_get("member_id")?;
@@ -61,6 +61,7 @@ fn person_from_row(row: &AnyRow) -> Result<PersonView> {
         username: row.try_get("username")?,
         member: member.map(|m| parse("member id", &m)).transpose()?,
         role: parse("role", &row.try_get::<String, _>("role")?)?,
+        oidc_provider: row.try_get("oidc_provider")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         locked_until: row
             .try_get::<Option<i64>, _>("locked_until")?
@@ -70,7 +71,7 @@ fn person_from_row(row: &AnyRow) -> Result<PersonView> {
     })
 }
 
-async fn person_in(tx: &mut Transaction<'_, Any>, username: &str) -> Result<PersonView> {
+pub(super) async fn person_in(tx: &mut Transaction<'_, Any>, username: &str) -> Result<PersonView> {
     let row = sqlx::query(&format!("{PERSON_COLUMNS} WHERE username = $1"))
         .bind(username)
         .fetch_optional(&mut **tx)
@@ -81,7 +82,7 @@ async fn person_in(tx: &mut Transaction<'_, Any>, username: &str) -> Result<Pers
     }
 }
 
-async fn end_sessions_of(tx: &mut Transaction<'_, Any>, person_id: &str) -> Result<()> {
+pub(super) async fn end_sessions_of(tx: &mut Transaction<'_, Any>, person_id: &str) -> Result<()> {
     sqlx::query("DELETE FROM ui_sessions WHERE person_id = $1")
         .bind(person_id)
         .execute(&mut **tx)
@@ -186,6 +187,31 @@ impl Store {
         Ok(person)
     }
 
+    /// Enables a disabled person; their password, lockout and role stay as they were.
+    pub async fn enable_person(&self, actor: &str, username: &str) -> Result<PersonView> {
+        let (_g, mut tx) = self.begin().await?;
+        let person = person_in(&mut tx, username).await?;
+        if !person.disabled {
+            return Err(StoreError::Conflict(format!("{username} is not disabled")));
+        }
+        sqlx::query("UPDATE people SET disabled = 0, updated_at = $1 WHERE id = $2")
+            .bind(to_millis(OffsetDateTime::now_utc()))
+            .bind(&person.id)
+            .execute(&mut *tx)
+            .await?;
+        event(
+            &mut tx,
+            actor,
+            "person.enable",
+            username,
+            serde_json::json!({}),
+        )
+        .await?;
+        let person = person_in(&mut tx, username).await?;
+        tx.commit().await?;
+        Ok(person)
+    }
+
     /// Changes a person's role and member and ends their sessions, so the new role applies at
     /// once. The caller has checked that role and member go together.
     pub async fn set_person_role(
@@ -231,6 +257,11 @@ impl Store {
     ) -> Result<PersonView> {
         let (_g, mut tx) = self.begin().await?;
         let person = person_in(&mut tx, username).await?;
+        if let Some(provider) = &person.oidc_provider {
+            return Err(StoreError::Conflict(format!(
+                "{username} signs in with OpenID Connect provider {provider} and has no password"
+            )));
+        }
         sqlx::query(
             "UPDATE people SET password_hash = $1, failed_attempts = 0, locked_until = NULL, \
              disabled = 0, updated_at = $2 WHERE id = $3",
@@ -328,7 +359,8 @@ impl Store {
     pub async fn session(&self, token_hash: &str) -> Result<Option<(PersonView, String)>> {
         let row = sqlx::query(
             "SELECT p.id AS id, p.username AS username, p.member_id AS member_id, p.role AS role, \
-             p.disabled AS disabled, p.locked_until AS locked_until, p.created_at AS created_at, \
+             p.oidc_provider AS oidc_provider, p.disabled AS disabled, \
+             p.locked_until AS locked_until, p.created_at AS created_at, \
              p.updated_at AS updated_at, s.csrf_token AS csrf_token \
              FROM ui_sessions s JOIN people p ON p.id = s.person_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND p.disabled = 0",

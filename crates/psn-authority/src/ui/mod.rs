@@ -1,11 +1,13 @@
 //! The web UI (docs/ui.md): server-rendered pages under `/ui/` on the authority's own HTTPS
 //! listener, in the markup of the GOV.UK Design System's components with psn's own generic header
-//! (psn is not GOV.UK). Every page works without JavaScript; people sign in with a password and
-//! a server-side session, and see what their role allows.
+//! (psn is not GOV.UK). Every page works without JavaScript; people sign in with a password or
+//! an OpenID Connect provider of the network, get a server-side session, and see what their
+//! role allows.
 
 mod assets;
 mod chart;
 mod headers;
+mod oidc;
 mod pages;
 mod paging;
 pub(crate) mod password;
@@ -18,6 +20,7 @@ mod views;
 
 pub use assets::GOVUK_FRONTEND_VERSION;
 pub use headers::CONTENT_SECURITY_POLICY;
+pub use oidc::{username_for as oidc_username, OidcProviders, OIDC_COOKIE};
 pub use session::{SESSION_COOKIE, SIGN_IN_COOKIE};
 pub use signin::{LOCKOUT, MAX_ACCOUNT_FAILURES};
 pub use throttle::MAX_FAILURES as MAX_ADDRESS_FAILURES;
@@ -53,6 +56,8 @@ pub fn router(authority: Arc<Authority>) -> Router {
     Router::new()
         .route("/ui/", get(pages::overview))
         .route("/ui/sign-in", get(signin::form).post(signin::submit))
+        .route("/ui/sign-in/oidc/{name}", post(oidc::begin))
+        .route("/ui/sign-in/oidc/{name}/callback", get(oidc::callback))
         .route("/ui/sign-out", post(signin::sign_out))
         .route("/ui/accessibility", get(pages::accessibility))
         .route("/ui/members", get(pages::members))

@@ -723,6 +723,10 @@ pub async fn people(State(ui): State<Arc<Ui>>, viewer: Viewer) -> Response {
                 } else {
                     "active".into()
                 },
+                sign_in: p.oidc_provider.map_or_else(
+                    || "password".to_owned(),
+                    |name| format!("OpenID Connect: {name}"),
+                ),
                 username: p.username,
                 role: p.role.as_str(),
                 member: p.member.map(|m| m.to_string()).unwrap_or_default(),

@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use psn_api::MAX_USERNAME;
+use psn_api::{PersonView, MAX_USERNAME};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,11 +37,11 @@ pub struct SignInForm {
     csrf: String,
 }
 
-/// A form that carries only its token (sign-out).
+/// A form that carries only its token (sign-out, a provider's sign-in button).
 #[derive(Deserialize)]
 pub struct TokenForm {
     #[serde(default)]
-    csrf: String,
+    pub csrf: String,
 }
 
 /// The error page for a form body that could not be read (too large, wrong type, malformed).
@@ -63,23 +63,37 @@ pub fn unreadable_form(e: &FormRejection) -> Response {
     }
 }
 
-fn sign_in_page(status: StatusCode, csrf: &str, username: &str, error: Option<String>) -> Response {
+/// The sign-in page: the password form and a button per OpenID Connect provider.
+fn sign_in_page(
+    ui: &Ui,
+    status: StatusCode,
+    csrf: &str,
+    username: &str,
+    error: Option<String>,
+) -> Response {
     let page = SignInPage {
         layout: layout("", None),
         csrf: csrf.to_owned(),
         username: username.to_owned(),
         error,
+        providers: ui.authority.oidc.buttons(),
     };
-    render(status, &page)
+    let mut response = render(status, &page);
+    if let Some(policy) = ui.authority.oidc.sign_in_policy() {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    response
 }
 
 /// `GET /ui/sign-in`: the form, with a fresh form token in its own cookie.
-pub async fn form() -> Response {
+pub async fn form(State(ui): State<Arc<Ui>>) -> Response {
     let token = match random_token() {
         Ok(t) => t,
         Err(f) => return f.into_response(),
     };
-    let mut response = sign_in_page(StatusCode::OK, &token, "", None);
+    let mut response = sign_in_page(&ui, StatusCode::OK, &token, "", None);
     response
         .headers_mut()
         .append(header::SET_COOKIE, set_cookie(SIGN_IN_COOKIE, Some(&token)));
@@ -101,14 +115,17 @@ pub async fn submit(
         return forged_form();
     }
     if let Some(problem) = field_problem(&form) {
-        return sign_in_page(StatusCode::BAD_REQUEST, &form.csrf, "", Some(problem));
+        return sign_in_page(&ui, StatusCode::BAD_REQUEST, &form.csrf, "", Some(problem));
     }
     let address = remote.0.ip();
     let (status, message) = if ui.throttle.blocked(address) {
         (StatusCode::TOO_MANY_REQUESTS, ADDRESS_BLOCKED.to_owned())
     } else {
         match check(&ui, &form.username.to_lowercase(), form.password).await {
-            Ok(Checked::Right(record)) => return start(&ui, &headers, &record).await,
+            Ok(Checked::Right(record)) => {
+                let landing = Redirect::to("/ui/").into_response();
+                return start(&ui, &headers, &record.person, landing).await;
+            }
             Ok(Checked::Wrong(message)) => {
                 ui.throttle.fail(address);
                 (StatusCode::BAD_REQUEST, message)
@@ -120,14 +137,14 @@ pub async fn submit(
             Err(f) => return f.into_response(),
         }
     };
-    sign_in_page(status, &form.csrf, &form.username, Some(message))
+    sign_in_page(&ui, status, &form.csrf, &form.username, Some(message))
 }
 
 const ADDRESS_BLOCKED: &str = "There have been too many failed sign-in attempts from your \
      network. Wait 15 minutes, then try again";
 
 /// Whether the form sent back the token of its own sign-in cookie (double submit).
-fn sign_in_token_matches(headers: &HeaderMap, sent: &str) -> bool {
+pub(super) fn sign_in_token_matches(headers: &HeaderMap, sent: &str) -> bool {
     cookie(headers, SIGN_IN_COOKIE).is_some_and(|expected| same_token(sent, &expected))
 }
 
@@ -164,7 +181,13 @@ fn locked_message(until: OffsetDateTime) -> String {
 
 async fn check(ui: &Ui, username: &str, password: String) -> Result<Checked, Failure> {
     let store = &ui.authority.store;
-    let Some(record) = store.person_for_sign_in(username).await? else {
+    // People of an OpenID Connect provider have no password: they are answered as an unknown
+    // username is, in the same time, and their account is never locked by it.
+    let Some(record) = store
+        .person_for_sign_in(username)
+        .await?
+        .filter(|r| r.person.oidc_provider.is_none())
+    else {
         spawn_verify(password, None).await?;
         return Ok(Checked::Wrong(WRONG.into()));
     };
@@ -202,9 +225,15 @@ async fn spawn_verify(password: String, stored: Option<String>) -> Result<bool, 
     .map_err(|e| Failure::Internal(e.to_string()))
 }
 
-/// Starts a session with a new token. A session cookie the browser brought is ended, never
-/// adopted, so a planted cookie gives its planter nothing (no session fixation).
-async fn start(ui: &Ui, headers: &HeaderMap, record: &SignInRecord) -> Response {
+/// Starts a session with a new token and answers with `landing` carrying its cookie. A session
+/// cookie the browser brought is ended, never adopted, so a planted cookie gives its planter
+/// nothing (no session fixation). Password and OpenID Connect sign-in both end here.
+pub(super) async fn start(
+    ui: &Ui,
+    headers: &HeaderMap,
+    person: &PersonView,
+    mut landing: Response,
+) -> Response {
     let (token, csrf) = match (random_token(), random_token()) {
         (Ok(t), Ok(c)) => (t, c),
         (Err(f), _) | (_, Err(f)) => return f.into_response(),
@@ -219,16 +248,15 @@ async fn start(ui: &Ui, headers: &HeaderMap, record: &SignInRecord) -> Response 
     if let Err(e) = ui
         .authority
         .store
-        .start_session(&record.person, &session, replaced.as_deref())
+        .start_session(person, &session, replaced.as_deref())
         .await
     {
         return Failure::from(e).into_response();
     }
-    let mut response = Redirect::to("/ui/").into_response();
-    let h = response.headers_mut();
+    let h = landing.headers_mut();
     h.append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, Some(&token)));
     h.append(header::SET_COOKIE, set_cookie(SIGN_IN_COOKIE, None));
-    response
+    landing
 }
 
 /// `POST /ui/sign-out`: ends the session (form token required) and sends the browser to sign in.

@@ -108,6 +108,16 @@ pub struct SignInPage {
     pub csrf: String,
     pub username: String,
     pub error: Option<String>,
+    pub providers: Vec<super::oidc::ProviderButton>,
+}
+
+/// The landing page of an OpenID Connect sign-in. A page, not a redirect: the browser arrived
+/// from the provider's site, and a redirect in that cross-site chain may be sent without the
+/// new `SameSite=Strict` session cookie; its refresh to the overview is a same-site navigation.
+#[derive(Template)]
+#[template(path = "signed_in.html")]
+pub struct SignedInPage {
+    pub layout: Layout,
 }
 
 /// The accessibility statement.
@@ -289,6 +299,8 @@ pub struct PersonLine {
     pub role: &'static str,
     pub member: String,
     pub state: String,
+    /// `password`, or the OpenID Connect provider they sign in with.
+    pub sign_in: String,
 }
 
 /// People who may sign in.

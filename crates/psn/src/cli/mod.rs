@@ -268,6 +268,8 @@ mod tests {
         &["authority", "person", "list", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["authority", "person", "disable", "ops@network.example", "--data-dir", "gb"],
         &["authority", "person", "disable", "ops@network.example", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["authority", "person", "enable", "ops@network.example", "--data-dir", "gb"],
+        &["authority", "person", "enable", "ops@network.example", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["authority", "person", "set-role", "kent-admin@kent.gov.uk", "--role", "member-viewer", "--member", "GB/LA/E10000016", "--data-dir", "gb"],
         &["authority", "person", "set-role", "ops@network.example", "--role", "assessor", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["authority", "person", "reset-password", "ops@network.example", "--output", "json", "--data-dir", "gb"],

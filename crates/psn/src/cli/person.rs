@@ -37,6 +37,13 @@ pub enum PersonCommand {
         /// Username.
         username: String,
     },
+    /// Enable a disabled person again (password reset does this too, for people with a password).
+    Enable {
+        #[command(flatten)]
+        connect: Connect,
+        /// Username.
+        username: String,
+    },
     /// Change a person's role (and member); their sessions end so the new role applies at once.
     SetRole {
         #[command(flatten)]
@@ -66,6 +73,13 @@ fn describe(p: &PersonView) -> String {
         Some(m) => format!("{} ({} for {m})", p.username, p.role),
         None => format!("{} ({})", p.username, p.role),
     }
+}
+
+/// How a person signs in: `password`, or `oidc:` and their provider's name.
+fn sign_in_with(p: &PersonView) -> String {
+    p.oidc_provider
+        .as_ref()
+        .map_or_else(|| "password".to_owned(), |name| format!("oidc:{name}"))
 }
 
 fn print_password(issued: &PersonPassword, output: Output, what: &str) -> anyhow::Result<()> {
@@ -115,10 +129,11 @@ pub async fn run(command: PersonCommand) -> anyhow::Result<()> {
                                     .map(ToString::to_string)
                                     .unwrap_or_default(),
                                 if p.disabled { "disabled" } else { "enabled" }.to_owned(),
+                                sign_in_with(p),
                             ]
                         })
                         .collect();
-                    output::table(&["USERNAME", "ROLE", "MEMBER", "STATE"], &rows);
+                    output::table(&["USERNAME", "ROLE", "MEMBER", "STATE", "SIGN-IN"], &rows);
                     Ok(())
                 }
             }
@@ -126,6 +141,11 @@ pub async fn run(command: PersonCommand) -> anyhow::Result<()> {
         PersonCommand::Disable { connect, username } => {
             let person = connect.client()?.disable_person(&username).await?;
             println!("disabled {}; their sessions have ended", describe(&person));
+            Ok(())
+        }
+        PersonCommand::Enable { connect, username } => {
+            let person = connect.client()?.enable_person(&username).await?;
+            println!("enabled {}", describe(&person));
             Ok(())
         }
         PersonCommand::SetRole {
