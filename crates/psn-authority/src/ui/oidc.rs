@@ -35,6 +35,7 @@ use openidconnect::{
     UserInfoError,
 };
 use psn_api::MAX_USERNAME;
+use psn_core::problem::error_chain;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -318,18 +319,6 @@ impl Provider {
             ),
         )
     }
-}
-
-/// An error and its sources on one line, for the log.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn unknown_provider() -> Response {
