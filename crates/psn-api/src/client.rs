@@ -5,7 +5,7 @@ use crate::types::*;
 use psn_core::aggregate::{AggregateBatch, AggregateCursor};
 use psn_core::checkpoint::Checkpoint;
 use psn_core::config_delta::ConfigDelta;
-use psn_core::names::{GatewayId, MemberId};
+use psn_core::names::{GatewayId, MemberId, ServiceId};
 use psn_core::problem::{error_chain, Problem, ProblemType};
 use psn_core::sla::SlaDeclaration;
 use psn_pki::TlsIdentity;
@@ -430,6 +430,14 @@ impl AuthorityClient {
                 .query(&[("limit", limit), ("offset", offset)]),
         )
         .await
+    }
+
+    /// A listing with its declared and measured service level (operators and gateways).
+    pub async fn catalogue_entry(
+        &self,
+        service: &ServiceId,
+    ) -> Result<CatalogueEntry, ClientError> {
+        self.get(&format!("/v1/catalogue/services/{service}")).await
     }
 
     /// SLA attainment and breaches over a period (operators and gateways).

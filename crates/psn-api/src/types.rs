@@ -774,9 +774,88 @@ pub struct ServiceReport {
     pub windows: Vec<WindowReport>,
     /// Per consumer member.
     pub consumers: Vec<ConsumerAttainment>,
+    /// The whole period at once.
+    pub period: ServicePeriod,
     /// The service over time, one point per step, when the report was asked for with `step`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<SeriesPoint>,
+}
+
+/// One service over the whole report period: its windows taken together.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServicePeriod {
+    /// Exchanges judged, over every window.
+    pub eligible: u64,
+    /// Failures on the provider's side, over every window.
+    pub failures: u64,
+    /// Availability over the period; `None` when nothing was eligible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_percent: Option<f64>,
+    /// Median total time of consumers' successful exchanges, ms (upper bound of its bucket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p50_ms: Option<u64>,
+    /// 95th percentile of the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p95_ms: Option<u64>,
+    /// Consumers' exchanges (not probes) of every outcome, at any hour: the service's volume.
+    pub exchanges: u64,
+}
+
+/// A listing as the catalogue shows it: what the provider declares beside what the network
+/// measured, and the health of the provider's gateways.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogueEntry {
+    /// The provider's listing.
+    pub listing: ServiceListing,
+    /// Who provides it.
+    pub provider: ProviderFacts,
+    /// The declared service level, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<psn_core::sla::SlaDeclaration>,
+    /// What the gateways measured over the last 30 days.
+    pub measured: MeasuredQuality,
+    /// The provider's gateways: status, the configuration each holds, their last delivery.
+    pub gateways: Vec<GatewaySummary>,
+    /// The latest published configuration version, to compare the gateways' with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_version: Option<u64>,
+}
+
+/// A provider member as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderFacts {
+    /// Member id.
+    pub id: MemberId,
+    /// Official name.
+    pub name: String,
+    /// Membership status.
+    pub status: MemberStatus,
+    /// Sector facet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector: Option<String>,
+    /// Region facet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+/// A service's measured quality over a period, from the gateways' aggregates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredQuality {
+    /// Start (inclusive).
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+    /// End (exclusive).
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: OffsetDateTime,
+    /// Availability, latency and volume over the period.
+    pub period: ServicePeriod,
+    /// Consumers' exchanges per day, on average over the period.
+    pub calls_per_day: f64,
+    /// Consumer members that called or probed it in the period.
+    pub consumers: u64,
+    /// The latest missed objective in the period, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_breach: Option<Breach>,
 }
 
 /// One step of a service's report over time: what its charts plot.

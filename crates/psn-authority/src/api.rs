@@ -2,6 +2,7 @@
 //! certificate the CA issued them; enrolling gateways with their one-time token. Every error is an
 //! RFC 9457 problem with a stable type, and bad input never changes anything.
 
+use crate::catalogue::EntryError;
 use crate::publish::Published;
 use crate::report::ReportError;
 use crate::store::StoreError;
@@ -287,6 +288,10 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .route("/v1/gateway/services/remove", post(withdraw_service))
         .route("/v1/gateway/services/sla", post(declare_sla))
         .route("/v1/gateway/services/sla/remove", post(withdraw_sla))
+        .route(
+            "/v1/catalogue/services/{network}/{class}/{code}/{subsystem}/{service}",
+            get(catalogue_entry),
+        )
         .route("/v1/slas", get(list_slas))
         .route("/v1/slas/report", get(sla_report))
         .route("/v1/gateway/aggregates/cursor", get(aggregate_cursor))
@@ -1400,6 +1405,33 @@ async fn aggregate_deliveries(
     Ok(axum::Json(AggregateDeliveryList {
         items: a.store.aggregate_deliveries().await?,
     }))
+}
+
+/// One listing with its declared and measured service level (`crate::catalogue`).
+async fn catalogue_entry(
+    State(a): State<Arc<Authority>>,
+    _reader: Reader,
+    Path((network, class, code, subsystem, service)): Path<(
+        String,
+        String,
+        String,
+        String,
+        String,
+    )>,
+) -> ApiResult<axum::Json<CatalogueEntry>> {
+    let id: ServiceId = format!("{network}/{class}/{code}/{subsystem}/{service}")
+        .parse()
+        .map_err(|e: NameError| ApiError::new(ProblemType::InvalidRequest, e.to_string()))?;
+    match crate::catalogue::entry(&a, &id, OffsetDateTime::now_utc()).await {
+        Ok(entry) => Ok(axum::Json(entry)),
+        Err(e @ EntryError::NotListed(_)) => {
+            Err(ApiError::new(ProblemType::NotFound, e.to_string()))
+        }
+        Err(EntryError::Report(ReportError::Invalid(m))) => {
+            Err(ApiError::new(ProblemType::InvalidRequest, m))
+        }
+        Err(EntryError::Report(ReportError::Store(e))) => Err(e.into()),
+    }
 }
 
 async fn sla_report(

@@ -6,8 +6,8 @@
 
 use psn_api::{
     Attribution, AvailabilitySource, Breach, BreachEvidence, ConsumerAttainment, LatencyAttainment,
-    Objective, OutcomeCounts, ProviderAttainment, SeriesPoint, ServiceReport, SlaReport, TimeSplit,
-    WindowReport,
+    Objective, OutcomeCounts, ProviderAttainment, SeriesPoint, ServicePeriod, ServiceReport,
+    SlaReport, TimeSplit, WindowReport,
 };
 use psn_core::aggregate::{AggregateRow, LatencyHistogram, Outcome, SampleKind, Side};
 use psn_core::names::{GatewayId, MemberId, ServiceId, SubsystemId};
@@ -143,6 +143,8 @@ struct ServiceAcc {
     /// Its steps over time, when the report has a series step.
     series: Vec<WindowAcc>,
     consumers: BTreeMap<String, (MemberId, OutcomeCounts)>,
+    /// Consumers' exchanges (not probes) of every outcome, at any hour.
+    exchanges: u64,
 }
 
 /// The most steps a series may have: enough for a chart a page wide, and a bound on what one
@@ -264,6 +266,7 @@ impl Attainment {
                 series: steps(step, since, until),
                 sla,
                 consumers: BTreeMap::new(),
+                exchanges: 0,
             }
         })
     }
@@ -307,6 +310,9 @@ impl Attainment {
         if let Some(step) = containing(&mut acc.series, at) {
             step.add(row, supported);
         }
+        if key.side == Side::Consumer && key.kind == SampleKind::Exchange {
+            acc.exchanges = acc.exchanges.saturating_add(row.counts.count);
+        }
         if key.side == Side::Consumer && supported {
             if let Some(member) = member {
                 acc.consumers
@@ -329,6 +335,7 @@ impl Attainment {
                 .iter()
                 .map(|w| window_report(&acc.id, acc.sla.as_ref(), w))
                 .collect();
+            let period = period_summary(&acc);
             let provider = acc.id.member().clone();
             let totals =
                 providers
@@ -365,6 +372,7 @@ impl Attainment {
                 .and_then(|s| s.latency)
                 .map_or(DEFAULT_PERCENTILE, |l| l.percentile);
             services.push(ServiceReport {
+                period,
                 series: acc.series.iter().map(|s| s.point(percentile)).collect(),
                 service: acc.id,
                 provider,
@@ -391,6 +399,26 @@ impl Attainment {
                 .step
                 .and_then(|s| u64::try_from(s.whole_seconds()).ok()),
         }
+    }
+}
+
+/// A service's windows taken together.
+fn period_summary(acc: &ServiceAcc) -> ServicePeriod {
+    let mut ok_total = LatencyHistogram::default();
+    let (mut eligible, mut failures) = (0u64, 0u64);
+    for w in &acc.windows {
+        let (_, outcomes) = w.availability_source();
+        eligible = eligible.saturating_add(outcomes.eligible());
+        failures = failures.saturating_add(outcomes.failures());
+        ok_total.merge(&w.ok_total);
+    }
+    ServicePeriod {
+        eligible,
+        failures,
+        availability_percent: availability(eligible, failures),
+        latency_p50_ms: ok_total.percentile(50.0),
+        latency_p95_ms: ok_total.percentile(95.0),
+        exchanges: acc.exchanges,
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod attainment;
+pub mod catalogue;
 pub mod datadir;
 pub mod metrics;
 pub mod people;

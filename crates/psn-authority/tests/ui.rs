@@ -1113,3 +1113,68 @@ async fn pages_show_each_gateways_configuration_version_and_freshness() {
         a.stop().await;
     }
 }
+
+/// A listing shows what its provider declared beside what the gateways measured over the last
+/// 30 days, the same in the API and on the service page.
+#[tokio::test]
+async fn a_listing_shows_its_declared_level_beside_the_measured_one() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        let (_dfe, kent) = measured_network(&a).await;
+        let fsm: psn_core::names::ServiceId = FSM.parse().expect("service");
+        // Gateways read it as operators do.
+        let entry = kent.client.catalogue_entry(&fsm).await.expect("entry");
+        let operators = a.operator().catalogue_entry(&fsm).await.expect("entry");
+        assert_eq!(entry.listing, operators.listing);
+        assert_eq!(entry.measured.period, operators.measured.period);
+        assert_eq!(entry.gateways, operators.gateways);
+        assert_eq!(entry.listing.title, "Free school meals check");
+        assert_eq!(entry.provider.name, "Department for Education");
+        assert_eq!(
+            entry.sla.as_ref().map(|s| s.availability_percent),
+            Some(99.9)
+        );
+        let m = &entry.measured;
+        assert_eq!((m.period.eligible, m.period.failures), (1000, 10));
+        assert_eq!(m.period.availability_percent, Some(99.0));
+        assert_eq!(m.period.exchanges, 1000);
+        assert!(m.period.latency_p50_ms.is_some_and(|ms| ms >= 120));
+        assert!((m.calls_per_day - 1000.0 / 30.0).abs() < 1e-9);
+        assert_eq!(m.consumers, 1);
+        let breach = m.last_breach.as_ref().expect("today's window was missed");
+        assert_eq!(breach.attribution, psn_api::Attribution::Backend);
+        assert_eq!(entry.gateways.len(), 1, "DfE's gateway");
+        assert_eq!(entry.gateways[0].id.to_string(), format!("{DFE}@gw1"));
+
+        let password = add_person(&a, "viewer", PersonRole::MemberViewer, Some(KENT)).await;
+        let mut viewer = Browser::signed_in(&a, "viewer", &password).await;
+        let page = viewer.get(&format!("/ui/services/{FSM}")).await;
+        assert_eq!(page.status, StatusCode::OK);
+        for expected in [
+            "Measured over the last 30 days",
+            "99.000% (10 failed of 1000 judged)",
+            "33.3",
+            "availability in the window from",
+            "attributed to backend",
+            "0 of 1 active with the current configuration",
+        ] {
+            assert!(page.body.contains(expected), "{expected} in {}", page.body);
+        }
+        // Refusals: not listed, not a service id.
+        let e = a
+            .operator()
+            .catalogue_entry(&"GB/GOV/D6/eligibility/nothing".parse().expect("id"))
+            .await
+            .expect_err("not listed");
+        assert_eq!(
+            e.problem_type(),
+            Some(psn_core::problem::ProblemType::NotFound)
+        );
+        a.assert_invalid_queries(
+            "/v1/catalogue/services/GB/GOV/D6/eligibility/Bad%20Name",
+            &[""],
+        )
+        .await;
+        a.stop().await;
+    }
+}

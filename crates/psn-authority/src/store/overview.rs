@@ -77,33 +77,50 @@ impl Store {
         let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM gateways")
             .fetch_one(&self.pool)
             .await?;
-        let rows = sqlx::query(
-            "SELECT g.id AS id, g.address AS address, g.status AS status, \
-             c.updated_at AS delivered, f.config_version AS config_version, \
-             f.fetched_at AS fetched_at FROM gateways g \
-             LEFT JOIN aggregate_cursors c ON c.gateway_id = g.id \
-             LEFT JOIN gateway_config_fetches f ON f.gateway_id = g.id \
-             ORDER BY g.id LIMIT $1 OFFSET $2",
-        )
+        let rows = sqlx::query(&format!(
+            "{GATEWAY_SUMMARY} ORDER BY g.id LIMIT $1 OFFSET $2"
+        ))
         .bind(super::to_i64("limit", limit)?)
         .bind(super::to_i64("offset", offset)?)
         .fetch_all(&self.pool)
         .await?;
-        let gateways = rows
-            .iter()
-            .map(|r| {
-                Ok(GatewaySummary {
-                    id: parse("gateway id", &r.try_get::<String, _>("id")?)?,
-                    address: r.try_get("address")?,
-                    status: r.try_get("status")?,
-                    config: config_held(r)?,
-                    last_delivery: r.try_get::<Option<i64>, _>("delivered")?.map(from_millis),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok((gateways, from_i64("count", total)?))
+        Ok((gateway_summaries(&rows)?, from_i64("count", total)?))
     }
 
+    /// One member's gateways by id.
+    pub async fn gateway_summaries_of(&self, member: &MemberId) -> Result<Vec<GatewaySummary>> {
+        let rows = sqlx::query(&format!(
+            "{GATEWAY_SUMMARY} WHERE g.member_id = $1 ORDER BY g.id"
+        ))
+        .bind(member.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        gateway_summaries(&rows)
+    }
+}
+
+/// Gateways with their latest delivery and configuration fetch.
+const GATEWAY_SUMMARY: &str = "SELECT g.id AS id, g.address AS address, g.status AS status, \
+     c.updated_at AS delivered, f.config_version AS config_version, \
+     f.fetched_at AS fetched_at FROM gateways g \
+     LEFT JOIN aggregate_cursors c ON c.gateway_id = g.id \
+     LEFT JOIN gateway_config_fetches f ON f.gateway_id = g.id";
+
+fn gateway_summaries(rows: &[AnyRow]) -> Result<Vec<GatewaySummary>> {
+    rows.iter()
+        .map(|r| {
+            Ok(GatewaySummary {
+                id: parse("gateway id", &r.try_get::<String, _>("id")?)?,
+                address: r.try_get("address")?,
+                status: r.try_get("status")?,
+                config: config_held(r)?,
+                last_delivery: r.try_get::<Option<i64>, _>("delivered")?.map(from_millis),
+            })
+        })
+        .collect()
+}
+
+impl Store {
     /// A page of services by id matching `filter`, with the total.
     pub async fn service_page(
         &self,

@@ -538,10 +538,15 @@ async fn service_page(
     viewer: &Viewer,
     parts: ServicePath,
 ) -> Result<ServicePage, Failure> {
-    let (id, record) = find_service(ui, parts).await?;
+    let (id, _) = find_service(ui, parts).await?;
     let store = &ui.authority.store;
-    let provider = find_member(ui, id.member()).await?;
-    let sla = store.slas().await?.into_iter().find(|s| s.service == id);
+    let now = OffsetDateTime::now_utc();
+    let entry = crate::catalogue::entry(&ui.authority, &id, now)
+        .await
+        .map_err(|e| match e {
+            crate::catalogue::EntryError::NotListed(_) => Failure::NotFound(e.to_string()),
+            crate::catalogue::EntryError::Report(r) => super::sla::report_failure(r),
+        })?;
     let grants = if viewer.may_see_private(id.member()) {
         let all = store.grants_of(id.member()).await?;
         Some(
@@ -556,14 +561,70 @@ async fn service_page(
     Ok(ServicePage {
         layout: viewer.frame("/ui/services"),
         id: id.to_string(),
-        title: record.title,
-        description: record.description,
-        processes: record.processes.join(", "),
-        provider_id: provider.id.to_string(),
-        provider_name: provider.name,
-        sla: sla.map(|s| s.to_string()),
+        measured: measured_lines(&entry, now),
+        title: entry.listing.title,
+        description: entry.listing.description,
+        processes: entry.listing.processes.join(", "),
+        provider_id: entry.provider.id.to_string(),
+        provider_name: entry.provider.name,
+        sla: entry.sla.map(|s| s.to_string()),
         grants,
     })
+}
+
+/// What a listing's measured columns say, as rows of a summary list.
+fn measured_lines(entry: &psn_api::CatalogueEntry, now: OffsetDateTime) -> Vec<(String, String)> {
+    let m = &entry.measured;
+    let p = &m.period;
+    let ms = |v: Option<u64>| v.map_or_else(|| "not measured".into(), |v| format!("{v} ms"));
+    let healthy = entry
+        .gateways
+        .iter()
+        .filter(|g| {
+            g.status == "active"
+                && ConfigState::of(g.config, entry.config_version, now) == ConfigState::Current
+        })
+        .count();
+    vec![
+        (
+            "Availability".into(),
+            p.availability_percent.map_or_else(
+                || "not measured".into(),
+                |a| format!("{a:.3}% ({} failed of {} judged)", p.failures, p.eligible),
+            ),
+        ),
+        (
+            "Latency".into(),
+            format!(
+                "median {}, 95th percentile {}",
+                ms(p.latency_p50_ms),
+                ms(p.latency_p95_ms)
+            ),
+        ),
+        ("Calls per day".into(), format!("{:.1}", m.calls_per_day)),
+        ("Consuming members".into(), m.consumers.to_string()),
+        (
+            "Last breach".into(),
+            m.last_breach.as_ref().map_or_else(
+                || "none".into(),
+                |b| {
+                    format!(
+                        "{} in the window from {}, attributed to {}",
+                        b.objective.as_str(),
+                        when(b.window_start),
+                        b.attribution.as_str().replace('_', " ")
+                    )
+                },
+            ),
+        ),
+        (
+            "Provider's gateways".into(),
+            format!(
+                "{healthy} of {} active with the current configuration",
+                entry.gateways.len()
+            ),
+        ),
+    ]
 }
 
 /// `GET /ui/gateways`: every gateway, paginated, with when it last reported.

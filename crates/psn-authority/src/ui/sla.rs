@@ -15,8 +15,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use psn_api::{
-    Breach, BreachEvidence, ConsumerAttainment, Objective, OutcomeCounts, SeriesPoint,
-    ServiceReport, SlaReport, SlaReportQuery, WindowReport,
+    Breach, BreachEvidence, ConsumerAttainment, Objective, SeriesPoint, ServiceReport, SlaReport,
+    SlaReportQuery, WindowReport,
 };
 use psn_core::names::MemberId;
 use serde::Deserialize;
@@ -118,7 +118,7 @@ pub struct ServiceReportQuery {
     period: Option<Period>,
 }
 
-fn report_failure(e: ReportError) -> Failure {
+pub(super) fn report_failure(e: ReportError) -> Failure {
     match e {
         ReportError::Invalid(m) => Failure::BadRequest(m),
         ReportError::Store(e) => e.into(),
@@ -199,10 +199,6 @@ fn breach_line(b: &Breach) -> BreachLine {
 
 /// A service over the whole period: its windows summed.
 fn service_line(s: &ServiceReport) -> SlaServiceLine {
-    let mut outcomes = OutcomeCounts::default();
-    for w in &s.windows {
-        outcomes.merge(&w.outcomes);
-    }
     let breaches: usize = s.windows.iter().map(|w| w.breaches.len()).sum();
     let met = s.windows.iter().filter(|w| w.breaches.is_empty()).count();
     SlaServiceLine {
@@ -211,7 +207,7 @@ fn service_line(s: &ServiceReport) -> SlaServiceLine {
             .sla
             .as_ref()
             .map_or_else(|| "None declared".into(), ToString::to_string),
-        availability: percent(outcomes.availability_percent()),
+        availability: percent(s.period.availability_percent),
         windows: if s.sla.is_some() {
             format!("{met} of {}", s.windows.len())
         } else {
@@ -360,6 +356,7 @@ async fn service_page(
         sla: None,
         windows: Vec::new(),
         consumers: Vec::new(),
+        period: psn_api::ServicePeriod::default(),
         series: Vec::new(),
     };
     let s = report.services.first().unwrap_or(&empty);

@@ -323,6 +323,8 @@ pub struct ServicePage {
     pub provider_id: String,
     pub provider_name: String,
     pub sla: Option<String>,
+    /// The measured columns over the last 30 days: (what, value).
+    pub measured: Vec<(String, String)>,
     pub grants: Option<Vec<GrantLine>>,
 }
 
