@@ -128,6 +128,7 @@ pub async fn start(
                 title: title.into(),
                 description: "psn-bench data-plane service".into(),
                 processes: vec!["lgsl:4".into()],
+                details: Default::default(),
             },
             backend.to_owned(),
             None,

@@ -382,6 +382,260 @@ pub struct ServiceListing {
     /// Process identifiers, e.g. `lgsl:4`.
     #[serde(default)]
     pub processes: Vec<String>,
+    /// What a consumer needs to know before asking: lifecycle, type, who may apply, terms.
+    #[serde(default)]
+    pub details: ListingDetails,
+}
+
+/// Where a service is in its life (GOV.UK service phases, then retirement).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Lifecycle {
+    /// Finding out what is needed; not callable for real work.
+    Discovery,
+    /// A prototype with a few consumers.
+    Alpha,
+    /// Open to consumers, still changing.
+    Beta,
+    /// In service.
+    #[default]
+    Live,
+    /// Still answering, until its sunset date.
+    Deprecated,
+    /// No longer answering; kept listed so consumers learn what happened.
+    Withdrawn,
+}
+
+/// How the service is consumed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceType {
+    /// HTTP and JSON (or similar) resources.
+    #[default]
+    Rest,
+    /// SOAP over HTTP.
+    Soap,
+    /// Events or messages pushed to consumers.
+    Events,
+    /// Files exchanged in batches.
+    Files,
+}
+
+/// Who may ask the provider for access.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WhoMayApply {
+    /// Any member of the network.
+    #[default]
+    AnyMember,
+    /// Members of the listed classes only.
+    MemberClasses,
+    /// Only those the provider invites.
+    ByRequest,
+}
+
+/// The Government Security Classification of what the service carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Classification {
+    /// OFFICIAL.
+    #[default]
+    Official,
+    /// OFFICIAL-SENSITIVE.
+    OfficialSensitive,
+}
+
+/// How often a price applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PriceInterval {
+    /// Per call or item, whenever it happens.
+    Each,
+    /// Per month.
+    Month,
+    /// Per year.
+    Year,
+}
+
+/// What consuming the service costs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Price {
+    /// No charge. (A struct variant, so that `deny_unknown_fields` refuses extra members: serde
+    /// ignores them beside a unit variant's tag.)
+    Free {},
+    /// A charge per unit (an invoice, an employee, a call…) per interval, from a minimum to a
+    /// maximum in pence (a tariff with bands).
+    PerUnit {
+        /// Lowest charge per unit, pence.
+        min_pence: u64,
+        /// Highest charge per unit, pence.
+        max_pence: u64,
+        /// What one unit is, e.g. `employee`, `invoice`.
+        unit: String,
+        /// How often the charge applies.
+        interval: PriceInterval,
+    },
+}
+
+impl Default for Price {
+    fn default() -> Self {
+        Price::Free {}
+    }
+}
+
+/// The listing's terms beyond its title and processes. Every field has a default, so a
+/// listing published before these existed reads as a live, free REST service open to any
+/// member at OFFICIAL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListingDetails {
+    /// The provider's version label, e.g. `2.1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Where the service is in its life.
+    #[serde(default)]
+    pub lifecycle: Lifecycle,
+    /// The last day a deprecated service answers, `YYYY-MM-DD` (required when deprecated, only
+    /// then).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "iso_date::option"
+    )]
+    pub sunset: Option<time::Date>,
+    /// How it is consumed.
+    #[serde(default)]
+    pub service_type: ServiceType,
+    /// Who may ask for access.
+    #[serde(default)]
+    pub who_may_apply: WhoMayApply,
+    /// With `member-classes`: which classes (only then, and at least one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub member_classes: Vec<psn_core::names::ClassCode>,
+    /// What it carries.
+    #[serde(default)]
+    pub classification: Classification,
+    /// The provider team's e-mail address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    /// What it costs.
+    #[serde(default)]
+    pub price: Price,
+    /// Onboarding terms: what a consumer agrees to, in plain words.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub onboarding_terms: String,
+    /// Areas served, e.g. `England`, `Kent`, `South West`; empty for wherever the members are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub areas: Vec<String>,
+}
+
+time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
+
+/// Longest onboarding terms.
+pub const MAX_TERMS: usize = 4_000;
+/// Most areas a listing names.
+pub const MAX_AREAS: usize = 32;
+
+/// Text of one line: non-empty after trimming, at most `max` characters, no control characters.
+fn one_line(what: &str, value: &str, max: usize) -> Result<(), String> {
+    if value.trim().is_empty() || value.chars().count() > max || value.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "{what} must be 1 to {max} characters of text on one line"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an e-mail address's shape: one `@`, a local part and a dotted domain of letters,
+/// digits and hyphens. Deliverability is the provider's to keep.
+fn check_email(address: &str) -> Result<(), String> {
+    let bad =
+        || format!("contact {address:?} must be an e-mail address such as team@council.gov.uk");
+    if address.len() > 254 {
+        return Err(bad());
+    }
+    let (local, domain) = address.split_once('@').ok_or_else(bad)?;
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._%+-".contains(c));
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if !local_ok || !domain.contains('.') || !domain.split('.').all(label_ok) {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+impl ListingDetails {
+    /// Checks every field and their combinations, naming the one that is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(version) = &self.version {
+            one_line("version", version, 32)?;
+        }
+        match (self.lifecycle, self.sunset) {
+            (Lifecycle::Deprecated, None) => {
+                return Err("a deprecated service needs a sunset date".into())
+            }
+            (Lifecycle::Deprecated, Some(_)) | (_, None) => {}
+            (_, Some(_)) => return Err("only a deprecated service has a sunset date".into()),
+        }
+        match (self.who_may_apply, self.member_classes.is_empty()) {
+            (WhoMayApply::MemberClasses, true) => {
+                return Err("who_may_apply member-classes needs member_classes".into())
+            }
+            (WhoMayApply::MemberClasses, false) | (_, true) => {}
+            (_, false) => {
+                return Err("member_classes go only with who_may_apply member-classes".into())
+            }
+        }
+        if self.member_classes.len() > 16 {
+            return Err("at most 16 member classes".into());
+        }
+        if let Some(contact) = &self.contact {
+            check_email(contact)?;
+        }
+        if let Price::PerUnit {
+            min_pence,
+            max_pence,
+            unit,
+            ..
+        } = &self.price
+        {
+            one_line("price unit", unit, 40)?;
+            if min_pence > max_pence || *max_pence > 100_000_000 {
+                return Err(
+                    "price min_pence must not exceed max_pence, and max_pence is at most 100000000 (£1m)"
+                        .into(),
+                );
+            }
+        }
+        if self.onboarding_terms.chars().count() > MAX_TERMS
+            || self
+                .onboarding_terms
+                .chars()
+                .any(|c| c.is_control() && c != '\n')
+        {
+            return Err(format!(
+                "onboarding_terms must be at most {MAX_TERMS} characters without control characters"
+            ));
+        }
+        if self.areas.len() > MAX_AREAS {
+            return Err(format!("at most {MAX_AREAS} areas"));
+        }
+        for area in &self.areas {
+            one_line("an area", area, 100)?;
+        }
+        Ok(())
+    }
 }
 
 /// Every service level declaration in the network.

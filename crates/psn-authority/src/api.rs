@@ -1153,11 +1153,16 @@ async fn publish_service(
             "processes must be up to 32 identifiers like lgsl:4",
         ));
     }
+    listing
+        .details
+        .validate()
+        .map_err(|m| ApiError::new(ProblemType::InvalidRequest, m))?;
     let record = crate::store::ServiceRecord {
         id: listing.id,
         title: listing.title,
         description: listing.description,
         processes: listing.processes,
+        details: listing.details,
     };
     a.store
         .put_service(&format!("gateway:{gateway}"), &record)

@@ -70,6 +70,7 @@ pub async fn entry(
             title: record.title,
             description: record.description,
             processes: record.processes,
+            details: record.details,
         },
         provider: ProviderFacts {
             id: member.id,

@@ -119,6 +119,7 @@ pub async fn seed(
                 title: format!("Service {i}"),
                 description: "A synthetic service for the national-scale benchmark".into(),
                 processes: vec![format!("lgsl:{}", 4 + i)],
+                details: Default::default(),
             });
         }
     }

@@ -117,6 +117,8 @@ pub struct ServiceRecord {
     pub description: String,
     /// Process identifiers.
     pub processes: Vec<String>,
+    /// Lifecycle, type, who may apply and the other terms.
+    pub details: psn_api::ListingDetails,
 }
 
 /// Everything the global configuration is built from, read in one transaction.
@@ -862,20 +864,24 @@ impl Store {
             )));
         }
         let now = to_millis(OffsetDateTime::now_utc());
+        let details = serde_json::to_string(&service.details)
+            .map_err(|e| StoreError::Invalid(format!("listing details: {e}")))?;
         let updated = sqlx::query(
-            "UPDATE services SET title = $1, description = $2, processes = $3, updated_at = $4 WHERE id = $5",
+            "UPDATE services SET title = $1, description = $2, processes = $3, updated_at = $4, \
+             details = $5 WHERE id = $6",
         )
         .bind(&service.title)
         .bind(&service.description)
         .bind(service.processes.join(","))
         .bind(now)
+        .bind(&details)
         .bind(service.id.to_string())
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
             sqlx::query(
-                "INSERT INTO services (id, subsystem_id, title, description, processes, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                "INSERT INTO services (id, subsystem_id, title, description, processes, created_at, updated_at, details) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
             )
             .bind(service.id.to_string())
             .bind(service.id.subsystem().to_string())
@@ -883,6 +889,7 @@ impl Store {
             .bind(&service.description)
             .bind(service.processes.join(","))
             .bind(now)
+            .bind(&details)
             .execute(&mut *tx)
             .await?;
         }

@@ -87,6 +87,7 @@ async fn network(a: &TestAuthority) -> Network {
                 title: service.into(),
                 description: String::new(),
                 processes: vec![],
+                details: Default::default(),
             })
             .await
             .expect("publish");
@@ -961,6 +962,7 @@ async fn names_the_registry_does_not_have_are_filed_under_unknown() {
             title: "old".into(),
             description: String::new(),
             processes: vec![],
+            details: Default::default(),
         };
         net.dfe
             .client

@@ -803,6 +803,7 @@ async fn providers_declare_slas_for_their_own_services_only() {
                 title: "Council tax balance".into(),
                 description: String::new(),
                 processes: vec!["lgsl:60".into()],
+                details: Default::default(),
             })
             .await
             .expect("publish");
@@ -1113,6 +1114,210 @@ async fn the_authority_records_which_configuration_each_gateway_holds() {
             e.problem_type(),
             Some(ProblemType::Unauthenticated),
             "a gateway is not the operator: {e}"
+        );
+        a.stop().await;
+    }
+}
+
+/// A listing's terms (lifecycle, type, who may apply, classification, contact, price, terms,
+/// areas) are stored and read back whole; each malformed combination is refused as an invalid
+/// request and leaves the stored listing as it was.
+#[tokio::test]
+async fn listing_details_are_kept_and_malformed_ones_change_nothing() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        let kent_gw =
+            common::enrol_member(&a, "GB/LA/E10000016", "Kent County Council", "hr").await;
+        let service: psn_core::names::ServiceId =
+            "GB/LA/E10000016/hr/payroll".parse().expect("service");
+        let details = ListingDetails {
+            version: Some("2.1".into()),
+            lifecycle: Lifecycle::Deprecated,
+            sunset: Some(time::macros::date!(2027 - 03 - 31)),
+            service_type: ServiceType::Files,
+            who_may_apply: WhoMayApply::MemberClasses,
+            member_classes: vec!["LA".parse().expect("class"), "NHS".parse().expect("class")],
+            classification: Classification::OfficialSensitive,
+            contact: Some("payroll-team@kent.gov.uk".into()),
+            price: Price::PerUnit {
+                min_pence: 350,
+                max_pence: 442,
+                unit: "employee".into(),
+                interval: PriceInterval::Month,
+            },
+            onboarding_terms: "A data sharing agreement.\nThree months' notice.".into(),
+            areas: vec!["England".into(), "Kent".into()],
+        };
+        let listing = ServiceListing {
+            id: service.clone(),
+            title: "Payroll bureau".into(),
+            description: "Monthly payroll for councils and schools".into(),
+            processes: vec!["lgsl:979".into()],
+            details: details.clone(),
+        };
+        kent_gw
+            .client
+            .publish_service(&listing)
+            .await
+            .expect("publish");
+        let stored = a.operator().catalogue_entry(&service).await.expect("entry");
+        assert_eq!(stored.listing, listing);
+        // The wire form: kebab-case words, ISO dates, a tagged price.
+        let json = serde_json::to_value(&details).expect("json");
+        assert_eq!(json["lifecycle"], "deprecated");
+        assert_eq!(json["sunset"], "2027-03-31");
+        assert_eq!(json["who_may_apply"], "member-classes");
+        assert_eq!(json["classification"], "official-sensitive");
+        assert_eq!(json["price"]["kind"], "per-unit");
+
+        let bad: Vec<(&str, ListingDetails)> = vec![
+            (
+                "deprecated without sunset",
+                ListingDetails {
+                    sunset: None,
+                    ..details.clone()
+                },
+            ),
+            (
+                "sunset when live",
+                ListingDetails {
+                    lifecycle: Lifecycle::Live,
+                    ..details.clone()
+                },
+            ),
+            (
+                "classes without member-classes",
+                ListingDetails {
+                    who_may_apply: WhoMayApply::AnyMember,
+                    ..details.clone()
+                },
+            ),
+            (
+                "member-classes without classes",
+                ListingDetails {
+                    member_classes: vec![],
+                    ..details.clone()
+                },
+            ),
+            (
+                "contact not an address",
+                ListingDetails {
+                    contact: Some("payroll team".into()),
+                    ..details.clone()
+                },
+            ),
+            (
+                "contact with markup",
+                ListingDetails {
+                    contact: Some("<script>@x.uk".into()),
+                    ..details.clone()
+                },
+            ),
+            (
+                "contact without a dotted domain",
+                ListingDetails {
+                    contact: Some("a@localhost".into()),
+                    ..details.clone()
+                },
+            ),
+            (
+                "price min above max",
+                ListingDetails {
+                    price: Price::PerUnit {
+                        min_pence: 500,
+                        max_pence: 400,
+                        unit: "employee".into(),
+                        interval: PriceInterval::Month,
+                    },
+                    ..details.clone()
+                },
+            ),
+            (
+                "price unit empty",
+                ListingDetails {
+                    price: Price::PerUnit {
+                        min_pence: 1,
+                        max_pence: 2,
+                        unit: " ".into(),
+                        interval: PriceInterval::Each,
+                    },
+                    ..details.clone()
+                },
+            ),
+            (
+                "terms too long",
+                ListingDetails {
+                    onboarding_terms: "x".repeat(MAX_TERMS + 1),
+                    ..details.clone()
+                },
+            ),
+            (
+                "terms with control characters",
+                ListingDetails {
+                    onboarding_terms: "a\u{0}b".into(),
+                    ..details.clone()
+                },
+            ),
+            (
+                "too many areas",
+                ListingDetails {
+                    areas: vec!["Kent".into(); MAX_AREAS + 1],
+                    ..details.clone()
+                },
+            ),
+            (
+                "an empty area",
+                ListingDetails {
+                    areas: vec![String::new()],
+                    ..details.clone()
+                },
+            ),
+            (
+                "a version of two lines",
+                ListingDetails {
+                    version: Some("2\n3".into()),
+                    ..details.clone()
+                },
+            ),
+        ];
+        for (what, details) in bad {
+            let e = kent_gw
+                .client
+                .publish_service(&ServiceListing {
+                    title: "Changed".into(),
+                    details,
+                    ..listing.clone()
+                })
+                .await
+                .expect_err(what);
+            assert_eq!(problem_type(&e), ProblemType::InvalidRequest, "{what}: {e}");
+        }
+        // Bodies no typed client would send.
+        let raw = kent_gw.raw(&a);
+        for body in [
+            r#"{"id":"GB/LA/E10000016/hr/payroll","title":"x","details":{"lifecycle":"retired"}}"#,
+            r#"{"id":"GB/LA/E10000016/hr/payroll","title":"x","details":{"sunset":"31/03/2027","lifecycle":"deprecated"}}"#,
+            r#"{"id":"GB/LA/E10000016/hr/payroll","title":"x","details":{"price":{"kind":"per-unit"}}}"#,
+            r#"{"id":"GB/LA/E10000016/hr/payroll","title":"x","details":{"price":{"kind":"free","extra":1}}}"#,
+            r#"{"id":"GB/LA/E10000016/hr/payroll","title":"x","details":{"colour":"red"}}"#,
+        ] {
+            let resp = raw
+                .post(format!("{}/v1/gateway/services", a.url))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(resp.status(), 400, "{body}");
+        }
+        assert_eq!(
+            a.operator()
+                .catalogue_entry(&service)
+                .await
+                .expect("entry")
+                .listing,
+            listing,
+            "refusals changed nothing"
         );
         a.stop().await;
     }

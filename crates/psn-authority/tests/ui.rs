@@ -184,6 +184,7 @@ async fn network(a: &TestAuthority) {
             title: format!("Lookup of {owner}"),
             description: String::new(),
             processes: vec!["lgsl:4".into()],
+            details: Default::default(),
         };
         store.put_service("test", &service).await.expect("service");
         let grant = Grant {
@@ -656,8 +657,20 @@ async fn markup_in_names_is_shown_as_text() {
         title: hostile.into(),
         description: String::new(),
         processes: vec!["<svg onload=alert(1)>".into()],
+        details: psn_api::ListingDetails {
+            onboarding_terms: "<script>alert(\"terms\")</script>".into(),
+            areas: vec!["<b onmouseover=alert(1)>Kent</b>".into()],
+            price: psn_api::Price::PerUnit {
+                min_pence: 350,
+                max_pence: 442,
+                unit: "<i>employee</i>".into(),
+                interval: psn_api::PriceInterval::Month,
+            },
+            ..Default::default()
+        },
     };
     store.put_service("test", &service).await.expect("service");
+    let service_page = format!("/ui/services/{KENT}/revenues/lookup");
     let password = add_person(&a, "op", PersonRole::Operator, None).await;
     let mut op = Browser::signed_in(&a, "op", &password).await;
     let query = format!("/ui/members?q={}", "%3Cscript%3E");
@@ -666,6 +679,7 @@ async fn markup_in_names_is_shown_as_text() {
         "/ui/members",
         &format!("/ui/members/{KENT}"),
         "/ui/services",
+        &service_page,
         &query,
     ] {
         let page = op.get(path).await;
@@ -687,6 +701,13 @@ async fn markup_in_names_is_shown_as_text() {
         "{}",
         page.body
     );
+    let page = op.get(&service_page).await;
+    for shown in [
+        "&#60;script&#62;alert(&#34;terms&#34;)&#60;/script&#62;",
+        "£3.50 to £4.42 per &#60;i&#62;employee&#60;/i&#62; a month",
+    ] {
+        assert!(page.body.contains(shown), "{shown} in {}", page.body);
+    }
     let search = op.get(&query).await;
     assert!(
         search.body.contains("value=\"&#60;script&#62;\""),
@@ -917,6 +938,7 @@ async fn measured_network(a: &TestAuthority) -> (common::EnrolledGateway, common
             title: "Free school meals check".into(),
             description: String::new(),
             processes: vec![],
+            details: Default::default(),
         })
         .await
         .expect("publish");

@@ -319,6 +319,7 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
                 "Checks a parent's entitlement to free school meals from benefit records (LGSL 4)."
                     .into(),
             processes: vec!["lgsl:4".into()],
+            details: Default::default(),
         },
         fsm_url,
         None,
@@ -333,6 +334,7 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
             title: "Payroll hub: payslips and payroll runs".into(),
             description: "A county council payroll hub serving other councils (LGSL 979).".into(),
             processes: vec!["lgsl:979".into()],
+            details: Default::default(),
         },
         payroll_url,
         None,

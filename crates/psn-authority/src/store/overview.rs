@@ -2,7 +2,7 @@
 //! pages of what the registry already holds, computed in the database rather than from a full
 //! snapshot, so pages stay cheap at national scale.
 
-use super::{from_i64, from_millis, parse, Result, ServiceRecord, Store};
+use super::{from_i64, from_millis, parse, Result, ServiceRecord, Store, StoreError};
 use psn_api::{ConfigHeld, GatewaySummary};
 use psn_core::names::MemberId;
 use sqlx::any::AnyRow;
@@ -141,7 +141,7 @@ impl Store {
         }
         let from = format!("FROM services v JOIN subsystems s ON s.id = v.subsystem_id{clause}");
         let select = "SELECT v.id AS id, v.title AS title, v.description AS description, \
-                      v.processes AS processes";
+                      v.processes AS processes, v.details AS details";
         let (rows, total) = self
             .paged(select, &from, "v.id", &binds, limit, offset)
             .await?;
@@ -149,7 +149,10 @@ impl Store {
             .iter()
             .map(|r| {
                 let processes: String = r.try_get("processes")?;
+                let details: String = r.try_get("details")?;
                 Ok(ServiceRecord {
+                    details: serde_json::from_str(&details)
+                        .map_err(|e| StoreError::Corrupt(format!("listing details: {e}")))?,
                     id: parse("service id", &r.try_get::<String, _>("id")?)?,
                     title: r.try_get("title")?,
                     description: r.try_get("description")?,

@@ -562,6 +562,7 @@ async fn service_page(
         layout: viewer.frame("/ui/services"),
         id: id.to_string(),
         measured: measured_lines(&entry, now),
+        terms: terms_lines(&entry.listing.details),
         title: entry.listing.title,
         description: entry.listing.description,
         processes: entry.listing.processes.join(", "),
@@ -570,6 +571,100 @@ async fn service_page(
         sla: entry.sla.map(|s| s.to_string()),
         grants,
     })
+}
+
+/// A listing's terms, as rows of a summary list.
+fn terms_lines(d: &psn_api::ListingDetails) -> Vec<(String, String)> {
+    use psn_api::{Classification, Lifecycle, Price, PriceInterval, ServiceType, WhoMayApply};
+    let lifecycle = match d.lifecycle {
+        Lifecycle::Discovery => "Discovery".to_owned(),
+        Lifecycle::Alpha => "Alpha".into(),
+        Lifecycle::Beta => "Beta".into(),
+        Lifecycle::Live => "Live".into(),
+        Lifecycle::Deprecated => match d.sunset {
+            Some(day) => format!("Deprecated: answers until {day}"),
+            None => "Deprecated".into(),
+        },
+        Lifecycle::Withdrawn => "Withdrawn".into(),
+    };
+    let service_type = match d.service_type {
+        ServiceType::Rest => "REST",
+        ServiceType::Soap => "SOAP",
+        ServiceType::Events => "Events",
+        ServiceType::Files => "Files",
+    };
+    let who = match d.who_may_apply {
+        WhoMayApply::AnyMember => "Any member".to_owned(),
+        WhoMayApply::MemberClasses => format!(
+            "Members of these classes: {}",
+            d.member_classes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        WhoMayApply::ByRequest => "By invitation of the provider".into(),
+    };
+    let classification = match d.classification {
+        Classification::Official => "OFFICIAL",
+        Classification::OfficialSensitive => "OFFICIAL-SENSITIVE",
+    };
+    let pounds = |pence: u64| format!("£{}.{:02}", pence / 100, pence % 100);
+    let price = match &d.price {
+        Price::Free {} => "Free".to_owned(),
+        Price::PerUnit {
+            min_pence,
+            max_pence,
+            unit,
+            interval,
+        } => {
+            let per = match interval {
+                PriceInterval::Each => String::new(),
+                PriceInterval::Month => " a month".into(),
+                PriceInterval::Year => " a year".into(),
+            };
+            if min_pence == max_pence {
+                format!("{} per {unit}{per}", pounds(*min_pence))
+            } else {
+                format!(
+                    "{} to {} per {unit}{per}",
+                    pounds(*min_pence),
+                    pounds(*max_pence)
+                )
+            }
+        }
+    };
+    let none = |v: &str| {
+        if v.is_empty() {
+            "None given".to_owned()
+        } else {
+            v.to_owned()
+        }
+    };
+    vec![
+        (
+            "Version".into(),
+            none(d.version.as_deref().unwrap_or_default()),
+        ),
+        ("Lifecycle".into(), lifecycle),
+        ("Type".into(), service_type.into()),
+        ("Who may apply".into(), who),
+        ("Classification".into(), classification.into()),
+        (
+            "Contact".into(),
+            none(d.contact.as_deref().unwrap_or_default()),
+        ),
+        ("Price".into(), price),
+        ("Onboarding terms".into(), none(&d.onboarding_terms)),
+        (
+            "Areas served".into(),
+            if d.areas.is_empty() {
+                "Wherever its consumers are".into()
+            } else {
+                d.areas.join(", ")
+            },
+        ),
+    ]
 }
 
 /// What a listing's measured columns say, as rows of a summary list.

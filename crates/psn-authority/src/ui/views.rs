@@ -325,6 +325,8 @@ pub struct ServicePage {
     pub sla: Option<String>,
     /// The measured columns over the last 30 days: (what, value).
     pub measured: Vec<(String, String)>,
+    /// The listing's terms: (what, value).
+    pub terms: Vec<(String, String)>,
     pub grants: Option<Vec<GrantLine>>,
 }
 

@@ -274,6 +274,7 @@ pub async fn run(command: GatewayCommand) -> anyhow::Result<()> {
                 title,
                 description,
                 processes,
+                details: Default::default(),
             };
             psn_gateway::admin::add_service(
                 &GatewayDir::new(&data_dir),

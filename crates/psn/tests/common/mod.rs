@@ -240,6 +240,7 @@ impl Net {
                 title: "FSM check".into(),
                 description: String::new(),
                 processes: vec!["lgsl:4".into()],
+                details: Default::default(),
             },
             net.backend.clone(),
             None,
