@@ -929,7 +929,11 @@ async fn signing_in_creates_links_updates_and_refuses_disabled_people() {
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
         let page = browser.get("/ui/people").await;
         assert!(page.body.contains("OpenID Connect: kent"), "{}", page.body);
-        assert!(page.body.contains("Signs in with password<"), "{}", page.body);
+        assert!(
+            page.body.contains("Signs in with password<"),
+            "{}",
+            page.body
+        );
         a.stop().await;
     }
 }
