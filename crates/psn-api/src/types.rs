@@ -430,7 +430,8 @@ pub struct ServiceListing {
     /// What it does.
     #[serde(default)]
     pub description: String,
-    /// Process identifiers, e.g. `lgsl:4`.
+    /// Process identifiers of the catalogue's taxonomy (`GET /v1/processes`), e.g. `lgsl:4` or
+    /// `psn:1001`; the authority refuses any other.
     #[serde(default)]
     pub processes: Vec<String>,
 }
