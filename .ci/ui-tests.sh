@@ -47,7 +47,7 @@ token=$("$psn" authority token create --member GB/LA/E10000016 --gateway gw1 "${
 "$psn" gateway enrol --data-dir "$work/kent-gw1" --token "$token" --address gw1.kent.example:8443 >/dev/null
 g=(--data-dir "$work/kent-gw1")
 service=GB/LA/E10000016/revenues/council-tax
-"$psn" gateway service add "$service" --backend http://127.0.0.1:9/lookup --title "Council tax account lookup" --process lgsl:20 "${g[@]}" >/dev/null
+"$psn" gateway service add "$service" --backend http://127.0.0.1:9/lookup --title "Council tax account lookup" --process lgsl:58 "${g[@]}" >/dev/null
 "$psn" gateway access grant --service "$service" --to GB/LA/E10000008 --method GET --path '/accounts/*' "${g[@]}" >/dev/null
 "$psn" gateway sla set "$service" --availability 99.5 --window month --latency 'p95<800ms' "${g[@]}" >/dev/null
 

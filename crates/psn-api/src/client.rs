@@ -446,6 +446,18 @@ impl AuthorityClient {
             .await
     }
 
+    /// Processes of the catalogue's taxonomy matching a search, best first.
+    pub async fn processes(&self, query: &ProcessQuery) -> Result<ProcessList, ClientError> {
+        self.json(self.request(Method::GET, "/v1/processes").query(query))
+            .await
+    }
+
+    /// One process of the taxonomy by identifier (`lgsl:57`, `psn:1001`).
+    pub async fn process(&self, id: &str) -> Result<ProcessView, ClientError> {
+        self.get(&format!("/v1/processes/{}", encode_segment(id)))
+            .await
+    }
+
     /// The grants on the calling gateway's member's services.
     pub async fn grants(&self) -> Result<GrantList, ClientError> {
         self.get("/v1/gateway/grants").await
@@ -469,4 +481,18 @@ impl AuthorityClient {
         )
         .await
     }
+}
+
+/// Percent-encodes a value for one path segment, so an identifier typed by a person (`/`, `?`,
+/// spaces) cannot change which endpoint is called; `:` stays, as identifiers use it.
+fn encode_segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

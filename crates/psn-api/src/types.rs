@@ -175,6 +175,57 @@ pub struct MemberQuery {
     pub offset: Option<u64>,
 }
 
+/// A function above a process in the catalogue's taxonomy (`psnf:1`, `lgfl:2`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessFunction {
+    /// Namespaced function identifier.
+    pub id: String,
+    /// Its label.
+    pub label: String,
+}
+
+/// A process a service listing may name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessView {
+    /// Namespaced identifier: `lgsl:N` (Local Government Service List) or `psn:N` (the
+    /// network's own extension).
+    pub id: String,
+    /// Label.
+    pub label: String,
+    /// Scope note; may be empty.
+    pub description: String,
+    /// Functions above the process, outermost first; empty where the data names none (LGSL).
+    pub functions: Vec<ProcessFunction>,
+}
+
+/// One page of processes, best match first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessList {
+    /// The page.
+    pub items: Vec<ProcessView>,
+    /// Matching processes in all pages.
+    pub total: u64,
+    /// Page size used.
+    pub limit: u64,
+    /// Offset used.
+    pub offset: u64,
+}
+
+/// A search of the process taxonomy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessQuery {
+    /// Words the label or scope note must contain (case-insensitive, at most 200 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<String>,
+    /// Page size (default 50, at most 500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// Offset into the ranked list (at most 100,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+}
+
 /// A bulk registration; members that already exist are left as they are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -379,7 +430,8 @@ pub struct ServiceListing {
     /// What it does.
     #[serde(default)]
     pub description: String,
-    /// Process identifiers, e.g. `lgsl:4`.
+    /// Process identifiers of the catalogue's taxonomy (`GET /v1/processes`), e.g. `lgsl:4` or
+    /// `psn:1001`; the authority refuses any other.
     #[serde(default)]
     pub processes: Vec<String>,
     /// What a consumer needs to know before asking: lifecycle, type, who may apply, terms.

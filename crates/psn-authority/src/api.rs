@@ -51,6 +51,14 @@ const MAX_TEXT: usize = 512;
 /// Aggregate batch body limit: a batch may carry `MAX_BATCH_ROWS` (5,000) rows, each with two
 /// histograms, which can exceed the default limit many times over.
 const AGGREGATE_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// Processes one listing may name.
+const MAX_LISTING_PROCESSES: usize = 32;
+/// Largest page of `/v1/processes` (the whole taxonomy is about 1,600).
+const MAX_PROCESS_PAGE: u64 = 500;
+/// Largest offset into `/v1/processes`: past the taxonomy's size, yet small enough to bound.
+const MAX_PROCESS_OFFSET: u64 = 100_000;
+/// Longest `/v1/processes` search text.
+const MAX_PROCESS_SEARCH: usize = 200;
 /// The last minute an aggregate row may name (the end of year 9999, the calendar's end).
 const LAST_MINUTE: i64 = 253_402_300_799 / 60;
 
@@ -292,6 +300,8 @@ pub fn router(authority: Arc<Authority>) -> Router {
             "/v1/catalogue/services/{network}/{class}/{code}/{subsystem}/{service}",
             get(catalogue_entry),
         )
+        .route("/v1/processes", get(list_processes))
+        .route("/v1/processes/{id}", get(show_process))
         .route("/v1/slas", get(list_slas))
         .route("/v1/slas/report", get(sla_report))
         .route("/v1/gateway/aggregates/cursor", get(aggregate_cursor))
@@ -1139,20 +1149,7 @@ async fn publish_service(
             "description must be at most 4096 characters without control characters",
         ));
     }
-    if listing.processes.len() > 32
-        || listing.processes.iter().any(|p| {
-            p.is_empty()
-                || p.len() > 64
-                || !p
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b':' || b == b'-')
-        })
-    {
-        return Err(ApiError::new(
-            ProblemType::InvalidRequest,
-            "processes must be up to 32 identifiers like lgsl:4",
-        ));
-    }
+    check_processes(&a.processes, &listing.processes)?;
     listing
         .details
         .validate()
@@ -1176,6 +1173,113 @@ async fn publish_service(
             config_version: Some(published.version),
         }),
     ))
+}
+
+/// Processes a listing may have: the single check of a listing's process ids, so a listing
+/// can only name processes of the catalogue's taxonomy (LGSL or the network's own), at most
+/// 32 of them. The first unknown id is named (clipped and escaped, as it is the caller's text).
+fn check_processes(
+    catalogue: &psn_orgdata::ProcessCatalogue,
+    processes: &[String],
+) -> ApiResult<()> {
+    if processes.len() > MAX_LISTING_PROCESSES {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            format!("a listing may name at most {MAX_LISTING_PROCESSES} processes"),
+        ));
+    }
+    match processes.iter().find(|p| catalogue.get(p).is_none()) {
+        Some(unknown) => Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            format!(
+                "unknown process {:?}: processes must be ids of the catalogue, like lgsl:4 or psn:1001 (see /v1/processes)",
+                unknown.chars().take(64).collect::<String>()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Searches the process taxonomy; operators and gateways may read it, as both choose
+/// processes for listings.
+async fn list_processes(
+    State(a): State<Arc<Authority>>,
+    _reader: Reader,
+    Query(query): Query<ProcessQuery>,
+) -> ApiResult<axum::Json<ProcessList>> {
+    let limit = query.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_PROCESS_PAGE {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            format!("limit must be from 1 to {MAX_PROCESS_PAGE}"),
+        ));
+    }
+    let offset = query.offset.unwrap_or(0);
+    if offset > MAX_PROCESS_OFFSET {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            format!("offset must be at most {MAX_PROCESS_OFFSET}"),
+        ));
+    }
+    let search = query.search.unwrap_or_default();
+    if search.chars().count() > MAX_PROCESS_SEARCH || search.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            format!(
+                "search must be at most {MAX_PROCESS_SEARCH} characters without control characters"
+            ),
+        ));
+    }
+    let hits = a.processes.search(&search);
+    let items = hits
+        .iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(|p| process_view(&a.processes, p))
+        .collect();
+    Ok(axum::Json(ProcessList {
+        items,
+        total: hits.len() as u64,
+        limit,
+        offset,
+    }))
+}
+
+/// One process of the taxonomy, or `not-found`.
+async fn show_process(
+    State(a): State<Arc<Authority>>,
+    _reader: Reader,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<ProcessView>> {
+    match a.processes.get(&id) {
+        Some(p) => Ok(axum::Json(process_view(&a.processes, p))),
+        None => Err(ApiError::new(
+            ProblemType::NotFound,
+            format!(
+                "no process {:?} in the catalogue",
+                id.chars().take(64).collect::<String>()
+            ),
+        )),
+    }
+}
+
+fn process_view(
+    catalogue: &psn_orgdata::ProcessCatalogue,
+    p: &psn_orgdata::CatalogueProcess,
+) -> ProcessView {
+    ProcessView {
+        id: p.id.clone(),
+        label: p.label.clone(),
+        description: p.description.clone(),
+        functions: catalogue
+            .ancestry(p)
+            .into_iter()
+            .map(|f| ProcessFunction {
+                id: f.id.clone(),
+                label: f.label.clone(),
+            })
+            .collect(),
+    }
 }
 
 async fn withdraw_service(

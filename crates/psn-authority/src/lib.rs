@@ -81,6 +81,8 @@ pub struct Authority {
     pub metrics: metrics::AuthorityMetrics,
     /// OpenID Connect providers of the web UI's sign-in.
     pub oidc: ui::OidcProviders,
+    /// The process taxonomy listings are checked against and `/v1/processes` serves.
+    pub processes: psn_orgdata::ProcessCatalogue,
 }
 
 /// What `init` created.
@@ -283,6 +285,8 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         ca_certificate: ca.certificate_pem().to_owned(),
         validity: settings.config_validity,
     };
+    let processes = psn_orgdata::ProcessCatalogue::embedded()
+        .map_err(|e| AuthorityError::Setup(format!("the embedded process taxonomy: {e}")))?;
     let publisher = Publisher::new(store.clone(), signer, description);
     let published = publisher.publish().await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -297,6 +301,7 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         stopping: shutdown_rx.clone(),
         metrics: metrics::AuthorityMetrics::new(),
         oidc,
+        processes,
     });
     let app = api::router(authority.clone())
         .merge(ui::router(authority.clone()))

@@ -90,6 +90,11 @@ fn address_of(gateway: &GatewayId) -> String {
     )
 }
 
+/// Real LGSL processes the synthetic services name in turn (free school meals, council tax
+/// annual notification, council tax account enquiries, staff payroll, procurement), so a
+/// seeded registry holds only ids the catalogue knows.
+const SEED_PROCESSES: [&str; 5] = ["lgsl:4", "lgsl:57", "lgsl:58", "lgsl:979", "lgsl:1629"];
+
 /// Registers `members` in an empty registry with their subsystems, services and gateways.
 ///
 /// `database_url` must be the store's own database: gateways are written over a connection of
@@ -118,7 +123,7 @@ pub async fn seed(
                 id: service_of(member, i)?,
                 title: format!("Service {i}"),
                 description: "A synthetic service for the national-scale benchmark".into(),
-                processes: vec![format!("lgsl:{}", 4 + i)],
+                processes: vec![SEED_PROCESSES[i % SEED_PROCESSES.len()].to_owned()],
                 details: Default::default(),
             });
         }

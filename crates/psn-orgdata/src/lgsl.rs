@@ -34,12 +34,52 @@ pub fn lgsl_processes() -> Result<Vec<Process>, Error> {
 /// or malformed label, or repeated identifier is an [`Error::BadValue`] naming the line rather
 /// than a silently shorter taxonomy.
 pub fn parse_lgsl_processes(text: &str) -> Result<Vec<Process>, Error> {
-    let file = files::LGSL_SERVICES;
+    Ok(parse_entries(files::LGSL_SERVICES, text, None)?
+        .into_iter()
+        .map(|e| Process {
+            id: e.id,
+            label: e.label,
+            description: e.description,
+        })
+        .collect())
+}
+
+/// One row of a taxonomy file: LGSL services, LGFL functions and the network's own lists all
+/// share the shape `Identifier`, `Label`, `Description`, and optionally a parent column.
+pub(crate) struct Entry {
+    /// 1-based line the row starts on, for errors found after parsing (an unknown parent).
+    pub line: u64,
+    pub id: u32,
+    pub label: String,
+    pub description: String,
+    /// The parent's identifier, when the file has a parent column and the row fills it.
+    pub parent: Option<u32>,
+}
+
+/// Which parent column a taxonomy file has, and whether every row must fill it.
+pub(crate) struct ParentColumn {
+    pub name: &'static str,
+    pub required: bool,
+}
+
+/// Parses the rows of a taxonomy file, refusing (never skipping) a bad one: an identifier or
+/// parent that is not a whole number, an empty or malformed label, a repeated identifier, or
+/// a description that is too long or holds control characters.
+pub(crate) fn parse_entries(
+    file: &'static str,
+    text: &str,
+    parent: Option<ParentColumn>,
+) -> Result<Vec<Entry>, Error> {
     let format = Format {
         file,
         delimiter: b',',
         quoting: true,
     };
+    let parent_need = match &parent {
+        Some(_) => Need::Required,
+        None => Need::Optional,
+    };
+    let parent_name = parent.as_ref().map_or("Parent identifiers", |p| p.name);
     let rows = read_table(
         &format,
         text,
@@ -47,29 +87,26 @@ pub fn parse_lgsl_processes(text: &str) -> Result<Vec<Process>, Error> {
             ("Identifier", Need::Required),
             ("Label", Need::Required),
             ("Description", Need::Required),
+            (parent_name, parent_need),
         ],
     )?;
     let mut seen: HashMap<u32, u64> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let line = row.line;
-        let [id, label, description] = row.values;
+        let [id, label, description, parent_value] = row.values;
         let bad = |column: &'static str, message: String| Error::BadValue {
             file,
             line,
             column,
             message,
         };
-        let id_value = id
-            .parse::<u32>()
-            .ok()
-            .filter(|_| id.bytes().all(|b| b.is_ascii_digit()))
-            .ok_or_else(|| {
-                bad(
-                    "Identifier",
-                    format!("{:?} is not a whole number", clip(&id)),
-                )
-            })?;
+        let id_value = whole_number(&id).ok_or_else(|| {
+            bad(
+                "Identifier",
+                format!("{:?} is not a whole number", clip(&id)),
+            )
+        })?;
         if let Some(first) = seen.insert(id_value, line) {
             return Err(bad(
                 "Identifier",
@@ -93,11 +130,36 @@ pub fn parse_lgsl_processes(text: &str) -> Result<Vec<Process>, Error> {
                 "description too long or contains control characters".to_owned(),
             ));
         }
-        out.push(Process {
+        let parent_id = match &parent {
+            None => None,
+            Some(column) if parent_value.is_empty() => {
+                if column.required {
+                    return Err(bad(column.name, "empty parent identifier".to_owned()));
+                }
+                None
+            }
+            Some(column) => Some(whole_number(&parent_value).ok_or_else(|| {
+                bad(
+                    column.name,
+                    format!("{:?} is not a whole number", clip(&parent_value)),
+                )
+            })?),
+        };
+        out.push(Entry {
+            line,
             id: id_value,
             label,
             description,
+            parent: parent_id,
         });
     }
     Ok(out)
+}
+
+/// A whole number written only with ASCII digits (no sign, no spaces), as identifiers are.
+fn whole_number(text: &str) -> Option<u32> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }

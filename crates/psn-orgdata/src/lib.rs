@@ -1,5 +1,6 @@
 //! Real UK public bodies and the Local Government Service List, as clean records for seeding a
-//! network's member registry (`member import`), `psn demo` and scale benchmarks.
+//! network's member registry (`member import`), `psn demo` and scale benchmarks; and the
+//! catalogue's process taxonomy ([`ProcessCatalogue`]: LGSL plus the network's own extension).
 //!
 //! Sources (see `data/NOTICE.md` for attribution): mySociety local authorities (`LA`, GSS code),
 //! NHS ODS trusts (`NHS`, ODS code), police forces (`POL`, ONS police force area code) and the
@@ -23,6 +24,7 @@
 //! Columns are found by header name, so reordered or extra columns are fine. All values are
 //! trimmed, and names and regions have runs of whitespace collapsed to one space.
 
+mod catalogue;
 mod lgsl;
 mod names;
 mod sources;
@@ -31,6 +33,7 @@ mod table;
 
 use std::path::{Path, PathBuf};
 
+pub use catalogue::{CatalogueProcess, Function, ProcessCatalogue, TaxonomyTexts};
 pub use lgsl::{lgsl_processes, parse_lgsl_processes, Process};
 pub use sources::{
     parse_government_organisations, parse_local_authorities, parse_nhs_trusts, parse_police_forces,
@@ -49,6 +52,12 @@ pub mod files {
     pub const GOVERNMENT_ORGANISATIONS: &str = "government_organisations_2017.tsv";
     /// Local Government Service List services.
     pub const LGSL_SERVICES: &str = "lgsl_services.csv";
+    /// Local Government Function List functions.
+    pub const LGFL_FUNCTIONS: &str = "lgfl_functions.csv";
+    /// The network's own functions (`psnf:N`).
+    pub const PSN_FUNCTIONS: &str = "psn_functions.csv";
+    /// The network's own processes (`psn:N`).
+    pub const PSN_PROCESSES: &str = "psn_processes.csv";
 }
 
 /// Largest file [`from_dir`] will read; the real files are under 200 KB.
@@ -239,7 +248,7 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// A value is unusable in a file that has no skip list (the LGSL taxonomy).
+    /// A value is unusable in a file that has no skip list (the process taxonomy files).
     #[error("{file}, line {line}, column `{column}`: {message}")]
     BadValue {
         /// File name.

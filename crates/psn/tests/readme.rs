@@ -77,6 +77,7 @@ const PROMISES: &[(&str, &str)] = &[
     ("psn authority person add", "added kent-admin@kent.gov.uk"),
     ("psn authority person list", "kent-admin@kent.gov.uk"),
     ("psn gateway serve", "serving"),
+    ("psn catalogue processes", "lgsl:4"),
     (
         "psn gateway service add",
         "published GB/GOV/D6/eligibility/fsm-check",

@@ -82,7 +82,8 @@ pub enum ServiceCommand {
         /// Catalogue description.
         #[arg(long, default_value = "")]
         description: String,
-        /// Process id, e.g. lgsl:4 (repeatable).
+        /// Process id of the catalogue's taxonomy, e.g. lgsl:4 or psn:1001 (repeatable; `psn
+        /// catalogue processes` finds them).
         #[arg(long = "process")]
         processes: Vec<String>,
     },

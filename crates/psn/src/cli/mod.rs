@@ -2,6 +2,7 @@
 
 mod audit;
 mod authority;
+mod catalogue;
 mod config;
 mod connect;
 mod gateway;
@@ -66,6 +67,9 @@ pub enum Command {
     /// measurements and the providers' declarations.
     #[command(subcommand)]
     Sla(sla::SlaCommand),
+    /// Browse the service catalogue's process taxonomy: the process ids listings may name.
+    #[command(subcommand)]
+    Catalogue(catalogue::CatalogueCommand),
     /// Run a whole network on this machine: an authority and gateways of real UK public bodies
     /// with sample services, on loopback. Prints ready-to-paste calls; Ctrl-C stops it.
     Demo {
@@ -160,6 +164,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(c) => config::run(c).await,
         Command::Audit(c) => audit::run(c).await,
         Command::Sla(c) => sla::run(c).await,
+        Command::Catalogue(c) => catalogue::run(c).await,
         Command::Demo {
             data_dir,
             members,
@@ -315,6 +320,8 @@ mod tests {
         &["audit", "archive", "--data-dir", "gw", "--retention", "400d", "--output", "json"],
         &["sla", "report", "--service", "GB/GOV/D6/eligibility/fsm-check", "--provider", "GB/GOV/D6", "--consumer", "GB/LA/E10000016", "--since", "7d", "--until", "2026-12-01T00:00:00Z", "--output", "csv", "--data-dir", "gb"],
         &["sla", "report", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["catalogue", "processes", "--search", "council tax", "--limit", "10", "--output", "json", "--data-dir", "gb"],
+        &["catalogue", "processes", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["demo", "--data-dir", "d", "--members", "2", "--monitoring", "off"],
     ];
 
