@@ -92,3 +92,54 @@ async fn processes_are_searched_as_a_table_and_as_json() {
     }
     net.stop().await;
 }
+
+/// `psn catalogue show` prints a listing with its declared and measured levels, as a table and
+/// as the API's JSON; an unlisted service is refused with the authority's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_is_shown_with_its_declared_and_measured_levels() {
+    let net = Net::prepare(Duration::from_secs(30)).await;
+    let dir = net.tmp.path().join("authority").display().to_string();
+    let table = stdout_of(&["catalogue", "show", common::SERVICE, "--data-dir", &dir]);
+    for expected in [
+        "FIELD",
+        common::SERVICE,
+        "Department for Education (GB/GOV/D6)",
+        "lgsl:4",
+        "lifecycle",
+        "live",
+        "availability (30 days)",
+        "not measured",
+        "consuming members",
+        "GB/GOV/D6@gw1 active",
+    ] {
+        assert!(table.contains(expected), "{expected} in {table}");
+    }
+    let json: psn_api::CatalogueEntry = serde_json::from_str(&stdout_of(&[
+        "catalogue",
+        "show",
+        common::SERVICE,
+        "--output",
+        "json",
+        "--data-dir",
+        &dir,
+    ]))
+    .expect("json");
+    assert_eq!(json.listing.id.to_string(), common::SERVICE);
+    assert_eq!(json.measured.period.exchanges, 0);
+    let unlisted = psn(&[
+        "catalogue",
+        "show",
+        "GB/GOV/D6/eligibility/nothing",
+        "--data-dir",
+        &dir,
+    ]);
+    assert!(!unlisted.status.success());
+    let stderr = String::from_utf8_lossy(&unlisted.stderr);
+    assert!(
+        stderr.contains("no service GB/GOV/D6/eligibility/nothing"),
+        "{stderr}"
+    );
+    let malformed = psn(&["catalogue", "show", "not/a/service", "--data-dir", &dir]);
+    assert!(!malformed.status.success());
+    net.stop().await;
+}

@@ -1,10 +1,12 @@
-//! `psn catalogue ...`: browsing the catalogue's process taxonomy (docs/catalogue.md), the ids
-//! a service listing may name (`--process` of `psn gateway service add`).
+//! `psn catalogue ...`: browsing the catalogue (docs/catalogue.md): the process taxonomy, the
+//! ids a service listing may name (`--process` of `psn gateway service add`), and one listing
+//! with its declared service level beside the measured one.
 
 use super::connect::Connect;
 use super::output;
 use clap::{Subcommand, ValueEnum};
-use psn_api::{ProcessList, ProcessQuery};
+use psn_api::{CatalogueEntry, ProcessList, ProcessQuery};
+use psn_core::names::ServiceId;
 
 #[derive(Debug, Subcommand)]
 pub enum CatalogueCommand {
@@ -19,6 +21,16 @@ pub enum CatalogueCommand {
         /// How many to show (1 to 500).
         #[arg(long, default_value_t = 50)]
         limit: u64,
+        #[arg(long, value_enum, default_value_t)]
+        output: ProcessFormat,
+    },
+    /// One listing: its terms, what its provider declares, and what the gateways measured over
+    /// the last 30 days.
+    Show {
+        /// The service, e.g. GB/LA/E10000016/revenues/council-tax.
+        service: ServiceId,
+        #[command(flatten)]
+        connect: Connect,
         #[arg(long, value_enum, default_value_t)]
         output: ProcessFormat,
     },
@@ -57,7 +69,96 @@ pub async fn run(command: CatalogueCommand) -> anyhow::Result<()> {
                 }
             }
         }
+        CatalogueCommand::Show {
+            service,
+            connect,
+            output,
+        } => {
+            let entry = connect.client()?.catalogue_entry(&service).await?;
+            match output {
+                ProcessFormat::Json => output::json(&entry),
+                ProcessFormat::Table => {
+                    show(&entry);
+                    Ok(())
+                }
+            }
+        }
     }
+}
+
+/// A listing for people: its facts, then declared beside measured.
+fn show(entry: &CatalogueEntry) {
+    let listing = &entry.listing;
+    let m = &entry.measured;
+    let p = &m.period;
+    let or_none = |v: Option<String>| v.unwrap_or_else(|| "not measured".into());
+    let rows = vec![
+        vec!["service".into(), listing.id.to_string()],
+        vec!["title".into(), listing.title.clone()],
+        vec![
+            "provider".into(),
+            format!("{} ({})", entry.provider.name, entry.provider.id),
+        ],
+        vec!["processes".into(), listing.processes.join(", ")],
+        vec![
+            "lifecycle".into(),
+            serde_json::to_value(listing.details.lifecycle)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        ],
+        vec![
+            "declared".into(),
+            entry
+                .sla
+                .as_ref()
+                .map_or_else(|| "no service level declared".into(), ToString::to_string),
+        ],
+        vec![
+            "availability (30 days)".into(),
+            or_none(
+                p.availability_percent
+                    .map(|a| format!("{a:.3}% ({} failed of {} judged)", p.failures, p.eligible)),
+            ),
+        ],
+        vec![
+            "latency p50/p95".into(),
+            or_none(
+                p.latency_p50_ms
+                    .zip(p.latency_p95_ms)
+                    .map(|(a, b)| format!("{a} ms / {b} ms")),
+            ),
+        ],
+        vec!["calls per day".into(), format!("{:.1}", m.calls_per_day)],
+        vec!["consuming members".into(), m.consumers.to_string()],
+        vec![
+            "last breach".into(),
+            m.last_breach.as_ref().map_or_else(
+                || "none".into(),
+                |b| {
+                    format!(
+                        "{} from {}, {}",
+                        b.objective.as_str(),
+                        b.window_start,
+                        b.attribution.as_str()
+                    )
+                },
+            ),
+        ],
+        vec![
+            "provider gateways".into(),
+            entry
+                .gateways
+                .iter()
+                .map(|g| match g.config {
+                    Some(c) => format!("{} {} (configuration v{})", g.id, g.status, c.version),
+                    None => format!("{} {} (never fetched)", g.id, g.status),
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        ],
+    ];
+    output::table(&["FIELD", "VALUE"], &rows);
 }
 
 fn table(page: &ProcessList) {

@@ -322,6 +322,7 @@ mod tests {
         &["sla", "report", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["catalogue", "processes", "--search", "council tax", "--limit", "10", "--output", "json", "--data-dir", "gb"],
         &["catalogue", "processes", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["catalogue", "show", "GB/LA/E10000016/revenues/council-tax", "--output", "json", "--data-dir", "gb"],
         &["demo", "--data-dir", "d", "--members", "2", "--monitoring", "off"],
     ];
 
