@@ -2,8 +2,8 @@
 //! passing every filter) and the facet counts (each facet counted under the *other* facets'
 //! filters), so that facet counts cost no extra searches.
 //!
-//! For each matching document the collector reads its facet values from the fast-field columns
-//! and finds which facets' filters it fails:
+//! For each matching document the collector reads its facet values (from the segment's arrays in
+//! [`crate::facets`]) and finds which facets' filters it fails:
 //!
 //! - none: it is a hit, and counts toward every facet;
 //! - exactly one, `F`: it counts toward `F`'s values only (it is what selecting another value of
@@ -12,15 +12,15 @@
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
 
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::{Column, StrColumn};
+use tantivy::columnar::Column;
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
+use crate::facets::{SegmentFacets, FACETS};
 use crate::model::{Facet, SearchQuery, Sort};
 use crate::schema;
-
-const FACETS: usize = Facet::ALL.len();
 
 /// The collector of one search.
 pub struct CatalogueCollector<'q> {
@@ -29,6 +29,8 @@ pub struct CatalogueCollector<'q> {
     pub keep: usize,
     /// Whether the query has words (so scores mean something).
     pub scored: bool,
+    /// The facet arrays of the searcher's segments, by segment ordinal.
+    pub segments: Vec<Arc<SegmentFacets>>,
 }
 
 /// A hit being ranked: the sort value, then the score, then index order.
@@ -87,35 +89,29 @@ impl Collector for CatalogueCollector<'_> {
         reader: &SegmentReader,
     ) -> tantivy::Result<Self::Child> {
         let fast = reader.fast_fields();
-        let mut facets = Vec::with_capacity(FACETS);
-        for facet in Facet::ALL {
-            let column = fast.str(facet.name())?;
-            let selected = match self.query.filters.get(&facet) {
-                Some(values) if !values.is_empty() => {
-                    let mut selected = vec![false; column.as_ref().map_or(0, |c| c.num_terms())];
-                    if let Some(column) = &column {
-                        for value in values {
-                            if let Some(ord) = column.dictionary().term_ord(value)? {
-                                if let Some(slot) =
-                                    usize::try_from(ord).ok().and_then(|o| selected.get_mut(o))
-                                {
-                                    *slot = true;
-                                }
-                            }
-                        }
-                    }
-                    Some(selected)
+        let facets = self
+            .segments
+            .get(segment as usize)
+            .cloned()
+            .ok_or_else(|| {
+                tantivy::TantivyError::InternalError(format!(
+                    "no facet arrays for segment {segment}"
+                ))
+            })?;
+        let mut selected: [Option<Vec<bool>>; FACETS] = Default::default();
+        let mut filtered = Vec::new();
+        for (i, facet) in Facet::ALL.into_iter().enumerate() {
+            if let Some(values) = self.query.filters.get(&facet).filter(|v| !v.is_empty()) {
+                let column = &facets.columns[i];
+                let mut bitmap = vec![false; column.values.len()];
+                for ord in values.iter().filter_map(|v| column.ord(v)) {
+                    bitmap[ord] = true;
                 }
-                _ => None,
-            };
-            let counts = vec![0u64; column.as_ref().map_or(0, |c| c.num_terms())];
-            facets.push(SegmentFacet {
-                column,
-                selected,
-                counts,
-                ords: Vec::new(),
-            });
+                selected[i] = Some(bitmap);
+                filtered.push(i);
+            }
         }
+        let counts = std::array::from_fn(|i| vec![0u64; facets.columns[i].values.len()]);
         let sort_key = match self.query.sort {
             Sort::Relevance => SortKey::Score,
             Sort::Availability => SortKey::F64(fast.f64(schema::AVAILABILITY_SORT)?),
@@ -127,6 +123,9 @@ impl Collector for CatalogueCollector<'_> {
             keep: self.keep,
             sort_key,
             facets,
+            selected,
+            filtered,
+            counts,
             total: 0,
             heap: BinaryHeap::with_capacity(self.keep.saturating_add(1).min(4096)),
         })
@@ -136,10 +135,9 @@ impl Collector for CatalogueCollector<'_> {
         self.scored
     }
 
-    fn merge_fruits(&self, fruits: Vec<tantivy::Result<Collected>>) -> tantivy::Result<Collected> {
+    fn merge_fruits(&self, fruits: Vec<Collected>) -> tantivy::Result<Collected> {
         let mut merged = Collected::default();
         for fruit in fruits {
-            let fruit = fruit?;
             merged.total += fruit.total;
             merged.best.extend(fruit.best);
             for (into, from) in merged.counts.iter_mut().zip(fruit.counts) {
@@ -175,80 +173,46 @@ impl SortKey {
     }
 }
 
-/// One facet's column in one segment.
-struct SegmentFacet {
-    /// `None` when no document of the segment has a value for the facet.
-    column: Option<StrColumn>,
-    /// The filter as a bitmap over the segment's ordinals; `None` when the facet is unfiltered.
-    selected: Option<Vec<bool>>,
-    counts: Vec<u64>,
-    /// The current document's ordinals (a reused buffer).
-    ords: Vec<u64>,
-}
-
-impl SegmentFacet {
-    fn load(&mut self, doc: DocId) {
-        self.ords.clear();
-        if let Some(column) = &self.column {
-            self.ords.extend(column.term_ords(doc));
-        }
-    }
-
-    fn passes(&self) -> bool {
-        match &self.selected {
-            None => true,
-            Some(selected) => self.ords.iter().any(|&ord| {
-                usize::try_from(ord)
-                    .ok()
-                    .and_then(|o| selected.get(o))
-                    .copied()
-                    .unwrap_or(false)
-            }),
-        }
-    }
-
-    fn count(&mut self) {
-        for &ord in &self.ords {
-            if let Some(count) = usize::try_from(ord)
-                .ok()
-                .and_then(|o| self.counts.get_mut(o))
-            {
-                *count += 1;
-            }
-        }
-    }
-}
-
 pub struct SegmentCatalogueCollector {
     segment: SegmentOrdinal,
     keep: usize,
     sort_key: SortKey,
-    facets: Vec<SegmentFacet>,
+    facets: Arc<SegmentFacets>,
+    /// Per facet, the filter as a bitmap over the segment's ordinals (`None`: unfiltered).
+    selected: [Option<Vec<bool>>; FACETS],
+    /// The filtered facets.
+    filtered: Vec<usize>,
+    /// Per facet, the count of each ordinal.
+    counts: [Vec<u64>; FACETS],
     total: u64,
     heap: BinaryHeap<Ranked>,
 }
 
 impl SegmentCollector for SegmentCatalogueCollector {
-    type Fruit = tantivy::Result<Collected>;
+    type Fruit = Collected;
 
     fn collect(&mut self, doc: DocId, score: Score) {
         let mut failed = None;
-        let mut failures = 0;
-        for (i, facet) in self.facets.iter_mut().enumerate() {
-            facet.load(doc);
-            if !facet.passes() {
-                failures += 1;
-                failed = Some(i);
-                if failures > 1 {
+        for &i in &self.filtered {
+            let Some(selected) = &self.selected[i] else {
+                continue;
+            };
+            let passes = self.facets.columns[i]
+                .ords(doc)
+                .iter()
+                .any(|&ord| selected.get(ord as usize).copied().unwrap_or(false));
+            if !passes {
+                if failed.is_some() {
                     return;
                 }
+                failed = Some(i);
             }
         }
         match failed {
-            Some(i) => self.facets[i].count(),
+            Some(i) => self.count(i, doc),
             None => {
-                for facet in &mut self.facets {
-                    facet.count();
+                for i in 0..FACETS {
+                    self.count(i, doc);
                 }
                 self.total += 1;
                 if self.keep > 0 {
@@ -274,18 +238,29 @@ impl SegmentCollector for SegmentCatalogueCollector {
             best: self.heap.into_sorted_vec(),
             counts: Default::default(),
         };
-        for (into, facet) in collected.counts.iter_mut().zip(self.facets) {
-            let Some(column) = facet.column else { continue };
-            for (ord, count) in facet.counts.into_iter().enumerate() {
-                if count == 0 {
-                    continue;
-                }
-                let mut value = String::new();
-                if column.ord_to_str(ord as u64, &mut value)? {
-                    into.insert(value, count);
+        for ((into, counts), column) in collected
+            .counts
+            .iter_mut()
+            .zip(self.counts)
+            .zip(&self.facets.columns)
+        {
+            for (count, value) in counts.into_iter().zip(&column.values) {
+                if count > 0 {
+                    into.insert(value.clone(), count);
                 }
             }
         }
-        Ok(collected)
+        collected
+    }
+}
+
+impl SegmentCatalogueCollector {
+    fn count(&mut self, facet: usize, doc: DocId) {
+        let counts = &mut self.counts[facet];
+        for &ord in self.facets.columns[facet].ords(doc) {
+            if let Some(count) = counts.get_mut(ord as usize) {
+                *count += 1;
+            }
+        }
     }
 }

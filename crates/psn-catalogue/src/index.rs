@@ -10,6 +10,7 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 
 use crate::collector::CatalogueCollector;
 use crate::error::CatalogueError;
+use crate::facets::FacetCache;
 use crate::highlight;
 use crate::model::{Facet, FacetCount, Hit, Listing, SearchQuery, SearchResult};
 use crate::query;
@@ -31,6 +32,7 @@ pub struct CatalogueIndex {
     fields: Fields,
     writer: Mutex<IndexWriter>,
     reader: IndexReader,
+    facets: FacetCache,
 }
 
 impl std::fmt::Debug for CatalogueIndex {
@@ -66,12 +68,17 @@ impl CatalogueIndex {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
-        Ok(CatalogueIndex {
+        let catalogue = CatalogueIndex {
             index,
             fields,
             writer: Mutex::new(writer),
             reader,
-        })
+            facets: FacetCache::default(),
+        };
+        catalogue
+            .facets
+            .for_searcher(&catalogue.reader.searcher())?;
+        Ok(catalogue)
     }
 
     /// How many listings the index holds.
@@ -142,6 +149,8 @@ impl CatalogueIndex {
         }
         writer.commit()?;
         self.reader.reload()?;
+        // New segments' facet arrays are built here, by the writer, not by the next search.
+        self.facets.for_searcher(&self.reader.searcher())?;
         Ok(())
     }
 
@@ -159,12 +168,13 @@ impl CatalogueIndex {
         let tantivy_query = query::build(&self.fields, &terms);
         // Both are bounded by the constants above, far below usize::MAX.
         let keep = usize::try_from(search.offset + limit).unwrap_or(usize::MAX);
+        let searcher = self.reader.searcher();
         let collector = CatalogueCollector {
             query: search,
             keep,
             scored: !terms.is_empty(),
+            segments: self.facets.for_searcher(&searcher)?,
         };
-        let searcher = self.reader.searcher();
         let collected = searcher.search(tantivy_query.as_ref(), &collector)?;
 
         let mut hits = Vec::new();

@@ -60,6 +60,7 @@
 
 mod collector;
 mod error;
+mod facets;
 mod highlight;
 mod index;
 mod model;

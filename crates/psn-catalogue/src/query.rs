@@ -22,9 +22,10 @@ const TITLE_BOOST: f32 = 3.0;
 const PROCESS_BOOST: f32 = 2.0;
 const DESCRIPTION_BOOST: f32 = 1.0;
 const PROVIDER_BOOST: f32 = 1.0;
-/// Prefix and typo matches score a constant (no BM25), scaled down so exact words rank first.
-const PREFIX_BOOST: f32 = 0.4;
-const FUZZY_BOOST: f32 = 0.2;
+/// Prefix and typo matches (in any text field) score a constant, not BM25, below what an exact
+/// word usually scores, so exact words rank first.
+const PREFIX_BOOST: f32 = 1.0;
+const FUZZY_BOOST: f32 = 0.5;
 
 /// One word of the query and how loosely it may match.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,25 +140,22 @@ pub fn build(fields: &Fields, terms: &[QueryTerm]) -> Box<dyn Query> {
             } else {
                 for (field, boost) in text_fields {
                     shoulds.push((Occur::Should, exact(field, &term.text, boost)));
-                    let t = Term::from_field_text(field, &term.text);
-                    if term.prefix {
-                        shoulds.push((
-                            Occur::Should,
-                            boosted(
-                                FuzzyTermQuery::new_prefix(t.clone(), 0, true),
-                                boost * PREFIX_BOOST,
-                            ),
-                        ));
-                    }
-                    if term.typo_distance > 0 {
-                        shoulds.push((
-                            Occur::Should,
-                            boosted(
-                                FuzzyTermQuery::new(t, term.typo_distance, true),
-                                boost * FUZZY_BOOST,
-                            ),
-                        ));
-                    }
+                }
+                let t = Term::from_field_text(fields.all_text, &term.text);
+                if term.prefix {
+                    shoulds.push((
+                        Occur::Should,
+                        boosted(FuzzyTermQuery::new_prefix(t.clone(), 0, true), PREFIX_BOOST),
+                    ));
+                }
+                if term.typo_distance > 0 {
+                    shoulds.push((
+                        Occur::Should,
+                        boosted(
+                            FuzzyTermQuery::new(t, term.typo_distance, true),
+                            FUZZY_BOOST,
+                        ),
+                    ));
                 }
             }
             (

@@ -1,6 +1,8 @@
 //! The index's schema and how a [`Listing`] becomes a document.
 
-use tantivy::schema::{Field, Schema, FAST, STORED, STRING, TEXT};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, STORED, STRING, TEXT,
+};
 use tantivy::TantivyDocument;
 
 use crate::model::{Facet, Listing};
@@ -11,6 +13,7 @@ const TITLE: &str = "title";
 const DESCRIPTION: &str = "description";
 const PROCESS_TEXT: &str = "process_text";
 const PROVIDER_NAME: &str = "provider_name";
+const ALL_TEXT: &str = "all_text";
 /// Fast fields for sorting.
 pub const AVAILABILITY_SORT: &str = "availability_sort";
 pub const CALLS_PER_DAY: &str = "calls_per_day";
@@ -27,6 +30,9 @@ pub struct Fields {
     pub description: Field,
     pub process_text: Field,
     pub provider_name: Field,
+    /// Every text field's words together, without frequencies or positions: prefix and typo
+    /// matching expand a word against one dictionary instead of four.
+    pub all_text: Field,
     /// One per [`Facet::ALL`], in that order: raw strings, indexed (process ids are searched)
     /// and fast (counted and filtered column-wise by the collector).
     pub facets: [Field; Facet::ALL.len()],
@@ -44,6 +50,15 @@ pub fn build() -> (Schema, Fields) {
     let description = builder.add_text_field(DESCRIPTION, TEXT | STORED);
     let process_text = builder.add_text_field(PROCESS_TEXT, TEXT);
     let provider_name = builder.add_text_field(PROVIDER_NAME, TEXT);
+    let all_text = builder.add_text_field(
+        ALL_TEXT,
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("default")
+                .set_fieldnorms(false)
+                .set_index_option(IndexRecordOption::Basic),
+        ),
+    );
     let facets = Facet::ALL.map(|facet| builder.add_text_field(facet.name(), STRING | FAST));
     let availability_sort = builder.add_f64_field(AVAILABILITY_SORT, FAST);
     let calls_per_day = builder.add_u64_field(CALLS_PER_DAY, FAST);
@@ -54,6 +69,7 @@ pub fn build() -> (Schema, Fields) {
         description,
         process_text,
         provider_name,
+        all_text,
         facets,
         availability_sort,
         calls_per_day,
@@ -72,6 +88,12 @@ pub fn document(fields: &Fields, listing: &Listing) -> TantivyDocument {
         doc.add_text(fields.process_text, &process.label);
     }
     doc.add_text(fields.provider_name, &listing.provider_name);
+    for text in [&listing.title, &listing.description, &listing.provider_name]
+        .into_iter()
+        .chain(listing.processes.iter().map(|p| &p.label))
+    {
+        doc.add_text(fields.all_text, text);
+    }
     for (facet, field) in Facet::ALL.into_iter().zip(fields.facets) {
         for value in facet.values(listing) {
             doc.add_text(field, &value);
