@@ -652,6 +652,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         report(class, samples);
     }
     report("all", all);
+
+    // Worst case a client can ask (not in the mix): the full 16 words, each long enough for
+    // two-typo matching, with filters.
+    let mut worst = Vec::new();
+    for _ in 0..50 {
+        let text: Vec<String> = (0..16)
+            .map(|_| {
+                (0..8 + qrng.below(5))
+                    .map(|_| char::from(b'a' + qrng.below(26) as u8))
+                    .collect::<String>()
+            })
+            .collect();
+        let q = SearchQuery {
+            text: text.join(" "),
+            filters: [(Facet::ProviderClass, ["LA".to_owned()].into())].into(),
+            limit: 20,
+            ..SearchQuery::default()
+        };
+        let t = Instant::now();
+        std::hint::black_box(index.search(&q)?);
+        worst.push(t.elapsed());
+    }
+    report("16 long words", worst);
     println!(
         "mean matches per query: {}",
         hits_total / query_count.max(1) as u64

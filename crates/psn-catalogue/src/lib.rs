@@ -26,8 +26,9 @@
 //! match (AND) in the title, the process labels, the description or the provider's name; it
 //! matches exactly (BM25, boosted title 3 > process 2 > description 1 = provider name 1), as a
 //! prefix (`coun` → council) or with one typo (two for words of eight letters or more;
-//! `paryoll` → payroll), the last two at lower constant scores so exact words rank first. A word
-//! like `lgsl:57` also matches listings supporting that process id. No words (an empty or
+//! `paryoll` → payroll), the last two against one field holding all the text, at constant
+//! scores below an exact word's, so exact words rank first. A word like `lgsl:57` matches
+//! listings supporting that process id (or else having the words `lgsl` and `57`). No words (an empty or
 //! all-punctuation query) means every listing.
 //!
 //! # Facets
@@ -38,6 +39,8 @@
 //! and ticking a value does not zero its siblings. Counts are exact, from one pass over the
 //! listings matching the words (see `collector.rs`): a listing failing no filter is a hit and
 //! counts for every facet; failing exactly one facet's filter it counts for that facet only.
+//! Each segment's facet values are kept as plain arrays (`facets.rs`, about 4 bytes per listing
+//! per facet), built when a commit makes the segment visible, so that pass is cheap.
 //!
 //! The process facet is hierarchical: each listing carries the path of every process
 //! (`/function/sub-function/process-id`, from [`ProcessRef::functions`]) and all its prefixes, so

@@ -779,3 +779,49 @@ fn hostile_queries_return_cleanly() {
         search(&index, "payroll 100").total
     );
 }
+
+#[test]
+fn the_index_is_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<CatalogueIndex>();
+}
+
+/// Listing by listing, one commit each (many segments, merged in the background), then changes
+/// and removals: the facet counts stay exact, deleted versions uncounted.
+#[test]
+fn facet_counts_stay_exact_through_updates() {
+    let index = CatalogueIndex::open_in_ram().expect("index");
+    let mut listings = corpus();
+    for listing in &listings {
+        index.upsert(listing).expect("upsert");
+    }
+    for i in [0, 5, 17, 30] {
+        listings[i].provider_class = "GOV".into();
+        listings[i].region = Some("london".into());
+        listings[i].processes = vec![process("nhs:3")];
+        index.upsert(&listings[i]).expect("upsert");
+    }
+    for i in [39, 12, 3] {
+        let removed = listings.remove(i);
+        index.remove(&removed.service).expect("remove");
+    }
+    assert_eq!(index.len(), listings.len() as u64);
+    check_facets(&index, &listings, "", filters(&[]), None);
+    check_facets(
+        &index,
+        &listings,
+        "",
+        filters(&[
+            (Facet::ProviderClass, &["GOV", "LA"]),
+            (Facet::Region, &["london"]),
+        ]),
+        Some("/health"),
+    );
+    check_facets(
+        &index,
+        &listings,
+        "records",
+        filters(&[(Facet::Process, &["/justice"])]),
+        None,
+    );
+}
