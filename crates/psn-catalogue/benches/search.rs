@@ -679,5 +679,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "mean matches per query: {}",
         hits_total / query_count.max(1) as u64
     );
+
+    // Keeping the index current: one listing changed, committed and visible on return.
+    let mut updates = Vec::new();
+    for n in 0..30 {
+        let mut changed = listings[qrng.below(listings.len())].clone();
+        changed.title = format!("{} revised {n}", changed.title);
+        let t = Instant::now();
+        index.upsert(&changed)?;
+        updates.push(t.elapsed());
+    }
+    updates.sort();
+    println!(
+        "upsert (commit + reload, visible on return): n=30 p50 {} max {}",
+        ms(percentile(&updates, 0.5)),
+        ms(updates[updates.len() - 1])
+    );
     Ok(())
 }

@@ -26,8 +26,9 @@
 //! match (AND) in the title, the process labels, the description or the provider's name; it
 //! matches exactly (BM25, boosted title 3 > process 2 > description 1 = provider name 1), as a
 //! prefix (`coun` → council) or with one typo (two for words of eight letters or more;
-//! `paryoll` → payroll), the last two against one field holding all the text, at constant
-//! scores below an exact word's, so exact words rank first. A word like `lgsl:57` matches
+//! `paryoll` → payroll), the last two against one field holding all the text and again against
+//! the title (so titles rank first), at constant scores below an exact word's, so exact words
+//! rank first. A word like `lgsl:57` matches
 //! listings supporting that process id (or else having the words `lgsl` and `57`). No words (an empty or
 //! all-punctuation query) means every listing.
 //!

@@ -141,21 +141,25 @@ pub fn build(fields: &Fields, terms: &[QueryTerm]) -> Box<dyn Query> {
                 for (field, boost) in text_fields {
                     shoulds.push((Occur::Should, exact(field, &term.text, boost)));
                 }
-                let t = Term::from_field_text(fields.all_text, &term.text);
-                if term.prefix {
-                    shoulds.push((
-                        Occur::Should,
-                        boosted(FuzzyTermQuery::new_prefix(t.clone(), 0, true), PREFIX_BOOST),
-                    ));
-                }
-                if term.typo_distance > 0 {
-                    shoulds.push((
-                        Occur::Should,
-                        boosted(
-                            FuzzyTermQuery::new(t, term.typo_distance, true),
-                            FUZZY_BOOST,
-                        ),
-                    ));
+                // Once against all the text, and once more against the title, so that a title
+                // matching by prefix or typo ranks above a description doing so.
+                for field in [fields.all_text, fields.title] {
+                    let t = Term::from_field_text(field, &term.text);
+                    if term.prefix {
+                        shoulds.push((
+                            Occur::Should,
+                            boosted(FuzzyTermQuery::new_prefix(t.clone(), 0, true), PREFIX_BOOST),
+                        ));
+                    }
+                    if term.typo_distance > 0 {
+                        shoulds.push((
+                            Occur::Should,
+                            boosted(
+                                FuzzyTermQuery::new(t, term.typo_distance, true),
+                                FUZZY_BOOST,
+                            ),
+                        ));
+                    }
                 }
             }
             (
