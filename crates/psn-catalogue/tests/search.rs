@@ -825,3 +825,52 @@ fn facet_counts_stay_exact_through_updates() {
         None,
     );
 }
+
+/// An update returned on one thread is seen by a search started after it on another.
+#[test]
+fn updates_are_visible_to_other_threads() {
+    let (index, listings) = index();
+    let (sent, received) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut changed = listings[7].clone();
+            changed.title = "Quinquennial review".into();
+            index.upsert(&changed).expect("upsert");
+            sent.send(changed.service).expect("send");
+        });
+        let service = received.recv().expect("receive");
+        assert_eq!(
+            services(&search(&index, "quinquennial")),
+            [service.as_str()]
+        );
+    });
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 64, ..Config::default() })]
+
+    /// Any text, filters and drill-down: an answer, never an error or a panic.
+    #[test]
+    fn any_input_answers(
+        text in ".{0,300}",
+        value in ".{0,20}",
+        drill in proptest::option::of(".{0,20}"),
+    ) {
+        let (index, listings) = shared_index();
+        let result = index
+            .search(&SearchQuery {
+                text,
+                filters: filters(&[(Facet::Region, &[value.as_str()])]),
+                process_drill: drill,
+                limit: 10,
+                ..SearchQuery::default()
+            })
+            .expect("an answer");
+        prop_assert!(result.total <= listings.len() as u64);
+    }
+}
+
+fn shared_index() -> &'static (CatalogueIndex, Vec<Listing>) {
+    static INDEX: std::sync::OnceLock<(CatalogueIndex, Vec<Listing>)> = std::sync::OnceLock::new();
+    INDEX.get_or_init(index)
+}
