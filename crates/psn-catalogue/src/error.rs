@@ -12,10 +12,6 @@ pub enum CatalogueError {
     #[error("catalogue index directory: {0}")]
     Directory(#[from] tantivy::directory::error::OpenDirectoryError),
 
-    /// A fast-field column could not be read while collecting results.
-    #[error("catalogue index column: {0}")]
-    Column(#[from] std::io::Error),
-
     /// A listing the index cannot hold (an empty service id).
     #[error("invalid listing: {0}")]
     InvalidListing(String),
