@@ -143,3 +143,103 @@ async fn a_listing_is_shown_with_its_declared_and_measured_levels() {
     assert!(!malformed.status.success());
     net.stop().await;
 }
+
+/// A provider publishes a listing's terms with `psn gateway service add`; the catalogue shows
+/// them as given, and terms that contradict each other are refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_s_terms_are_published_from_the_command_line() {
+    let net = Net::prepare(Duration::from_secs(30)).await;
+    let authority = net.tmp.path().join("authority").display().to_string();
+    let dfe = net.members[common::PROVIDER]
+        .dir
+        .root()
+        .display()
+        .to_string();
+    let service = "GB/GOV/D6/eligibility/pupil-premium";
+    let add = |extra: &[&str]| {
+        let mut args = vec![
+            "gateway",
+            "service",
+            "add",
+            service,
+            "--backend",
+            "http://127.0.0.1:9/pp",
+            "--title",
+            "Pupil premium check",
+            "--process",
+            "lgsl:4",
+            "--data-dir",
+            dfe.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        psn(&args)
+    };
+    let refused = add(&["--lifecycle", "deprecated"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("sunset"), "{stderr}");
+    let not_listed = psn(&["catalogue", "show", service, "--data-dir", &authority]);
+    assert!(!not_listed.status.success(), "nothing was published");
+    for bad in [
+        &["--price", "3.50/employee/fortnight"][..],
+        &["--lifecycle", "retired"],
+        &["--sunset", "31/03/2027"],
+    ] {
+        assert!(!add(bad).status.success(), "{bad:?}");
+    }
+
+    let published = add(&[
+        "--lifecycle",
+        "beta",
+        "--service-type",
+        "events",
+        "--who-may-apply",
+        "member-classes",
+        "--member-class",
+        "LA",
+        "--classification",
+        "official-sensitive",
+        "--contact",
+        "fsm-team@education.gov.uk",
+        "--price",
+        "0.79/check/each",
+        "--terms",
+        "Schools' data only",
+        "--area",
+        "England",
+        "--version-label",
+        "0.9",
+    ]);
+    assert!(
+        published.status.success(),
+        "{}",
+        String::from_utf8_lossy(&published.stderr)
+    );
+    let entry: psn_api::CatalogueEntry = serde_json::from_str(&stdout_of(&[
+        "catalogue",
+        "show",
+        service,
+        "--output",
+        "json",
+        "--data-dir",
+        &authority,
+    ]))
+    .expect("json");
+    let d = &entry.listing.details;
+    assert_eq!(d.lifecycle, psn_api::Lifecycle::Beta);
+    assert_eq!(d.service_type, psn_api::ServiceType::Events);
+    assert_eq!(d.member_classes.len(), 1);
+    assert_eq!(d.contact.as_deref(), Some("fsm-team@education.gov.uk"));
+    assert_eq!(
+        d.price,
+        psn_api::Price::PerUnit {
+            min_pence: 79,
+            max_pence: 79,
+            unit: "check".into(),
+            interval: psn_api::PriceInterval::Each
+        }
+    );
+    assert_eq!(d.areas, vec!["England".to_owned()]);
+    assert_eq!(d.version.as_deref(), Some("0.9"));
+    net.stop().await;
+}

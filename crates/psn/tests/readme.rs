@@ -41,6 +41,10 @@ const NOT_RUN: &[(&str, &str)] = &[
         "cargo bench -p psn-audit",
         "criterion benchmarks; `cargo clippy --all-targets` in .ci/run builds them",
     ),
+    (
+        "cargo bench -p psn-catalogue --bench search",
+        "a benchmark of 100,000 listings in release; `cargo clippy --all-targets` in .ci/run builds it",
+    ),
 ];
 
 /// What each `psn` command (by the start of its README line) promises to print on standard
@@ -93,6 +97,7 @@ const PROMISES: &[(&str, &str)] = &[
     ),
     ("psn sla report --provider", "service,"),
     ("psn sla report --consumer", "\"services\""),
+    ("psn catalogue show", "Free school meals eligibility"),
     ("psn audit verify", "INTACT"),
     ("psn audit show", "GB/LA/E10000016/revenues"),
     ("psn audit export", "to evidence.json"),

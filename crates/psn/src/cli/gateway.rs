@@ -57,6 +57,111 @@ pub enum GatewayCommand {
     },
 }
 
+/// A listing's terms on the command line (docs/catalogue.md); each has the API's default.
+#[derive(Debug, clap::Args)]
+pub struct ListingTerms {
+    /// The provider's version label, e.g. 2.1.
+    #[arg(long = "version-label")]
+    version_label: Option<String>,
+    /// discovery, alpha, beta, live, deprecated (with --sunset) or withdrawn.
+    #[arg(long, value_parser = word::<psn_api::Lifecycle>, default_value = "live")]
+    lifecycle: psn_api::Lifecycle,
+    /// The last day a deprecated service answers, YYYY-MM-DD.
+    #[arg(long, value_parser = day)]
+    sunset: Option<time::Date>,
+    /// rest, soap, events or files.
+    #[arg(long, value_parser = word::<psn_api::ServiceType>, default_value = "rest")]
+    service_type: psn_api::ServiceType,
+    /// any-member, member-classes (with --member-class) or by-request.
+    #[arg(long, value_parser = word::<psn_api::WhoMayApply>, default_value = "any-member")]
+    who_may_apply: psn_api::WhoMayApply,
+    /// A member class that may apply, e.g. LA (repeatable; with --who-may-apply member-classes).
+    #[arg(long = "member-class")]
+    member_classes: Vec<psn_core::names::ClassCode>,
+    /// official or official-sensitive.
+    #[arg(long, value_parser = word::<psn_api::Classification>, default_value = "official")]
+    classification: psn_api::Classification,
+    /// The provider team's e-mail address.
+    #[arg(long)]
+    contact: Option<String>,
+    /// free, or pounds per unit per interval: 3.50-4.42/employee/month (or 0.79/invoice/each).
+    #[arg(long, value_parser = price, default_value = "free")]
+    price: psn_api::Price,
+    /// Onboarding terms, in plain words.
+    #[arg(long, default_value = "")]
+    terms: String,
+    /// An area served, e.g. Kent (repeatable).
+    #[arg(long = "area")]
+    areas: Vec<String>,
+}
+
+impl ListingTerms {
+    fn details(self) -> psn_api::ListingDetails {
+        psn_api::ListingDetails {
+            version: self.version_label,
+            lifecycle: self.lifecycle,
+            sunset: self.sunset,
+            service_type: self.service_type,
+            who_may_apply: self.who_may_apply,
+            member_classes: self.member_classes,
+            classification: self.classification,
+            contact: self.contact,
+            price: self.price,
+            onboarding_terms: self.terms,
+            areas: self.areas,
+        }
+    }
+}
+
+/// One of an API enum's words, as the API spells it.
+fn word<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|e| e.to_string())
+}
+
+fn day(text: &str) -> Result<time::Date, String> {
+    time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|e| format!("{text:?} is not a date YYYY-MM-DD: {e}"))
+}
+
+/// Pounds with at most two decimals, as pence.
+fn pence(text: &str) -> Result<u64, String> {
+    let bad = || format!("{text:?} is not an amount in pounds such as 3.50");
+    let (pounds, fraction) = text.split_once('.').unwrap_or((text, "00"));
+    if pounds.is_empty() || fraction.len() > 2 || fraction.is_empty() {
+        return Err(bad());
+    }
+    let pounds: u64 = pounds.parse().map_err(|_| bad())?;
+    let fraction: u64 = format!("{fraction:0<2}").parse().map_err(|_| bad())?;
+    pounds
+        .checked_mul(100)
+        .and_then(|p| p.checked_add(fraction))
+        .ok_or_else(bad)
+}
+
+fn price(text: &str) -> Result<psn_api::Price, String> {
+    if text == "free" {
+        return Ok(psn_api::Price::Free {});
+    }
+    let bad = || {
+        format!("{text:?}: a price is free or POUNDS[-POUNDS]/UNIT/INTERVAL, e.g. 3.50-4.42/employee/month")
+    };
+    let mut parts = text.splitn(3, '/');
+    let (amounts, unit, interval) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(a), Some(u), Some(i)) => (a, u, i),
+        _ => return Err(bad()),
+    };
+    let (min, max) = amounts.split_once('-').unwrap_or((amounts, amounts));
+    Ok(psn_api::Price::PerUnit {
+        min_pence: pence(min)?,
+        max_pence: pence(max)?,
+        unit: unit.to_owned(),
+        interval: word(interval).map_err(|_| bad())?,
+    })
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ServiceCommand {
     /// Offer a service: publish its listing at the authority and record its backend here.
@@ -86,6 +191,9 @@ pub enum ServiceCommand {
         /// catalogue processes` finds them).
         #[arg(long = "process")]
         processes: Vec<String>,
+        /// Boxed: the terms are most of the command's size.
+        #[command(flatten)]
+        terms: Box<ListingTerms>,
     },
     /// List the services this gateway provides.
     List {
@@ -268,14 +376,19 @@ pub async fn run(command: GatewayCommand) -> anyhow::Result<()> {
             title,
             description,
             processes,
+            terms,
         }) => {
             let backend_ca = backend_ca.map(std::path::absolute).transpose()?;
+            let details = (*terms).details();
+            details
+                .validate()
+                .map_err(|e| anyhow::anyhow!("the listing's terms: {e}"))?;
             let listing = psn_api::ServiceListing {
                 id: id.clone(),
                 title,
                 description,
                 processes,
-                details: Default::default(),
+                details,
             };
             psn_gateway::admin::add_service(
                 &GatewayDir::new(&data_dir),
@@ -381,6 +494,50 @@ pub async fn run(command: GatewayCommand) -> anyhow::Result<()> {
                 Accepted::Unchanged(v) => println!("configuration version {v} is current"),
             }
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod terms_tests {
+    use super::{pence, price};
+    use psn_api::{Price, PriceInterval};
+
+    #[test]
+    fn prices_are_read_in_pounds_and_refused_clearly() {
+        assert_eq!(price("free"), Ok(Price::Free {}));
+        assert_eq!(
+            price("3.50-4.42/employee/month"),
+            Ok(Price::PerUnit {
+                min_pence: 350,
+                max_pence: 442,
+                unit: "employee".into(),
+                interval: PriceInterval::Month,
+            })
+        );
+        assert_eq!(
+            price("0.79/invoice/each"),
+            Ok(Price::PerUnit {
+                min_pence: 79,
+                max_pence: 79,
+                unit: "invoice".into(),
+                interval: PriceInterval::Each,
+            })
+        );
+        assert_eq!(pence("12"), Ok(1200));
+        assert_eq!(pence("0.5"), Ok(50));
+        for bad in ["", ".5", "1.234", "-1", "1e3", "£3", "18446744073709551615"] {
+            assert!(pence(bad).is_err(), "{bad}");
+        }
+        for bad in [
+            "3.50",
+            "3.50/employee",
+            "3.50/employee/fortnight",
+            "x-y/u/month",
+            "FREE",
+        ] {
+            let e = price(bad).expect_err(bad);
+            assert!(e.contains(bad) || e.contains("amount"), "{bad}: {e}");
         }
     }
 }

@@ -300,6 +300,7 @@ mod tests {
         &["gateway", "serve", "--data-dir", "gw"],
         &["gateway", "sync", "--data-dir", "gw", "--wait", "30s"],
         &["gateway", "service", "add", "GB/GOV/D6/eligibility/fsm-check", "--backend", "https://b/fsm", "--backend-ca", "ca.pem", "--health-path", "/healthz", "--title", "FSM", "--description", "d", "--process", "lgsl:4", "--data-dir", "gw"],
+        &["gateway", "service", "add", "GB/LA/E10000016/hr/payroll", "--backend", "http://b", "--title", "Payroll", "--version-label", "2.1", "--lifecycle", "deprecated", "--sunset", "2027-03-31", "--service-type", "files", "--who-may-apply", "member-classes", "--member-class", "LA", "--classification", "official-sensitive", "--contact", "payroll@kent.gov.uk", "--price", "3.50-4.42/employee/month", "--terms", "A data sharing agreement", "--area", "Kent", "--data-dir", "gw"],
         &["gateway", "service", "list", "--output", "json", "--data-dir", "gw"],
         &["gateway", "service", "remove", "GB/GOV/D6/eligibility/fsm-check", "--data-dir", "gw"],
         &["gateway", "access", "grant", "--service", "GB/GOV/D6/eligibility/fsm-check", "--to", "GB/LA", "--method", "GET", "--path", "/check*", "--data-dir", "gw"],
@@ -323,6 +324,7 @@ mod tests {
         &["catalogue", "processes", "--search", "council tax", "--limit", "10", "--output", "json", "--data-dir", "gb"],
         &["catalogue", "processes", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["catalogue", "show", "GB/LA/E10000016/revenues/council-tax", "--output", "json", "--data-dir", "gb"],
+        &["catalogue", "show", "GB/LA/E10000016/revenues/council-tax", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["demo", "--data-dir", "d", "--members", "2", "--monitoring", "off"],
     ];
 
