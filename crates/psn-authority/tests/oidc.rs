@@ -12,6 +12,7 @@ use axum::http::{header, HeaderMap, StatusCode as AxumStatus};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use common::browser::{Browser, Page};
 use common::{backends, Backend, TestAuthority};
 use openidconnect::core::{
     CoreGenderClaim, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
@@ -528,98 +529,8 @@ async fn authority_with(backend: Backend, idp: &FakeIdp, rules: &[Rule<'_>]) -> 
     a
 }
 
-/// A browser: a cookie jar and no redirect following.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookies: HashMap<String, String>,
-}
-
-struct Page {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: String,
-}
-
-impl Page {
-    fn location(&self) -> &str {
-        self.headers
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    }
-
-    fn csrf(&self) -> String {
-        let marker = "name=\"csrf\" value=\"";
-        let start = self.body.find(marker).expect("a csrf field") + marker.len();
-        let end = self.body[start..].find('"').expect("end of value") + start;
-        self.body[start..end].to_owned()
-    }
-}
-
+/// The OpenID Connect steps of a browser.
 impl Browser {
-    fn new(a: &TestAuthority) -> Self {
-        let tls = psn_pki::client_config(&a.ca_der, None).expect("tls");
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        Self {
-            http,
-            base: a.url.clone(),
-            cookies: HashMap::new(),
-        }
-    }
-
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
-        let request = if self.cookies.is_empty() {
-            request
-        } else {
-            let header = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            request.header(reqwest::header::COOKIE, header)
-        };
-        let response = request.send().await.expect("send");
-        for value in response.headers().get_all(SET_COOKIE) {
-            let text = value.to_str().expect("ascii cookie");
-            let (pair, attributes) = text.split_once(';').expect("attributes");
-            let (name, value) = pair.split_once('=').expect("name=value");
-            let same_site = if name == psn_authority::ui::OIDC_COOKIE {
-                "SameSite=Lax"
-            } else {
-                "SameSite=Strict"
-            };
-            for required in ["Path=/", "Secure", "HttpOnly", same_site] {
-                assert!(attributes.contains(required), "{text} lacks {required}");
-            }
-            if value.is_empty() {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        Page {
-            status: response.status(),
-            headers: response.headers().clone(),
-            body: response.text().await.expect("body"),
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let request = self.http.get(format!("{}{path}", self.base));
-        self.send(request).await
-    }
-
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let request = self.http.post(format!("{}{path}", self.base)).form(fields);
-        self.send(request).await
-    }
-
     /// Opens the sign-in page and presses the provider's button.
     async fn press(&mut self, provider: &str) -> Page {
         let form = self.get("/ui/sign-in").await;

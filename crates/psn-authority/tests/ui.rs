@@ -5,134 +5,18 @@
 
 mod common;
 
+use common::browser::{Browser, Page};
 use common::{backends, Backend, TestAuthority};
 use psn_api::{NewMember, NewPerson, PersonRole, RoleChange};
 use psn_authority::store::ServiceRecord;
 use psn_core::access::Grant;
 use psn_core::names::{MemberId, SubsystemId};
 use psn_core::sla::{SlaDeclaration, SlaWindow};
-use reqwest::header::{HeaderMap, CACHE_CONTROL, LOCATION, SET_COOKIE};
+use reqwest::header::CACHE_CONTROL;
 use reqwest::StatusCode;
-use std::collections::HashMap;
 
 const KENT: &str = "GB/LA/E10000016";
 const DEVON: &str = "GB/LA/E10000008";
-
-/// A browser: a cookie jar (what the server set, by name) and no redirect following.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookies: HashMap<String, String>,
-}
-
-/// A response as the tests look at it.
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Page {
-    fn location(&self) -> &str {
-        self.headers
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    }
-
-    /// The value of the first `csrf` hidden field.
-    fn csrf(&self) -> String {
-        let marker = "name=\"csrf\" value=\"";
-        let start = self.body.find(marker).expect("a csrf field") + marker.len();
-        let end = self.body[start..].find('"').expect("end of value") + start;
-        self.body[start..end].to_owned()
-    }
-}
-
-impl Browser {
-    fn new(a: &TestAuthority) -> Self {
-        let tls = psn_pki::client_config(&a.ca_der, None).expect("tls");
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        Self {
-            http,
-            base: a.url.clone(),
-            cookies: HashMap::new(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
-        let request = if self.cookies.is_empty() {
-            request
-        } else {
-            request.header(reqwest::header::COOKIE, self.cookie_header())
-        };
-        let response = request.send().await.expect("send");
-        for value in response.headers().get_all(SET_COOKIE) {
-            let text = value.to_str().expect("ascii cookie");
-            let (pair, attributes) = text.split_once(';').expect("attributes");
-            for required in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"] {
-                assert!(attributes.contains(required), "{text} lacks {required}");
-            }
-            let (name, value) = pair.split_once('=').expect("name=value");
-            if value.is_empty() {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        Page {
-            status: response.status(),
-            headers: response.headers().clone(),
-            body: response.text().await.expect("body"),
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let request = self.http.get(format!("{}{path}", self.base));
-        self.send(request).await
-    }
-
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let request = self.http.post(format!("{}{path}", self.base)).form(fields);
-        self.send(request).await
-    }
-
-    /// Opens the sign-in form and submits it.
-    async fn sign_in(&mut self, username: &str, password: &str) -> Page {
-        let form = self.get("/ui/sign-in").await;
-        assert_eq!(form.status, StatusCode::OK);
-        let csrf = form.csrf();
-        self.post(
-            "/ui/sign-in",
-            &[
-                ("username", username),
-                ("password", password),
-                ("csrf", &csrf),
-            ],
-        )
-        .await
-    }
-
-    async fn signed_in(a: &TestAuthority, username: &str, password: &str) -> Self {
-        let mut browser = Self::new(a);
-        let page = browser.sign_in(username, password).await;
-        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-        assert_eq!(page.location(), "/ui/");
-        browser
-    }
-}
 
 fn member(id: &str) -> MemberId {
     id.parse().expect("member id")

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+
 use psn_api::AuthorityClient;
 use psn_authority::datadir::DataDir;
 use psn_authority::{Running, ServeOptions};
