@@ -29,7 +29,8 @@ pub struct Step {
 }
 
 impl Step {
-    fn new(name: &'static str, samples_ms: Vec<f64>) -> Self {
+    /// A step of `samples_ms`, summarised.
+    pub(super) fn new(name: &'static str, samples_ms: Vec<f64>) -> Self {
         let summary = Summary::of(&samples_ms);
         Self {
             name,

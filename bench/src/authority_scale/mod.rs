@@ -6,7 +6,9 @@
 //! - **gateway reload**: verifying and parsing the signed document (< 200 ms), with every other
 //!   step of a gateway's load beside it;
 //! - **revocation**: from an operator suspending a member until every one of 20 running gateways
-//!   refuses it (< 5 s p99 over repeated suspensions).
+//!   refuses it (< 5 s p99 over repeated suspensions);
+//! - **catalogue search**: a realistic query mix with facet counts over every listing
+//!   (< 20 ms p99), against `GET /v1/health` on the same connection as the anchor.
 //!
 //! The authority and the gateways are real `psn` processes talking TLS over loopback, as in
 //! production; only the registry's bulk seeding and the step-by-step timings run in this
@@ -19,6 +21,7 @@ mod peer;
 mod process;
 mod report;
 mod rounds;
+mod search;
 mod stats;
 
 use anyhow::{bail, Context};
@@ -60,6 +63,9 @@ pub struct Args {
     /// Rounds before those with a single gateway running: its own reload, nothing competing.
     #[arg(long, default_value_t = 3)]
     pub solo_rounds: usize,
+    /// Rounds of the catalogue search mix (16 queries a round).
+    #[arg(long, default_value_t = 40)]
+    pub search_rounds: usize,
     /// Repetitions of each in-process build and load measurement.
     #[arg(long, default_value_t = 5)]
     pub repetitions: usize,
@@ -93,6 +99,7 @@ impl Args {
             suspensions: self.suspensions,
             solo_rounds: self.solo_rounds,
             repetitions: self.repetitions,
+            search_rounds: self.search_rounds,
             round_timeout_seconds: self.round_timeout,
             smoke: self.smoke,
         };
@@ -102,10 +109,15 @@ impl Args {
             s.suspensions = 2;
             s.solo_rounds = 1;
             s.repetitions = 2;
+            s.search_rounds = 2;
         }
-        if s.gateways == 0 || s.suspensions == 0 || s.repetitions == 0 || s.services_per_member == 0
+        if s.gateways == 0
+            || s.suspensions == 0
+            || s.repetitions == 0
+            || s.services_per_member == 0
+            || s.search_rounds == 0
         {
-            bail!("--gateways, --suspensions, --repetitions and --services-per-member must be at least 1");
+            bail!("--gateways, --suspensions, --repetitions, --services-per-member and --search-rounds must be at least 1");
         }
         if s.round_timeout_seconds == 0 {
             bail!("--round-timeout must be at least 1 second");
@@ -191,12 +203,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .map(|v| v.trim_start_matches("psn ").to_owned()),
             revision: crate::provenance::revision(),
         },
-        goals: Report::goals(&measured.build, &measured.load, &summary),
+        goals: Report::goals(&measured.build, &measured.load, &summary, &measured.search),
         summary,
         settings,
         registry: measured.registry,
         build: measured.build,
         load: measured.load,
+        search: measured.search,
         rounds: measured.rounds,
     };
     let (json, markdown) = report.write(&args.out)?;
@@ -214,6 +227,7 @@ struct Measured {
     registry: report::Registry,
     build: measure::BuildFigures,
     load: measure::LoadFigures,
+    search: search::SearchFigures,
     rounds: Vec<Round>,
 }
 
@@ -273,6 +287,23 @@ async fn measure(
     let timeout = setup_timeout(s.members);
     progress.say("starting the authority");
     let mut authority = Authority::start(psn, &dir, authority_port, logs, timeout).await?;
+    progress.say(&format!(
+        "measuring catalogue search ({} rounds of the query mix)",
+        s.search_rounds
+    ));
+    let search = search::measure(&authority.operator, s.search_rounds).await?;
+    progress.say(&format!(
+        "search over {} listings: p50 {}, p99 {}",
+        report::thousands(usize::try_from(search.listings).unwrap_or(usize::MAX)),
+        search
+            .search
+            .summary
+            .map_or("–".into(), |x| report::duration(x.p50)),
+        search
+            .search
+            .summary
+            .map_or("–".into(), |x| report::duration(x.p99)),
+    ));
     let n_victims = victims(s);
     progress.say(&format!(
         "enrolling {} provider gateways and {n_victims} members to suspend",
@@ -369,6 +400,7 @@ async fn measure(
         registry,
         build,
         load,
+        search,
         rounds,
     })
 }

@@ -3,6 +3,7 @@
 
 use super::measure::{BuildFigures, LoadFigures, Step};
 use super::rounds::{Kind, Round};
+use super::search::SearchFigures;
 use super::stats::Summary;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -15,6 +16,8 @@ pub const BUILD_GOAL_MS: f64 = 1_000.0;
 pub const RELOAD_GOAL_MS: f64 = 200.0;
 /// Revocation goal: enforced at every gateway within 5 s, p99.
 pub const REVOCATION_GOAL_MS: f64 = 5_000.0;
+/// Catalogue search goal (issue 16): p99 under 20 ms at 100,000 listings, facets included.
+pub const SEARCH_GOAL_MS: f64 = 20.0;
 
 /// The machine the run was on.
 #[derive(Debug, Clone, Serialize)]
@@ -90,6 +93,8 @@ pub struct Settings {
     pub solo_rounds: usize,
     /// Repetitions of the in-process measurements.
     pub repetitions: usize,
+    /// Rounds of the catalogue search mix.
+    pub search_rounds: usize,
     /// Longest a round may take, seconds.
     pub round_timeout_seconds: u64,
     /// Whether this was the smoke run.
@@ -235,6 +240,8 @@ pub struct Report {
     pub build: BuildFigures,
     /// Gateway load figures.
     pub load: LoadFigures,
+    /// Catalogue search figures.
+    pub search: SearchFigures,
     /// Every round, solo first.
     pub rounds: Vec<Round>,
     /// Summaries over the rounds.
@@ -249,7 +256,12 @@ impl Report {
     /// revocation is the time until the last gateway refused, p99 over the fleet rounds. The
     /// fuller reload (a running gateway on its own, publication to enforcement) is judged
     /// against the same bound as a stricter reading.
-    pub fn goals(build: &BuildFigures, load: &LoadFigures, summary: &RoundSummary) -> Vec<Goal> {
+    pub fn goals(
+        build: &BuildFigures,
+        load: &LoadFigures,
+        summary: &RoundSummary,
+        search: &SearchFigures,
+    ) -> Vec<Goal> {
         vec![
             Goal::new(
                 "configuration build (publish: snapshot, build, sign, store), median",
@@ -275,6 +287,14 @@ impl Report {
                 "revocation enforced at every running gateway, p99 over rounds",
                 summary.refused_all.map(|s| s.p99),
                 REVOCATION_GOAL_MS,
+            ),
+            Goal::new(
+                format!(
+                    "catalogue search with facets over {} listings, p99 over the query mix",
+                    thousands(usize::try_from(search.listings).unwrap_or(usize::MAX))
+                ),
+                search.search.summary.map(|s| s.p99),
+                SEARCH_GOAL_MS,
             ),
         ]
     }
@@ -400,6 +420,29 @@ impl Report {
                 ),
             ],
         );
+
+        let q = &self.search;
+        let _ = writeln!(
+            md,
+            "\n## Catalogue search ({} queries over {} listings, through the API over TLS)\n",
+            q.search.samples_ms.len(),
+            thousands(usize::try_from(q.listings).unwrap_or(usize::MAX))
+        );
+        step_table(
+            &mut md,
+            &[
+                (&q.search, "**search with facet counts**, the query mix"),
+                (&q.anchor, "anchor: `GET /v1/health` on the same connection"),
+            ],
+        );
+        if let (Some(search), Some(anchor)) = (q.search.summary, q.anchor.summary) {
+            let _ = writeln!(
+                md,
+                "\nSearch costs {:.1}× the anchor at the median and {:.1}× at p99.",
+                search.p50 / anchor.p50.max(f64::MIN_POSITIVE),
+                search.p99 / anchor.p99.max(f64::MIN_POSITIVE)
+            );
+        }
 
         let l = &self.load;
         let _ = writeln!(

@@ -1,6 +1,7 @@
 //! A typed client for the authority API. Operators authenticate with a bearer token, gateways
 //! with their certificate, enrolling gateways with nothing but the pin in their token.
 
+use crate::catalogue::*;
 use crate::types::*;
 use psn_core::aggregate::{AggregateBatch, AggregateCursor};
 use psn_core::checkpoint::Checkpoint;
@@ -438,6 +439,34 @@ impl AuthorityClient {
         service: &ServiceId,
     ) -> Result<CatalogueEntry, ClientError> {
         self.get(&format!("/v1/catalogue/services/{service}")).await
+    }
+
+    /// A page of catalogue search results with facet counts (operators and gateways).
+    pub async fn search(&self, request: &SearchRequest) -> Result<SearchResults, ClientError> {
+        let pairs = request.to_pairs();
+        self.json(
+            self.request(Method::GET, "/v1/catalogue/search")
+                .query(&pairs),
+        )
+        .await
+    }
+
+    /// Who provides and who consumes a process through the network (operators and gateways).
+    pub async fn process_partners(&self, process: &str) -> Result<ProcessPartners, ClientError> {
+        self.json(
+            self.request(Method::GET, "/v1/catalogue/partners")
+                .query(&[("process", process)]),
+        )
+        .await
+    }
+
+    /// A member's processes and who else could serve them (operators and gateways).
+    pub async fn member_partners(&self, member: &MemberId) -> Result<MemberPartners, ClientError> {
+        self.json(
+            self.request(Method::GET, "/v1/catalogue/partners")
+                .query(&[("member", member.to_string())]),
+        )
+        .await
     }
 
     /// SLA attainment and breaches over a period (operators and gateways).

@@ -300,6 +300,8 @@ pub fn router(authority: Arc<Authority>) -> Router {
             "/v1/catalogue/services/{network}/{class}/{code}/{subsystem}/{service}",
             get(catalogue_entry),
         )
+        .route("/v1/catalogue/search", get(catalogue_search))
+        .route("/v1/catalogue/partners", get(catalogue_partners))
         .route("/v1/processes", get(list_processes))
         .route("/v1/processes/{id}", get(show_process))
         .route("/v1/slas", get(list_slas))
@@ -737,6 +739,7 @@ async fn import_members(
     }
     let (created, existing) = a.store.import_members(&actor, &accepted).await?;
     let published = a.publisher.publish().await?;
+    index_changes(&a).await;
     Ok(axum::Json(ImportReport {
         created,
         existing,
@@ -858,6 +861,7 @@ async fn change_status(
         .set_member_status(actor, &id, status, change.reason.as_deref())
         .await?;
     let published = a.publisher.publish().await?;
+    index_changes(&a).await;
     tracing::info!(member = %id, status = status.as_str(), version = published.version, "member status changed");
     Ok(axum::Json(MemberChanged {
         member,
@@ -1165,6 +1169,7 @@ async fn publish_service(
         .put_service(&format!("gateway:{gateway}"), &record)
         .await?;
     let published = a.publisher.publish().await?;
+    index_changes(&a).await;
     Ok((
         StatusCode::CREATED,
         axum::Json(Health {
@@ -1292,6 +1297,7 @@ async fn withdraw_service(
         .remove_service(&format!("gateway:{gateway}"), &service.id)
         .await?;
     let published = a.publisher.publish().await?;
+    index_changes(&a).await;
     Ok(axum::Json(Health {
         status: "ok".into(),
         network: a.network.to_string(),
@@ -1314,6 +1320,7 @@ async fn declare_sla(
     sla.validate()
         .map_err(|e| ApiError::new(ProblemType::InvalidRequest, e))?;
     a.store.put_sla(&format!("gateway:{gateway}"), &sla).await?;
+    index_changes(&a).await;
     sla_list(&a).await
 }
 
@@ -1326,6 +1333,7 @@ async fn withdraw_sla(
     a.store
         .remove_sla(&format!("gateway:{gateway}"), &service.id)
         .await?;
+    index_changes(&a).await;
     sla_list(&a).await
 }
 
@@ -1517,6 +1525,100 @@ async fn aggregate_deliveries(
 }
 
 /// One listing with its declared and measured service level (`crate::catalogue`).
+/// Brings the catalogue's search index up to date with a change just saved, so a search after
+/// this answer sees it. A failure is logged, not returned: the change is saved and the indexer's
+/// background task applies it on its next round.
+async fn index_changes(a: &Authority) {
+    if let Err(error) = a.catalogue.catch_up(a, OffsetDateTime::now_utc()).await {
+        tracing::warn!(%error, "indexing a catalogue change failed; the background indexer retries");
+    }
+}
+
+impl From<crate::search::SearchError> for ApiError {
+    fn from(e: crate::search::SearchError) -> Self {
+        use crate::search::SearchError;
+        match e {
+            SearchError::Invalid(m) => Self::new(ProblemType::InvalidRequest, m),
+            SearchError::NotFound(m) => Self::new(ProblemType::NotFound, m),
+            SearchError::Store(e) => e.into(),
+            SearchError::Report(ReportError::Store(e)) => e.into(),
+            SearchError::Report(ReportError::Invalid(m)) => {
+                Self::new(ProblemType::InvalidRequest, m)
+            }
+            SearchError::Index(e) => {
+                tracing::error!(error = %e, "catalogue index failure");
+                Self::new(
+                    ProblemType::Internal,
+                    "the catalogue index failed; try again",
+                )
+            }
+        }
+    }
+}
+
+/// The query string's pairs, percent-decoded. Repeated names (one per selected facet value)
+/// are why this is not `Query<T>`.
+fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// Longest query string the catalogue endpoints read.
+const MAX_QUERY_STRING: usize = 16 * 1024;
+
+fn bounded_query(raw: &axum::extract::RawQuery) -> ApiResult<Vec<(String, String)>> {
+    let raw = raw.0.as_deref();
+    if raw.is_some_and(|q| q.len() > MAX_QUERY_STRING) {
+        return Err(ApiError::new(
+            ProblemType::InvalidRequest,
+            format!("the query string is over {MAX_QUERY_STRING} bytes"),
+        ));
+    }
+    Ok(query_pairs(raw))
+}
+
+async fn catalogue_search(
+    State(a): State<Arc<Authority>>,
+    _reader: Reader,
+    raw: axum::extract::RawQuery,
+) -> ApiResult<axum::Json<SearchResults>> {
+    let pairs = bounded_query(&raw)?;
+    let request = SearchRequest::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| ApiError::new(ProblemType::InvalidRequest, e.0))?;
+    Ok(axum::Json(crate::search::search(&a, &request).await?))
+}
+
+/// Either `?process=ID` (who provides and consumes it) or `?member=ID` (its processes and who
+/// else could serve them).
+async fn catalogue_partners(
+    State(a): State<Arc<Authority>>,
+    _reader: Reader,
+    raw: axum::extract::RawQuery,
+) -> ApiResult<Response> {
+    let pairs = bounded_query(&raw)?;
+    let invalid = |m: &str| ApiError::new(ProblemType::InvalidRequest, m.to_owned());
+    match pairs.as_slice() {
+        [(name, process)] if name == "process" => {
+            if process.len() > 64 || process.chars().any(char::is_control) {
+                return Err(invalid(
+                    "process must be a process id such as lgsl:57 or psn:1001",
+                ));
+            }
+            Ok(axum::Json(crate::search::process_partners(&a, process).await?).into_response())
+        }
+        [(name, member)] if name == "member" => {
+            let member: MemberId = member.parse().map_err(|e: NameError| {
+                ApiError::new(ProblemType::InvalidRequest, e.to_string())
+            })?;
+            Ok(axum::Json(crate::search::member_partners(&a, &member).await?).into_response())
+        }
+        _ => Err(invalid(
+            "ask for one of process=ID (who provides and consumes it) or member=ID (its processes)",
+        )),
+    }
+}
+
 async fn catalogue_entry(
     State(a): State<Arc<Authority>>,
     _reader: Reader,

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod people;
 pub mod publish;
 pub mod report;
+pub mod search;
 pub mod seed;
 mod server;
 pub mod store;
@@ -83,6 +84,8 @@ pub struct Authority {
     pub oidc: ui::OidcProviders,
     /// The process taxonomy listings are checked against and `/v1/processes` serves.
     pub processes: psn_orgdata::ProcessCatalogue,
+    /// The catalogue's search index, kept in step with the registry (`search`).
+    pub catalogue: search::Catalogue,
 }
 
 /// What `init` created.
@@ -302,11 +305,19 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         metrics: metrics::AuthorityMetrics::new(),
         oidc,
         processes,
+        catalogue: search::Catalogue::new()
+            .map_err(|e| AuthorityError::Setup(format!("the catalogue index: {e}")))?,
     });
+    authority
+        .catalogue
+        .rebuild(&authority, time::OffsetDateTime::now_utc())
+        .await
+        .map_err(|e| AuthorityError::Setup(format!("indexing the catalogue: {e}")))?;
     let app = api::router(authority.clone())
         .merge(ui::router(authority.clone()))
         .merge(people::router(authority.clone()));
     let server = tokio::spawn(server::serve_tls(listener, tls, app, shutdown_rx.clone()));
+    let indexer = tokio::spawn(search::run(authority.clone(), shutdown_rx.clone()));
     let refresher = {
         let authority = authority.clone();
         tokio::spawn(async move { authority.publisher.run(shutdown_rx).await })
@@ -327,7 +338,7 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         url,
         authority,
         shutdown,
-        tasks: vec![server, refresher],
+        tasks: vec![server, refresher, indexer],
         runtime_file,
     })
 }

@@ -55,6 +55,9 @@ pub enum SeedError {
     /// Some members were registered already; seeding expects an empty registry.
     #[error("{0} of the members are registered already; seed an empty registry")]
     NotEmpty(usize),
+    /// The embedded process taxonomy could not be read.
+    #[error("the process taxonomy: {0}")]
+    Taxonomy(String),
 }
 
 /// The subsystem a seeded member provides from.
@@ -90,10 +93,33 @@ fn address_of(gateway: &GatewayId) -> String {
     )
 }
 
-/// Real LGSL processes the synthetic services name in turn (free school meals, council tax
-/// annual notification, council tax account enquiries, staff payroll, procurement), so a
-/// seeded registry holds only ids the catalogue knows.
-const SEED_PROCESSES: [&str; 5] = ["lgsl:4", "lgsl:57", "lgsl:58", "lgsl:979", "lgsl:1629"];
+/// What a seeded service is called, after the process it supports: a search over the seeded
+/// catalogue then meets real words in real proportions, not one title repeated.
+const SEED_KINDS: [&str; 4] = ["service", "lookup", "data exchange", "notifications"];
+
+/// The `index`-th service of the `member_index`-th member: a real process of the taxonomy
+/// (spread so that every process appears), a title after it and its scope note.
+fn seeded_listing(
+    processes: &psn_orgdata::ProcessCatalogue,
+    member: &MemberId,
+    member_index: usize,
+    index: usize,
+) -> Result<ServiceRecord, SeedError> {
+    let all = processes.processes();
+    let process = &all[(member_index * 7 + index * 131) % all.len()];
+    let description = if process.description.is_empty() {
+        format!("{} for partner bodies.", process.label)
+    } else {
+        process.description.clone()
+    };
+    Ok(ServiceRecord {
+        id: service_of(member, index)?,
+        title: format!("{} {}", process.label, SEED_KINDS[index % SEED_KINDS.len()]),
+        description,
+        processes: vec![process.id.clone()],
+        details: Default::default(),
+    })
+}
 
 /// Registers `members` in an empty registry with their subsystems, services and gateways.
 ///
@@ -116,16 +142,12 @@ pub async fn seed(
         .iter()
         .map(|m| subsystem_of(m))
         .collect::<Result<Vec<_>, _>>()?;
+    let processes = psn_orgdata::ProcessCatalogue::embedded()
+        .map_err(|e| SeedError::Taxonomy(e.to_string()))?;
     let mut services = Vec::with_capacity(ids.len() * scale.services_per_member);
-    for member in &ids {
+    for (member_index, member) in ids.iter().enumerate() {
         for i in 0..scale.services_per_member {
-            services.push(ServiceRecord {
-                id: service_of(member, i)?,
-                title: format!("Service {i}"),
-                description: "A synthetic service for the national-scale benchmark".into(),
-                processes: vec![SEED_PROCESSES[i % SEED_PROCESSES.len()].to_owned()],
-                details: Default::default(),
-            });
+            services.push(seeded_listing(&processes, member, member_index, i)?);
         }
     }
     let mut gateways = Vec::with_capacity(ids.len() * scale.gateways_per_member);

@@ -26,10 +26,12 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 mod config_fetches;
+mod listings;
 mod oidc;
 mod overview;
 mod people;
 
+pub use listings::ListingSource;
 pub use oidc::{OidcIdentity, OidcLinked, OidcPending};
 pub use overview::{EventFilter, ServiceFilter};
 pub use people::{FailedSignIn, NewPersonRecord, NewSession, SignInRecord};

@@ -123,6 +123,7 @@ fn every_operation_states_its_responses_and_typed_parameters() {
                         || schema.get("enum").is_some()
                         || schema.get("maximum").is_some()
                         || schema.get("format").is_some()
+                        || schema["items"].get("pattern").is_some()
                         || parameter["in"] == "header",
                     "{what}: parameter {} states no constraint",
                     parameter["name"]

@@ -243,3 +243,83 @@ async fn a_listing_s_terms_are_published_from_the_command_line() {
     assert_eq!(d.version.as_deref(), Some("0.9"));
     net.stop().await;
 }
+
+/// `psn catalogue search` prints hits with their measured columns and the facet counts, as a
+/// table, CSV and JSON; `psn catalogue partners` finds the provider of a process; bad options
+/// are refused with the authority's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalogue_is_searched_and_partners_found_from_the_command_line() {
+    let net = Net::prepare(Duration::from_secs(30)).await;
+    let dir = net.tmp.path().join("authority").display().to_string();
+    let table = stdout_of(&["catalogue", "search", "free", "scool", "--data-dir", &dir]);
+    assert!(table.starts_with("SERVICE"), "{table}");
+    assert!(table.contains(common::SERVICE), "{table}");
+    assert!(table.contains("1 to 1 of 1 matching services"), "{table}");
+    assert!(table.contains("lifecycle: live (1)"), "{table}");
+    let csv = stdout_of(&[
+        "catalogue",
+        "search",
+        "--process",
+        "lgsl:4",
+        "--lifecycle",
+        "live",
+        "--output",
+        "csv",
+        "--data-dir",
+        &dir,
+    ]);
+    let mut rows = csv.lines();
+    assert_eq!(
+        rows.next(),
+        Some(
+            "service,title,provider,processes,lifecycle,declared,measured,p95,calls/day,consumers"
+        )
+    );
+    assert!(
+        rows.next().is_some_and(|r| r.starts_with(common::SERVICE)),
+        "{csv}"
+    );
+    let none: psn_api::SearchResults = serde_json::from_str(&stdout_of(&[
+        "catalogue",
+        "search",
+        "--lifecycle",
+        "deprecated",
+        "--output",
+        "json",
+        "--data-dir",
+        &dir,
+    ]))
+    .expect("json");
+    assert_eq!(none.total, 0);
+    let partners = stdout_of(&[
+        "catalogue",
+        "partners",
+        "--process",
+        "lgsl:4",
+        "--data-dir",
+        &dir,
+    ]);
+    assert!(
+        partners.starts_with("Free school meals (lgsl:4)"),
+        "{partners}"
+    );
+    assert!(partners.contains(common::SERVICE), "{partners}");
+    let refused = psn(&["catalogue", "search", "--limit", "101", "--data-dir", &dir]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("limit must be"), "{stderr}");
+    let unknown = psn(&[
+        "catalogue",
+        "partners",
+        "--process",
+        "lgsl:0",
+        "--data-dir",
+        &dir,
+    ]);
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("no process \"lgsl:0\""), "{stderr}");
+    let neither = psn(&["catalogue", "partners", "--data-dir", &dir]);
+    assert!(!neither.status.success());
+    net.stop().await;
+}

@@ -98,6 +98,8 @@ const PROMISES: &[(&str, &str)] = &[
     ("psn sla report --provider", "service,"),
     ("psn sla report --consumer", "\"services\""),
     ("psn catalogue show", "Free school meals eligibility"),
+    ("psn catalogue search", "GB/GOV/D6/eligibility/fsm-check"),
+    ("psn catalogue partners", "Free school meals (lgsl:4)"),
     ("psn audit verify", "INTACT"),
     ("psn audit show", "GB/LA/E10000016/revenues"),
     ("psn audit export", "to evidence.json"),

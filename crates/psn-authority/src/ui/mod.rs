@@ -12,6 +12,7 @@ mod pages;
 mod paging;
 pub(crate) mod password;
 mod render;
+mod search;
 mod session;
 mod signin;
 mod sla;
@@ -66,6 +67,8 @@ pub fn router(authority: Arc<Authority>) -> Router {
             "/ui/members/{network}/{class}/{code}/grants",
             get(pages::grants),
         )
+        .route("/ui/catalogue", get(search::catalogue))
+        .route("/ui/partners", get(search::partners))
         .route("/ui/services", get(pages::services))
         .route(
             "/ui/services/{network}/{class}/{code}/{subsystem}/{service}",

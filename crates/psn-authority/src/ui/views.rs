@@ -61,6 +61,7 @@ impl Layout {
         let mut items = vec![
             ("/ui/", "Overview"),
             ("/ui/members", "Members"),
+            ("/ui/catalogue", "Catalogue"),
             ("/ui/services", "Services"),
             ("/ui/gateways", "Gateways"),
             ("/ui/sla", "SLA reports"),

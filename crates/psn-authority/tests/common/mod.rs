@@ -214,16 +214,25 @@ pub async fn enrol_member(
     name: &str,
     subsystem: &str,
 ) -> EnrolledGateway {
-    let op = a.operator();
-    let member_id: psn_core::names::MemberId = member.parse().expect("member id");
-    op.add_member(&psn_api::NewMember {
-        id: member_id.clone(),
+    let new = psn_api::NewMember {
+        id: member.parse().expect("member id"),
         name: name.into(),
         sector: None,
         region: None,
-    })
-    .await
-    .expect("add member");
+    };
+    enrol_new_member(a, &new, subsystem).await
+}
+
+/// [`enrol_member`] for a member with its sector and region.
+pub async fn enrol_new_member(
+    a: &TestAuthority,
+    new: &psn_api::NewMember,
+    subsystem: &str,
+) -> EnrolledGateway {
+    let op = a.operator();
+    let member = new.id.to_string();
+    let member_id = new.id.clone();
+    op.add_member(new).await.expect("add member");
     op.add_subsystem(
         &member_id,
         &psn_api::NewSubsystem {

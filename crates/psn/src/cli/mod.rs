@@ -67,7 +67,8 @@ pub enum Command {
     /// measurements and the providers' declarations.
     #[command(subcommand)]
     Sla(sla::SlaCommand),
-    /// Browse the service catalogue's process taxonomy: the process ids listings may name.
+    /// Browse the service catalogue: search listings, find partners by process, show one
+    /// listing, and the process taxonomy listings name.
     #[command(subcommand)]
     Catalogue(catalogue::CatalogueCommand),
     /// Run a whole network on this machine: an authority and gateways of real UK public bodies
@@ -324,6 +325,9 @@ mod tests {
         &["catalogue", "processes", "--search", "council tax", "--limit", "10", "--output", "json", "--data-dir", "gb"],
         &["catalogue", "processes", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["catalogue", "show", "GB/LA/E10000016/revenues/council-tax", "--output", "json", "--data-dir", "gb"],
+        &["catalogue", "search", "payroll", "schools", "--process", "lgsl:57", "--provider-class", "LA", "--sector", "local-government", "--region", "South East", "--area", "Kent", "--service-type", "rest", "--lifecycle", "live", "--who-may-apply", "any-member", "--availability", ">=99.9", "--sort", "volume", "--offset", "20", "--limit", "10", "--output", "csv", "--data-dir", "gb"],
+        &["catalogue", "partners", "--process", "lgsl:57", "--output", "json", "--data-dir", "gb"],
+        &["catalogue", "partners", "--member", "GB/LA/E10000016", "--data-dir", "gb"],
         &["catalogue", "show", "GB/LA/E10000016/revenues/council-tax", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["demo", "--data-dir", "d", "--members", "2", "--monitoring", "off"],
     ];

@@ -1,0 +1,81 @@
+//! What the catalogue's search index is built from: every listing with its provider's facts,
+//! read in one query, and where the events trail ends (the indexer follows the trail from
+//! there, see `crate::search`).
+
+use super::{from_millis, parse, Result, ServiceRecord, Store, StoreError};
+use psn_core::config::MemberStatus;
+use psn_core::names::MemberId;
+use sqlx::Row;
+use time::OffsetDateTime;
+
+/// A listing and the facts of its provider that search filters and shows.
+#[derive(Debug, Clone)]
+pub struct ListingSource {
+    /// The listing.
+    pub record: ServiceRecord,
+    /// When it was first published ("newest" sorts by this).
+    pub published_at: OffsetDateTime,
+    /// The provider's official name.
+    pub provider_name: String,
+    /// The provider's status: only active members' listings are searchable.
+    pub provider_status: MemberStatus,
+    /// The provider's sector, where the registry has one.
+    pub sector: Option<String>,
+    /// The provider's region, where the registry has one.
+    pub region: Option<String>,
+}
+
+impl Store {
+    /// Every listing (or only `member`'s), by service id, with its provider's facts.
+    pub async fn listing_sources(&self, member: Option<&MemberId>) -> Result<Vec<ListingSource>> {
+        let mut sql = String::from(
+            "SELECT v.id AS id, v.title AS title, v.description AS description, \
+             v.processes AS processes, v.details AS details, v.created_at AS created_at, \
+             m.name AS name, m.status AS status, m.sector AS sector, m.region AS region \
+             FROM services v JOIN subsystems s ON s.id = v.subsystem_id \
+             JOIN members m ON m.id = s.member_id",
+        );
+        if member.is_some() {
+            sql.push_str(" WHERE m.id = $1");
+        }
+        sql.push_str(" ORDER BY v.id");
+        let mut query = sqlx::query(&sql);
+        if let Some(member) = member {
+            query = query.bind(member.to_string());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let processes: String = r.try_get("processes")?;
+                let details: String = r.try_get("details")?;
+                Ok(ListingSource {
+                    record: ServiceRecord {
+                        id: parse("service id", &r.try_get::<String, _>("id")?)?,
+                        title: r.try_get("title")?,
+                        description: r.try_get("description")?,
+                        processes: processes
+                            .split(',')
+                            .filter(|p| !p.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                        details: serde_json::from_str(&details)
+                            .map_err(|e| StoreError::Corrupt(format!("listing details: {e}")))?,
+                    },
+                    published_at: from_millis(r.try_get("created_at")?),
+                    provider_name: r.try_get("name")?,
+                    provider_status: parse("member status", &r.try_get::<String, _>("status")?)?,
+                    sector: r.try_get("sector")?,
+                    region: r.try_get("region")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The sequence number of the newest event in the trail (0 when there is none).
+    pub async fn last_event_seq(&self) -> Result<u64> {
+        let seq: i64 = sqlx::query_scalar("SELECT value FROM counters WHERE name = 'event'")
+            .fetch_one(&self.pool)
+            .await?;
+        super::from_i64("event sequence", seq)
+    }
+}
