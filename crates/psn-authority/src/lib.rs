@@ -13,6 +13,7 @@ pub mod seed;
 mod server;
 pub mod store;
 pub mod ui;
+pub mod webhook;
 
 use datadir::{write_private, DataDir, Runtime, Settings};
 use psn_core::names::{MemberClasses, NetworkId};
@@ -83,6 +84,8 @@ pub struct Authority {
     pub oidc: ui::OidcProviders,
     /// The process taxonomy listings are checked against and `/v1/processes` serves.
     pub processes: psn_orgdata::ProcessCatalogue,
+    /// The webhook delivery task's shared state (docs/access.md).
+    pub webhooks: webhook::Webhooks,
 }
 
 /// What `init` created.
@@ -302,11 +305,21 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         metrics: metrics::AuthorityMetrics::new(),
         oidc,
         processes,
+        webhooks: webhook::Webhooks::new()
+            .map_err(|e| AuthorityError::Setup(format!("the webhook sender: {e}")))?,
     });
     let app = api::router(authority.clone())
         .merge(ui::router(authority.clone()))
         .merge(people::router(authority.clone()));
     let server = tokio::spawn(server::serve_tls(listener, tls, app, shutdown_rx.clone()));
+    let deliverer = {
+        let authority = authority.clone();
+        let stopping = shutdown_rx.clone();
+        tokio::spawn(async move {
+            let store = authority.store.clone();
+            authority.webhooks.run(store, stopping).await
+        })
+    };
     let refresher = {
         let authority = authority.clone();
         tokio::spawn(async move { authority.publisher.run(shutdown_rx).await })
@@ -327,7 +340,7 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         url,
         authority,
         shutdown,
-        tasks: vec![server, refresher],
+        tasks: vec![server, refresher, deliverer],
         runtime_file,
     })
 }
