@@ -108,59 +108,73 @@ impl Webhooks {
         }
     }
 
-    /// Claims and sends one batch; returns how many were attempted.
-    async fn round(&self, store: &Store) -> Result<usize, crate::store::StoreError> {
+    /// Claims and sends one batch, each delivery in its own task; returns how many were
+    /// attempted.
+    async fn round(&self, store: &Arc<Store>) -> Result<usize, crate::store::StoreError> {
         let now = to_millis(OffsetDateTime::now_utc());
         let due = store.claim_deliveries(now, CONCURRENCY).await?;
-        let sends = due.iter().map(|d| self.attempt(store, d));
-        let results = futures_util::future::join_all(sends).await;
-        for r in results {
-            r?;
+        let count = due.len();
+        let mut sends = tokio::task::JoinSet::new();
+        for d in due {
+            let (http, store, base) = (self.http.clone(), store.clone(), self.retry_base());
+            sends.spawn(async move { attempt(&http, &store, base, &d).await });
         }
-        Ok(due.len())
-    }
-
-    async fn attempt(&self, store: &Store, d: &DueDelivery) -> Result<(), crate::store::StoreError> {
-        let outcome = self.send(d).await;
-        match outcome {
-            Ok(()) => store.delivery_attempted(&d.id, None, None).await,
-            Err(error) => {
-                let attempts = d.attempts.saturating_add(1);
-                tracing::info!(delivery = %d.id, member = %d.member, attempts, %error, "webhook delivery failed");
-                let retry = (attempts < MAX_ATTEMPTS).then(|| {
-                    let delay = backoff(self.retry_base(), attempts);
-                    to_millis(OffsetDateTime::now_utc()) + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2)
-                });
-                store.delivery_attempted(&d.id, retry, Some(&error)).await
+        while let Some(done) = sends.join_next().await {
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "a webhook delivery's outcome could not be recorded"),
+                Err(e) => tracing::error!(error = %e, "a webhook delivery task failed"),
             }
         }
+        Ok(count)
     }
+}
 
-    async fn send(&self, d: &DueDelivery) -> Result<(), String> {
-        let request = serde_json::from_value(d.request.clone()).map_err(|e| e.to_string())?;
-        let now = OffsetDateTime::now_utc();
-        let payload = WebhookPayload {
-            event: d.event.clone(),
-            request,
-            delivered_at: now,
-        };
-        let body = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
-        let signature = signature_header(&d.secret, now.unix_timestamp(), &body);
-        let response = self
-            .http
-            .post(&d.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(SIGNATURE_HEADER, signature)
-            .header(DELIVERY_HEADER, &d.id)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| psn_core::problem::error_chain(&e))?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(format!("the receiver answered HTTP {}", response.status()))
+/// Sends `d` once and records the outcome: delivered, retried after a backoff, or failed.
+async fn attempt(
+    http: &reqwest::Client,
+    store: &Store,
+    base: Duration,
+    d: &DueDelivery,
+) -> Result<(), crate::store::StoreError> {
+    match send(http, d).await {
+        Ok(()) => store.delivery_attempted(&d.id, None, None).await,
+        Err(error) => {
+            let attempts = d.attempts.saturating_add(1);
+            tracing::info!(delivery = %d.id, member = %d.member, attempts, %error, "webhook delivery failed");
+            let retry = (attempts < MAX_ATTEMPTS).then(|| {
+                let delay = i64::try_from(backoff(base, attempts).as_millis()).unwrap_or(i64::MAX / 2);
+                to_millis(OffsetDateTime::now_utc()).saturating_add(delay)
+            });
+            store.delivery_attempted(&d.id, retry, Some(&error)).await
         }
+    }
+}
+
+/// POSTs the signed payload; `Err` with the reason unless the receiver answers 2xx.
+async fn send(http: &reqwest::Client, d: &DueDelivery) -> Result<(), String> {
+    let request = serde_json::from_value(d.request.clone()).map_err(|e| e.to_string())?;
+    let now = OffsetDateTime::now_utc();
+    let payload = WebhookPayload {
+        event: d.event.clone(),
+        request,
+        delivered_at: now,
+    };
+    let body = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
+    let signature = signature_header(&d.secret, now.unix_timestamp(), &body);
+    let response = http
+        .post(&d.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(SIGNATURE_HEADER, signature)
+        .header(DELIVERY_HEADER, &d.id)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| psn_core::problem::error_chain(&e))?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("the receiver answered HTTP {}", response.status()))
     }
 }
 

@@ -526,7 +526,8 @@ pub async fn create(
         Ok(m) => m,
         Err(f) => return viewer.fail(f),
     };
-    let parsed = (form.subsystem.parse(), form.service.parse());
+    let parsed: (Result<psn_core::names::SubsystemId, _>, Result<ServiceId, _>) =
+        (form.subsystem.parse(), form.service.parse());
     let outcome = match parsed {
         (Ok(subsystem), Ok(service)) => {
             let new = NewAccessRequest {
