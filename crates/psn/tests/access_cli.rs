@@ -52,6 +52,11 @@ async fn call(net: &Net) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_request_grants_nothing_and_an_approved_one_is_served() {
     let net = Net::prepare(Duration::from_secs(30)).await;
+    for member in [PROVIDER, OUTSIDER] {
+        psn_gateway::sync_config(&net.members[member].dir, None)
+            .await
+            .expect("sync");
+    }
     let _provider = spawn_gateway(&net, PROVIDER);
     let _outsider = spawn_gateway(&net, OUTSIDER);
     let devon = net.members[OUTSIDER].dir.root().display().to_string();
