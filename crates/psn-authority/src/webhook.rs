@@ -122,7 +122,9 @@ impl Webhooks {
         while let Some(done) = sends.join_next().await {
             match done {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "a webhook delivery's outcome could not be recorded"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "a webhook delivery's outcome could not be recorded")
+                }
                 Err(e) => tracing::error!(error = %e, "a webhook delivery task failed"),
             }
         }
@@ -143,7 +145,8 @@ async fn attempt(
             let attempts = d.attempts.saturating_add(1);
             tracing::info!(delivery = %d.id, member = %d.member, attempts, %error, "webhook delivery failed");
             let retry = (attempts < MAX_ATTEMPTS).then(|| {
-                let delay = i64::try_from(backoff(base, attempts).as_millis()).unwrap_or(i64::MAX / 2);
+                let delay =
+                    i64::try_from(backoff(base, attempts).as_millis()).unwrap_or(i64::MAX / 2);
                 to_millis(OffsetDateTime::now_utc()).saturating_add(delay)
             });
             store.delivery_attempted(&d.id, retry, Some(&error)).await
@@ -215,9 +218,12 @@ pub fn validate_url(text: &str) -> Result<(), String> {
             "a webhook URL has at most {MAX_URL} characters and no spaces or control characters"
         ));
     }
-    let url = reqwest::Url::parse(text).map_err(|e| format!("the webhook URL is not a URL: {e}"))?;
+    let url =
+        reqwest::Url::parse(text).map_err(|e| format!("the webhook URL is not a URL: {e}"))?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("a webhook URL must not carry credentials; deliveries are signed instead".into());
+        return Err(
+            "a webhook URL must not carry credentials; deliveries are signed instead".into(),
+        );
     }
     if url.fragment().is_some() {
         return Err("a webhook URL has no fragment (#...)".into());
@@ -243,10 +249,23 @@ mod tests {
 
     #[test]
     fn urls_are_https_or_loopback_http_without_credentials() {
-        for good in ["https://hooks.kent.gov.uk/psn", "http://127.0.0.1:9000/x", "http://[::1]:8/", "http://localhost/x"] {
+        for good in [
+            "https://hooks.kent.gov.uk/psn",
+            "http://127.0.0.1:9000/x",
+            "http://[::1]:8/",
+            "http://localhost/x",
+        ] {
             assert_eq!(validate_url(good), Ok(()), "{good}");
         }
-        for bad in ["http://hooks.kent.gov.uk/", "ftp://x/", "https://u:p@x/", "https://x/#f", "https://x/ y", "not a url", &format!("https://x/{}", "a".repeat(MAX_URL))] {
+        for bad in [
+            "http://hooks.kent.gov.uk/",
+            "ftp://x/",
+            "https://u:p@x/",
+            "https://x/#f",
+            "https://x/ y",
+            "not a url",
+            &format!("https://x/{}", "a".repeat(MAX_URL)),
+        ] {
             assert!(validate_url(bad).is_err(), "{bad}");
         }
     }

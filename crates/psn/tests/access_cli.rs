@@ -65,17 +65,53 @@ async fn a_declined_request_grants_nothing_and_an_approved_one_is_served() {
 
     let ask = |purpose: &str| {
         id_in(&stdout_of(&[
-            "access", "request", SERVICE, "--subsystem", "revenues", "--purpose", purpose,
-            "--method", "GET", "--path", "/check*", "--data-dir", &devon,
+            "access",
+            "request",
+            SERVICE,
+            "--subsystem",
+            "revenues",
+            "--purpose",
+            purpose,
+            "--method",
+            "GET",
+            "--path",
+            "/check*",
+            "--data-dir",
+            &devon,
         ]))
     };
     let first = ask("Free school meals eligibility checks");
-    let incoming = stdout_of(&["access", "list", "--incoming", "--state", "pending", "--data-dir", &dfe]);
+    let incoming = stdout_of(&[
+        "access",
+        "list",
+        "--incoming",
+        "--state",
+        "pending",
+        "--data-dir",
+        &dfe,
+    ]);
     assert!(incoming.contains(&first), "{incoming}");
-    let declined = stdout_of(&["access", "decline", &first, "--reason", "no data sharing agreement yet", "--data-dir", &dfe]);
-    assert!(declined.contains("declined") && declined.contains("no data sharing agreement"), "{declined}");
+    let declined = stdout_of(&[
+        "access",
+        "decline",
+        &first,
+        "--reason",
+        "no data sharing agreement yet",
+        "--data-dir",
+        &dfe,
+    ]);
+    assert!(
+        declined.contains("declined") && declined.contains("no data sharing agreement"),
+        "{declined}"
+    );
     let mine: psn_api::AccessRequestList = serde_json::from_str(&stdout_of(&[
-        "access", "list", "--outgoing", "--output", "json", "--data-dir", &devon,
+        "access",
+        "list",
+        "--outgoing",
+        "--output",
+        "json",
+        "--data-dir",
+        &devon,
     ]))
     .expect("json");
     assert_eq!(mine.items[0].state, psn_api::AccessRequestState::Declined);
@@ -87,8 +123,21 @@ async fn a_declined_request_grants_nothing_and_an_approved_one_is_served() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already declined"));
 
     let second = ask("Free school meals eligibility checks, with the agreement signed");
-    let approved = stdout_of(&["access", "approve", &second, "--method", "GET", "--path", "/check", "--data-dir", &dfe]);
-    assert!(approved.contains("approved") && approved.contains(" g-"), "{approved}");
+    let approved = stdout_of(&[
+        "access",
+        "approve",
+        &second,
+        "--method",
+        "GET",
+        "--path",
+        "/check",
+        "--data-dir",
+        &dfe,
+    ]);
+    assert!(
+        approved.contains("approved") && approved.contains(" g-"),
+        "{approved}"
+    );
     // Gateways learn of the new configuration by long poll: served within seconds.
     tokio::time::timeout(Duration::from_secs(10), async {
         while call(&net).await != 200 {

@@ -34,8 +34,11 @@ impl AuthorityClient {
         &self,
         query: &AccessRequestQuery,
     ) -> Result<AccessRequestList, ClientError> {
-        self.json(self.request(Method::GET, "/v1/access-requests").query(query))
-            .await
+        self.json(
+            self.request(Method::GET, "/v1/access-requests")
+                .query(query),
+        )
+        .await
     }
 
     /// Approves a request on one of the calling member's services, optionally narrower.
@@ -60,7 +63,10 @@ impl AuthorityClient {
 
     /// Withdraws one of the calling member's pending requests.
     pub async fn withdraw_access(&self, id: &str) -> Result<AccessRequestView, ClientError> {
-        let path = format!("/v1/gateway/access-requests/{}/withdraw", encode_segment(id));
+        let path = format!(
+            "/v1/gateway/access-requests/{}/withdraw",
+            encode_segment(id)
+        );
         self.post(&path, &serde_json::json!({})).await
     }
 

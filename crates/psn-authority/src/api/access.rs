@@ -32,11 +32,23 @@ pub(super) fn routes() -> Router<Arc<Authority>> {
             "/v1/gateway/access-requests",
             get(list_own).post(create_request),
         )
-        .route("/v1/gateway/access-requests/{id}/approve", post(approve_request))
-        .route("/v1/gateway/access-requests/{id}/decline", post(decline_request))
-        .route("/v1/gateway/access-requests/{id}/withdraw", post(withdraw_request))
+        .route(
+            "/v1/gateway/access-requests/{id}/approve",
+            post(approve_request),
+        )
+        .route(
+            "/v1/gateway/access-requests/{id}/decline",
+            post(decline_request),
+        )
+        .route(
+            "/v1/gateway/access-requests/{id}/withdraw",
+            post(withdraw_request),
+        )
         .route("/v1/access-requests", get(list_all))
-        .route("/v1/gateway/webhook", put(set_webhook).delete(remove_webhook))
+        .route(
+            "/v1/gateway/webhook",
+            put(set_webhook).delete(remove_webhook),
+        )
 }
 
 fn invalid(detail: impl Into<String>) -> ApiError {
@@ -48,10 +60,17 @@ fn invalid(detail: impl Into<String>) -> ApiError {
 pub(crate) fn check_words(what: &str, text: &str) -> ApiResult<String> {
     let text = text.trim();
     if text.is_empty() || text.chars().count() > MAX_WORDS {
-        return Err(invalid(format!("the {what} must be 1 to {MAX_WORDS} characters")));
+        return Err(invalid(format!(
+            "the {what} must be 1 to {MAX_WORDS} characters"
+        )));
     }
-    if text.chars().any(|c| c.is_control() && c != '\n' && c != '\r') {
-        return Err(invalid(format!("the {what} must not contain control characters")));
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r')
+    {
+        return Err(invalid(format!(
+            "the {what} must not contain control characters"
+        )));
     }
     Ok(text.to_owned())
 }
@@ -73,12 +92,17 @@ pub(crate) fn check_methods(methods: &[String]) -> ApiResult<Vec<String>> {
 /// Whether `id` has the shape request ids are given: `ar-` and 16 lowercase hex digits.
 pub(crate) fn check_request_id(id: &str) -> ApiResult<()> {
     let ok = id.strip_prefix("ar-").is_some_and(|hex| {
-        hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        hex.len() == 16
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     });
     if ok {
         Ok(())
     } else {
-        Err(invalid("an access request id is ar- followed by 16 lowercase hexadecimal digits"))
+        Err(invalid(
+            "an access request id is ar- followed by 16 lowercase hexadecimal digits",
+        ))
     }
 }
 
@@ -263,8 +287,8 @@ pub(crate) async fn put_webhook(
     url: &str,
 ) -> ApiResult<WebhookView> {
     crate::webhook::validate_url(url).map_err(invalid)?;
-    let secret = crate::webhook::new_secret()
-        .map_err(|e| ApiError::new(ProblemType::Internal, e))?;
+    let secret =
+        crate::webhook::new_secret().map_err(|e| ApiError::new(ProblemType::Internal, e))?;
     a.store.set_webhook(actor, member, url, &secret).await?;
     Ok(WebhookView {
         member: member.clone(),
@@ -306,7 +330,9 @@ async fn list_all(
     Query(q): Query<AccessRequestQuery>,
 ) -> ApiResult<axum::Json<AccessRequestList>> {
     if q.direction.is_some() {
-        return Err(invalid("direction applies to a member's own listing (/v1/gateway/access-requests)"));
+        return Err(invalid(
+            "direction applies to a member's own listing (/v1/gateway/access-requests)",
+        ));
     }
     let filter = RequestFilter {
         member: None,
@@ -328,7 +354,11 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
     if !json {
         return Err(ApiError::new(
             ProblemType::UnsupportedMediaType,

@@ -3,8 +3,8 @@
 //! written in one transaction, so a delivery is never lost for a change that was acknowledged
 //! and never sent for one that was not.
 
-use super::{from_millis, insert_grant, parse, to_millis, Result, Store, StoreError};
 use super::{bump, event};
+use super::{from_millis, insert_grant, parse, to_millis, Result, Store, StoreError};
 use psn_api::{AccessDirection, AccessRequestState, AccessRequestView, NewAccessRequest};
 use psn_core::access::Grant;
 use psn_core::names::{MemberId, ServiceId, SubsystemId};
@@ -119,10 +119,12 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
 }
 
 async fn load(tx: &mut Transaction<'_, Any>, id: &str) -> Result<Option<AccessRequestView>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM access_requests WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM access_requests WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
     row.as_ref().map(view).transpose()
 }
 
@@ -262,10 +264,12 @@ impl Store {
 
     /// One request, by id.
     pub async fn access_request(&self, id: &str) -> Result<Option<AccessRequestView>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM access_requests WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM access_requests WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(view).transpose()
     }
 
@@ -343,7 +347,11 @@ impl Store {
             serde_json::to_value(&changed).unwrap_or_default(),
         )
         .await?;
-        let tell = if tell { &held.requester } else { &held.provider };
+        let tell = if tell {
+            &held.requester
+        } else {
+            &held.provider
+        };
         let name = match state {
             AccessRequestState::Approved => "access-request.approved",
             AccessRequestState::Declined => "access-request.declined",
@@ -509,7 +517,15 @@ impl Store {
             let url: Option<String> = r.try_get("url")?;
             let secret: Option<String> = r.try_get("secret")?;
             let (Some(url), Some(secret)) = (url, secret) else {
-                mark(&mut tx, &id, "failed", None, Some("the member removed its webhook"), now_ms).await?;
+                mark(
+                    &mut tx,
+                    &id,
+                    "failed",
+                    None,
+                    Some("the member removed its webhook"),
+                    now_ms,
+                )
+                .await?;
                 continue;
             };
             mark(&mut tx, &id, "pending", None, None, now_ms + CLAIM_MS).await?;
@@ -554,7 +570,11 @@ impl Store {
     }
 
     /// `member`'s latest deliveries, newest first.
-    pub async fn deliveries_of(&self, member: &MemberId, limit: i64) -> Result<Vec<DeliveryRecord>> {
+    pub async fn deliveries_of(
+        &self,
+        member: &MemberId,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT id, event, request_id, state, attempts, last_error, updated_at \
              FROM webhook_deliveries WHERE member_id = $1 ORDER BY created_at DESC, id LIMIT {limit}"

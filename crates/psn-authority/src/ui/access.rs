@@ -18,7 +18,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use psn_api::{AccessApproval, AccessRequestState, AccessRequestView, NewAccessRequest, PersonRole};
+use psn_api::{
+    AccessApproval, AccessRequestState, AccessRequestView, NewAccessRequest, PersonRole,
+};
 use psn_core::names::{MemberId, ServiceId};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -58,7 +60,10 @@ fn line(r: &AccessRequestView) -> RequestLine {
         AccessRequestState::Pending => String::new(),
         AccessRequestState::Approved => format!(
             "Approved for {} (grants {})",
-            asked(r.approved_methods.as_deref().unwrap_or_default(), r.approved_path.as_deref()),
+            asked(
+                r.approved_methods.as_deref().unwrap_or_default(),
+                r.approved_path.as_deref()
+            ),
             r.grants.join(", ")
         ),
         AccessRequestState::Declined => {
@@ -161,7 +166,11 @@ fn refusal(e: ApiError, field: String) -> Result<(StatusCode, FormError), Failur
     }
     let mut message = e.0.detail.unwrap_or_else(|| e.0.title.clone());
     if let Some(first) = message.get(..1) {
-        message = format!("{}{}", first.to_uppercase(), message.get(1..).unwrap_or_default());
+        message = format!(
+            "{}{}",
+            first.to_uppercase(),
+            message.get(1..).unwrap_or_default()
+        );
     }
     Ok((status, FormError { field, message }))
 }
@@ -403,7 +412,12 @@ pub async fn remove_webhook(
         Ok(m) => m,
         Err(f) => return viewer.fail(f),
     };
-    match ui.authority.store.remove_webhook(&actor(&viewer), &member).await {
+    match ui
+        .authority
+        .store
+        .remove_webhook(&actor(&viewer), &member)
+        .await
+    {
         Ok(_) => done(),
         Err(e) => rejected(&ui, &viewer, e.into(), "webhook-url".into()).await,
     }
@@ -526,8 +540,10 @@ pub async fn create(
         Ok(m) => m,
         Err(f) => return viewer.fail(f),
     };
-    let parsed: (Result<psn_core::names::SubsystemId, _>, Result<ServiceId, _>) =
-        (form.subsystem.parse(), form.service.parse());
+    let parsed: (
+        Result<psn_core::names::SubsystemId, _>,
+        Result<ServiceId, _>,
+    ) = (form.subsystem.parse(), form.service.parse());
     let outcome = match parsed {
         (Ok(subsystem), Ok(service)) => {
             let new = NewAccessRequest {
@@ -544,7 +560,10 @@ pub async fn create(
             "choose which of your subsystems would call the service",
         )))),
         (_, Err(_)) => {
-            return viewer.fail(Failure::NotFound(format!("{} is not a service id.", form.service)))
+            return viewer.fail(Failure::NotFound(format!(
+                "{} is not a service id.",
+                form.service
+            )))
         }
     };
     let e = match outcome {
@@ -556,7 +575,16 @@ pub async fn create(
         Ok(r) => r,
         Err(f) => return viewer.fail(f),
     };
-    match request_page(&ui, &viewer, &member, &form.service, Some(&form), Some(error)).await {
+    match request_page(
+        &ui,
+        &viewer,
+        &member,
+        &form.service,
+        Some(&form),
+        Some(error),
+    )
+    .await
+    {
         Ok(page) => render(status, &page),
         Err(f) => viewer.fail(f),
     }

@@ -172,7 +172,15 @@ fn table(items: &[AccessRequestView]) {
         })
         .collect::<Vec<_>>();
     output::table(
-        &["ID", "STATE", "SUBSYSTEM", "SERVICE", "METHODS", "PATH", "GRANTS"],
+        &[
+            "ID",
+            "STATE",
+            "SUBSYSTEM",
+            "SERVICE",
+            "METHODS",
+            "PATH",
+            "GRANTS",
+        ],
         &rows,
     );
 }
@@ -286,7 +294,10 @@ pub async fn run(command: AccessCommand) -> anyhow::Result<()> {
         }
         AccessCommand::Webhook(WebhookCommand::Remove { member }) => {
             let removed = with_member(&member, |c| async move { c.remove_webhook().await }).await?;
-            println!("removed the webhook of {} ({})", removed.member, removed.url);
+            println!(
+                "removed the webhook of {} ({})",
+                removed.member, removed.url
+            );
             Ok(())
         }
     }
