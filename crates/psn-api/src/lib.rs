@@ -1,11 +1,13 @@
 //! The contract of the authority's HTTPS API, shared by the server and every client so the two
 //! cannot drift apart, and a typed client used by the CLI (operator) and gateways (member).
 
+mod access;
 mod catalogue;
 mod client;
 mod people;
 mod types;
 
+pub use access::*;
 pub use catalogue::*;
 pub use client::{AuthorityClient, ClientError, ConfigFetch, DeltaFetch};
 pub use people::*;

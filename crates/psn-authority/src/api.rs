@@ -252,6 +252,7 @@ impl FromRequestParts<Arc<Authority>> for Reader {
     }
 }
 
+pub(crate) mod access;
 mod checkpoints;
 
 /// The API router.
@@ -326,6 +327,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
         )
         .route("/v1/gateway/grants", get(list_grants).post(add_grant))
         .route("/v1/gateway/grants/revoke", post(revoke_grant))
+        .merge(access::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             authority.clone(),
             crate::metrics::track,

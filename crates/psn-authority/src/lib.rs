@@ -14,6 +14,7 @@ pub mod seed;
 mod server;
 pub mod store;
 pub mod ui;
+pub mod webhook;
 
 use datadir::{write_private, DataDir, Runtime, Settings};
 use psn_core::names::{MemberClasses, NetworkId};
@@ -86,6 +87,8 @@ pub struct Authority {
     pub processes: psn_orgdata::ProcessCatalogue,
     /// The catalogue's search index, kept in step with the registry (`search`).
     pub catalogue: search::Catalogue,
+    /// The webhook delivery task's shared state (docs/access.md).
+    pub webhooks: webhook::Webhooks,
 }
 
 /// What `init` created.
@@ -307,6 +310,8 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         processes,
         catalogue: search::Catalogue::new()
             .map_err(|e| AuthorityError::Setup(format!("the catalogue index: {e}")))?,
+        webhooks: webhook::Webhooks::new()
+            .map_err(|e| AuthorityError::Setup(format!("the webhook sender: {e}")))?,
     });
     authority
         .catalogue
@@ -318,6 +323,14 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         .merge(people::router(authority.clone()));
     let server = tokio::spawn(server::serve_tls(listener, tls, app, shutdown_rx.clone()));
     let indexer = tokio::spawn(search::run(authority.clone(), shutdown_rx.clone()));
+    let deliverer = {
+        let authority = authority.clone();
+        let stopping = shutdown_rx.clone();
+        tokio::spawn(async move {
+            let store = authority.store.clone();
+            authority.webhooks.run(store, stopping).await
+        })
+    };
     let refresher = {
         let authority = authority.clone();
         tokio::spawn(async move { authority.publisher.run(shutdown_rx).await })
@@ -338,7 +351,7 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         url,
         authority,
         shutdown,
-        tasks: vec![server, refresher, indexer],
+        tasks: vec![server, refresher, indexer, deliverer],
         runtime_file,
     })
 }

@@ -32,6 +32,7 @@ mod overview;
 mod people;
 
 pub use listings::ListingSource;
+pub use access::{DeliveryRecord, DueDelivery, RequestChange, RequestFilter};
 pub use oidc::{OidcIdentity, OidcLinked, OidcPending};
 pub use overview::{EventFilter, ServiceFilter};
 pub use people::{FailedSignIn, NewPersonRecord, NewSession, SignInRecord};
@@ -64,6 +65,7 @@ pub enum StoreError {
 
 type Result<T> = std::result::Result<T, StoreError>;
 
+mod access;
 mod checkpoints;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -1020,24 +1022,7 @@ impl Store {
     /// Records a grant on an existing service; returns its id.
     pub async fn add_grant(&self, actor: &str, grant: &Grant) -> Result<()> {
         let (_g, mut tx) = self.begin().await?;
-        require_service(&mut tx, &grant.service).await?;
-        sqlx::query("INSERT INTO access_grants (id, service_id, grantee, method, path_pattern, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&grant.id)
-            .bind(grant.service.to_string())
-            .bind(grant.grantee.to_string())
-            .bind(grant.method.as_deref())
-            .bind(grant.path.as_deref())
-            .bind(to_millis(OffsetDateTime::now_utc()))
-            .execute(&mut *tx)
-            .await?;
-        event(
-            &mut tx,
-            actor,
-            "grant.add",
-            &grant.service.to_string(),
-            serde_json::to_value(grant).unwrap_or_default(),
-        )
-        .await?;
+        insert_grant(&mut tx, actor, grant).await?;
         bump(&mut tx).await?;
         tx.commit().await?;
         Ok(())
@@ -1596,6 +1581,29 @@ async fn bump(tx: &mut Transaction<'_, Any>) -> Result<()> {
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Records a grant (and its event) in `tx`: shared by [`Store::add_grant`] and an approved
+/// access request, so a grant made either way is the same row with the same audit trail.
+async fn insert_grant(tx: &mut Transaction<'_, Any>, actor: &str, grant: &Grant) -> Result<()> {
+    require_service(tx, &grant.service).await?;
+    sqlx::query("INSERT INTO access_grants (id, service_id, grantee, method, path_pattern, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&grant.id)
+        .bind(grant.service.to_string())
+        .bind(grant.grantee.to_string())
+        .bind(grant.method.as_deref())
+        .bind(grant.path.as_deref())
+        .bind(to_millis(OffsetDateTime::now_utc()))
+        .execute(&mut **tx)
+        .await?;
+    event(
+        tx,
+        actor,
+        "grant.add",
+        &grant.service.to_string(),
+        serde_json::to_value(grant).unwrap_or_default(),
+    )
+    .await
 }
 
 /// Appends to the administrative audit trail within the caller's transaction.

@@ -26,6 +26,7 @@ fn document() -> Value {
 fn routed() -> BTreeSet<(String, String)> {
     let source = concat!(
         include_str!("../src/api.rs"),
+        include_str!("../src/api/access.rs"),
         include_str!("../src/people.rs")
     );
     let mut routes = BTreeSet::new();

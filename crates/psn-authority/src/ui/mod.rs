@@ -4,6 +4,7 @@
 //! an OpenID Connect provider of the network, get a server-side session, and see what their
 //! role allows.
 
+mod access;
 mod assets;
 mod chart;
 mod headers;
@@ -79,6 +80,13 @@ pub fn router(authority: Arc<Authority>) -> Router {
             get(sla::service),
         )
         .route("/ui/sla", get(sla::network))
+        .route("/ui/access", get(access::inbox))
+        .route("/ui/access/new", get(access::new_form).post(access::create))
+        .route("/ui/access/webhook", post(access::set_webhook))
+        .route("/ui/access/webhook/remove", post(access::remove_webhook))
+        .route("/ui/access/{id}/approve", post(access::approve))
+        .route("/ui/access/{id}/decline", post(access::decline))
+        .route("/ui/access/{id}/withdraw", post(access::withdraw))
         .route("/ui/gateways", get(pages::gateways))
         .route("/ui/people", get(pages::people))
         .route("/ui/events", get(pages::events))

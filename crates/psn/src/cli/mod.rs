@@ -1,5 +1,6 @@
 //! Command-line interface definitions and dispatch.
 
+mod access;
 mod audit;
 mod authority;
 mod catalogue;
@@ -71,6 +72,10 @@ pub enum Command {
     /// listing, and the process taxonomy listings name.
     #[command(subcommand)]
     Catalogue(catalogue::CatalogueCommand),
+    /// Request access to other members' services, and approve or decline requests for this
+    /// member's own (docs/access.md).
+    #[command(subcommand)]
+    Access(access::AccessCommand),
     /// Run a whole network on this machine: an authority and gateways of real UK public bodies
     /// with sample services, on loopback. Prints ready-to-paste calls; Ctrl-C stops it.
     Demo {
@@ -166,6 +171,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(c) => audit::run(c).await,
         Command::Sla(c) => sla::run(c).await,
         Command::Catalogue(c) => catalogue::run(c).await,
+        Command::Access(c) => access::run(c).await,
         Command::Demo {
             data_dir,
             members,
@@ -307,6 +313,14 @@ mod tests {
         &["gateway", "access", "grant", "--service", "GB/GOV/D6/eligibility/fsm-check", "--to", "GB/LA", "--method", "GET", "--path", "/check*", "--data-dir", "gw"],
         &["gateway", "access", "revoke", "g-1", "--data-dir", "gw"],
         &["gateway", "access", "list", "--output", "json", "--data-dir", "gw"],
+        &["access", "request", "GB/GOV/D6/eligibility/fsm-check", "--subsystem", "revenues", "--purpose", "FSM checks", "--method", "GET", "--method", "POST", "--path", "/check*", "--data-dir", "gw"],
+        &["access", "list", "--incoming", "--state", "pending", "--output", "json", "--data-dir", "gw"],
+        &["access", "list", "--outgoing", "--data-dir", "gw"],
+        &["access", "approve", "ar-0123456789abcdef", "--method", "GET", "--path", "/check", "--data-dir", "gw"],
+        &["access", "decline", "ar-0123456789abcdef", "--reason", "no agreement", "--data-dir", "gw"],
+        &["access", "withdraw", "ar-0123456789abcdef", "--data-dir", "gw"],
+        &["access", "webhook", "set", "https://hooks.kent.gov.uk/psn", "--data-dir", "gw"],
+        &["access", "webhook", "remove", "--data-dir", "gw"],
         &["gateway", "sla", "set", "GB/GOV/D6/eligibility/fsm-check", "--availability", "99.9", "--window", "week", "--latency", "p95<500ms", "--support-hours", "mon-fri 08:00-18:00", "--data-dir", "gw"],
         &["gateway", "sla", "list", "--output", "json", "--data-dir", "gw"],
         &["gateway", "sla", "remove", "GB/GOV/D6/eligibility/fsm-check", "--data-dir", "gw"],
