@@ -43,12 +43,18 @@ d=(--data-dir "$work/gb")
 "$psn" authority member add GB/LA/E10000016 --name "Kent County Council" --region "South East" "${d[@]}" >/dev/null
 "$psn" authority member add GB/LA/E10000008 --name "Devon County Council" --region "South West" "${d[@]}" >/dev/null
 "$psn" authority subsystem add GB/LA/E10000016/revenues "${d[@]}" >/dev/null
+"$psn" authority subsystem add GB/LA/E10000008/benefits "${d[@]}" >/dev/null
 token=$("$psn" authority token create --member GB/LA/E10000016 --gateway gw1 "${d[@]}" 2>/dev/null)
 "$psn" gateway enrol --data-dir "$work/kent-gw1" --token "$token" --address gw1.kent.example:8443 >/dev/null
 g=(--data-dir "$work/kent-gw1")
 service=GB/LA/E10000016/revenues/council-tax
 "$psn" gateway service add "$service" --backend http://127.0.0.1:9/lookup --title "Council tax account lookup" --process lgsl:58 "${g[@]}" >/dev/null
 "$psn" gateway access grant --service "$service" --to GB/LA/E10000008 --method GET --path '/accounts/*' "${g[@]}" >/dev/null
+# More listings, so the catalogue's search has facets to count and something to rank.
+"$psn" gateway service add GB/LA/E10000016/revenues/council-tax-support --backend http://127.0.0.1:9/support \
+  --title "Council tax support claims" --process lgsl:63 --process lgsl:64 --lifecycle beta "${g[@]}" >/dev/null
+"$psn" gateway service add GB/LA/E10000016/revenues/payroll --backend http://127.0.0.1:9/payroll \
+  --title "Payroll for schools" --process psn:4002 --service-type files --who-may-apply by-request "${g[@]}" >/dev/null
 "$psn" gateway sla set "$service" --availability 99.5 --window month --latency 'p95<800ms' "${g[@]}" >/dev/null
 
 # A day of measurements, as Kent's gateway would deliver them after calling the council tax
@@ -86,6 +92,7 @@ op=$(person ops@network.example operator)
 admin=$(person kent-admin@kent.gov.uk member-admin GB/LA/E10000016)
 viewer=$(person kent-viewer@kent.gov.uk member-viewer GB/LA/E10000016)
 assessor=$(person assessor@network.example assessor)
+devon=$(person devon-admin@devon.gov.uk member-admin GB/LA/E10000008)
 
 cat >"$out/setup.json" <<JSON
 {
@@ -95,7 +102,8 @@ cat >"$out/setup.json" <<JSON
     "member-admin": { "username": "kent-admin@kent.gov.uk", "password": "$admin" },
     "member-viewer": { "username": "kent-viewer@kent.gov.uk", "password": "$viewer" },
     "assessor": { "username": "assessor@network.example", "password": "$assessor" }
-  }
+  },
+  "requester": { "username": "devon-admin@devon.gov.uk", "password": "$devon" }
 }
 JSON
 

@@ -17,7 +17,9 @@ const common = ['/ui/', '/ui/members', '/ui/members?class=LA&q=county', `/ui/mem
   `/ui/members/${KENT}/grants`, '/ui/services', `/ui/services/${SERVICE}`,
   '/ui/gateways', '/ui/sla', `/ui/sla?provider=${KENT}&period=1d`,
   `/ui/services/${SERVICE}/sla?period=1d`, `/ui/services/${SERVICE}/sla?period=90d`,
-  '/ui/accessibility']
+  '/ui/accessibility', '/ui/catalogue', '/ui/catalogue?q=council&lifecycle=live&sort=availability',
+  '/ui/catalogue?drill=%2Flgsl', '/ui/partners', '/ui/partners?process=lgsl:58',
+  `/ui/partners?member=${KENT}`, '/ui/access']
 const pages = {
   operator: [...common, `/ui/members/${DEVON}/grants`, '/ui/people', '/ui/events',
     '/ui/events?action=person.&target=kent'],
@@ -138,4 +140,49 @@ test('keyboard only: sign in, open an SLA report, read its charts as a table', a
   await expect(table).toBeVisible()
   // Kent's member-admin sees who consumes Kent's service.
   await expect(page.getByRole('heading', { name: 'By consumer' })).toBeVisible()
+})
+
+test('catalogue: search, tick facets, open a listing', async ({ page }) => {
+  await signIn(page, setup.people['member-viewer'])
+  await page.goto(`${setup.url}/ui/catalogue`)
+  await page.getByLabel('Search the catalogue').fill('council tax')
+  await page.getByRole('button', { name: 'Apply filters' }).click()
+  await expect(page.getByRole('status')).toContainText('2 services found')
+  // Ticking a facet value narrows the list; its count said by how much.
+  await page.getByRole('group', { name: 'Lifecycle' }).getByLabel('beta (1)').check()
+  await page.getByRole('button', { name: 'Apply filters' }).click()
+  await expect(page.getByRole('status')).toContainText('1 service found')
+  await expect(page.locator('mark.psn-match').first()).toHaveText(/council/i)
+  await accessible(page, 'catalogue-search-with-facets')
+  // The selected filter is shown and can be removed.
+  await page.getByRole('link', { name: /Remove filter Lifecycle: beta/ }).click()
+  await expect(page.getByRole('status')).toContainText('2 services found')
+  await page.getByRole('link', { name: 'Council tax account lookup' }).click()
+  await expect(page).toHaveURL(`${setup.url}/ui/services/${SERVICE}`)
+  await expect(page.getByRole('heading', { name: 'Measured over the last 30 days' })).toBeVisible()
+  await accessible(page, 'catalogue-listing-detail')
+})
+
+test('access: a member-admin asks for access from a listing, the provider approves it', async ({ page, browser }) => {
+  await signIn(page, setup.requester)
+  await page.goto(`${setup.url}/ui/services/${KENT}/revenues/payroll`)
+  await page.getByRole('button', { name: /Request access/ }).click()
+  await accessible(page, 'access-request-form')
+  await page.getByLabel('Purpose').fill('Payslips for staff seconded to Devon, to assess benefit claims.')
+  await page.getByLabel('Methods (optional)').fill('GET')
+  await page.getByRole('button', { name: 'Send request' }).click()
+  await expect(page).toHaveURL(/\/ui\/access/)
+  await expect(page.getByText('pending').first()).toBeVisible()
+  await accessible(page, 'access-inbox-requester')
+
+  const provider = await browser.newPage()
+  await signIn(provider, setup.people['member-admin'])
+  await provider.goto(`${setup.url}/ui/access`)
+  await accessible(provider, 'access-inbox-provider')
+  await provider.getByRole('button', { name: /^Approve request ar-/ }).first().click()
+  await expect(provider.getByText('approved').first()).toBeVisible()
+  await accessible(provider, 'access-inbox-approved')
+
+  await page.reload()
+  await expect(page.getByText('approved').first()).toBeVisible()
 })

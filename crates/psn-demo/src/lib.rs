@@ -4,6 +4,7 @@
 //! are samples, since they stand for members' own systems.
 
 pub mod backends;
+mod catalogue;
 mod people;
 
 pub use people::DemoPerson;
@@ -372,6 +373,10 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
     .await
     .map_err(setup("granting access"))?;
 
+    catalogue::publish(&authority.authority, &operator).await?;
+    let request = request_and_approve(&authority.url, &ca_der, &dirs[2], hampshire_dir, &payroll)
+        .await?;
+
     let mut gateways = Vec::new();
     for gw_dir in &dirs {
         psn_gateway::sync_config(gw_dir, None)
@@ -423,6 +428,13 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
             expect_status: 200,
         },
         Example {
+            description: format!(
+                "Lincolnshire County Council asked Hampshire for its payroll hub (access request {request}); Hampshire approved it for GET, so this call succeeds"
+            ),
+            curl: call(lincs, "revenues", "GB/LA/E10000014/payroll/payroll-hub/employees/E1234/payslip"),
+            expect_status: 200,
+        },
+        Example {
             description: "Devon County Council has no grant: refused with problem+json".into(),
             curl: call(devon, "revenues", "GB/GOV/D6/eligibility/fsm-check/check?nino=QQ123456C"),
             expect_status: 403,
@@ -453,4 +465,45 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
         gateways,
         backends: vec![fsm_task, payroll_task],
     })
+}
+
+/// The demo's example access request: Lincolnshire's revenues team asks Hampshire for read
+/// access to its payroll hub's employee records, and Hampshire approves it narrowed to GET.
+/// Returns the request's id.
+async fn request_and_approve(
+    authority_url: &str,
+    ca_der: &[u8],
+    requester: &GatewayDir,
+    provider: &GatewayDir,
+    service: &ServiceId,
+) -> Result<String, DemoError> {
+    let client = |dir: &GatewayDir| -> Result<AuthorityClient, DemoError> {
+        let (identity, _) = dir.load_identity().map_err(setup("gateway identity"))?;
+        AuthorityClient::gateway(authority_url, ca_der, identity).map_err(setup("gateway client"))
+    };
+    let asked = client(requester)?
+        .request_access(&psn_api::NewAccessRequest {
+            subsystem: "GB/LA/E10000019/revenues"
+                .parse()
+                .map_err(setup("subsystem"))?,
+            service: service.clone(),
+            purpose: "Payslips of staff transferred to Lincolnshire under the shared payroll \
+                      agreement, to assess council tax support claims."
+                .into(),
+            methods: vec!["GET".into(), "HEAD".into()],
+            path: Some("/employees/*".into()),
+        })
+        .await
+        .map_err(setup("requesting access"))?;
+    client(provider)?
+        .approve_access(
+            &asked.id,
+            &psn_api::AccessApproval {
+                methods: Some(vec!["GET".into()]),
+                path: None,
+            },
+        )
+        .await
+        .map_err(setup("approving access"))?;
+    Ok(asked.id)
 }
