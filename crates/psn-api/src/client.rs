@@ -14,7 +14,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
 
+mod documents;
 mod people;
+
+pub use documents::FetchedText;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]

@@ -2,10 +2,12 @@
 //! cannot drift apart, and a typed client used by the CLI (operator) and gateways (member).
 
 mod client;
+mod documents;
 mod people;
 mod types;
 
-pub use client::{AuthorityClient, ClientError, ConfigFetch, DeltaFetch};
+pub use client::{AuthorityClient, ClientError, ConfigFetch, DeltaFetch, FetchedText};
+pub use documents::*;
 pub use people::*;
 pub use types::*;
 

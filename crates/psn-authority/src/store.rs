@@ -26,10 +26,12 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 mod config_fetches;
+mod documents;
 mod oidc;
 mod overview;
 mod people;
 
+pub use documents::{sha256_hex, StoredDocument};
 pub use oidc::{OidcIdentity, OidcLinked, OidcPending};
 pub use overview::{EventFilter, ServiceFilter};
 pub use people::{FailedSignIn, NewPersonRecord, NewSession, SignInRecord};
@@ -912,6 +914,7 @@ impl Store {
         for dependent in [
             "DELETE FROM access_grants WHERE service_id = $1",
             "DELETE FROM service_slas WHERE service_id = $1",
+            "DELETE FROM service_documents WHERE service_id = $1",
         ] {
             sqlx::query(dependent)
                 .bind(id.to_string())

@@ -6,6 +6,7 @@
 
 mod assets;
 mod chart;
+mod documents;
 mod headers;
 mod oidc;
 mod pages;
@@ -74,6 +75,10 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .route(
             "/ui/services/{network}/{class}/{code}/{subsystem}/{service}/sla",
             get(sla::service),
+        )
+        .route(
+            "/ui/services/{network}/{class}/{code}/{subsystem}/{service}/openapi.json",
+            get(documents::openapi),
         )
         .route("/ui/sla", get(sla::network))
         .route("/ui/gateways", get(pages::gateways))
