@@ -16,7 +16,10 @@ use serde::Serialize;
 use std::time::Duration;
 
 mod access;
+mod documents;
 mod people;
+
+pub use documents::FetchedText;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]

@@ -4,12 +4,14 @@
 mod access;
 mod catalogue;
 mod client;
+mod documents;
 mod people;
 mod types;
 
 pub use access::*;
 pub use catalogue::*;
-pub use client::{AuthorityClient, ClientError, ConfigFetch, DeltaFetch};
+pub use client::{AuthorityClient, ClientError, ConfigFetch, DeltaFetch, FetchedText};
+pub use documents::*;
 pub use people::*;
 pub use types::*;
 

@@ -1125,6 +1125,10 @@ pub struct CatalogueEntry {
     /// The latest published configuration version, to compare the gateways' with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_version: Option<u64>,
+    /// The provider's OpenAPI document, if it uploaded one (served at this entry's URL plus
+    /// `/openapi.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openapi: Option<crate::ServiceDocumentInfo>,
 }
 
 /// A provider member as a listing shows it.

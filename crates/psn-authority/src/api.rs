@@ -254,6 +254,7 @@ impl FromRequestParts<Arc<Authority>> for Reader {
 
 pub(crate) mod access;
 mod checkpoints;
+mod documents;
 
 /// The API router.
 pub fn router(authority: Arc<Authority>) -> Router {
@@ -303,6 +304,20 @@ pub fn router(authority: Arc<Authority>) -> Router {
         )
         .route("/v1/catalogue/search", get(catalogue_search))
         .route("/v1/catalogue/partners", get(catalogue_partners))
+        .route(
+            "/v1/catalogue/services/{network}/{class}/{code}/{subsystem}/{service}/openapi.json",
+            get(documents::get_openapi),
+        )
+        .route(
+            "/v1/gateway/services/openapi",
+            put(documents::put_openapi).layer(DefaultBodyLimit::max(documents::UPLOAD_BODY_LIMIT)),
+        )
+        .route(
+            "/v1/gateway/services/openapi/remove",
+            post(documents::remove_openapi),
+        )
+        .route("/v1/catalogue/export.jsonld", get(documents::export_jsonld))
+        .route("/v1/catalogue/export.csv", get(documents::export_csv))
         .route("/v1/processes", get(list_processes))
         .route("/v1/processes/{id}", get(show_process))
         .route("/v1/slas", get(list_slas))

@@ -90,5 +90,6 @@ pub async fn entry(
         },
         gateways: store.gateway_summaries_of(service.member()).await?,
         config_version: a.publisher.current().map(|p| p.version),
+        openapi: store.document_info(service).await?,
     })
 }

@@ -27,12 +27,14 @@ use time::OffsetDateTime;
 
 mod config_fetches;
 mod listings;
+mod documents;
 mod oidc;
 mod overview;
 mod people;
 
 pub use listings::ListingSource;
 pub use access::{DeliveryRecord, DueDelivery, RequestChange, RequestFilter};
+pub use documents::{sha256_hex, StoredDocument};
 pub use oidc::{OidcIdentity, OidcLinked, OidcPending};
 pub use overview::{EventFilter, ServiceFilter};
 pub use people::{FailedSignIn, NewPersonRecord, NewSession, SignInRecord};
@@ -916,6 +918,7 @@ impl Store {
         for dependent in [
             "DELETE FROM access_grants WHERE service_id = $1",
             "DELETE FROM service_slas WHERE service_id = $1",
+            "DELETE FROM service_documents WHERE service_id = $1",
         ] {
             sqlx::query(dependent)
                 .bind(id.to_string())

@@ -598,6 +598,20 @@ async fn markup_in_names_is_shown_as_text() {
         "{}",
         search.body
     );
+    // The service page links to the provider's OpenAPI document, served as a download.
+    assert!(op.get(&service_page).await.body.contains("None uploaded"));
+    let document =
+        r#"{"openapi":"3.1.0","info":{"title":"<script>x</script>","version":"1"},"paths":{}}"#;
+    store
+        .put_document("test", &service.id, document)
+        .await
+        .expect("document");
+    let page = op.get(&service_page).await;
+    let link = format!("href=\"{service_page}/openapi.json\"");
+    assert!(page.body.contains(&link), "{}", page.body);
+    let download = op.get(&format!("{service_page}/openapi.json")).await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert_eq!(download.body, document);
     a.stop().await;
 }
 

@@ -100,3 +100,33 @@ pub async fn withdraw_sla(dir: &GatewayDir, service: &ServiceId) -> Result<SlaLi
 pub async fn slas(dir: &GatewayDir) -> Result<SlaList, GatewayError> {
     with_authority(dir, |c| async move { c.slas().await }).await
 }
+
+/// Uploads (or replaces) the OpenAPI document of one of this member's services; the authority
+/// checks it (docs/catalogue.md "OpenAPI documents") and refuses it whole, naming every problem.
+pub async fn put_openapi(
+    dir: &GatewayDir,
+    service: &ServiceId,
+    document: String,
+) -> Result<psn_api::ServiceDocumentChanged, GatewayError> {
+    let upload = psn_api::OpenApiUpload {
+        service: service.clone(),
+        document,
+    };
+    with_authority(dir, |c| {
+        let upload = upload.clone();
+        async move { c.put_openapi(&upload).await }
+    })
+    .await
+}
+
+/// Removes the OpenAPI document of one of this member's services.
+pub async fn remove_openapi(
+    dir: &GatewayDir,
+    service: &ServiceId,
+) -> Result<psn_api::ServiceDocumentChanged, GatewayError> {
+    with_authority(dir, |c| {
+        let id = service.clone();
+        async move { c.remove_openapi(&ServiceRef { id }).await }
+    })
+    .await
+}

@@ -7,6 +7,7 @@
 mod access;
 mod assets;
 mod chart;
+mod documents;
 mod headers;
 mod oidc;
 mod pages;
@@ -78,6 +79,10 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .route(
             "/ui/services/{network}/{class}/{code}/{subsystem}/{service}/sla",
             get(sla::service),
+        )
+        .route(
+            "/ui/services/{network}/{class}/{code}/{subsystem}/{service}/openapi.json",
+            get(documents::openapi),
         )
         .route("/ui/sla", get(sla::network))
         .route("/ui/access", get(access::inbox))

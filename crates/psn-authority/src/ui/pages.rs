@@ -570,6 +570,14 @@ async fn service_page(
         provider_name: entry.provider.name,
         sla: entry.sla.map(|s| s.to_string()),
         grants,
+        openapi: entry.openapi.map(|d| {
+            format!(
+                "{} bytes, uploaded {}, SHA-256 {}",
+                d.bytes,
+                when(d.uploaded_at),
+                d.sha256
+            )
+        }),
     })
 }
 

@@ -330,6 +330,8 @@ pub struct ServicePage {
     /// The listing's terms: (what, value).
     pub terms: Vec<(String, String)>,
     pub grants: Option<Vec<GrantLine>>,
+    /// The OpenAPI document's size and digest, if the provider uploaded one.
+    pub openapi: Option<String>,
 }
 
 /// An event of the audit trail.

@@ -74,6 +74,27 @@ pub enum CatalogueCommand {
         #[arg(long, value_enum, default_value_t)]
         output: ProcessFormat,
     },
+    /// A listing's OpenAPI document, as its provider uploaded it.
+    Openapi {
+        /// The service, e.g. GB/GOV/D6/eligibility/fsm-check.
+        service: ServiceId,
+        #[command(flatten)]
+        connect: Connect,
+        /// Write it to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// The whole catalogue for harvesting: DCAT 3 JSON-LD or CSV.
+    Export {
+        #[command(flatten)]
+        connect: Connect,
+        /// dcat (JSON-LD) or csv.
+        #[arg(long, value_enum, default_value_t)]
+        format: super::documents::ExportFormat,
+        /// Write it to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 /// Search filters, each repeatable (OR within one, AND across).
@@ -263,6 +284,16 @@ pub async fn run(command: CatalogueCommand) -> anyhow::Result<()> {
                 }
             }
         }
+        CatalogueCommand::Openapi {
+            service,
+            connect,
+            out,
+        } => super::documents::catalogue_openapi(&connect, &service, out.as_deref()).await,
+        CatalogueCommand::Export {
+            connect,
+            format,
+            out,
+        } => super::documents::catalogue_export(&connect, format, out.as_deref()).await,
     }
 }
 

@@ -211,6 +211,21 @@ pub enum ServiceCommand {
         /// Service id.
         id: ServiceId,
     },
+    /// Upload (or replace) a service's OpenAPI 3.0 or 3.1 document for the catalogue, or
+    /// remove it. JSON only: convert YAML first, e.g. `yq -o=json openapi.yaml > openapi.json`.
+    Openapi {
+        /// Gateway data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Service id.
+        service: ServiceId,
+        /// The document (JSON, at most 1 MiB).
+        #[arg(long, conflicts_with = "remove", required_unless_present = "remove")]
+        file: Option<PathBuf>,
+        /// Remove the service's document instead.
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -456,6 +471,12 @@ pub async fn run(command: GatewayCommand) -> anyhow::Result<()> {
             println!("withdrew the SLA of {service}");
             Ok(())
         }
+        GatewayCommand::Service(ServiceCommand::Openapi {
+            data_dir,
+            service,
+            file,
+            remove,
+        }) => super::documents::gateway_openapi(&data_dir, &service, file, remove).await,
         GatewayCommand::Service(ServiceCommand::Remove { data_dir, id }) => {
             psn_gateway::admin::remove_service(&GatewayDir::new(&data_dir), &id).await?;
             println!("withdrew {id} and its grants");

@@ -6,6 +6,7 @@ mod authority;
 mod catalogue;
 mod config;
 mod connect;
+mod documents;
 mod gateway;
 mod output;
 mod person;
@@ -310,6 +311,8 @@ mod tests {
         &["gateway", "service", "add", "GB/LA/E10000016/hr/payroll", "--backend", "http://b", "--title", "Payroll", "--version-label", "2.1", "--lifecycle", "deprecated", "--sunset", "2027-03-31", "--service-type", "files", "--who-may-apply", "member-classes", "--member-class", "LA", "--classification", "official-sensitive", "--contact", "payroll@kent.gov.uk", "--price", "3.50-4.42/employee/month", "--terms", "A data sharing agreement", "--area", "Kent", "--data-dir", "gw"],
         &["gateway", "service", "list", "--output", "json", "--data-dir", "gw"],
         &["gateway", "service", "remove", "GB/GOV/D6/eligibility/fsm-check", "--data-dir", "gw"],
+        &["gateway", "service", "openapi", "GB/GOV/D6/eligibility/fsm-check", "--file", "openapi.json", "--data-dir", "gw"],
+        &["gateway", "service", "openapi", "GB/GOV/D6/eligibility/fsm-check", "--remove", "--data-dir", "gw"],
         &["gateway", "access", "grant", "--service", "GB/GOV/D6/eligibility/fsm-check", "--to", "GB/LA", "--method", "GET", "--path", "/check*", "--data-dir", "gw"],
         &["gateway", "access", "revoke", "g-1", "--data-dir", "gw"],
         &["gateway", "access", "list", "--output", "json", "--data-dir", "gw"],
@@ -343,6 +346,10 @@ mod tests {
         &["catalogue", "partners", "--process", "lgsl:57", "--output", "json", "--data-dir", "gb"],
         &["catalogue", "partners", "--member", "GB/LA/E10000016", "--data-dir", "gb"],
         &["catalogue", "show", "GB/LA/E10000016/revenues/council-tax", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["catalogue", "openapi", "GB/GOV/D6/eligibility/fsm-check", "--out", "openapi.json", "--data-dir", "gb"],
+        &["catalogue", "openapi", "GB/GOV/D6/eligibility/fsm-check", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["catalogue", "export", "--format", "csv", "--out", "catalogue.csv", "--data-dir", "gb"],
+        &["catalogue", "export", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["demo", "--data-dir", "d", "--members", "2", "--monitoring", "off"],
     ];
 
