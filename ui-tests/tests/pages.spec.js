@@ -23,7 +23,7 @@ const common = ['/ui/', '/ui/members', '/ui/members?class=LA&q=county', `/ui/mem
 const pages = {
   operator: [...common, `/ui/members/${DEVON}/grants`, '/ui/people', '/ui/events',
     '/ui/events?action=person.&target=kent'],
-  'member-admin': [...common, '/ui/people'],
+  'member-admin': [...common, '/ui/people', `/ui/services/${SERVICE}/edit`],
   'member-viewer': common,
   assessor: [...common, `/ui/members/${DEVON}/grants`, '/ui/events']
 }
@@ -149,6 +149,7 @@ test('catalogue: search, tick facets, open a listing', async ({ page }) => {
   await page.getByRole('button', { name: 'Apply filters' }).click()
   await expect(page.getByRole('status')).toContainText('2 services found')
   // Ticking a facet value narrows the list; its count said by how much.
+  await page.locator('summary', { hasText: 'Lifecycle' }).click()
   await page.getByRole('group', { name: 'Lifecycle' }).getByLabel('beta (1)').check()
   await page.getByRole('button', { name: 'Apply filters' }).click()
   await expect(page.getByRole('status')).toContainText('1 service found')
@@ -185,4 +186,19 @@ test('access: a member-admin asks for access from a listing, the provider approv
 
   await page.reload()
   await expect(page.getByText('approved').first()).toBeVisible()
+})
+
+test('listing: the provider edits its listing, a refusal shows the error summary', async ({ page }) => {
+  await signIn(page, setup.people['member-admin'])
+  await page.goto(`${setup.url}/ui/services/${SERVICE}`)
+  await page.getByRole('link', { name: /Edit the listing/ }).click()
+  await page.getByLabel('Processes').fill('lgsl:58 lgsl:999999')
+  await page.getByRole('button', { name: 'Save the listing' }).click()
+  await expect(page.locator('.govuk-error-summary')).toContainText('unknown process')
+  await accessible(page, 'listing-edit-error')
+  await page.getByLabel('Processes').fill('lgsl:58')
+  await page.getByLabel('Areas served (optional)').fill('Kent\nMedway')
+  await page.getByRole('button', { name: 'Save the listing' }).click()
+  await expect(page).toHaveURL(`${setup.url}/ui/services/${SERVICE}`)
+  await expect(page.getByText('Kent, Medway')).toBeVisible()
 })

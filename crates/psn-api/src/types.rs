@@ -530,6 +530,148 @@ pub enum Price {
     },
 }
 
+/// Pounds with at most two decimals (`3.50`, `12`), as pence.
+fn pence(text: &str) -> Result<u64, String> {
+    let bad = || format!("{text:?} is not an amount in pounds such as 3.50");
+    let (pounds, fraction) = text.split_once('.').unwrap_or((text, "00"));
+    if pounds.is_empty()
+        || fraction.is_empty()
+        || fraction.len() > 2
+        || !pounds
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let pounds: u64 = pounds.parse().map_err(|_| bad())?;
+    let fraction: u64 = format!("{fraction:0<2}").parse().map_err(|_| bad())?;
+    pounds
+        .checked_mul(100)
+        .and_then(|p| p.checked_add(fraction))
+        .ok_or_else(bad)
+}
+
+/// A price as people write it: `free`, or `POUNDS[-POUNDS]/UNIT/INTERVAL` such as
+/// `3.50-4.42/employee/month` (interval `each`, `month` or `year`). The CLI's `--price` and the
+/// web UI's listing form both read it.
+impl std::str::FromStr for Price {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text == "free" {
+            return Ok(Price::Free {});
+        }
+        let bad = || {
+            format!("{text:?}: a price is free or POUNDS[-POUNDS]/UNIT/INTERVAL, e.g. 3.50-4.42/employee/month")
+        };
+        let mut parts = text.splitn(3, '/');
+        let (amounts, unit, interval) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(a), Some(u), Some(i)) => (a, u, i),
+            _ => return Err(bad()),
+        };
+        let (min, max) = amounts.split_once('-').unwrap_or((amounts, amounts));
+        let interval = match interval {
+            "each" => PriceInterval::Each,
+            "month" => PriceInterval::Month,
+            "year" => PriceInterval::Year,
+            _ => return Err(bad()),
+        };
+        Ok(Price::PerUnit {
+            min_pence: pence(min)?,
+            max_pence: pence(max)?,
+            unit: unit.to_owned(),
+            interval,
+        })
+    }
+}
+
+/// The form [`Price`]'s `FromStr` reads, so a price survives a round trip through a form.
+impl std::fmt::Display for Price {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Price::Free {} => f.write_str("free"),
+            Price::PerUnit {
+                min_pence,
+                max_pence,
+                unit,
+                interval,
+            } => {
+                let pounds = |p: u64| format!("{}.{:02}", p / 100, p % 100);
+                let interval = match interval {
+                    PriceInterval::Each => "each",
+                    PriceInterval::Month => "month",
+                    PriceInterval::Year => "year",
+                };
+                if min_pence == max_pence {
+                    write!(f, "{}/{unit}/{interval}", pounds(*min_pence))
+                } else {
+                    write!(
+                        f,
+                        "{}-{}/{unit}/{interval}",
+                        pounds(*min_pence),
+                        pounds(*max_pence)
+                    )
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod price_tests {
+    use super::{pence, Price, PriceInterval};
+
+    #[test]
+    fn prices_are_read_in_pounds_refused_clearly_and_written_back() {
+        assert_eq!("free".parse(), Ok(Price::Free {}));
+        let banded = Price::PerUnit {
+            min_pence: 350,
+            max_pence: 442,
+            unit: "employee".into(),
+            interval: PriceInterval::Month,
+        };
+        assert_eq!("3.50-4.42/employee/month".parse(), Ok(banded.clone()));
+        assert_eq!(banded.to_string(), "3.50-4.42/employee/month");
+        let each = Price::PerUnit {
+            min_pence: 79,
+            max_pence: 79,
+            unit: "invoice".into(),
+            interval: PriceInterval::Each,
+        };
+        assert_eq!("0.79/invoice/each".parse(), Ok(each.clone()));
+        assert_eq!(each.to_string().parse(), Ok(each));
+        assert_eq!(Price::Free {}.to_string(), "free");
+        assert_eq!(pence("12"), Ok(1200));
+        assert_eq!(pence("0.5"), Ok(50));
+        for bad in [
+            "",
+            ".5",
+            "1.234",
+            "-1",
+            "1e3",
+            "£3",
+            "+3",
+            "18446744073709551615",
+        ] {
+            assert!(pence(bad).is_err(), "{bad}");
+        }
+        for bad in [
+            "3.50",
+            "3.50/employee",
+            "3.50/employee/fortnight",
+            "x-y/u/month",
+            "FREE",
+        ] {
+            let e = bad.parse::<Price>().expect_err(bad);
+            assert!(
+                e.contains("a price is free or") || e.contains("not an amount"),
+                "{bad}: {e}"
+            );
+        }
+    }
+}
+
 impl Default for Price {
     fn default() -> Self {
         Price::Free {}

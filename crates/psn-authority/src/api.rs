@@ -51,8 +51,6 @@ const MAX_TEXT: usize = 512;
 /// Aggregate batch body limit: a batch may carry `MAX_BATCH_ROWS` (5,000) rows, each with two
 /// histograms, which can exceed the default limit many times over.
 const AGGREGATE_BODY_LIMIT: usize = 16 * 1024 * 1024;
-/// Processes one listing may name.
-const MAX_LISTING_PROCESSES: usize = 32;
 /// Largest page of `/v1/processes` (the whole taxonomy is about 1,600).
 const MAX_PROCESS_PAGE: u64 = 500;
 /// Largest offset into `/v1/processes`: past the taxonomy's size, yet small enough to bound.
@@ -1158,68 +1156,22 @@ async fn publish_service(
     Body(listing): Body<ServiceListing>,
 ) -> ApiResult<(StatusCode, axum::Json<Health>)> {
     own_service(&gateway, &listing.id)?;
-    text_field("title", &listing.title)?;
-    if listing.description.chars().count() > 4096
-        || listing
-            .description
-            .chars()
-            .any(|c| c.is_control() && c != '\n')
-    {
-        return Err(ApiError::new(
-            ProblemType::InvalidRequest,
-            "description must be at most 4096 characters without control characters",
-        ));
-    }
-    check_processes(&a.processes, &listing.processes)?;
-    listing
-        .details
-        .validate()
-        .map_err(|m| ApiError::new(ProblemType::InvalidRequest, m))?;
-    let record = crate::store::ServiceRecord {
-        id: listing.id,
-        title: listing.title,
-        description: listing.description,
-        processes: listing.processes,
-        details: listing.details,
-    };
-    a.store
-        .put_service(&format!("gateway:{gateway}"), &record)
-        .await?;
-    let published = a.publisher.publish().await?;
-    index_changes(&a).await;
+    crate::catalogue::check_listing(&a.processes, &listing)
+        .map_err(|(_, m)| ApiError::new(ProblemType::InvalidRequest, m))?;
+    let version = crate::catalogue::save_listing(&a, &format!("gateway:{gateway}"), listing)
+        .await
+        .map_err(|e| match e {
+            crate::catalogue::SaveError::Store(e) => ApiError::from(e),
+            crate::catalogue::SaveError::Publish(e) => ApiError::from(e),
+        })?;
     Ok((
         StatusCode::CREATED,
         axum::Json(Health {
             status: "ok".into(),
             network: a.network.to_string(),
-            config_version: Some(published.version),
+            config_version: Some(version),
         }),
     ))
-}
-
-/// Processes a listing may have: the single check of a listing's process ids, so a listing
-/// can only name processes of the catalogue's taxonomy (LGSL or the network's own), at most
-/// 32 of them. The first unknown id is named (clipped and escaped, as it is the caller's text).
-fn check_processes(
-    catalogue: &psn_orgdata::ProcessCatalogue,
-    processes: &[String],
-) -> ApiResult<()> {
-    if processes.len() > MAX_LISTING_PROCESSES {
-        return Err(ApiError::new(
-            ProblemType::InvalidRequest,
-            format!("a listing may name at most {MAX_LISTING_PROCESSES} processes"),
-        ));
-    }
-    match processes.iter().find(|p| catalogue.get(p).is_none()) {
-        Some(unknown) => Err(ApiError::new(
-            ProblemType::InvalidRequest,
-            format!(
-                "unknown process {:?}: processes must be ids of the catalogue, like lgsl:4 or psn:1001 (see /v1/processes)",
-                unknown.chars().take(64).collect::<String>()
-            ),
-        )),
-        None => Ok(()),
-    }
 }
 
 /// Searches the process taxonomy; operators and gateways may read it, as both choose

@@ -26,15 +26,15 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 mod config_fetches;
-mod listings;
 mod documents;
+mod listings;
 mod oidc;
 mod overview;
 mod people;
 
-pub use listings::ListingSource;
 pub use access::{DeliveryRecord, DueDelivery, RequestChange, RequestFilter};
 pub use documents::{sha256_hex, StoredDocument};
+pub use listings::ListingSource;
 pub use oidc::{OidcIdentity, OidcLinked, OidcPending};
 pub use overview::{EventFilter, ServiceFilter};
 pub use people::{FailedSignIn, NewPersonRecord, NewSession, SignInRecord};

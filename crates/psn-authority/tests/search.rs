@@ -570,3 +570,127 @@ async fn catalogue_and_partner_pages_show_results_facets_and_escape_input() {
         a.stop().await;
     }
 }
+
+/// The provider's member-admin edits a listing in the web UI: the same checks as the API, the
+/// change searchable at once; a refusal re-shows the form and changes nothing; nobody else may.
+#[tokio::test]
+async fn a_provider_edits_its_listing_in_the_web_ui() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        let _gateways = corpus(&a).await;
+        let op = a.operator();
+        let person = |username: &str, role, member: Option<&str>| NewPerson {
+            username: username.into(),
+            member: member.map(|m| m.parse().expect("member")),
+            role,
+        };
+        let admin = op
+            .add_person(&person("leeds-admin", PersonRole::MemberAdmin, Some(LEEDS)))
+            .await
+            .expect("person")
+            .password;
+        let kent = op
+            .add_person(&person("kent-admin", PersonRole::MemberAdmin, Some(KENT)))
+            .await
+            .expect("person")
+            .password;
+        let path = "/ui/services/GB/LA/E08000035/shared/payroll/edit";
+        let mut browser = Browser::signed_in(&a, "leeds-admin", &admin).await;
+        let form = browser.get(path).await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        assert!(form.body.contains("value=\"Payroll shared service\""));
+        let csrf = form.csrf();
+        let fields = |title: &'static str, processes: &'static str, price: &'static str| {
+            vec![
+                ("csrf", csrf.clone()),
+                ("title", title.to_owned()),
+                (
+                    "description",
+                    "Payslips and pensions for partner councils.".to_owned(),
+                ),
+                ("processes", processes.to_owned()),
+                ("lifecycle", "live".to_owned()),
+                ("service_type", "rest".to_owned()),
+                ("who_may_apply", "any-member".to_owned()),
+                ("classification", "official".to_owned()),
+                ("price", price.to_owned()),
+                ("areas", "Leeds\r\nWakefield".to_owned()),
+            ]
+        };
+        // Refused: an unknown process, then a bad price; each names its field, nothing changes.
+        for (bad, field) in [
+            (
+                fields("Payroll shared service", "lgsl:999999", "free"),
+                "processes",
+            ),
+            (
+                fields("Payroll shared service", "psn:4002", "cheap"),
+                "price",
+            ),
+            (fields("", "psn:4002", "free"), "title"),
+        ] {
+            let page = post_fields(&mut browser, path, &bad).await;
+            assert_eq!(page.status, 400, "{field}: {}", page.body);
+            assert!(page.body.contains("govuk-error-summary"), "{field}");
+            assert!(
+                page.body.contains(&format!("href=\"#{field}\"")),
+                "{field}: {}",
+                page.body
+            );
+        }
+        assert_eq!(
+            search(&a, "superannuation", &[]).await.total,
+            0,
+            "{backend:?}"
+        );
+        // Saved: searchable at once, with its new terms.
+        let saved = post_fields(
+            &mut browser,
+            path,
+            &fields(
+                "Payroll and superannuation service",
+                "psn:4002 psn:4001",
+                "3.50-4.42/employee/month",
+            ),
+        )
+        .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let found = search(&a, "superannuation", &[("area", "Wakefield")]).await;
+        assert_eq!(
+            services(&found),
+            ["GB/LA/E08000035/shared/payroll"],
+            "{backend:?}"
+        );
+        let entry = op
+            .catalogue_entry(&"GB/LA/E08000035/shared/payroll".parse().expect("id"))
+            .await
+            .expect("entry");
+        assert_eq!(
+            entry.listing.details.price.to_string(),
+            "3.50-4.42/employee/month"
+        );
+        // A forged form, and another member's admin, change nothing.
+        let forged = browser
+            .post(path, &[("csrf", "forged"), ("title", "Hijacked")])
+            .await;
+        assert_eq!(forged.status, 403);
+        let mut other = Browser::signed_in(&a, "kent-admin", &kent).await;
+        assert_eq!(other.get(path).await.status, 403);
+        let kent_csrf = other.get("/ui/catalogue").await.csrf();
+        let hijack = other
+            .post(path, &[("csrf", kent_csrf.as_str()), ("title", "Hijacked")])
+            .await;
+        assert_eq!(hijack.status, 403);
+        assert_eq!(search(&a, "hijacked", &[]).await.total, 0, "{backend:?}");
+        a.stop().await;
+    }
+}
+
+async fn post_fields(
+    browser: &mut Browser,
+    path: &str,
+    fields: &[(&'static str, String)],
+) -> common::browser::Page {
+    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser.post(path, &borrowed).await
+}

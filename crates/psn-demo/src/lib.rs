@@ -374,8 +374,8 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
     .map_err(setup("granting access"))?;
 
     catalogue::publish(&authority.authority, &operator).await?;
-    let request = request_and_approve(&authority.url, &ca_der, &dirs[2], hampshire_dir, &payroll)
-        .await?;
+    let request =
+        request_and_approve(&authority.url, &ca_der, &dirs[2], hampshire_dir, &payroll).await?;
 
     let mut gateways = Vec::new();
     for gw_dir in &dirs {

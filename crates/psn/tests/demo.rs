@@ -98,15 +98,27 @@ async fn the_demo_runs_and_its_example_calls_return_what_it_says() {
             .env("PSN_LOG", "error")
             .output()
             .expect("psn");
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
     };
     let custody = cli(&["catalogue", "search", "custody", "records"]);
     assert_eq!(custody["total"], 2, "{custody}");
     let samples = cli(&["catalogue", "search", "sample", "data"]);
-    assert!(samples["total"].as_u64().is_some_and(|n| n >= 13), "{samples}");
+    assert!(
+        samples["total"].as_u64().is_some_and(|n| n >= 13),
+        "{samples}"
+    );
     let payroll = cli(&["catalogue", "partners", "--process", "psn:4002"]);
-    assert!(payroll["providers"].as_array().is_some_and(|p| p.len() >= 2), "{payroll}");
+    assert!(
+        payroll["providers"]
+            .as_array()
+            .is_some_and(|p| p.len() >= 2),
+        "{payroll}"
+    );
     // Every example call left records, and the logs verify while the demo runs.
     for member in info["members"].as_array().expect("members") {
         let data_dir = member["data_dir"].as_str().expect("data dir");

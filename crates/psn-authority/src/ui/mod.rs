@@ -9,6 +9,7 @@ mod assets;
 mod chart;
 mod documents;
 mod headers;
+mod listing;
 mod oidc;
 mod pages;
 mod paging;
@@ -38,6 +39,8 @@ use std::sync::Arc;
 
 /// Largest form body: sign-in fields are small; anything bigger is refused with an error page.
 const FORM_LIMIT: usize = 8 * 1024;
+/// Largest listing form: a description and terms of a few thousand characters each, percent-encoded.
+const LISTING_FORM_LIMIT: usize = 96 * 1024;
 
 /// The address a request came from, put in its extensions by the listener.
 #[derive(Clone, Copy, Debug)]
@@ -75,6 +78,12 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .route(
             "/ui/services/{network}/{class}/{code}/{subsystem}/{service}",
             get(pages::service),
+        )
+        .route(
+            "/ui/services/{network}/{class}/{code}/{subsystem}/{service}/edit",
+            get(listing::form)
+                .post(listing::save)
+                .layer(DefaultBodyLimit::max(LISTING_FORM_LIMIT)),
         )
         .route(
             "/ui/services/{network}/{class}/{code}/{subsystem}/{service}/sla",

@@ -85,7 +85,7 @@ pub struct ListingTerms {
     #[arg(long)]
     contact: Option<String>,
     /// free, or pounds per unit per interval: 3.50-4.42/employee/month (or 0.79/invoice/each).
-    #[arg(long, value_parser = price, default_value = "free")]
+    #[arg(long, value_parser = str::parse::<psn_api::Price>, default_value = "free")]
     price: psn_api::Price,
     /// Onboarding terms, in plain words.
     #[arg(long, default_value = "")]
@@ -124,42 +124,6 @@ fn day(text: &str) -> Result<time::Date, String> {
         time::macros::format_description!("[year]-[month]-[day]"),
     )
     .map_err(|e| format!("{text:?} is not a date YYYY-MM-DD: {e}"))
-}
-
-/// Pounds with at most two decimals, as pence.
-fn pence(text: &str) -> Result<u64, String> {
-    let bad = || format!("{text:?} is not an amount in pounds such as 3.50");
-    let (pounds, fraction) = text.split_once('.').unwrap_or((text, "00"));
-    if pounds.is_empty() || fraction.len() > 2 || fraction.is_empty() {
-        return Err(bad());
-    }
-    let pounds: u64 = pounds.parse().map_err(|_| bad())?;
-    let fraction: u64 = format!("{fraction:0<2}").parse().map_err(|_| bad())?;
-    pounds
-        .checked_mul(100)
-        .and_then(|p| p.checked_add(fraction))
-        .ok_or_else(bad)
-}
-
-fn price(text: &str) -> Result<psn_api::Price, String> {
-    if text == "free" {
-        return Ok(psn_api::Price::Free {});
-    }
-    let bad = || {
-        format!("{text:?}: a price is free or POUNDS[-POUNDS]/UNIT/INTERVAL, e.g. 3.50-4.42/employee/month")
-    };
-    let mut parts = text.splitn(3, '/');
-    let (amounts, unit, interval) = match (parts.next(), parts.next(), parts.next()) {
-        (Some(a), Some(u), Some(i)) => (a, u, i),
-        _ => return Err(bad()),
-    };
-    let (min, max) = amounts.split_once('-').unwrap_or((amounts, amounts));
-    Ok(psn_api::Price::PerUnit {
-        min_pence: pence(min)?,
-        max_pence: pence(max)?,
-        unit: unit.to_owned(),
-        interval: word(interval).map_err(|_| bad())?,
-    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -515,50 +479,6 @@ pub async fn run(command: GatewayCommand) -> anyhow::Result<()> {
                 Accepted::Unchanged(v) => println!("configuration version {v} is current"),
             }
             Ok(())
-        }
-    }
-}
-
-#[cfg(test)]
-mod terms_tests {
-    use super::{pence, price};
-    use psn_api::{Price, PriceInterval};
-
-    #[test]
-    fn prices_are_read_in_pounds_and_refused_clearly() {
-        assert_eq!(price("free"), Ok(Price::Free {}));
-        assert_eq!(
-            price("3.50-4.42/employee/month"),
-            Ok(Price::PerUnit {
-                min_pence: 350,
-                max_pence: 442,
-                unit: "employee".into(),
-                interval: PriceInterval::Month,
-            })
-        );
-        assert_eq!(
-            price("0.79/invoice/each"),
-            Ok(Price::PerUnit {
-                min_pence: 79,
-                max_pence: 79,
-                unit: "invoice".into(),
-                interval: PriceInterval::Each,
-            })
-        );
-        assert_eq!(pence("12"), Ok(1200));
-        assert_eq!(pence("0.5"), Ok(50));
-        for bad in ["", ".5", "1.234", "-1", "1e3", "£3", "18446744073709551615"] {
-            assert!(pence(bad).is_err(), "{bad}");
-        }
-        for bad in [
-            "3.50",
-            "3.50/employee",
-            "3.50/employee/fortnight",
-            "x-y/u/month",
-            "FREE",
-        ] {
-            let e = price(bad).expect_err(bad);
-            assert!(e.contains(bad) || e.contains("amount"), "{bad}: {e}");
         }
     }
 }

@@ -345,6 +345,8 @@ mod tests {
         &["catalogue", "search", "payroll", "schools", "--process", "lgsl:57", "--provider-class", "LA", "--sector", "local-government", "--region", "South East", "--area", "Kent", "--service-type", "rest", "--lifecycle", "live", "--who-may-apply", "any-member", "--availability", ">=99.9", "--sort", "volume", "--offset", "20", "--limit", "10", "--output", "csv", "--data-dir", "gb"],
         &["catalogue", "partners", "--process", "lgsl:57", "--output", "json", "--data-dir", "gb"],
         &["catalogue", "partners", "--member", "GB/LA/E10000016", "--data-dir", "gb"],
+        &["catalogue", "search", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["catalogue", "partners", "--process", "lgsl:4", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["catalogue", "show", "GB/LA/E10000016/revenues/council-tax", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["catalogue", "openapi", "GB/GOV/D6/eligibility/fsm-check", "--out", "openapi.json", "--data-dir", "gb"],
         &["catalogue", "openapi", "GB/GOV/D6/eligibility/fsm-check", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
