@@ -876,7 +876,7 @@ async fn change_status(
         .set_member_status(actor, &id, status, change.reason.as_deref())
         .await?;
     let published = a.publisher.publish().await?;
-    index_changes(&a).await;
+    index_changes(a).await;
     tracing::info!(member = %id, status = status.as_str(), version = published.version, "member status changed");
     Ok(axum::Json(MemberChanged {
         member,

@@ -774,7 +774,7 @@ mod tests {
                 ..MeasuredSummary::default()
             },
         };
-        let mut cards = vec![
+        let mut cards = [
             card("GB/LA/E10000016/a/x", None),
             card("GB/LA/E10000016/a/y", Some(99.0)),
             card("GB/LA/E10000016/a/z", Some(99.9)),
