@@ -176,13 +176,17 @@ test('access: a member-admin asks for access from a listing, the provider approv
   await expect(page.getByText('pending').first()).toBeVisible()
   await accessible(page, 'access-inbox-requester')
 
-  const provider = await browser.newPage()
+  // The provider signs in in a browser context of its own (its own cookies).
+  const context = await browser.newContext({ ignoreHTTPSErrors: true })
+  const provider = await context.newPage()
   await signIn(provider, setup.people['member-admin'])
   await provider.goto(`${setup.url}/ui/access`)
   await accessible(provider, 'access-inbox-provider')
   await provider.getByRole('button', { name: /^Approve request ar-/ }).first().click()
   await expect(provider.getByText('approved').first()).toBeVisible()
   await accessible(provider, 'access-inbox-approved')
+
+  await context.close()
 
   await page.reload()
   await expect(page.getByText('approved').first()).toBeVisible()
