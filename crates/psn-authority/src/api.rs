@@ -1525,26 +1525,8 @@ impl From<crate::search::SearchError> for ApiError {
     }
 }
 
-/// The query string's pairs, percent-decoded. Repeated names (one per selected facet value)
-/// are why this is not `Query<T>`.
-fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
-    form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-/// Longest query string the catalogue endpoints read.
-const MAX_QUERY_STRING: usize = 16 * 1024;
-
 fn bounded_query(raw: &axum::extract::RawQuery) -> ApiResult<Vec<(String, String)>> {
-    let raw = raw.0.as_deref();
-    if raw.is_some_and(|q| q.len() > MAX_QUERY_STRING) {
-        return Err(ApiError::new(
-            ProblemType::InvalidRequest,
-            format!("the query string is over {MAX_QUERY_STRING} bytes"),
-        ));
-    }
-    Ok(query_pairs(raw))
+    Ok(crate::search::query_pairs(raw.0.as_deref())?)
 }
 
 async fn catalogue_search(

@@ -52,6 +52,22 @@ pub const LGSL_ROOT: &str = "lgsl";
 const OTHER_PROVIDERS_SHOWN: usize = 10;
 /// Consumers and providers listed per process.
 const PARTNERS_SHOWN: usize = 200;
+/// Longest query string the catalogue's endpoints and pages read.
+pub const MAX_QUERY_STRING: usize = 16 * 1024;
+
+/// A catalogue query string's pairs, percent-decoded, for the API and the pages alike.
+/// Repeated names (one per selected facet value) are why this is not `Query<T>`.
+pub fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, SearchError> {
+    let raw = raw.unwrap_or_default();
+    if raw.len() > MAX_QUERY_STRING {
+        return Err(SearchError::Invalid(format!(
+            "the query string is over {MAX_QUERY_STRING} bytes"
+        )));
+    }
+    Ok(form_urlencoded::parse(raw.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect())
+}
 
 /// Why the catalogue could not answer or be brought up to date.
 #[derive(Debug, thiserror::Error)]
@@ -382,7 +398,7 @@ fn calls(summary: &MeasuredSummary) -> u64 {
 }
 
 /// The wire name of a serde enum value (`live`, `by-request`).
-fn wire_name<T: serde::Serialize>(value: &T) -> String {
+pub(crate) fn wire_name<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -618,8 +634,14 @@ pub async fn process_partners(a: &Authority, id: &str) -> Result<ProcessPartners
     };
     providers.sort_by(by_quality);
     providers.truncate(PARTNERS_SHOWN);
+    // Most exchanges first, then by id; only those shown are looked up.
+    let mut consumed: Vec<(MemberId, (BTreeSet<ServiceId>, u64))> = consumed.into_iter().collect();
+    consumed.sort_by(|x, y| y.1 .1.cmp(&x.1 .1).then_with(|| x.0.cmp(&y.0)));
     let mut consumers = Vec::new();
     for (member, (services, exchanges)) in consumed {
+        if consumers.len() == PARTNERS_SHOWN {
+            break;
+        }
         if let Some(member) = partner_member(a, &member).await? {
             consumers.push(ProcessConsumer {
                 member,
@@ -628,12 +650,6 @@ pub async fn process_partners(a: &Authority, id: &str) -> Result<ProcessPartners
             });
         }
     }
-    consumers.sort_by(|x, y| {
-        y.exchanges
-            .cmp(&x.exchanges)
-            .then_with(|| x.member.id.cmp(&y.member.id))
-    });
-    consumers.truncate(PARTNERS_SHOWN);
     Ok(ProcessPartners {
         process: ProcessLabel {
             id: process.id.clone(),

@@ -74,14 +74,6 @@ fn choice<T: serde::de::DeserializeOwned>(
         .map_err(|_| (field, format!("Choose a {}", field.replace('_', " "))))
 }
 
-/// The wire name of a serde enum value (`live`, `by-request`).
-fn wire<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 impl ListingForm {
     /// The form of a stored listing.
     fn of(listing: &ServiceListing) -> Self {
@@ -92,17 +84,17 @@ impl ListingForm {
             description: listing.description.clone(),
             processes: listing.processes.join(" "),
             version: d.version.clone().unwrap_or_default(),
-            lifecycle: wire(&d.lifecycle),
+            lifecycle: crate::search::wire_name(&d.lifecycle),
             sunset: d.sunset.map(|s| s.to_string()).unwrap_or_default(),
-            service_type: wire(&d.service_type),
-            who_may_apply: wire(&d.who_may_apply),
+            service_type: crate::search::wire_name(&d.service_type),
+            who_may_apply: crate::search::wire_name(&d.who_may_apply),
             member_classes: d
                 .member_classes
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(" "),
-            classification: wire(&d.classification),
+            classification: crate::search::wire_name(&d.classification),
             contact: d.contact.clone().unwrap_or_default(),
             price: d.price.to_string(),
             onboarding_terms: d.onboarding_terms.clone(),

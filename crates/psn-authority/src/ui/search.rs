@@ -18,9 +18,6 @@ use psn_api::{
 };
 use std::sync::Arc;
 
-/// Longest query string the catalogue pages read.
-const MAX_QUERY_STRING: usize = 16 * 1024;
-
 /// Text split into the parts a search matched and those it did not.
 pub struct Part {
     /// The text.
@@ -199,15 +196,7 @@ fn href(request: &SearchRequest, edit: impl FnOnce(&mut SearchRequest)) -> Strin
 }
 
 fn bounded(raw: &RawQuery) -> Result<Vec<(String, String)>, Failure> {
-    let raw = raw.0.as_deref().unwrap_or_default();
-    if raw.len() > MAX_QUERY_STRING {
-        return Err(Failure::BadRequest(format!(
-            "the address's query is over {MAX_QUERY_STRING} bytes"
-        )));
-    }
-    Ok(form_urlencoded::parse(raw.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect())
+    crate::search::query_pairs(raw.0.as_deref()).map_err(|e| Failure::BadRequest(e.to_string()))
 }
 
 /// `GET /ui/catalogue`: search with facets.
