@@ -2,6 +2,7 @@
 //! cannot drift apart, and a typed client used by the CLI (operator) and gateways (member).
 
 mod access;
+mod benchmarks;
 mod catalogue;
 mod client;
 mod documents;
@@ -9,6 +10,7 @@ mod people;
 mod types;
 
 pub use access::*;
+pub use benchmarks::*;
 pub use catalogue::*;
 pub use client::{AuthorityClient, ClientError, ConfigFetch, DeltaFetch, FetchedText};
 pub use documents::*;
