@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod attainment;
+pub mod benchmarks;
 pub mod catalogue;
 pub mod datadir;
 pub mod export;
