@@ -2,8 +2,9 @@
 # The web UI in a real browser: starts an authority (SQLite) on loopback with two members, an
 # enrolled gateway with a service, a grant and an SLA, and one person per role, then runs the
 # Playwright suite in ui-tests/ with Debian's Chromium (Playwright cannot download browsers here)
-# and axe-core. Screenshots of every page are kept under target/ui-tests/screenshots. Hook into
-# .ci/run with `bash .ci/ui-tests.sh`.
+# and axe-core. Benchmarks are set up over every real council with the demo's synthetic returns.
+# Screenshots of every page are kept under target/ui-tests/screenshots (in CARGO_TARGET_DIR when
+# it is set). Hook into .ci/run with `bash .ci/ui-tests.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,8 +16,9 @@ fi
 export PSN_CHROMIUM="${PSN_CHROMIUM:-$(command -v chromium)}"
 
 cargo build -p psn --locked
-psn=$PWD/target/debug/psn
-out=$PWD/target/ui-tests
+target=${CARGO_TARGET_DIR:-$PWD/target}
+psn=$target/debug/psn
+out=$target/ui-tests
 rm -rf "$out"
 mkdir -p "$out/screenshots"
 work=$(mktemp -d)
@@ -83,6 +85,11 @@ curl -sS --fail --cacert "$work/gb/ca.pem" --cert "$work/kent-gw1/identity.pem" 
   -H 'content-type: application/json' --data-binary @"$work/batch.json" \
   "$url/v1/gateway/aggregates" >/dev/null
 
+# Benchmarks: every real council, and the demo's synthetic returns for two financial years past
+# the embargo, so reports have distributions, peers and savings.
+"$psn" authority member import "${d[@]}" >/dev/null
+"$psn" authority benchmark load-synthetic "${d[@]}" >/dev/null
+
 person() { # username role [member] -> one-time password
   local args=("$1" --role "$2" --output json "${d[@]}")
   [ $# -gt 2 ] && args+=(--member "$3")
@@ -111,4 +118,4 @@ cd ui-tests
 if [ ! -d node_modules ]; then
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 fi
-PSN_UI_SETUP="$out/setup.json" PSN_UI_SCREENSHOTS="$out/screenshots" npx playwright test
+PSN_UI_SETUP="$out/setup.json" PSN_UI_SCREENSHOTS="$out/screenshots" PSN_UI_RESULTS="$out/results" npx playwright test

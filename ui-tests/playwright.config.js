@@ -4,7 +4,7 @@ import { defineConfig } from '@playwright/test'
 
 export default defineConfig({
   testDir: './tests',
-  outputDir: '../target/ui-tests/results',
+  outputDir: process.env.PSN_UI_RESULTS || '../target/ui-tests/results',
   reporter: [['list']],
   workers: 1,
   timeout: 120_000,

@@ -206,3 +206,89 @@ test('listing: the provider edits its listing, a refusal shows the error summary
   await expect(page).toHaveURL(`${setup.url}/ui/services/${SERVICE}`)
   await expect(page.getByText('Kent, Medway')).toBeVisible()
 })
+
+// Benchmarks over every real council with the demo's synthetic returns (.ci/ui-tests.sh loads
+// them): the report for Kent's accounts payable, its charts' text alternatives and downloads,
+// and the returns form refusing a CSV.
+test.describe('benchmarks', () => {
+  const REPORT = `/ui/benchmarks/report?process=psn%3A4004&member=${KENT}`
+  const benchmarkPages = {
+    'member-admin': ['/ui/benchmarks', REPORT, '/ui/benchmarks/peers', '/ui/benchmarks/returns',
+      '/ui/benchmarks/groups'],
+    operator: ['/ui/benchmarks', REPORT, `/ui/benchmarks/peers?member=${KENT}`,
+      `/ui/benchmarks/returns?member=${KENT}`, `/ui/benchmarks/groups?member=${KENT}`]
+  }
+
+  // Tab until `matches` holds, through a page with more links than tabTo allows for.
+  async function tabThrough (page, matches) {
+    for (let i = 0; i < 400; i++) {
+      await page.keyboard.press('Tab')
+      if (await page.evaluate(matches)) return
+    }
+    throw new Error(`no focusable element matched ${matches}`)
+  }
+
+  for (const [role, paths] of Object.entries(benchmarkPages)) {
+    test(`${role}: every benchmark page`, async ({ page }) => {
+      await signIn(page, setup.people[role])
+      for (const path of paths) {
+        const response = await page.goto(`${setup.url}${path}`)
+        expect(response.status(), path).toBe(200)
+        await accessible(page, `${role}-${slug(path)}`)
+      }
+      await page.setViewportSize({ width: 320, height: 720 })
+      for (const path of paths) {
+        await page.goto(`${setup.url}${path}`)
+        await reflows(page, path)
+      }
+    })
+  }
+
+  test('benchmark report for a demo council', async ({ page }) => {
+    await signIn(page, setup.people['member-admin'])
+    await page.goto(`${setup.url}/ui/benchmarks`)
+    await page.getByLabel('Process').selectOption('psn:4004')
+    await page.getByRole('button', { name: 'Open the report' }).click()
+    await expect(page).toHaveURL(/\/ui\/benchmarks\/report\?process=psn%3A4004/)
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText(/^Accounts payable: Kent County Council$/)
+    // The headline, and the band in words as well as colour.
+    await expect(page.locator('.govuk-summary-list__key', { hasText: /^Cost per / })).toBeVisible()
+    await expect(page.locator('.govuk-summary-list .govuk-tag')).toHaveText(/quartile/)
+    await expect(page.locator('.govuk-warning-text')).toContainText('Synthetic figures')
+    // The charts are images whose text alternative says what they show.
+    const distribution = page.getByRole('img', { name: /across the network/ })
+    await expect(distribution).toBeVisible()
+    await expect(page.locator('#distribution-desc')).toContainText('Kent County Council, marked with a diamond')
+    await expect(page.getByRole('img', { name: /against measured availability/ })).toBeVisible()
+    // A saving at the peers' median, with its formula.
+    const savings = page.getByRole('table', { name: /Projected savings/ })
+    await expect(savings.getByRole('row', { name: /peers' median/ })).toContainText('£')
+    await accessible(page, 'benchmark-report-kent')
+    // The downloads are reached with the keyboard.
+    await page.getByRole('heading', { name: 'Download' }).click()
+    await tabThrough(page, () => document.activeElement.textContent.trim() === 'This report as CSV')
+    const csv = page.waitForEvent('download')
+    await page.keyboard.press('Enter')
+    expect((await csv).suggestedFilename()).toMatch(/^benchmark-psn-4004-\d{4}-\d{2}\.csv$/)
+    await page.keyboard.press('Tab')
+    expect(await page.evaluate(() => document.activeElement.textContent.trim())).toBe('This report as JSON')
+    await page.setViewportSize({ width: 320, height: 720 })
+    await reflows(page, 'benchmark report')
+  })
+
+  test('benchmark returns: a refused CSV shows the error summary and stores nothing', async ({ page }) => {
+    await signIn(page, setup.people['member-admin'])
+    await page.goto(`${setup.url}/ui/benchmarks/returns`)
+    await page.getByLabel('Returns as CSV').fill(
+      'process,year,cost_pence,volume,unit\npsn:4004,2024-25,-5,100,furlongs\n')
+    await page.getByRole('button', { name: 'Check only' }).click()
+    const summary = page.locator('.govuk-error-summary')
+    await expect(summary).toBeVisible()
+    await expect(summary).toContainText('Line 2')
+    await expect(page.getByRole('table', { name: /What happened to each row/ })).toBeVisible()
+    await accessible(page, 'benchmark-returns-refused')
+    // The summary's link takes the keyboard to the row.
+    await summary.getByRole('link').first().click()
+    await expect(page).toHaveURL(/#line-2$/)
+  })
+})

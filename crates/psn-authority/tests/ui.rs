@@ -1098,3 +1098,298 @@ async fn a_listing_shows_its_declared_level_beside_the_measured_one() {
         a.stop().await;
     }
 }
+
+/// Six councils with published returns for Accounts payable (psn:4004) in 2024-25, made through
+/// the benchmarks facade as the API would, so reports have a distribution to show.
+async fn benchmark_network(a: &TestAuthority) -> std::sync::Arc<psn_authority::Authority> {
+    use psn_authority::benchmarks::{self as bench, Submission};
+    let authority = a
+        .running
+        .as_ref()
+        .expect("running")
+        .authority
+        .clone();
+    add_member(a, KENT, "Kent County Council").await;
+    add_member(a, DEVON, "Devon County Council").await;
+    let others = [
+        ("GB/LA/E10000002", "Buckinghamshire Council"),
+        ("GB/LA/E10000003", "Cambridgeshire County Council"),
+        ("GB/LA/E10000006", "Cumbria County Council"),
+        ("GB/LA/E10000007", "Derbyshire County Council"),
+    ];
+    for (id, name) in others {
+        add_member(a, id, name).await;
+    }
+    let unit = bench::metrics(&authority)
+        .metrics
+        .iter()
+        .find(|m| m.process == "psn:4004")
+        .expect("psn:4004 is benchmarked")
+        .unit
+        .clone();
+    let ids = [KENT, DEVON].into_iter().chain(others.iter().map(|(id, _)| *id));
+    for (i, id) in ids.enumerate() {
+        let batch = psn_api::ReturnBatch {
+            returns: vec![psn_api::ReturnInput {
+                process: "psn:4004".into(),
+                year: "2024-25".parse().expect("year"),
+                cost_pence: 30_000_000 + 5_000_000 * i as u64,
+                volume: 100_000,
+                unit: unit.clone(),
+                fte: Some(8.0),
+                satisfaction_percent: None,
+                note: None,
+                confirm_outlier: true,
+                publish_now: true,
+            }],
+        };
+        let outcome = bench::submit(
+            &authority,
+            &member(id),
+            "test",
+            Submission::Batch(batch),
+            false,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .expect("submit");
+        assert!(outcome.stored, "{id}: {outcome:?}");
+    }
+    authority
+}
+
+/// Benchmark pages for a member's person and the operator: the report with its charts, text
+/// alternatives and downloads, the peers, returns and groups pages.
+#[tokio::test]
+async fn benchmark_pages_show_a_report_with_charts_and_downloads() {
+    let a = TestAuthority::start(Backend::Sqlite).await;
+    benchmark_network(&a).await;
+    let admin = add_person(&a, "kent-admin", PersonRole::MemberAdmin, Some(KENT)).await;
+    let op = add_person(&a, "op", PersonRole::Operator, None).await;
+    let mut kent = Browser::signed_in(&a, "kent-admin", &admin).await;
+    let mut operator = Browser::signed_in(&a, "op", &op).await;
+
+    let overview = kent.get("/ui/benchmarks").await;
+    assert_eq!(overview.status, StatusCode::OK, "{}", overview.body);
+    assert!(overview.body.contains("psn:4004"), "the metrics table");
+    assert!(overview.body.contains("How peers are found"));
+    assert!(overview.body.contains("Benchmarks</strong>"), "the current navigation item");
+
+    let query = "process=psn:4004&year=2024-25";
+    for (browser, path) in [
+        (&mut kent, format!("/ui/benchmarks/report?{query}")),
+        (&mut operator, format!("/ui/benchmarks/report?{query}&member={KENT}")),
+    ] {
+        let page = browser.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+        assert_security_headers(&page, &path);
+        for expected in [
+            "Kent County Council",
+            "role=\"img\"",
+            "<desc id=\"distribution-desc\">",
+            "marked with a diamond",
+            "<desc id=\"scatter-desc\">",
+            "Projected savings",
+            "report.csv?process=psn%3A4004",
+            "report.json?process=psn%3A4004",
+        ] {
+            assert!(page.body.contains(expected), "{path}: {expected}");
+        }
+        assert!(!page.body.contains("NaN"), "{path}: no NaN in the SVG");
+        assert!(!page.body.contains("style="), "{path}: no inline style (CSP)");
+    }
+
+    let csv = kent
+        .get(&format!("/ui/benchmarks/report.csv?{query}"))
+        .await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
+    let disposition = csv.headers["content-disposition"].to_str().expect("ascii");
+    assert_eq!(
+        disposition,
+        "attachment; filename=\"benchmark-psn-4004-2024-25.csv\""
+    );
+    let json = kent
+        .get(&format!("/ui/benchmarks/report.json?{query}"))
+        .await;
+    assert_eq!(json.status, StatusCode::OK);
+    let report: psn_api::BenchmarkReport = serde_json::from_str(&json.body).expect("a report");
+    assert_eq!(report.process.id, "psn:4004");
+
+    for path in [
+        format!("/ui/benchmarks/peers?member={KENT}"),
+        "/ui/benchmarks/returns".to_owned(),
+        "/ui/benchmarks/groups".to_owned(),
+    ] {
+        let page = kent.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+    }
+    let returns = kent.get("/ui/benchmarks/returns").await;
+    assert!(returns.body.contains("Submit returns"), "an admin may submit");
+    assert!(returns.body.contains("returns.csv?member="));
+    let returns = operator
+        .get(&format!("/ui/benchmarks/returns?member={KENT}"))
+        .await;
+    assert_eq!(returns.status, StatusCode::OK);
+    assert!(!returns.body.contains("Submit returns"), "the operator reads only");
+    let download = operator
+        .get(&format!("/ui/benchmarks/returns.csv?member={KENT}"))
+        .await;
+    assert_eq!(download.status, StatusCode::OK);
+
+    // A saved group, used by a report, then deleted.
+    let page = kent.get("/ui/benchmarks/groups").await;
+    let csrf = page.csrf();
+    let members = format!("{DEVON}\nGB/LA/E10000002\n");
+    let saved = kent
+        .post(
+            "/ui/benchmarks/groups",
+            &[("csrf", &csrf), ("name", "south"), ("members", &members)],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let page = kent.get("/ui/benchmarks/groups").await;
+    assert!(page.body.contains("south"));
+    let grouped = kent
+        .get(&format!("/ui/benchmarks/report?{query}&peers=south"))
+        .await;
+    assert_eq!(grouped.status, StatusCode::OK, "{}", grouped.body);
+    let deleted = kent
+        .post(
+            "/ui/benchmarks/groups/delete",
+            &[("csrf", &csrf), ("name", "south")],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    let gone = kent
+        .get(&format!("/ui/benchmarks/report?{query}&peers=south"))
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "an unknown group");
+    a.stop().await;
+}
+
+/// What the benchmark pages refuse: another member's figures, writes by a viewer, unknown or
+/// malformed parameters and oversized forms. None of these reach the benchmarks facade.
+#[tokio::test]
+async fn benchmark_pages_refuse_what_a_role_may_not_do() {
+    let a = TestAuthority::start(Backend::Sqlite).await;
+    add_member(&a, KENT, "Kent County Council").await;
+    add_member(&a, DEVON, "Devon County Council").await;
+    let admin = add_person(&a, "kent-admin", PersonRole::MemberAdmin, Some(KENT)).await;
+    let viewer = add_person(&a, "kent-viewer", PersonRole::MemberViewer, Some(KENT)).await;
+    let op = add_person(&a, "op", PersonRole::Operator, None).await;
+    let mut kent = Browser::signed_in(&a, "kent-admin", &admin).await;
+    let mut reader = Browser::signed_in(&a, "kent-viewer", &viewer).await;
+    let mut operator = Browser::signed_in(&a, "op", &op).await;
+
+    for path in [
+        format!("/ui/benchmarks/report?process=psn:4004&member={DEVON}"),
+        format!("/ui/benchmarks/report.csv?process=psn:4004&member={DEVON}"),
+        format!("/ui/benchmarks/returns?member={DEVON}"),
+        format!("/ui/benchmarks/groups?member={DEVON}"),
+    ] {
+        let page = kent.get(&path).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(
+            page.body.contains("own benchmark figures only"),
+            "{path}: says why: {}",
+            page.body
+        );
+    }
+    for query in [
+        "process=psn:4004&colour=red",
+        "process=psn:4004&year=2024-26",
+        "process=psn:4004&year=24-25",
+        "process=psn:4004&process=psn:4002",
+        "process=psn:4004&peers=no%20spaces",
+        "year=2024-25",
+        "process=psn:4004&member=not%20a%20member",
+    ] {
+        let page = kent.get(&format!("/ui/benchmarks/report?{query}")).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(page.body.contains("govuk-heading-l"), "{query}: an HTML page");
+    }
+    let page = operator.get("/ui/benchmarks/report?process=psn:4004").await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "the operator names a member");
+    assert!(page.body.contains("name a member"));
+    let page = kent.get("/ui/benchmarks/peers?member=GB/LA/x%20y").await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+
+    // A viewer reads but does not write; nor does the operator.
+    for browser in [&mut reader, &mut operator] {
+        let csrf = browser.get("/ui/benchmarks").await.csrf();
+        for (path, fields) in [
+            ("/ui/benchmarks/returns", vec![("csv", "process,year\n")]),
+            (
+                "/ui/benchmarks/groups",
+                vec![("name", "south"), ("members", DEVON)],
+            ),
+            ("/ui/benchmarks/groups/delete", vec![("name", "south")]),
+        ] {
+            let mut fields = fields;
+            fields.push(("csrf", &csrf));
+            let page = browser.post(path, &fields).await;
+            assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+        }
+    }
+    // A forged form and an oversized one change nothing.
+    let page = kent
+        .post(
+            "/ui/benchmarks/returns",
+            &[("csrf", "forged"), ("csv", "process,year\n")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let csrf = kent.get("/ui/benchmarks").await.csrf();
+    let huge = "psn:4004,2024-25,1,1,invoice\n".repeat(40_000);
+    let page = kent
+        .post("/ui/benchmarks/returns", &[("csrf", &csrf), ("csv", &huge)])
+        .await;
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(page.body.contains("The form was too large"));
+    a.stop().await;
+}
+
+/// Hostile CSV pasted into the returns form: every row is reported, the error summary links to
+/// the rows, and nothing is stored.
+#[tokio::test]
+async fn hostile_returns_csv_shows_every_row_and_stores_nothing() {
+    let a = TestAuthority::start(Backend::Sqlite).await;
+    let authority = a.running.as_ref().expect("running").authority.clone();
+    add_member(&a, KENT, "Kent County Council").await;
+    let admin = add_person(&a, "kent-admin", PersonRole::MemberAdmin, Some(KENT)).await;
+    let mut kent = Browser::signed_in(&a, "kent-admin", &admin).await;
+    let page = kent.get("/ui/benchmarks/returns").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let csrf = page.csrf();
+    let csv = "process,year,cost_pence,volume,unit,fte,satisfaction_percent,note,confirm_outlier,publish_now\n\
+               psn:4004,2024-25,-5,100,invoice paid,,,,,\n\
+               psn:4004,2024-25,100000,100,furlongs,,,<script>alert(1)</script>,,\n\
+               psn:9999,1999-00,1,1,invoice paid,,,=cmd|' /C calc'!A0,,\n";
+    for action in ["check", "submit"] {
+        let page = kent
+            .post(
+                "/ui/benchmarks/returns",
+                &[("csrf", &csrf), ("csv", csv), ("action", action)],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{action}: {}", page.body);
+        assert!(page.body.contains("govuk-error-summary"), "{action}");
+        assert!(page.body.contains("nothing was stored"), "{action}");
+        assert!(page.body.contains("href=\"#line-2\""), "{action}: links to the row");
+        assert!(page.body.contains("id=\"line-4\""), "{action}: every row reported");
+        assert!(!page.body.contains("<script>alert"), "{action}: markup shown as text");
+    }
+    let stored = psn_authority::benchmarks::returns(&authority, &member(KENT))
+        .await
+        .expect("returns");
+    assert!(stored.returns.is_empty(), "nothing stored: {stored:?}");
+    let page = kent
+        .post(
+            "/ui/benchmarks/returns",
+            &[("csrf", &csrf), ("csv", "  \n"), ("action", "submit")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("Paste your returns as CSV"));
+    a.stop().await;
+}

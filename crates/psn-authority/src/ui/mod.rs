@@ -6,6 +6,8 @@
 
 mod access;
 mod assets;
+mod benchmark_charts;
+mod benchmarks;
 mod chart;
 mod documents;
 mod headers;
@@ -101,6 +103,23 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .route("/ui/access/{id}/approve", post(access::approve))
         .route("/ui/access/{id}/decline", post(access::decline))
         .route("/ui/access/{id}/withdraw", post(access::withdraw))
+        .route("/ui/benchmarks", get(benchmarks::overview))
+        .route("/ui/benchmarks/report", get(benchmarks::report))
+        .route("/ui/benchmarks/report.csv", get(benchmarks::report_csv))
+        .route("/ui/benchmarks/report.json", get(benchmarks::report_json))
+        .route("/ui/benchmarks/peers", get(benchmarks::peers))
+        .route(
+            "/ui/benchmarks/returns",
+            get(benchmarks::returns)
+                .post(benchmarks::submit_returns)
+                .layer(DefaultBodyLimit::max(benchmarks::RETURNS_FORM_LIMIT)),
+        )
+        .route("/ui/benchmarks/returns.csv", get(benchmarks::returns_csv))
+        .route(
+            "/ui/benchmarks/groups",
+            get(benchmarks::groups).post(benchmarks::save_group),
+        )
+        .route("/ui/benchmarks/groups/delete", post(benchmarks::delete_group))
         .route("/ui/gateways", get(pages::gateways))
         .route("/ui/people", get(pages::people))
         .route("/ui/events", get(pages::events))

@@ -76,7 +76,7 @@ impl Viewer {
         layout(current, Some(self.signed_in()))
     }
 
-    fn signed_in(&self) -> SignedIn {
+    pub(super) fn signed_in(&self) -> SignedIn {
         SignedIn::new(
             &self.person,
             &self.csrf,

@@ -65,6 +65,7 @@ impl Layout {
             ("/ui/services", "Services"),
             ("/ui/gateways", "Gateways"),
             ("/ui/sla", "SLA reports"),
+            ("/ui/benchmarks", "Benchmarks"),
             ("/ui/access", "Access requests"),
         ];
         if self.signed_in.as_ref().is_some_and(|s| s.sees_people) {
