@@ -444,7 +444,7 @@ mod tests {
     #[test]
     fn the_money_axis_is_round_and_never_zero_wide() {
         assert_eq!(money_axis([3.4, 2.1].into_iter()), 5.0);
-        assert_eq!(money_axis([0.012].into_iter()), 0.025);
+        assert!((money_axis([0.012].into_iter()) - 0.02).abs() < 1e-12);
         assert_eq!(money_axis([10.0].into_iter()), 10.0);
         assert_eq!(money_axis(std::iter::empty()), 1.0);
         assert_eq!(money_axis([0.0, -4.0].into_iter()), 1.0);
@@ -565,7 +565,11 @@ mod tests {
         ];
         let s = scatter("invoice", &offers, Some(&subject));
         assert_eq!(s.points.len(), 2);
-        assert!(s.points[0].x_low <= s.points[0].x_high, "low end first");
+        let end = |t: &str| t.parse::<f64>().expect("a number");
+        assert!(
+            end(&s.points[0].x_low) < end(&s.points[0].x_high),
+            "low end first"
+        );
         let bottom = unit(SCATTER_HEIGHT - SCATTER_BOTTOM);
         assert_eq!(s.points[1].y, bottom, "availability below the axis sits on it");
         assert_eq!(s.y_ticks.first().map(|t| t.label.as_str()), Some("0.0%"));
