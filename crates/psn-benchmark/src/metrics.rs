@@ -19,6 +19,15 @@ const EMBEDDED: &str = include_str!("../../../data/benchmarks/metrics.json");
 /// Longest version, unit, label or source text accepted.
 const MAX_TEXT_CHARS: usize = 500;
 
+/// The compiled-in definitions, read once without the taxonomy check (which [`embedded`] and
+/// the authority's start-up do), for looking up a stored return's unit on export.
+pub(crate) fn compiled() -> Option<&'static MetricSet> {
+    static COMPILED: std::sync::OnceLock<Option<MetricSet>> = std::sync::OnceLock::new();
+    COMPILED
+        .get_or_init(|| serde_json::from_str(EMBEDDED).ok())
+        .as_ref()
+}
+
 /// The definitions compiled into the binary, checked against the embedded process taxonomy.
 pub fn embedded() -> Result<MetricSet, Error> {
     parse(EMBEDDED, &ProcessCatalogue::embedded()?)
@@ -171,7 +180,10 @@ mod tests {
         let ap = find(&set, "psn:4004").expect("accounts payable");
         assert_eq!(ap.unit, "invoice paid");
         assert_eq!(ap.references[0].typical, Some(3.40));
-        assert_eq!(find(&set, "lgsl:979").map(|m| m.label.as_str()), Some("Staff - payroll"));
+        assert_eq!(
+            find(&set, "lgsl:979").map(|m| m.label.as_str()),
+            Some("Staff - payroll")
+        );
         assert!(find(&set, "psn:9999").is_none());
         for m in &set.metrics {
             assert!(
@@ -200,29 +212,55 @@ mod tests {
     #[test]
     fn bad_definitions_name_metric_and_field() {
         let cases = [
-            (GOOD.replace("psn:4004", "psn:9999"), "psn:9999, field `process`"),
-            (GOOD.replace(r#""label": """#, r#""label": "Payables""#), "`label`"),
-            (GOOD.replace("\"plausible_low\": 0.1", "\"plausible_low\": 0"), "`plausible_low`"),
-            (GOOD.replace("\"plausible_high\": 50", "\"plausible_high\": 0.05"), "`plausible_high`"),
+            (
+                GOOD.replace("psn:4004", "psn:9999"),
+                "psn:9999, field `process`",
+            ),
+            (
+                GOOD.replace(r#""label": """#, r#""label": "Payables""#),
+                "`label`",
+            ),
+            (
+                GOOD.replace("\"plausible_low\": 0.1", "\"plausible_low\": 0"),
+                "`plausible_low`",
+            ),
+            (
+                GOOD.replace("\"plausible_high\": 50", "\"plausible_high\": 0.05"),
+                "`plausible_high`",
+            ),
             (GOOD.replace("[\"invoice\"]", "[]"), "`price_units`"),
             (GOOD.replace("[\"invoice\"]", "[\" \"]"), "`price_units`"),
             (GOOD.replace("\"invoice paid\"", "\"\""), "`unit`"),
             (
-                GOOD.replace(r#""references": []"#, r#""references": [{"label": "x", "source": "y"}]"#),
+                GOOD.replace(
+                    r#""references": []"#,
+                    r#""references": [{"label": "x", "source": "y"}]"#,
+                ),
                 "at least one of low",
             ),
             (
-                GOOD.replace(r#""references": []"#, r#""references": [{"label": "x", "typical": 1, "source": ""}]"#),
+                GOOD.replace(
+                    r#""references": []"#,
+                    r#""references": [{"label": "x", "typical": 1, "source": ""}]"#,
+                ),
                 "source",
             ),
-            (GOOD.replace("0.25}", "0.25, \"demo_basis\": -1}"), "`demo_basis`"),
+            (
+                GOOD.replace("0.25}", "0.25, \"demo_basis\": -1}"),
+                "`demo_basis`",
+            ),
         ];
         for (metric, expect) in cases {
-            let e = parse(&one(&metric), &catalogue()).expect_err(&metric).to_string();
+            let e = parse(&one(&metric), &catalogue())
+                .expect_err(&metric)
+                .to_string();
             assert!(e.contains(expect), "{metric}: {e}");
         }
         let twice = format!(r#"{{"version": "t", "metrics": [{GOOD}, {GOOD}]}}"#);
-        assert!(parse(&twice, &catalogue()).expect_err("twice").to_string().contains("twice"));
+        assert!(parse(&twice, &catalogue())
+            .expect_err("twice")
+            .to_string()
+            .contains("twice"));
         let no_version = one(GOOD).replace(r#""version": "t""#, r#""version": " ""#);
         assert!(parse(&no_version, &catalogue()).is_err());
         assert!(parse(r#"{"version": "t", "metrics": []}"#, &catalogue()).is_err());

@@ -194,8 +194,10 @@ impl PeerIndex {
                             _ => None,
                         })
                         .collect();
-                    let lat = standardise(&points.iter().map(|p| p.map(|p| p.0)).collect::<Vec<_>>());
-                    let long = standardise(&points.iter().map(|p| p.map(|p| p.1)).collect::<Vec<_>>());
+                    let lat =
+                        standardise(&points.iter().map(|p| p.map(|p| p.0)).collect::<Vec<_>>());
+                    let long =
+                        standardise(&points.iter().map(|p| p.map(|p| p.1)).collect::<Vec<_>>());
                     Column::Location(
                         points
                             .iter()
@@ -352,10 +354,7 @@ fn standardise(values: &[Option<f64>]) -> Vec<Option<f64>> {
     if !(sd.is_finite() && sd > 0.0) {
         return vec![None; values.len()];
     }
-    values
-        .iter()
-        .map(|v| v.map(|x| (x - mean) / sd))
-        .collect()
+    values.iter().map(|v| v.map(|x| (x - mean) / sd)).collect()
 }
 
 /// A value as people read it: `1,589,057`, `3,544 km²`, `448 per km²`, `County`,

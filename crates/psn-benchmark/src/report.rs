@@ -44,8 +44,8 @@ use std::collections::HashSet;
 
 use psn_api::{
     Band, BenchmarkReport, FinancialYear, MeasuredProvider, MeasuredSummary, MemberPosition,
-    MetricDefinition, PeerChoice, PeerFigure, Price, PriceInterval, ProcessLabel,
-    PublicationRule, Quartiles, Saving, SavingBasis, Withheld,
+    MetricDefinition, PeerChoice, PeerFigure, Price, PriceInterval, ProcessLabel, PublicationRule,
+    Quartiles, Saving, SavingBasis, Withheld,
 };
 use psn_core::names::{MemberId, ServiceId};
 use time::OffsetDateTime;
@@ -119,7 +119,8 @@ impl Default for Rules {
 /// the last day of the month reached (31 March + 1 month is 30 April).
 pub fn embargo_ends(year: FinancialYear, months: u32) -> time::Date {
     let last = year.last_day();
-    let index = i64::from(last.year()) * 12 + i64::from(u8::from(last.month())) - 1 + i64::from(months);
+    let index =
+        i64::from(last.year()) * 12 + i64::from(u8::from(last.month())) - 1 + i64::from(months);
     let target_year = i32::try_from(index.div_euclid(12)).unwrap_or(i32::MAX);
     let month_number = u8::try_from(index.rem_euclid(12) + 1).unwrap_or(12);
     let Ok(month) = time::Month::try_from(month_number) else {
@@ -131,7 +132,12 @@ pub fn embargo_ends(year: FinancialYear, months: u32) -> time::Date {
 
 /// Whether a return's figures are published on `today`: the member opted in, or the embargo
 /// has ended (on its last day they are still embargoed).
-pub fn is_published(year: FinancialYear, publish_now: bool, today: time::Date, rules: &Rules) -> bool {
+pub fn is_published(
+    year: FinancialYear,
+    publish_now: bool,
+    today: time::Date,
+    rules: &Rules,
+) -> bool {
     publish_now || today > embargo_ends(year, rules.embargo_months)
 }
 
@@ -225,8 +231,7 @@ pub fn build(inputs: &ReportInputs) -> BenchmarkReport {
     let rules = inputs.rules;
     let today = inputs.now.date();
     let k = u64::from(rules.min_contributors);
-    let published =
-        |c: &Contribution| is_published(inputs.year, c.publish_now, today, rules);
+    let published = |c: &Contribution| is_published(inputs.year, c.publish_now, today, rules);
     let mut withheld = Vec::new();
 
     // The network distribution: every contributor, embargoed or not (no member chooses it).

@@ -565,7 +565,8 @@ fn judge(
             ));
         }
         if note.chars().any(|c| c.is_control() && c != '\n') {
-            problems.push("note contains control characters (only line breaks are allowed)".to_owned());
+            problems
+                .push("note contains control characters (only line breaks are allowed)".to_owned());
         }
     }
     if let Some(fte) = input.fte {

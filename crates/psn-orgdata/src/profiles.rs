@@ -121,7 +121,10 @@ pub fn parse_council_profiles(text: &str) -> Result<Profiles, Error> {
                 values.insert(name.to_owned(), ProfileValue::Category(c));
             }
         }
-        let lat = lat.parse::<f64>().ok().filter(|v| (-90.0..=90.0).contains(v));
+        let lat = lat
+            .parse::<f64>()
+            .ok()
+            .filter(|v| (-90.0..=90.0).contains(v));
         let long = long
             .parse::<f64>()
             .ok()
@@ -226,7 +229,10 @@ impl Profiles {
         }
         let variables = &headers[1..];
         if variables.is_empty() {
-            return Err(bad(1, "the header names no variable after `code`".to_owned()));
+            return Err(bad(
+                1,
+                "the header names no variable after `code`".to_owned(),
+            ));
         }
         if variables.len() > MAX_MERGE_VARIABLES {
             return Err(bad(
@@ -279,10 +285,7 @@ impl Profiles {
             if let Some(first) = seen.insert(code.to_owned(), line) {
                 return Err(bad(
                     line,
-                    format!(
-                        "code {} is also on line {first}",
-                        crate::table::clip(code)
-                    ),
+                    format!("code {} is also on line {first}", crate::table::clip(code)),
                 ));
             }
             if !self.by_code.contains_key(code) {
@@ -459,7 +462,9 @@ mod tests {
             .merge_csv("code,population\nE10000016,1600000\n")
             .expect("merges");
         assert_eq!(
-            profiles.get("E10000016").and_then(|p| p.values.get("population")),
+            profiles
+                .get("E10000016")
+                .and_then(|p| p.values.get("population")),
             Some(&ProfileValue::Number(1_600_000.0))
         );
     }
