@@ -379,3 +379,243 @@ fn show(variable: &str, value: Option<&ProfileValue>) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use psn_orgdata::parse_council_profiles;
+
+    /// Profiles for codes with the variables of a small CSV (`code,<variables>`), plus an
+    /// optional location per code.
+    fn profiles(variables: &str, locations: &[(&str, f64, f64)]) -> Profiles {
+        let mut base = "gss-code,current-authority,lat,long\n".to_owned();
+        for line in variables.lines().skip(1) {
+            let code = line.split(',').next().unwrap_or("");
+            let (lat, long) = locations
+                .iter()
+                .find(|l| l.0 == code)
+                .map_or((String::new(), String::new()), |l| (l.1.to_string(), l.2.to_string()));
+            base.push_str(&format!("{code},True,{lat},{long}\n"));
+        }
+        let mut p = parse_council_profiles(&base).expect("profiles");
+        p.merge_csv(variables).expect("merge");
+        p
+    }
+
+    fn variable(name: &str, kind: VariableKind, log: bool, weight: f64) -> PeerVariable {
+        PeerVariable {
+            name: name.to_owned(),
+            label: name.to_owned(),
+            kind,
+            log,
+            weight,
+            source: "test".to_owned(),
+        }
+    }
+
+    fn model(variables: Vec<PeerVariable>) -> PeerModel {
+        PeerModel {
+            version: "t".to_owned(),
+            class: "LA".to_owned(),
+            k: 15,
+            variables,
+            method: "test".to_owned(),
+        }
+    }
+
+    fn codes(list: &[&str]) -> Vec<String> {
+        list.iter().map(|c| (*c).to_owned()).collect()
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn numeric_and_categorical_by_hand() {
+        // x: A 1, B 2, C 3 → mean 2, sd sqrt(2/3) → z −1.2247, 0, 1.2247 (weight 1).
+        // kind: A p, B p, C q (weight 2).
+        // Squared: A–B x 1.5 + 0 = 1.5; A–C 6 + 2 = 8; B–C 1.5 + 2 = 3.5.
+        // Rebased by sqrt(8): A–B sqrt(1.5/8) = 0.4330, A–C 1, B–C sqrt(3.5/8) = 0.6614.
+        let p = profiles("code,x,kind\nA,1,p\nB,2,p\nC,3,q\n", &[]);
+        let m = model(vec![
+            variable("x", VariableKind::Numeric, false, 1.0),
+            variable("kind", VariableKind::Categorical, false, 2.0),
+        ]);
+        let index = PeerIndex::new(&m, &p, &codes(&["A", "B", "C"])).expect("index");
+        assert!(close(index.distance("A", "B").expect("AB"), (1.5f64 / 8.0).sqrt()));
+        assert!(close(index.distance("A", "C").expect("AC"), 1.0));
+        assert!(close(index.distance("B", "C").expect("BC"), (3.5f64 / 8.0).sqrt()));
+        assert!(close(index.distance("B", "B").expect("BB"), 0.0));
+        let near = index.nearest("B", 5).expect("nearest");
+        assert_eq!(near.len(), 2);
+        assert_eq!((near[0].code.as_str(), near[0].rank), ("A", 1));
+        assert_eq!((near[1].code.as_str(), near[1].rank), ("C", 2));
+        // B→A: all of it is x. B→C: x 1.5/3.5 = 42.857%, kind 2/3.5 = 57.143%.
+        assert!(close(near[0].shares[0].share_percent, 100.0));
+        assert!(close(near[0].shares[1].share_percent, 0.0));
+        assert!(close(near[1].shares[0].share_percent, 1.5 / 3.5 * 100.0));
+        assert!(close(near[1].shares[1].share_percent, 2.0 / 3.5 * 100.0));
+        assert_eq!(near[1].shares[1].member_value, "p");
+        assert_eq!(near[1].shares[1].peer_value, "q");
+        assert_eq!(index.nearest("B", 1).expect("k 1").len(), 1);
+    }
+
+    #[test]
+    fn ties_are_broken_by_code() {
+        // x: A 0, E2 1, E1 −1: E1 and E2 are equally far from A; E1 comes first.
+        let p = profiles("code,x\nA,0\nE2,1\nE1,-1\n", &[]);
+        let m = model(vec![variable("x", VariableKind::Numeric, false, 1.0)]);
+        let index = PeerIndex::new(&m, &p, &codes(&["A", "E2", "E1"])).expect("index");
+        let near = index.nearest("A", 2).expect("nearest");
+        assert_eq!(near[0].code, "E1");
+        assert_eq!(near[1].code, "E2");
+        assert!(close(near[0].distance, near[1].distance));
+        // Largest pair E1–E2 (z ±1.2247, squared 6); A–E1 squared 1.5 → sqrt(1.5/6) = 0.5.
+        assert!(close(near[0].distance, 0.5));
+    }
+
+    #[test]
+    fn missing_values_contribute_nothing() {
+        // x over A, B only: mean 2, sd 1 → z −1, 1; M has no x. kind: A p, B p, M q (w 2).
+        // A–B: 4 (raw 2, the largest); A–M and B–M: 2 (raw sqrt 2) → rebased 0.7071.
+        let p = profiles("code,x,kind\nA,1,p\nB,3,p\nM,,q\n", &[]);
+        let m = model(vec![
+            variable("x", VariableKind::Numeric, false, 1.0),
+            variable("kind", VariableKind::Categorical, false, 2.0),
+        ]);
+        let index = PeerIndex::new(&m, &p, &codes(&["A", "B", "M"])).expect("index");
+        let near = index.nearest("M", 2).expect("nearest");
+        assert_eq!(near[0].code, "A");
+        assert_eq!(near[1].code, "B");
+        assert!(close(near[0].distance, 2f64.sqrt() / 2.0));
+        assert!(close(near[0].shares[0].share_percent, 0.0));
+        assert!(close(near[0].shares[1].share_percent, 100.0));
+        assert_eq!(near[0].shares[0].member_value, "unknown");
+        assert_eq!(near[0].shares[0].peer_value, "1");
+        assert!(close(index.distance("A", "B").expect("AB"), 1.0));
+    }
+
+    #[test]
+    fn log_transform_evens_out_a_skewed_count() {
+        // ln 100, ln 1,000, ln 10,000 are equally spaced: z −1.2247, 0, 1.2247, so
+        // A–B and B–C are both sqrt(1.5/6) = 0.5. Without the log B is far nearer to A.
+        let p = profiles("code,population\nA,100\nB,1000\nC,10000\n", &[]);
+        let logged = model(vec![variable("population", VariableKind::Numeric, true, 3.0)]);
+        let index = PeerIndex::new(&logged, &p, &codes(&["A", "B", "C"])).expect("index");
+        assert!(close(index.distance("A", "B").expect("AB"), 0.5));
+        assert!(close(index.distance("B", "C").expect("BC"), 0.5));
+        let near = index.nearest("B", 2).expect("nearest");
+        assert_eq!(near[0].code, "A");
+        assert_eq!(near[0].shares[0].member_value, "1,000");
+        assert_eq!(near[0].shares[0].peer_value, "100");
+        let plain = model(vec![variable("population", VariableKind::Numeric, false, 3.0)]);
+        let index = PeerIndex::new(&plain, &p, &codes(&["A", "B", "C"])).expect("index");
+        // Raw: A–B 900 apart, A–C 9,900 (the largest) → 900/9900 = 0.0909.
+        assert!(close(index.distance("A", "B").expect("AB"), 900.0 / 9900.0));
+    }
+
+    #[test]
+    fn location_is_the_step_length() {
+        // lat 50, 52, 51 → z −1.2247, 1.2247, 0; long 0, 0, 3 → mean 1, sd sqrt 2 →
+        // z −0.7071, −0.7071, 1.4142. Every pair's squared step is 6: all distances 1.
+        let p = profiles(
+            "code,x\nA,1\nB,1\nC,1\n",
+            &[("A", 50.0, 0.0), ("B", 52.0, 0.0), ("C", 51.0, -3.0)],
+        );
+        let m = model(vec![
+            variable("location", VariableKind::Location, false, 1.0),
+            variable("x", VariableKind::Numeric, false, 1.0),
+        ]);
+        let index = PeerIndex::new(&m, &p, &codes(&["A", "B", "C"])).expect("index");
+        for (a, b) in [("A", "B"), ("A", "C"), ("B", "C")] {
+            assert!(close(index.distance(a, b).expect("pair"), 1.0), "{a}{b}");
+        }
+        let near = index.nearest("A", 2).expect("nearest");
+        assert!(close(near[0].shares[0].share_percent, 100.0));
+        // x has no spread: it counts for nothing.
+        assert!(close(near[0].shares[1].share_percent, 0.0));
+        assert_eq!(near[1].shares[0].member_value, "50.00° N, 0.00° E");
+        assert_eq!(near[1].shares[0].peer_value, "51.00° N, 3.00° W");
+    }
+
+    #[test]
+    fn degenerate_populations_and_errors() {
+        let p = profiles("code,x\nA,1\nB,1\nC,2\n", &[]);
+        let m = model(vec![variable("x", VariableKind::Numeric, false, 1.0)]);
+        let one = PeerIndex::new(&m, &p, &codes(&["A", "A"])).expect("one");
+        assert_eq!(one.len(), 1);
+        assert!(one.nearest("A", 5).expect("nearest").is_empty());
+        let same = PeerIndex::new(&m, &p, &codes(&["A", "B"])).expect("same");
+        let near = same.nearest("A", 5).expect("nearest");
+        assert!(close(near[0].distance, 0.0));
+        assert!(close(near[0].shares[0].share_percent, 0.0));
+        let index = PeerIndex::new(&m, &p, &codes(&["A", "B", "Z9"])).expect("index");
+        assert!(matches!(index.nearest("Z9", 3), Err(Error::NoProfile(_))));
+        assert!(matches!(index.nearest("C", 3), Err(Error::NotInPopulation(_))));
+        assert_eq!(index.distance("A", "C"), None);
+    }
+
+    #[test]
+    fn model_checks() {
+        let good = embedded_model().expect("embedded model");
+        assert_eq!(good.class, "LA");
+        assert_eq!(good.k, 15);
+        let text = serde_json::to_string(&good).expect("json");
+        for (from, to, expect) in [
+            ("\"k\":15", "\"k\":0", "`k`"),
+            ("\"k\":15", "\"k\":101", "`k`"),
+            ("\"weight\":3.0", "\"weight\":0.0", "weight"),
+            ("\"weight\":3.0", "\"weight\":-1.0", "weight"),
+            ("\"name\":\"density\"", "\"name\":\"population\"", "two variables"),
+            ("\"name\":\"density\"", "\"name\":\"\"", "name"),
+            ("\"version\":\"2026.1\"", "\"version\":\"\"", "version"),
+        ] {
+            assert!(text.contains(from), "{from}");
+            let e = parse_model(&text.replacen(from, to, 1)).expect_err(to).to_string();
+            assert!(e.contains(expect), "{to}: {e}");
+        }
+        let none = serde_json::to_string(&model(Vec::new())).expect("json");
+        assert!(parse_model(&none).is_err());
+    }
+
+    #[test]
+    fn kent_peers_are_county_councils() {
+        let profiles = psn_orgdata::council_profiles().expect("profiles");
+        let model = embedded_model().expect("model");
+        // Councils with every variable of the model. Under the missing-value rule a council
+        // with no population, area or location (three combined authorities in the source)
+        // differs from others only by category, so it would come out near every English
+        // council; a network of such members would see them among everyone's peers.
+        let population: Vec<String> = profiles
+            .iter()
+            .filter(|p| model.variables.iter().all(|v| p.values.contains_key(&v.name)))
+            .map(|p| p.code.clone())
+            .collect();
+        assert!(population.len() > 380, "{}", population.len());
+        let index = PeerIndex::new(&model, &profiles, &population).expect("index");
+        let near = index
+            .nearest("E10000016", model.k as usize)
+            .expect("Kent's peers");
+        assert_eq!(near.len(), 15);
+        let kind = |code: &str| match profiles.get(code).and_then(|p| p.values.get("type")) {
+            Some(ProfileValue::Category(c)) => c.clone(),
+            _ => String::new(),
+        };
+        let counties = near.iter().filter(|n| kind(&n.code) == "County").count();
+        let report: Vec<String> = near
+            .iter()
+            .map(|n| format!("{} {} {:.3}", n.code, kind(&n.code), n.distance))
+            .collect();
+        assert!(near[..10].iter().all(|n| kind(&n.code) == "County"), "{report:#?}");
+        assert!(counties >= 13, "{report:#?}");
+        for n in &near {
+            let total: f64 = n.shares.iter().map(|s| s.share_percent).sum();
+            assert!((total - 100.0).abs() < 1e-6);
+            assert!((0.0..=1.0).contains(&n.distance));
+        }
+        assert_eq!(near[0].shares[0].member_value, "1,589,057");
+        let area = near[0].shares.iter().find(|s| s.variable == "area").expect("area");
+        assert_eq!(area.member_value, "3,544 km²");
+    }
+}
