@@ -668,6 +668,64 @@ pub struct ReportRequest {
     pub year: Option<FinancialYear>,
 }
 
+impl ReportRequest {
+    /// Reads a report request from query parameters `process` (required), `member`, `peers`
+    /// and `year`, each at most once. Unknown parameters are refused, so a misspelt one cannot
+    /// silently change what is reported; an empty value means the default.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, String> {
+        let mut request = ReportRequest::default();
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, value) in pairs {
+            if !matches!(name, "process" | "member" | "peers" | "year") {
+                return Err(format!(
+                    "unknown parameter {:?}: a report takes process, member, peers and year",
+                    name.chars().take(40).collect::<String>()
+                ));
+            }
+            if !seen.insert(name) {
+                return Err(format!("{name} may be given once"));
+            }
+            if value.is_empty() {
+                continue;
+            }
+            match name {
+                "process" => {
+                    if value.len() > 64 || value.chars().any(char::is_control) {
+                        return Err("process must be a process id such as psn:4004".to_owned());
+                    }
+                    request.process = value.to_owned();
+                }
+                "member" => {
+                    request.member = Some(value.parse().map_err(|e| format!("member: {e}"))?);
+                }
+                "peers" => request.peers = value.parse()?,
+                _ => request.year = Some(value.parse()?),
+            }
+        }
+        if request.process.is_empty() {
+            return Err("name the process (process=psn:4004)".to_owned());
+        }
+        Ok(request)
+    }
+
+    /// The query parameters [`ReportRequest::from_pairs`] reads back.
+    pub fn to_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = vec![("process", self.process.clone())];
+        if let Some(member) = &self.member {
+            pairs.push(("member", member.to_string()));
+        }
+        if self.peers != PeerChoice::Auto {
+            pairs.push(("peers", self.peers.to_string()));
+        }
+        if let Some(year) = self.year {
+            pairs.push(("year", year.to_string()));
+        }
+        pairs
+    }
+}
+
 /// A benchmark report for one process and year.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchmarkReport {
@@ -708,4 +766,70 @@ pub struct BenchmarkReport {
     /// Every published cost per unit for the year (pounds, ascending, unnamed), for the
     /// distribution chart; empty when the distribution is withheld.
     pub published_costs: Vec<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn financial_years_read_and_write() {
+        let year: FinancialYear = "2024-25".parse().unwrap();
+        assert_eq!(year.start, 2024);
+        assert_eq!(year.to_string(), "2024-25");
+        assert_eq!(year.last_day(), time::macros::date!(2025 - 03 - 31));
+        assert_eq!(
+            "1999-00".parse::<FinancialYear>().map(|y| y.start),
+            Err(
+                "\"1999-00\" is not a financial year such as 2024-25 (2000-01 to 2099-00)"
+                    .to_owned()
+            )
+        );
+        for bad in [
+            "2024-26",
+            "2024",
+            "24-25",
+            "2024-2025",
+            "２０２４-25",
+            "2024-2a",
+            "",
+            "-",
+            "2099-01",
+        ] {
+            assert!(bad.parse::<FinancialYear>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            "2099-00".parse::<FinancialYear>().map(|y| y.start),
+            Ok(2099)
+        );
+    }
+
+    #[test]
+    fn the_year_containing_a_date_starts_in_april() {
+        let at = |d| FinancialYear::containing(d).to_string();
+        assert_eq!(at(time::macros::date!(2026 - 03 - 31)), "2025-26");
+        assert_eq!(at(time::macros::date!(2026 - 04 - 01)), "2026-27");
+    }
+
+    #[test]
+    fn report_requests_round_trip_and_refuse_unknown_parameters() {
+        let request = ReportRequest::from_pairs([
+            ("process", "psn:4004"),
+            ("member", "GB/LA/E10000016"),
+            ("peers", "shire-counties"),
+            ("year", "2024-25"),
+        ])
+        .unwrap();
+        let pairs = request.to_pairs();
+        let again = ReportRequest::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str()))).unwrap();
+        assert_eq!(again, request);
+        let refused =
+            |pairs: &[(&str, &str)]| ReportRequest::from_pairs(pairs.iter().copied()).unwrap_err();
+        assert!(refused(&[("process", "psn:4004"), ("proces", "x")]).contains("unknown parameter"));
+        assert!(refused(&[("process", "psn:4004"), ("process", "psn:4005")]).contains("once"));
+        assert!(refused(&[("member", "GB/LA/E10000016")]).contains("name the process"));
+        assert!(refused(&[("process", "psn:4004"), ("peers", "a b")]).contains("peer group name"));
+        assert!(refused(&[("process", "psn:4004"), ("year", "2024")]).contains("financial year"));
+        assert!(refused(&[("process", "psn:4004"), ("member", "nobody")]).starts_with("member:"));
+    }
 }

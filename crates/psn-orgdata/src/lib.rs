@@ -27,6 +27,7 @@
 mod catalogue;
 mod lgsl;
 mod names;
+mod profiles;
 mod sources;
 mod synthetic;
 mod table;
@@ -35,6 +36,10 @@ use std::path::{Path, PathBuf};
 
 pub use catalogue::{CatalogueProcess, Function, ProcessCatalogue, TaxonomyTexts};
 pub use lgsl::{lgsl_processes, parse_lgsl_processes, Process};
+pub use profiles::{
+    council_profiles, parse_council_profiles, Profile, ProfileValue, Profiles, MAX_MERGE_BYTES,
+    MAX_MERGE_VARIABLES,
+};
 pub use sources::{
     parse_government_organisations, parse_local_authorities, parse_nhs_trusts, parse_police_forces,
 };
