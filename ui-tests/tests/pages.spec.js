@@ -280,7 +280,7 @@ test.describe('benchmarks', () => {
     await signIn(page, setup.people['member-admin'])
     await page.goto(`${setup.url}/ui/benchmarks/returns`)
     await page.getByLabel('Returns as CSV').fill(
-      'process,year,cost_pence,volume,unit\npsn:4004,2024-25,-5,100,furlongs\n')
+      'process,year,cost,volume,unit\npsn:4004,2024-25,-5,100,furlongs\n')
     await page.getByRole('button', { name: 'Check only' }).click()
     const summary = page.locator('.govuk-error-summary')
     await expect(summary).toBeVisible()

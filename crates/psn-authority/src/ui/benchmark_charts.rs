@@ -103,7 +103,6 @@ pub struct QuartileBox {
     pub bottom: String,
     pub q1: String,
     pub median: String,
-    pub q3: String,
     /// `q3 - q1`, at least a hairline so equal quartiles still show.
     pub width: String,
 }
@@ -160,7 +159,11 @@ pub fn distribution(
     quartiles: Option<&Quartiles>,
     subject: Option<&Subject<'_>>,
 ) -> DistributionChart {
-    let values: Vec<f64> = published.iter().copied().filter(|v| v.is_finite()).collect();
+    let values: Vec<f64> = published
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
     let scale = Scale {
         top: money_axis(
             values
@@ -190,33 +193,30 @@ pub fn distribution(
             bottom: unit(BOX_TOP + BOX_HEIGHT),
             q1: unit(scale.x(q.q1)),
             median: unit(scale.x(q.median)),
-            q3: unit(scale.x(q.q3)),
             width: unit((scale.x(q.q3) - scale.x(q.q1)).max(1.0)),
         });
-    let member = subject
-        .filter(|s| s.cost_per_unit.is_finite())
-        .map(|s| {
-            let x = scale.x(s.cost_per_unit);
-            let m = MARKER_SIZE;
-            Marker {
-                x: unit(x),
-                top: unit(MARKER_Y),
-                label_y: unit(MARKER_Y - MARKER_SIZE - 8.0),
-                diamond: format!(
-                    "{},{} {},{} {},{} {},{}",
-                    unit(x),
-                    unit(MARKER_Y - m),
-                    unit(x + m),
-                    unit(MARKER_Y),
-                    unit(x),
-                    unit(MARKER_Y + m),
-                    unit(x - m),
-                    unit(MARKER_Y)
-                ),
-                label: format!("{}: {}", s.name, money(s.cost_per_unit)),
-                label_anchor: anchor(x),
-            }
-        });
+    let member = subject.filter(|s| s.cost_per_unit.is_finite()).map(|s| {
+        let x = scale.x(s.cost_per_unit);
+        let m = MARKER_SIZE;
+        Marker {
+            x: unit(x),
+            top: unit(MARKER_Y),
+            label_y: unit(MARKER_Y - MARKER_SIZE - 8.0),
+            diamond: format!(
+                "{},{} {},{} {},{} {},{}",
+                unit(x),
+                unit(MARKER_Y - m),
+                unit(x + m),
+                unit(MARKER_Y),
+                unit(x),
+                unit(MARKER_Y + m),
+                unit(x - m),
+                unit(MARKER_Y)
+            ),
+            label: format!("{}: {}", s.name, money(s.cost_per_unit)),
+            label_anchor: anchor(x),
+        }
+    });
     let title = format!("Cost per {unit_name} across the network");
     let summary = distribution_summary(&title, &values, quartiles, subject);
     DistributionChart {
@@ -246,7 +246,11 @@ fn distribution_summary(
         (Some(low), Some(high)) => format!(
             "{title}: {} published {}, from {} to {}.",
             values.len(),
-            if values.len() == 1 { "figure" } else { "figures" },
+            if values.len() == 1 {
+                "figure"
+            } else {
+                "figures"
+            },
             money(low),
             money(high)
         ),
@@ -362,19 +366,17 @@ pub fn scatter(
             }
         })
         .collect();
-    let member = subject
-        .filter(|s| s.cost_per_unit.is_finite())
-        .map(|s| {
-            let x = scale.x(s.cost_per_unit);
-            Marker {
-                x: unit(x),
-                top: unit(SCATTER_TOP),
-                label_y: unit(SCATTER_TOP - 12.0),
-                diamond: String::new(),
-                label: format!("{}: {}", s.name, money(s.cost_per_unit)),
-                label_anchor: anchor(x),
-            }
-        });
+    let member = subject.filter(|s| s.cost_per_unit.is_finite()).map(|s| {
+        let x = scale.x(s.cost_per_unit);
+        Marker {
+            x: unit(x),
+            top: unit(SCATTER_TOP),
+            label_y: unit(SCATTER_TOP - 12.0),
+            diamond: String::new(),
+            label: format!("{}: {}", s.name, money(s.cost_per_unit)),
+            label_anchor: anchor(x),
+        }
+    });
     let title = format!("Price per {unit_name} a year against measured availability");
     let mut summary = if offers.is_empty() {
         format!("{title}: no provider lists a comparable price with a measured availability.")
@@ -477,9 +479,13 @@ mod tests {
         assert_eq!(chart.dots.len(), 5);
         assert_eq!(chart.ticks.first().map(|t| t.label.as_str()), Some("£0"));
         assert_eq!(chart.ticks.last().map(|t| t.label.as_str()), Some("£5.00"));
-        assert!(chart.summary.contains("5 published figures, from £1.00 to £5.00"));
+        assert!(chart
+            .summary
+            .contains("5 published figures, from £1.00 to £5.00"));
         assert!(chart.summary.contains("median £2.00"));
-        assert!(chart.summary.contains("Kent County Council, marked with a diamond: £4.00"));
+        assert!(chart
+            .summary
+            .contains("Kent County Council, marked with a diamond: £4.00"));
     }
 
     #[test]
@@ -492,7 +498,10 @@ mod tests {
         let scatter = scatter("invoice", &[], None);
         assert!(scatter.points.is_empty());
         assert!(scatter.summary.contains("no provider lists"));
-        assert_eq!(scatter.y_ticks.first().map(|t| t.label.as_str()), Some("90.0%"));
+        assert_eq!(
+            scatter.y_ticks.first().map(|t| t.label.as_str()),
+            Some("90.0%")
+        );
     }
 
     #[test]
@@ -501,7 +510,15 @@ mod tests {
         let xs: Vec<&str> = chart.dots.iter().map(|(x, _)| x.as_str()).collect();
         assert!(xs.iter().all(|x| *x == xs[0]), "same place: {xs:?}");
         let ys: Vec<&str> = chart.dots.iter().map(|(_, y)| y.as_str()).collect();
-        assert_eq!(ys, [unit(DOT_BASE), unit(DOT_BASE - DOT_STEP), unit(DOT_BASE - 2.0 * DOT_STEP), unit(DOT_BASE - 3.0 * DOT_STEP)]);
+        assert_eq!(
+            ys,
+            [
+                unit(DOT_BASE),
+                unit(DOT_BASE - DOT_STEP),
+                unit(DOT_BASE - 2.0 * DOT_STEP),
+                unit(DOT_BASE - 3.0 * DOT_STEP)
+            ]
+        );
         let q = Quartiles {
             contributors: 4,
             q1: 2.0,
@@ -511,7 +528,11 @@ mod tests {
         let chart = distribution("payslip", &[2.0], Some(&q), None);
         assert_eq!(chart.dots.len(), 1);
         assert!(chart.summary.contains("1 published figure,"));
-        assert_eq!(chart.quartiles.map(|b| b.width), Some(unit(1.0)), "a hairline");
+        assert_eq!(
+            chart.quartiles.map(|b| b.width),
+            Some(unit(1.0)),
+            "a hairline"
+        );
     }
 
     #[test]
@@ -532,13 +553,20 @@ mod tests {
             Some(&q),
             Some(&subject),
         );
-        assert!(chart.quartiles.is_none(), "quartiles with a NaN are not drawn");
+        assert!(
+            chart.quartiles.is_none(),
+            "quartiles with a NaN are not drawn"
+        );
         assert_eq!(chart.dots.len(), 3, "non-finite figures are left out");
         let zero = unit(LEFT);
         assert_eq!(chart.dots[0].0, zero, "a negative figure sits at zero");
         let marker = chart.member.expect("marker");
         assert_eq!(marker.x, zero);
-        let mut all: Vec<&str> = chart.dots.iter().flat_map(|(x, y)| [x.as_str(), y.as_str()]).collect();
+        let mut all: Vec<&str> = chart
+            .dots
+            .iter()
+            .flat_map(|(x, y)| [x.as_str(), y.as_str()])
+            .collect();
         all.extend([marker.x.as_str(), marker.diamond.as_str()]);
         all.extend(chart.ticks.iter().map(|t| t.at.as_str()));
         no_nan(&all);
@@ -571,7 +599,10 @@ mod tests {
             "low end first"
         );
         let bottom = unit(SCATTER_HEIGHT - SCATTER_BOTTOM);
-        assert_eq!(s.points[1].y, bottom, "availability below the axis sits on it");
+        assert_eq!(
+            s.points[1].y, bottom,
+            "availability below the axis sits on it"
+        );
         assert_eq!(s.y_ticks.first().map(|t| t.label.as_str()), Some("0.0%"));
         let mut all: Vec<&str> = s
             .points
@@ -602,8 +633,12 @@ mod tests {
         let bottom = SCATTER_HEIGHT - SCATTER_BOTTOM;
         assert_eq!(p.y, unit(bottom - (bottom - SCATTER_TOP) * 0.5));
         assert_eq!(s.member.map(|m| m.x), Some(unit(LEFT + plot_width() * 0.6)));
-        assert!(s.summary.contains("1 provider: Accounts payable service £1.00 to £2.00, 95.00%"));
-        assert!(s.summary.contains("Kent County Council's own cost per invoice, £3.00"));
+        assert!(s
+            .summary
+            .contains("1 provider: Accounts payable service £1.00 to £2.00, 95.00%"));
+        assert!(s
+            .summary
+            .contains("Kent County Council's own cost per invoice, £3.00"));
     }
 
     #[test]

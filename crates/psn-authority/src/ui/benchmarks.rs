@@ -41,16 +41,20 @@ use time::OffsetDateTime;
 /// go through `psn benchmark submit --file` or the API, which take psn-benchmark's own limit.
 pub const RETURNS_FORM_LIMIT: usize = 1024 * 1024;
 
-/// The CSV columns a return has, as the returns page describes them: (column, what it holds).
+/// The CSV columns a return has, as the returns page describes them (psn-benchmark's `returns`
+/// module reads them): (column, what it holds).
 const RETURN_COLUMNS: [(&str, &str); 10] = [
     ("process", "The process id, such as psn:4004"),
     ("year", "The financial year, such as 2024-25"),
-    ("cost_pence", "Total cost of the process in the year, in whole pence"),
-    ("volume", "Units handled in the year, in the metric's unit"),
-    ("unit", "The metric's unit, exactly as the metrics table gives it"),
+    (
+        "cost",
+        "Total cost of the process in the year, in pounds: digits with at most two decimals, no £ or commas",
+    ),
+    ("volume", "Units handled in the year, at least 1"),
+    ("unit", "The metric's unit, exactly as the metrics table gives it, such as invoice paid"),
     ("fte", "Full-time equivalent staff (optional)"),
-    ("satisfaction_percent", "Share of service users satisfied, 0 to 100 (optional)"),
-    ("note", "Why the figures are what they are (optional)"),
+    ("satisfaction", "Share of service users satisfied, percent, 0 to 100 (optional)"),
+    ("note", "Why the figures are what they are, or what a correction changes (optional)"),
     ("confirm_outlier", "yes to confirm a figure flagged as an outlier (optional)"),
     ("publish_now", "yes to publish before the embargo ends (optional)"),
 ];
@@ -130,6 +134,10 @@ impl Viewer {
                     .map_err(|e| Fault::Page(Failure::BadRequest(e.to_string())))
             })
             .transpose()?;
+        self.subject_of(named)
+    }
+
+    fn subject_of(&self, named: Option<MemberId>) -> Result<Option<MemberId>, Fault> {
         match (self.own_member(), named) {
             (Some(own), Some(named)) if &named != own => Err(Fault::Refused(format!(
                 "You can see {own}'s own benchmark figures only. Other members' figures appear in \
@@ -161,10 +169,9 @@ fn query(raw: &RawQuery, allowed: &[&'static str]) -> Result<Vec<(&'static str, 
         }
         let value = value.trim();
         if value.chars().count() > 200 || value.chars().any(char::is_control) {
-            return Err(Failure::BadRequest(format!(
-                "{known} is not a value this page takes"
-            ))
-            .into());
+            return Err(
+                Failure::BadRequest(format!("{known} is not a value this page takes")).into(),
+            );
         }
         if !value.is_empty() {
             out.push((known, value.to_owned()));
@@ -215,10 +222,7 @@ fn saving_words(v: f64) -> String {
 /// A band as a tag: its colour and, always, its words.
 fn band_tag(band: Band) -> (&'static str, &'static str) {
     match band {
-        Band::Green => (
-            "govuk-tag--green",
-            "Green: at or below the lower quartile",
-        ),
+        Band::Green => ("govuk-tag--green", "Green: at or below the lower quartile"),
         Band::Amber => ("govuk-tag--yellow", "Amber: between the quartiles"),
         Band::Red => ("govuk-tag--red", "Red: above the upper quartile"),
     }
@@ -317,10 +321,11 @@ async fn overview_page(ui: &Ui, viewer: &Viewer) -> Result<OverviewPage, Fault> 
                     .references
                     .iter()
                     .map(|r| {
-                        let figures: Vec<String> = [("low", r.low), ("typical", r.typical), ("high", r.high)]
-                            .iter()
-                            .filter_map(|(what, v)| v.map(|v| format!("{what} {}", money(v))))
-                            .collect();
+                        let figures: Vec<String> =
+                            [("low", r.low), ("typical", r.typical), ("high", r.high)]
+                                .iter()
+                                .filter_map(|(what, v)| v.map(|v| format!("{what} {}", money(v))))
+                                .collect();
                         format!("{}: {} ({})", r.label, figures.join(", "), r.source)
                     })
                     .collect(),
@@ -352,48 +357,36 @@ async fn overview_page(ui: &Ui, viewer: &Viewer) -> Result<OverviewPage, Fault> 
     })
 }
 
-/// The report's request from the query, with the member a person may ask about.
+/// The report's request from the query (read as the API reads it), with the member a person
+/// may ask about.
 fn report_request(viewer: &Viewer, raw: &RawQuery) -> Result<ReportRequest, Fault> {
-    let pairs = query(raw, &["process", "member", "peers", "year"])?;
-    let process = value(&pairs, "process")
-        .ok_or_else(|| {
-            Failure::BadRequest("choose a process: the report takes process=ID, such as psn:4004".into())
-        })?
-        .to_owned();
-    let member = viewer.subject(value(&pairs, "member"))?.ok_or_else(|| {
-        Failure::BadRequest("name a member: the report takes member=ID, such as GB/LA/E10000016".into())
-    })?;
-    let peers = value(&pairs, "peers")
-        .map(str::parse::<PeerChoice>)
-        .transpose()
-        .map_err(Failure::BadRequest)?
-        .unwrap_or_default();
-    let year = value(&pairs, "year")
-        .map(str::parse::<FinancialYear>)
-        .transpose()
+    let pairs = crate::search::query_pairs(raw.0.as_deref())
+        .map_err(|e| Failure::BadRequest(e.to_string()))?;
+    let mut request = ReportRequest::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.trim())))
         .map_err(Failure::BadRequest)?;
-    Ok(ReportRequest {
-        process,
-        member: Some(member),
-        peers,
-        year,
-    })
+    let member = viewer.subject_of(request.member.take())?.ok_or_else(|| {
+        Failure::BadRequest(
+            "name a member: the report takes member=ID, such as GB/LA/E10000016".into(),
+        )
+    })?;
+    request.member = Some(member);
+    Ok(request)
 }
 
 /// The report's query string, for its download links.
 fn report_query(r: &ReportRequest) -> String {
-    let mut q = format!("process={}", encode(&r.process));
-    if let Some(m) = &r.member {
-        q.push_str(&format!("&member={}", encode(&m.to_string())));
-    }
-    q.push_str(&format!("&peers={}", encode(&r.peers.to_string())));
-    if let Some(y) = r.year {
-        q.push_str(&format!("&year={y}"));
-    }
-    q
+    r.to_pairs()
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
-async fn fetch_report(ui: &Ui, viewer: &Viewer, raw: &RawQuery) -> Result<(ReportRequest, BenchmarkReport), Fault> {
+async fn fetch_report(
+    ui: &Ui,
+    viewer: &Viewer,
+    raw: &RawQuery,
+) -> Result<(ReportRequest, BenchmarkReport), Fault> {
     let request = report_request(viewer, raw)?;
     let report = bench::report(
         &ui.authority,
@@ -600,7 +593,9 @@ fn report_page(viewer: &Viewer, request: &ReportRequest, r: BenchmarkReport) -> 
             .iter()
             .map(|s| {
                 let (basis, service) = match &s.basis {
-                    SavingBasis::PeersMedian => ("At the peers' median cost per unit".to_owned(), None),
+                    SavingBasis::PeersMedian => {
+                        ("At the peers' median cost per unit".to_owned(), None)
+                    }
                     SavingBasis::Provider {
                         service,
                         title,
@@ -641,10 +636,10 @@ fn report_page(viewer: &Viewer, request: &ReportRequest, r: BenchmarkReport) -> 
                 availability: p
                     .availability_percent
                     .map_or_else(|| "not measured".into(), |a| format!("{a:.2}%")),
-                latency: p
-                    .latency_p50_ms
-                    .zip(p.latency_p95_ms)
-                    .map_or_else(|| "not measured".into(), |(a, b)| format!("{a} ms / {b} ms")),
+                latency: p.latency_p50_ms.zip(p.latency_p95_ms).map_or_else(
+                    || "not measured".into(),
+                    |(a, b)| format!("{a} ms / {b} ms"),
+                ),
                 calls: format!("{:.1}", p.calls_per_day),
                 consumers: p.consumers,
             })
@@ -747,12 +742,18 @@ pub async fn peers(State(ui): State<Arc<Ui>>, viewer: Viewer, raw: RawQuery) -> 
 async fn peers_page(ui: &Ui, viewer: &Viewer, raw: &RawQuery) -> Result<PeersPage, Fault> {
     let pairs = query(raw, &["member"])?;
     let named = value(&pairs, "member")
-        .map(|m| m.parse::<MemberId>().map_err(|e| Failure::BadRequest(e.to_string())))
+        .map(|m| {
+            m.parse::<MemberId>()
+                .map_err(|e| Failure::BadRequest(e.to_string()))
+        })
         .transpose()?;
     let subject = named.or_else(|| viewer.own_member().cloned());
     let mut page = PeersPage {
         layout: viewer.frame("/ui/benchmarks"),
-        member_input: subject.as_ref().map(ToString::to_string).unwrap_or_default(),
+        member_input: subject
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         fixed: false,
         member: None,
         name: String::new(),
@@ -846,9 +847,17 @@ fn outcome_view(o: SubmitOutcome) -> OutcomeView {
         format!(
             "Nothing was stored: {} {} refused and {} {} an outlier to confirm.",
             o.refused,
-            if o.refused == 1 { "row was" } else { "rows were" },
+            if o.refused == 1 {
+                "row was"
+            } else {
+                "rows were"
+            },
             o.needs_confirmation,
-            if o.needs_confirmation == 1 { "row has" } else { "rows have" },
+            if o.needs_confirmation == 1 {
+                "row has"
+            } else {
+                "rows have"
+            },
         )
     } else if o.dry_run {
         format!(
@@ -856,7 +865,11 @@ fn outcome_view(o: SubmitOutcome) -> OutcomeView {
             o.accepted,
             if o.accepted == 1 { "row" } else { "rows" },
             o.corrected,
-            if o.corrected == 1 { "a correction" } else { "corrections" },
+            if o.corrected == 1 {
+                "a correction"
+            } else {
+                "corrections"
+            },
         )
     } else {
         format!(
@@ -864,7 +877,11 @@ fn outcome_view(o: SubmitOutcome) -> OutcomeView {
             o.accepted,
             if o.accepted == 1 { "return" } else { "returns" },
             o.corrected,
-            if o.corrected == 1 { "correction" } else { "corrections" },
+            if o.corrected == 1 {
+                "correction"
+            } else {
+                "corrections"
+            },
         )
     };
     let mut problems = Vec::new();
@@ -963,7 +980,11 @@ async fn returns_page(
                         .map_or_else(String::new, |s| format!("{s:.0}%")),
                     note: r.note.unwrap_or_default(),
                     flags,
-                    submitted: format!("{}, {}", r.submitted_by, super::pages::when(r.submitted_at)),
+                    submitted: format!(
+                        "{}, {}",
+                        r.submitted_by,
+                        super::pages::when(r.submitted_at)
+                    ),
                 }
             })
             .collect(),
@@ -1175,7 +1196,11 @@ const MAX_GROUP_LINES: usize = 200;
 
 /// The member ids of the members field, or what is wrong with it.
 fn group_members(text: &str) -> Result<Vec<MemberId>, String> {
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     if lines.len() > MAX_GROUP_LINES {
         return Err(format!("Give at most {MAX_GROUP_LINES} member ids"));
     }
@@ -1206,7 +1231,10 @@ pub async fn save_group(
         return viewer.fail(Failure::Forbidden);
     };
     let name = form.name.trim();
-    let problem = match (psn_api::check_group_name(name), group_members(&form.members)) {
+    let problem = match (
+        psn_api::check_group_name(name),
+        group_members(&form.members),
+    ) {
         (Err(e), _) => Some(FieldError {
             field: "name",
             message: format!("Enter a name: {e}"),
@@ -1309,7 +1337,10 @@ mod tests {
     #[test]
     fn file_names_carry_no_header_breaking_characters() {
         let year = FinancialYear { start: 2024 };
-        assert_eq!(file_name("psn:4004", year, "csv"), "benchmark-psn-4004-2024-25.csv");
+        assert_eq!(
+            file_name("psn:4004", year, "csv"),
+            "benchmark-psn-4004-2024-25.csv"
+        );
         assert_eq!(
             file_name("a\"b\r\nc", year, "json"),
             "benchmark-a-b--c-2024-25.json"

@@ -119,7 +119,10 @@ pub fn router(authority: Arc<Authority>) -> Router {
             "/ui/benchmarks/groups",
             get(benchmarks::groups).post(benchmarks::save_group),
         )
-        .route("/ui/benchmarks/groups/delete", post(benchmarks::delete_group))
+        .route(
+            "/ui/benchmarks/groups/delete",
+            post(benchmarks::delete_group),
+        )
         .route("/ui/gateways", get(pages::gateways))
         .route("/ui/people", get(pages::people))
         .route("/ui/events", get(pages::events))
