@@ -343,7 +343,7 @@ pub fn returns_csv_with(list: &ReturnList, metrics: &MetricSet) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::{contribution, inputs, metric, member};
+    use crate::report::tests::{contribution, inputs, member, metric};
     use crate::report::{build, Rules};
     use psn_api::ReturnView;
     use time::macros::datetime;
@@ -428,9 +428,15 @@ mod tests {
         let report = build(&inputs(&metric, &rules, &all, Some("S"), &peers, &[]));
         let text = report_csv(&report);
         assert!(text.starts_with("section,item,value,unit,note\n"), "{text}");
-        assert!(text.contains("peer,'@Council G0,1,£ per invoice paid,distance 0.250"), "{text}");
+        assert!(
+            text.contains("peer,'@Council G0,1,£ per invoice paid,distance 0.250"),
+            "{text}"
+        );
         // (1.00 − 2.10) × 1,000 = −1,100: written as a number, not defused.
-        assert!(text.contains("saving,peers' median,-1100,£ a year,"), "{text}");
+        assert!(
+            text.contains("saving,peers' median,-1100,£ a year,"),
+            "{text}"
+        );
         assert!(!text.contains("'-1100"), "{text}");
         assert!(text.contains("distribution,median,2.05,"), "{text}");
     }

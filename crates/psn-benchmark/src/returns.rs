@@ -721,29 +721,62 @@ mod tests {
     fn bad_values_are_all_reported() {
         let cases = [
             ("psn:4004,2024-25,-5,100,invoice paid", "negative"),
-            ("psn:4004,2024-25,1e9,100,invoice paid", "not a plain amount"),
+            (
+                "psn:4004,2024-25,1e9,100,invoice paid",
+                "not a plain amount",
+            ),
             ("psn:4004,2024-25,£5,100,invoice paid", "£ sign"),
-            ("psn:4004,2024-25,\"1,000\",100,invoice paid", "thousands separators"),
-            ("psn:4004,2024-25,NaN,100,invoice paid", "not a plain amount"),
-            ("psn:4004,2024-25,inf,100,invoice paid", "not a plain amount"),
+            (
+                "psn:4004,2024-25,\"1,000\",100,invoice paid",
+                "thousands separators",
+            ),
+            (
+                "psn:4004,2024-25,NaN,100,invoice paid",
+                "not a plain amount",
+            ),
+            (
+                "psn:4004,2024-25,inf,100,invoice paid",
+                "not a plain amount",
+            ),
             ("psn:4004,2024-25,5.123,100,invoice paid", "two decimals"),
             ("psn:4004,2024-25,5.,100,invoice paid", "not a plain amount"),
-            ("psn:4004,2024-25,99999999999999999999999,100,invoice paid", "far too large"),
+            (
+                "psn:4004,2024-25,99999999999999999999999,100,invoice paid",
+                "far too large",
+            ),
             ("psn:4004,2024-25,500,0,invoice paid", "is 0"),
             ("psn:4004,2024-25,500,1.5,invoice paid", "whole number"),
             ("psn:4004,2024-25,500,-3,invoice paid", "whole number"),
             ("psn:4004,2024-25,0,100,invoice paid", "at least 1p"),
-            ("psn:4004,2024-25,100000000001,100,invoice paid", "£10,000,000,000"),
-            ("psn:4004,2024-25,500,10000000001,invoice paid", "10,000,000,000"),
-            ("psn:4004,2024-25,500,100,payslip", "psn:4004 counts \"invoice paid\"; this row says \"payslip\""),
+            (
+                "psn:4004,2024-25,100000000001,100,invoice paid",
+                "£10,000,000,000",
+            ),
+            (
+                "psn:4004,2024-25,500,10000000001,invoice paid",
+                "10,000,000,000",
+            ),
+            (
+                "psn:4004,2024-25,500,100,payslip",
+                "psn:4004 counts \"invoice paid\"; this row says \"payslip\"",
+            ),
             ("psn:4004,2027-28,500,100,invoice paid", "has not started"),
-            ("psn:4004,1999-00,500,100,invoice paid", "not a financial year"),
+            (
+                "psn:4004,1999-00,500,100,invoice paid",
+                "not a financial year",
+            ),
             ("psn:4004,2024,500,100,invoice paid", "not a financial year"),
-            ("psn:9999,2024-25,500,100,invoice paid", "benchmarked are psn:4004"),
+            (
+                "psn:9999,2024-25,500,100,invoice paid",
+                "benchmarked are psn:4004",
+            ),
             (",2024-25,500,100,invoice paid", "process is empty"),
             ("psn:4004,2024-25,500,100,", "unit is empty"),
             ("psn:4004,2024-25,500,100", "fields but the header has 5"),
-            ("psn:4004,2024-25,500,100,invoice paid,extra", "fields but the header has 5"),
+            (
+                "psn:4004,2024-25,500,100,invoice paid,extra",
+                "fields but the header has 5",
+            ),
         ];
         for (row, expect) in cases {
             let v = check(&format!("{HEADER}\n{row}\n"));
@@ -760,18 +793,34 @@ mod tests {
 
     #[test]
     fn optional_columns_are_checked() {
-        let header = "process,year,cost,volume,unit,fte,satisfaction,note,confirm_outlier,publish_now";
+        let header =
+            "process,year,cost,volume,unit,fte,satisfaction,note,confirm_outlier,publish_now";
         let cases = [
             ("psn:4004,2024-25,500,100,invoice paid,-1,,,,", "fte"),
             ("psn:4004,2024-25,500,100,invoice paid,NaN,,,,", "fte"),
             ("psn:4004,2024-25,500,100,invoice paid,inf,,,,", "fte"),
             ("psn:4004,2024-25,500,100,invoice paid,2000000,,,,", "fte"),
-            ("psn:4004,2024-25,500,100,invoice paid,,101,,,", "satisfaction"),
-            ("psn:4004,2024-25,500,100,invoice paid,,1e1,,,", "satisfaction"),
-            ("psn:4004,2024-25,500,100,invoice paid,,,,maybe,", "confirm_outlier"),
+            (
+                "psn:4004,2024-25,500,100,invoice paid,,101,,,",
+                "satisfaction",
+            ),
+            (
+                "psn:4004,2024-25,500,100,invoice paid,,1e1,,,",
+                "satisfaction",
+            ),
+            (
+                "psn:4004,2024-25,500,100,invoice paid,,,,maybe,",
+                "confirm_outlier",
+            ),
             ("psn:4004,2024-25,500,100,invoice paid,,,,,1", "publish_now"),
-            ("psn:4004,2024-25,500,100,invoice paid,,,\"bell\u{7}\",,", "control characters"),
-            ("psn:4004,2024-25,500,100,invoice paid,,,\"tab\there\",,", "control characters"),
+            (
+                "psn:4004,2024-25,500,100,invoice paid,,,\"bell\u{7}\",,",
+                "control characters",
+            ),
+            (
+                "psn:4004,2024-25,500,100,invoice paid,,,\"tab\there\",,",
+                "control characters",
+            ),
         ];
         for (row, expect) in cases {
             let v = check(&format!("{header}\n{row}\n"));
@@ -779,15 +828,24 @@ mod tests {
             assert!(problems(&v).contains(expect), "{row}: {}", problems(&v));
         }
         let long = "n".repeat(MAX_NOTE_CHARS + 1);
-        let v = check(&format!("{header}\npsn:4004,2024-25,500,100,invoice paid,,,{long},,\n"));
-        assert!(problems(&v).contains("2,000") || problems(&v).contains("2000"), "{}", problems(&v));
+        let v = check(&format!(
+            "{header}\npsn:4004,2024-25,500,100,invoice paid,,,{long},,\n"
+        ));
+        assert!(
+            problems(&v).contains("2,000") || problems(&v).contains("2000"),
+            "{}",
+            problems(&v)
+        );
         // A line break is allowed in a note, and so is formula-looking text (escaped on export).
         let v = check(&format!(
             "{header}\npsn:4004,2024-25,500,100,invoice paid,,,\"line one\nline two\",,\n\
              psn:4005,2024-25,500,100,invoice raised,,,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",,\n"
         ));
         assert_eq!(v.outcome.accepted, 2, "{}", problems(&v));
-        assert_eq!(v.accepted[1].note.as_deref(), Some("=HYPERLINK(\"http://x\",\"y\")"));
+        assert_eq!(
+            v.accepted[1].note.as_deref(),
+            Some("=HYPERLINK(\"http://x\",\"y\")")
+        );
     }
 
     #[test]
@@ -809,12 +867,16 @@ mod tests {
     fn outliers_need_confirmation() {
         let header = "process,year,cost,volume,unit,confirm_outlier";
         // £100 per invoice: above the plausible £50.
-        let v = check(&format!("{header}\npsn:4004,2024-25,10000,100,invoice paid,\n"));
+        let v = check(&format!(
+            "{header}\npsn:4004,2024-25,10000,100,invoice paid,\n"
+        ));
         assert_eq!(v.outcome.needs_confirmation, 1);
         assert!(v.accepted.is_empty());
         let p = problems(&v);
         assert!(p.contains("£100.00") && p.contains("£50.00"), "{p}");
-        let v = check(&format!("{header}\npsn:4004,2024-25,10000,100,invoice paid,yes\n"));
+        let v = check(&format!(
+            "{header}\npsn:4004,2024-25,10000,100,invoice paid,yes\n"
+        ));
         assert_eq!(v.outcome.accepted, 1);
         assert!(v.outcome.rows[0].problems.is_empty());
         // The network's fences: Q1 2, Q3 4 → 2 − 6 = −4 and 4 + 6 = 10; £12 is outside.
@@ -826,11 +888,16 @@ mod tests {
                 q3: 4.0,
             })
         };
-        let rows = parse_csv(format!("{header}\npsn:4004,2024-25,1200,100,invoice paid,\n").as_bytes())
-            .expect("rows");
+        let rows =
+            parse_csv(format!("{header}\npsn:4004,2024-25,1200,100,invoice paid,\n").as_bytes())
+                .expect("rows");
         let v = validate(rows, &metrics(), TODAY, &none_existing, &network);
         assert_eq!(v.outcome.needs_confirmation, 1);
-        assert!(problems(&v).contains("upper fence £10.00"), "{}", problems(&v));
+        assert!(
+            problems(&v).contains("upper fence £10.00"),
+            "{}",
+            problems(&v)
+        );
         // A refused row is not also flagged as an outlier.
         let v = check(&format!("{header}\npsn:4004,2024-25,10000,100,payslip,\n"));
         assert_eq!(v.outcome.refused, 1);
@@ -839,8 +906,9 @@ mod tests {
 
     #[test]
     fn corrections_are_recognised() {
-        let rows = parse_csv(format!("{HEADER}\npsn:4004,2024-25,500,100,invoice paid\n").as_bytes())
-            .expect("rows");
+        let rows =
+            parse_csv(format!("{HEADER}\npsn:4004,2024-25,500,100,invoice paid\n").as_bytes())
+                .expect("rows");
         let existing = |p: &str, y: FinancialYear| {
             (p == "psn:4004" && y.start == 2024).then_some(Existing {
                 version: 1,
@@ -859,7 +927,10 @@ mod tests {
         assert_eq!(parse_csv(b""), Err(FileError::NoReturns));
         assert_eq!(parse_csv(b"\xef\xbb\xbf  \n"), Err(FileError::NoReturns));
         assert_eq!(parse_csv(HEADER.as_bytes()), Err(FileError::NoReturns));
-        assert_eq!(parse_csv(b"process,year,cost,volume,unit\n\n"), Err(FileError::NoReturns));
+        assert_eq!(
+            parse_csv(b"process,year,cost,volume,unit\n\n"),
+            Err(FileError::NoReturns)
+        );
         assert_eq!(
             parse_csv(b"process,year,cost,volume,unit\npsn:4004,2024-25,\xff,1,x\n"),
             Err(FileError::NotUtf8 { line: 2 })
@@ -888,10 +959,16 @@ mod tests {
                 size: MAX_CSV_BYTES + 1
             })
         );
-        let many = format!("{HEADER}\n{}", "psn:4004,2024-25,5,1,invoice paid\n".repeat(MAX_ROWS + 1));
+        let many = format!(
+            "{HEADER}\n{}",
+            "psn:4004,2024-25,5,1,invoice paid\n".repeat(MAX_ROWS + 1)
+        );
         assert!(many.len() < MAX_CSV_BYTES);
         assert_eq!(parse_csv(many.as_bytes()), Err(FileError::TooManyRows));
-        let exactly = format!("{HEADER}\n{}", "psn:4004,2024-25,5,1,invoice paid\n".repeat(MAX_ROWS));
+        let exactly = format!(
+            "{HEADER}\n{}",
+            "psn:4004,2024-25,5,1,invoice paid\n".repeat(MAX_ROWS)
+        );
         assert_eq!(parse_csv(exactly.as_bytes()).map(|r| r.len()), Ok(MAX_ROWS));
     }
 
@@ -922,7 +999,9 @@ mod tests {
         };
         assert_eq!(from_batch(&big), Err(FileError::TooManyRows));
         assert_eq!(
-            from_batch(&ReturnBatch { returns: Vec::new() }),
+            from_batch(&ReturnBatch {
+                returns: Vec::new()
+            }),
             Err(FileError::NoReturns)
         );
     }

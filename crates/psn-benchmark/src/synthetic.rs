@@ -147,7 +147,10 @@ mod tests {
         let c = council_returns(&metrics, &councils, &years, 43);
         assert_eq!(a, b);
         assert_ne!(a, c);
-        assert_eq!(a.len(), councils.len() * years.len() * metrics.metrics.len());
+        assert_eq!(
+            a.len(),
+            councils.len() * years.len() * metrics.metrics.len()
+        );
         for (code, _) in &councils {
             let returns: Vec<ReturnInput> = a
                 .iter()
@@ -158,13 +161,21 @@ mod tests {
             let none = |_: &str, _: FinancialYear| -> Option<Existing> { None };
             let network = |_: &str, _: FinancialYear| -> Option<Quartiles> { None };
             let v = validate(rows, &metrics, date!(2026 - 12 - 06), &none, &network);
-            assert_eq!(v.outcome.refused + v.outcome.needs_confirmation, 0, "{code}: {:?}", v.outcome.rows);
+            assert_eq!(
+                v.outcome.refused + v.outcome.needs_confirmation,
+                0,
+                "{code}: {:?}",
+                v.outcome.rows
+            );
         }
         for (_, r) in &a {
             assert_eq!(r.note.as_deref(), Some(NOTE));
             assert!(!r.publish_now);
             let metric = crate::metrics::find(&metrics, &r.process).expect("metric");
-            assert_eq!(r.satisfaction_percent.is_some(), metric.office == Office::FrontOffice);
+            assert_eq!(
+                r.satisfaction_percent.is_some(),
+                metric.office == Office::FrontOffice
+            );
             if let Some(s) = r.satisfaction_percent {
                 assert!((60.0..=95.0).contains(&s));
             }
