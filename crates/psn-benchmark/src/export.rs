@@ -344,7 +344,7 @@ pub fn returns_csv_with(list: &ReturnList, metrics: &MetricSet) -> String {
 mod tests {
     use super::*;
     use crate::report::tests::{contribution, inputs, member, metric};
-    use crate::report::{build, Rules};
+    use crate::report::{build, Contribution, Rules};
     use psn_api::ReturnView;
     use time::macros::datetime;
 
@@ -440,6 +440,4 @@ mod tests {
         assert!(!text.contains("'-1100"), "{text}");
         assert!(text.contains("distribution,median,2.05,"), "{text}");
     }
-
-    use crate::report::Contribution;
 }
