@@ -973,6 +973,52 @@ mod tests {
     }
 
     #[test]
+    fn an_unclosed_quote_is_a_row_problem() {
+        let v = check(&format!(
+            "{HEADER}\npsn:4004,2024-25,500,100,invoice paid\npsn:4005,2024-25,\"500,100,invoice raised\n"
+        ));
+        assert_eq!(v.outcome.accepted, 1);
+        assert_eq!(v.outcome.refused, 1);
+        assert!(
+            problems(&v).contains("fields but the header has 5"),
+            "{}",
+            problems(&v)
+        );
+    }
+
+    #[test]
+    fn mangled_files_never_panic() {
+        let good = "\u{feff}process,year,cost,volume,unit,fte,satisfaction,note,confirm_outlier,publish_now\n\
+            psn:4004,2024-25,408000.50,120000,invoice paid,9.5,80,\"a \"\"note\"\"\",no,yes\n\
+            lgsl:979,2023-24,270000,5000,employee paid,,,,,\n";
+        let metrics = metrics();
+        let mut rng = crate::synthetic::SplitMix(7);
+        let alphabet = b",\"\n\r\t-+.e0123456789\xff\xc3\xa9=@ \x00";
+        for _ in 0..2_000 {
+            let mut bytes = good.as_bytes().to_vec();
+            for _ in 0..(1 + rng.next() % 6) {
+                let at = (rng.next() % bytes.len() as u64) as usize;
+                let byte = alphabet[(rng.next() % alphabet.len() as u64) as usize];
+                match rng.next() % 3 {
+                    0 => bytes[at] = byte,
+                    1 => bytes.insert(at, byte),
+                    _ => {
+                        bytes.remove(at);
+                    }
+                }
+            }
+            if let Ok(rows) = parse_csv(&bytes) {
+                let v = validate(rows, &metrics, TODAY, &none_existing, &no_network);
+                let counted = v.outcome.accepted
+                    + v.outcome.corrected
+                    + v.outcome.needs_confirmation
+                    + v.outcome.refused;
+                assert_eq!(counted, v.outcome.rows.len() as u64);
+            }
+        }
+    }
+
+    #[test]
     fn batches_are_checked_like_files() {
         let good = ReturnInput {
             process: "psn:4004".to_owned(),

@@ -21,10 +21,10 @@ const COST_PER_FTE: f64 = 42_000.0;
 const STAFF_SHARE: f64 = 0.6;
 
 /// splitmix64: small, fast and good enough for demo noise.
-struct SplitMix(u64);
+pub(crate) struct SplitMix(pub(crate) u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
