@@ -523,6 +523,8 @@ pub struct PeerFigure {
 }
 
 /// How a projected saving is reached.
+// A report holds a handful of savings, so boxing the provider variant would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SavingBasis {

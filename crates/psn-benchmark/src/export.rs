@@ -339,3 +339,105 @@ pub fn returns_csv_with(list: &ReturnList, metrics: &MetricSet) -> String {
     }
     write(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::{contribution, inputs, member, metric};
+    use crate::report::{build, Contribution, Rules};
+    use psn_api::ReturnView;
+    use time::macros::datetime;
+
+    #[test]
+    fn formula_cells_are_defused() {
+        assert_eq!(csv_cell("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("+1"), "'+1");
+        assert_eq!(csv_cell("-1"), "'-1");
+        assert_eq!(csv_cell("\tx"), "'\tx");
+        assert_eq!(csv_cell("\rx"), "'\rx");
+        assert_eq!(csv_cell("Kent County Council"), "Kent County Council");
+        assert_eq!(csv_cell(""), "");
+    }
+
+    fn view(note: &str) -> ReturnView {
+        ReturnView {
+            member: member("E10000016"),
+            process: "psn:4004".to_owned(),
+            year: "2024-25".parse().expect("year"),
+            version: 2,
+            superseded: false,
+            cost_pence: 40_800_050,
+            volume: 120_000,
+            cost_per_unit: 3.4,
+            fte: Some(9.5),
+            satisfaction_percent: None,
+            note: Some(note.to_owned()),
+            outlier_confirmed: true,
+            publish_now: false,
+            synthetic: false,
+            submitted_by: "@finance-lead".to_owned(),
+            submitted_at: datetime!(2025-06-01 12:00 UTC),
+        }
+    }
+
+    #[test]
+    fn returns_round_trip_and_are_defused() {
+        let list = ReturnList {
+            returns: vec![view("=cmd|' /C calc'!A0"), view("checked, twice\nby audit")],
+        };
+        let text = returns_csv(&list);
+        assert!(text.contains("'=cmd|' /C calc'!A0"), "{text}");
+        assert!(text.contains("'@finance-lead"), "{text}");
+        assert!(text.starts_with("process,year,cost,volume,unit,fte,satisfaction,note,confirm_outlier,publish_now,member,version"));
+        let rows = crate::returns::parse_csv(text.as_bytes()).expect("parses back");
+        assert_eq!(rows.len(), 2);
+        let back = rows[1].input.as_ref().expect("valid row");
+        assert_eq!(back.cost_pence, 40_800_050);
+        assert_eq!(back.volume, 120_000);
+        assert_eq!(back.unit, "invoice paid");
+        assert_eq!(back.fte, Some(9.5));
+        assert!(back.confirm_outlier);
+        assert_eq!(back.note.as_deref(), Some("checked, twice\nby audit"));
+        let first = rows[0].input.as_ref().expect("valid row");
+        // The note comes back with its defusing quote, which keeps it inert on re-export too.
+        assert_eq!(first.note.as_deref(), Some("'=cmd|' /C calc'!A0"));
+    }
+
+    #[test]
+    fn report_csv_defuses_names_and_keeps_negative_numbers() {
+        let metric = metric();
+        let rules = Rules::default();
+        let mut all: Vec<Contribution> = [1.0, 2.0, 2.1, 3.0, 4.0]
+            .iter()
+            .enumerate()
+            .map(|(i, cpu)| contribution(&format!("G{i}"), *cpu, true))
+            .collect();
+        for c in &mut all {
+            c.name = format!("@{}", c.name);
+        }
+        all.push(contribution("S", 1.0, false));
+        let peers: Vec<crate::report::PeerMember> = all[..5]
+            .iter()
+            .map(|c| crate::report::PeerMember {
+                member: c.member.clone(),
+                name: c.name.clone(),
+                distance: Some(0.25),
+            })
+            .collect();
+        let report = build(&inputs(&metric, &rules, &all, Some("S"), &peers, &[]));
+        let text = report_csv(&report);
+        assert!(text.starts_with("section,item,value,unit,note\n"), "{text}");
+        assert!(
+            text.contains("peer,'@Council G0,1,£ per invoice paid,distance 0.250"),
+            "{text}"
+        );
+        // (1.00 − 2.10) × 1,000 = −1,100: written as a number, not defused.
+        assert!(
+            text.contains("saving,peers' median,-1100,£ a year,"),
+            "{text}"
+        );
+        assert!(!text.contains("'-1100"), "{text}");
+        assert!(text.contains("distribution,median,2.05,"), "{text}");
+    }
+}

@@ -394,7 +394,9 @@ mod tests {
             let (lat, long) = locations
                 .iter()
                 .find(|l| l.0 == code)
-                .map_or((String::new(), String::new()), |l| (l.1.to_string(), l.2.to_string()));
+                .map_or((String::new(), String::new()), |l| {
+                    (l.1.to_string(), l.2.to_string())
+                });
             base.push_str(&format!("{code},True,{lat},{long}\n"));
         }
         let mut p = parse_council_profiles(&base).expect("profiles");
@@ -443,9 +445,15 @@ mod tests {
             variable("kind", VariableKind::Categorical, false, 2.0),
         ]);
         let index = PeerIndex::new(&m, &p, &codes(&["A", "B", "C"])).expect("index");
-        assert!(close(index.distance("A", "B").expect("AB"), (1.5f64 / 8.0).sqrt()));
+        assert!(close(
+            index.distance("A", "B").expect("AB"),
+            (1.5f64 / 8.0).sqrt()
+        ));
         assert!(close(index.distance("A", "C").expect("AC"), 1.0));
-        assert!(close(index.distance("B", "C").expect("BC"), (3.5f64 / 8.0).sqrt()));
+        assert!(close(
+            index.distance("B", "C").expect("BC"),
+            (3.5f64 / 8.0).sqrt()
+        ));
         assert!(close(index.distance("B", "B").expect("BB"), 0.0));
         let near = index.nearest("B", 5).expect("nearest");
         assert_eq!(near.len(), 2);
@@ -501,7 +509,12 @@ mod tests {
         // ln 100, ln 1,000, ln 10,000 are equally spaced: z −1.2247, 0, 1.2247, so
         // A–B and B–C are both sqrt(1.5/6) = 0.5. Without the log B is far nearer to A.
         let p = profiles("code,population\nA,100\nB,1000\nC,10000\n", &[]);
-        let logged = model(vec![variable("population", VariableKind::Numeric, true, 3.0)]);
+        let logged = model(vec![variable(
+            "population",
+            VariableKind::Numeric,
+            true,
+            3.0,
+        )]);
         let index = PeerIndex::new(&logged, &p, &codes(&["A", "B", "C"])).expect("index");
         assert!(close(index.distance("A", "B").expect("AB"), 0.5));
         assert!(close(index.distance("B", "C").expect("BC"), 0.5));
@@ -509,7 +522,12 @@ mod tests {
         assert_eq!(near[0].code, "A");
         assert_eq!(near[0].shares[0].member_value, "1,000");
         assert_eq!(near[0].shares[0].peer_value, "100");
-        let plain = model(vec![variable("population", VariableKind::Numeric, false, 3.0)]);
+        let plain = model(vec![variable(
+            "population",
+            VariableKind::Numeric,
+            false,
+            3.0,
+        )]);
         let index = PeerIndex::new(&plain, &p, &codes(&["A", "B", "C"])).expect("index");
         // Raw: A–B 900 apart, A–C 9,900 (the largest) → 900/9900 = 0.0909.
         assert!(close(index.distance("A", "B").expect("AB"), 900.0 / 9900.0));
@@ -552,7 +570,10 @@ mod tests {
         assert!(close(near[0].shares[0].share_percent, 0.0));
         let index = PeerIndex::new(&m, &p, &codes(&["A", "B", "Z9"])).expect("index");
         assert!(matches!(index.nearest("Z9", 3), Err(Error::NoProfile(_))));
-        assert!(matches!(index.nearest("C", 3), Err(Error::NotInPopulation(_))));
+        assert!(matches!(
+            index.nearest("C", 3),
+            Err(Error::NotInPopulation(_))
+        ));
         assert_eq!(index.distance("A", "C"), None);
     }
 
@@ -567,12 +588,18 @@ mod tests {
             ("\"k\":15", "\"k\":101", "`k`"),
             ("\"weight\":3.0", "\"weight\":0.0", "weight"),
             ("\"weight\":3.0", "\"weight\":-1.0", "weight"),
-            ("\"name\":\"density\"", "\"name\":\"population\"", "two variables"),
+            (
+                "\"name\":\"density\"",
+                "\"name\":\"population\"",
+                "two variables",
+            ),
             ("\"name\":\"density\"", "\"name\":\"\"", "name"),
             ("\"version\":\"2026.1\"", "\"version\":\"\"", "version"),
         ] {
             assert!(text.contains(from), "{from}");
-            let e = parse_model(&text.replacen(from, to, 1)).expect_err(to).to_string();
+            let e = parse_model(&text.replacen(from, to, 1))
+                .expect_err(to)
+                .to_string();
             assert!(e.contains(expect), "{to}: {e}");
         }
         let none = serde_json::to_string(&model(Vec::new())).expect("json");
@@ -589,7 +616,12 @@ mod tests {
         // council; a network of such members would see them among everyone's peers.
         let population: Vec<String> = profiles
             .iter()
-            .filter(|p| model.variables.iter().all(|v| p.values.contains_key(&v.name)))
+            .filter(|p| {
+                model
+                    .variables
+                    .iter()
+                    .all(|v| p.values.contains_key(&v.name))
+            })
             .map(|p| p.code.clone())
             .collect();
         assert!(population.len() > 380, "{}", population.len());
@@ -607,7 +639,10 @@ mod tests {
             .iter()
             .map(|n| format!("{} {} {:.3}", n.code, kind(&n.code), n.distance))
             .collect();
-        assert!(near[..10].iter().all(|n| kind(&n.code) == "County"), "{report:#?}");
+        assert!(
+            near[..10].iter().all(|n| kind(&n.code) == "County"),
+            "{report:#?}"
+        );
         assert!(counties >= 13, "{report:#?}");
         for n in &near {
             let total: f64 = n.shares.iter().map(|s| s.share_percent).sum();
@@ -615,7 +650,11 @@ mod tests {
             assert!((0.0..=1.0).contains(&n.distance));
         }
         assert_eq!(near[0].shares[0].member_value, "1,589,057");
-        let area = near[0].shares.iter().find(|s| s.variable == "area").expect("area");
+        let area = near[0]
+            .shares
+            .iter()
+            .find(|s| s.variable == "area")
+            .expect("area");
         assert_eq!(area.member_value, "3,544 km²");
     }
 }

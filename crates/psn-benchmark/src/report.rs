@@ -364,8 +364,9 @@ pub fn build(inputs: &ReportInputs) -> BenchmarkReport {
                     PriceInterval::Month => 12.0,
                     PriceInterval::Each | PriceInterval::Year => 1.0,
                 };
-                let low = *min_pence.min(max_pence) as f64 / 100.0 * factor;
-                let high = *min_pence.max(max_pence) as f64 / 100.0 * factor;
+                // Pence × factor first, then pounds, so 20p a month is exactly £2.40 a year.
+                let low = *min_pence.min(max_pence) as f64 * factor / 100.0;
+                let high = *min_pence.max(max_pence) as f64 * factor / 100.0;
                 Some((p.clone(), low, high))
             }
             _ => None,
@@ -496,4 +497,418 @@ pub fn build(inputs: &ReportInputs) -> BenchmarkReport {
 /// Rounds pounds to the penny.
 fn penny(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use time::macros::{date, datetime};
+
+    pub(crate) fn member(code: &str) -> MemberId {
+        format!("GB/LA/{code}").parse().expect("member id")
+    }
+
+    fn year() -> FinancialYear {
+        "2024-25".parse().expect("year")
+    }
+
+    /// A contribution with cost per unit `cpu` pounds over 1,000 units.
+    pub(crate) fn contribution(code: &str, cpu: f64, publish_now: bool) -> Contribution {
+        Contribution {
+            member: member(code),
+            name: format!("Council {code}"),
+            cost_pence: (cpu * 100_000.0).round() as u64,
+            volume: 1_000,
+            fte: None,
+            satisfaction_percent: None,
+            publish_now,
+            synthetic: false,
+        }
+    }
+
+    fn peer(code: &str) -> PeerMember {
+        PeerMember {
+            member: member(code),
+            name: format!("Council {code}"),
+            distance: Some(0.1),
+        }
+    }
+
+    pub(crate) fn metric() -> MetricDefinition {
+        crate::metrics::embedded()
+            .ok()
+            .and_then(|set| crate::metrics::find(&set, "psn:4004").cloned())
+            .expect("accounts payable")
+    }
+
+    /// 2025-06-01: returns for 2024-25 are embargoed (until 2026-03-31) unless published now.
+    const BEFORE_EMBARGO_ENDS: OffsetDateTime = datetime!(2025-06-01 12:00 UTC);
+
+    pub(crate) fn inputs<'a>(
+        metric: &'a MetricDefinition,
+        rules: &'a Rules,
+        contributions: &'a [Contribution],
+        subject: Option<&str>,
+        peers: &'a [PeerMember],
+        providers: &'a [ProviderOffer],
+    ) -> ReportInputs<'a> {
+        ReportInputs {
+            process: ProcessLabel {
+                id: "psn:4004".to_owned(),
+                label: "Accounts payable".to_owned(),
+            },
+            metric,
+            metrics_version: "2026.1",
+            model_version: "2026.1",
+            year: year(),
+            now: BEFORE_EMBARGO_ENDS,
+            rules,
+            contributions,
+            subject: subject.map(|c| (member(c), format!("Council {c}"))),
+            peers_choice: PeerChoice::Auto,
+            peers,
+            providers,
+        }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-6
+    }
+
+    #[test]
+    fn quartiles_by_hand() {
+        // [1, 2, 3, 4]: positions 0.75, 1.5, 2.25 → 1.75, 2.5, 3.25.
+        let q = quartiles(&[4.0, 1.0, 3.0, 2.0]).expect("q");
+        assert_eq!(q.contributors, 4);
+        assert!(close(q.q1, 1.75) && close(q.median, 2.5) && close(q.q3, 3.25));
+        // [1..5]: positions 1, 2, 3 → 2, 3, 4.
+        let q = quartiles(&[5.0, 1.0, 4.0, 2.0, 3.0]).expect("q");
+        assert!(close(q.q1, 2.0) && close(q.median, 3.0) && close(q.q3, 4.0));
+        // [10, 20, 40]: positions 0.5, 1, 1.5 → 15, 20, 30.
+        let q = quartiles(&[10.0, 40.0, 20.0]).expect("q");
+        assert!(close(q.q1, 15.0) && close(q.median, 20.0) && close(q.q3, 30.0));
+        let q = quartiles(&[7.0, f64::NAN]).expect("q");
+        assert_eq!(q.contributors, 1);
+        assert!(close(q.q1, 7.0) && close(q.q3, 7.0));
+        assert_eq!(quartiles(&[]), None);
+    }
+
+    #[test]
+    fn bands_and_percentiles() {
+        let q = Quartiles {
+            contributors: 5,
+            q1: 2.0,
+            median: 3.0,
+            q3: 4.0,
+        };
+        assert_eq!(band(1.0, &q), Band::Green);
+        assert_eq!(band(2.0, &q), Band::Green);
+        assert_eq!(band(2.0001, &q), Band::Amber);
+        assert_eq!(band(4.0, &q), Band::Amber);
+        assert_eq!(band(4.0001, &q), Band::Red);
+        let values = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert!(close(percentile(3.0, &values), 40.0));
+        assert!(close(percentile(0.5, &values), 0.0));
+        assert!(close(percentile(9.0, &values), 100.0));
+        assert!(close(percentile(1.0, &[]), 0.0));
+    }
+
+    #[test]
+    fn embargo_dates() {
+        let y = year();
+        assert_eq!(embargo_ends(y, 12), date!(2026 - 03 - 31));
+        assert_eq!(embargo_ends(y, 0), date!(2025 - 03 - 31));
+        assert_eq!(embargo_ends(y, 1), date!(2025 - 04 - 30));
+        assert_eq!(embargo_ends(y, 11), date!(2026 - 02 - 28));
+        assert_eq!(
+            embargo_ends("2026-27".parse().expect("y"), 11),
+            date!(2028 - 02 - 29)
+        );
+        let rules = Rules::default();
+        assert!(!is_published(y, false, date!(2026 - 03 - 30), &rules));
+        assert!(
+            !is_published(y, false, date!(2026 - 03 - 31), &rules),
+            "on the day"
+        );
+        assert!(is_published(y, false, date!(2026 - 04 - 01), &rules));
+        assert!(is_published(y, true, date!(2025 - 04 - 01), &rules));
+    }
+
+    #[test]
+    fn k_contributors_for_the_distribution() {
+        let metric = metric();
+        let rules = Rules::default();
+        let four: Vec<Contribution> = (1..=4)
+            .map(|i| contribution(&format!("E{i}"), f64::from(i), true))
+            .collect();
+        let report = build(&inputs(&metric, &rules, &four, Some("E1"), &[], &[]));
+        assert_eq!(report.distribution, None);
+        assert!(report.published_costs.is_empty());
+        let w = report
+            .withheld
+            .iter()
+            .find(|w| w.part == "distribution")
+            .expect("withheld");
+        assert_eq!(w.rule, PublicationRule::KContributors);
+        assert!(
+            w.detail.contains("4 contributors, at least 5 are needed"),
+            "{}",
+            w.detail
+        );
+        // The subject still sees its own figures, without a position.
+        let own = report.member.expect("own figures");
+        assert!(close(own.cost_per_unit, 1.0));
+        assert_eq!(own.band, None);
+        assert_eq!(own.percentile, None);
+
+        let mut five = four.clone();
+        five.push(contribution("E5", 5.0, false));
+        let report = build(&inputs(&metric, &rules, &five, Some("E1"), &[], &[]));
+        let q = report.distribution.expect("shown at k");
+        assert_eq!(q.contributors, 5);
+        assert!(close(q.median, 3.0));
+        // E5 is embargoed: in the distribution, not in the published costs.
+        assert_eq!(report.published_costs, vec![1.0, 2.0, 3.0, 4.0]);
+        let own = report.member.expect("own");
+        assert_eq!(own.band, Some(Band::Green));
+        assert!(close(own.percentile.expect("percentile"), 0.0));
+    }
+
+    #[test]
+    fn four_published_peers_withhold_the_peer_quartiles() {
+        let metric = metric();
+        let rules = Rules::default();
+        let mut all: Vec<Contribution> = (1..=4)
+            .map(|i| contribution(&format!("P{i}"), f64::from(i), true))
+            .collect();
+        all.push(contribution("P5", 9.0, false));
+        all.push(contribution("S", 3.0, false));
+        let peers: Vec<PeerMember> = (1..=5).map(|i| peer(&format!("P{i}"))).collect();
+        let report = build(&inputs(&metric, &rules, &all, Some("S"), &peers, &[]));
+        assert_eq!(report.peer_quartiles, None);
+        let w = report
+            .withheld
+            .iter()
+            .find(|w| w.part == "peers' quartiles")
+            .expect("withheld");
+        assert_eq!(w.rule, PublicationRule::KContributors);
+        assert!(w.detail.contains("4 contributors"), "{}", w.detail);
+        let embargo = report
+            .withheld
+            .iter()
+            .find(|w| w.rule == PublicationRule::Embargo)
+            .expect("embargo entry");
+        assert!(
+            embargo.detail.contains("1 of the 5 peers") && embargo.detail.contains("31 March 2026"),
+            "{}",
+            embargo.detail
+        );
+        let p5 = &report.peers[4];
+        assert!(!p5.published && p5.cost_per_unit.is_none() && p5.volume.is_none());
+        // No saving against peers without their quartiles.
+        assert!(report.savings.is_empty());
+        // The subject's own embargoed figure is shown to it.
+        assert!(close(report.member.expect("own").cost_per_unit, 3.0));
+    }
+
+    #[test]
+    fn differencing_reveals_nothing_about_an_embargoed_peer() {
+        let metric = metric();
+        let rules = Rules::default();
+        let mut all: Vec<Contribution> = [1.0, 2.0, 2.1, 3.0, 4.0]
+            .iter()
+            .enumerate()
+            .map(|(i, cpu)| contribution(&format!("G{i}"), *cpu, true))
+            .collect();
+        // x: embargoed, wildly different (£987.654321 per invoice).
+        let mut x = contribution("X", 0.0, false);
+        x.cost_pence = 987_654_321;
+        x.volume = 1_000;
+        all.push(x);
+        all.push(contribution("S", 3.4, false));
+        for i in 0..4 {
+            all.push(contribution(&format!("N{i}"), 2.5 + f64::from(i), true));
+        }
+        let group: Vec<PeerMember> = (0..5).map(|i| peer(&format!("G{i}"))).collect();
+        let mut with_x = group.clone();
+        with_x.push(peer("X"));
+        let a = build(&inputs(&metric, &rules, &all, Some("S"), &group, &[]));
+        let b = build(&inputs(&metric, &rules, &all, Some("S"), &with_x, &[]));
+        assert!(a.peer_quartiles.is_some());
+        assert_eq!(a.peer_quartiles, b.peer_quartiles);
+        assert_eq!(a.savings, b.savings);
+        let json = serde_json::to_string(&b).expect("json");
+        for needle in ["987.65", "987654", "98765432", "987,654", "987.6"] {
+            assert!(!json.contains(needle), "{needle} in {json}");
+        }
+        let csv = crate::export::report_csv(&b);
+        assert!(!csv.contains("987.6"), "{csv}");
+        let x_row = b
+            .peers
+            .iter()
+            .find(|p| p.member == member("X"))
+            .expect("x listed");
+        assert!(!x_row.published);
+        // x does count in the network distribution, which no member chooses.
+        assert_eq!(b.distribution.as_ref().map(|q| q.contributors), Some(11));
+    }
+
+    fn service(name: &str) -> ServiceId {
+        format!("GB/COM/C1/finance/{name}.v1")
+            .parse()
+            .expect("service id")
+    }
+
+    fn offer(name: &str, price: Option<Price>, availability: Option<f64>) -> ProviderOffer {
+        ProviderOffer {
+            service: service(name),
+            title: format!("{name} service"),
+            provider: "GB/COM/C1".parse().expect("provider"),
+            provider_name: "Shared Finance Ltd".to_owned(),
+            price,
+            measured: MeasuredSummary {
+                availability_percent: availability,
+                ..MeasuredSummary::default()
+            },
+        }
+    }
+
+    #[test]
+    fn savings_by_hand() {
+        let metric = metric();
+        let rules = Rules::default();
+        // Peers' published cost per invoice 1, 2, 2.10, 3, 4: Q1 2, median 2.10, Q3 3.
+        let mut all: Vec<Contribution> = [1.0, 2.0, 2.1, 3.0, 4.0]
+            .iter()
+            .enumerate()
+            .map(|(i, cpu)| contribution(&format!("G{i}"), *cpu, true))
+            .collect();
+        // The subject: £408,000 for 120,000 invoices, £3.40 each.
+        all.push(Contribution {
+            member: member("S"),
+            name: "Council S".to_owned(),
+            cost_pence: 40_800_000,
+            volume: 120_000,
+            fte: Some(8.0),
+            satisfaction_percent: None,
+            publish_now: false,
+            synthetic: true,
+        });
+        let peers: Vec<PeerMember> = (0..5).map(|i| peer(&format!("G{i}"))).collect();
+        let per_unit = |min, max, unit: &str, interval| {
+            Some(Price::PerUnit {
+                min_pence: min,
+                max_pence: max,
+                unit: unit.to_owned(),
+                interval,
+            })
+        };
+        let providers = [
+            offer(
+                "monthly",
+                per_unit(20, 20, "invoice", PriceInterval::Month),
+                Some(99.5),
+            ),
+            offer(
+                "payroll",
+                per_unit(442, 442, "employee", PriceInterval::Month),
+                None,
+            ),
+            offer(
+                "each",
+                per_unit(150, 200, "Invoice", PriceInterval::Each),
+                Some(99.9),
+            ),
+            offer("free", Some(Price::Free {}), Some(98.0)),
+        ];
+        let report = build(&inputs(
+            &metric,
+            &rules,
+            &all,
+            Some("S"),
+            &peers,
+            &providers,
+        ));
+        assert!(report.synthetic);
+        let own = report.member.as_ref().expect("own");
+        assert!(close(own.units_per_fte.expect("per fte"), 15_000.0));
+        assert_eq!(report.savings.len(), 3);
+        // (3.40 − 2.10) × 120,000 = 156,000; low (3.40 − 3) × 120,000 = 48,000;
+        // high (3.40 − 2) × 120,000 = 168,000.
+        let s = &report.savings[0];
+        assert_eq!(s.basis, SavingBasis::PeersMedian);
+        assert!(close(s.central, 156_000.0) && close(s.low, 48_000.0) && close(s.high, 168_000.0));
+        assert!(
+            s.formula.starts_with(
+                "(£3.40 − £2.10 peers' median) × 120,000 invoices paid = £156,000 a year"
+            ),
+            "{}",
+            s.formula
+        );
+        // £1.50–£2.00 each: low 408,000 − 2 × 120,000 = 168,000; high 408,000 − 1.5 × 120,000
+        // = 228,000; central 198,000.
+        let s = &report.savings[1];
+        assert!(matches!(&s.basis, SavingBasis::Provider { title, .. } if title == "each service"));
+        assert!(close(s.low, 168_000.0) && close(s.high, 228_000.0) && close(s.central, 198_000.0));
+        assert!(s.formula.contains("£1.50 to £2.00 a year"), "{}", s.formula);
+        // 20p a month = £2.40 a year: 408,000 − 2.40 × 120,000 = 120,000.
+        let s = &report.savings[2];
+        assert!(close(s.low, 120_000.0) && close(s.high, 120_000.0));
+        // Standing apart cheaper: negative, kept.
+        let mut cheap = all.clone();
+        if let Some(c) = cheap.iter_mut().find(|c| c.member == member("S")) {
+            c.cost_pence = 12_000_000; // £1.00 per invoice
+        }
+        let report2 = build(&inputs(
+            &metric,
+            &rules,
+            &cheap,
+            Some("S"),
+            &peers,
+            &providers,
+        ));
+        assert!(close(report2.savings[0].central, -132_000.0));
+        assert!(
+            report2.savings[0].formula.contains("−£132,000"),
+            "{}",
+            report2.savings[0].formula
+        );
+        // Providers: best measured availability first; price only when comparable.
+        let order: Vec<&str> = report.providers.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "each service",
+                "monthly service",
+                "free service",
+                "payroll service"
+            ]
+        );
+        assert_eq!(report.providers[0].price_per_unit, Some((1.5, 2.0)));
+        assert_eq!(report.providers[1].price_per_unit, Some((2.4, 2.4)));
+        assert!(
+            report.providers[2].price.is_none() && report.providers[3].price_per_unit.is_none()
+        );
+    }
+
+    #[test]
+    fn no_subject_no_position_no_savings() {
+        let metric = metric();
+        let rules = Rules::default();
+        let all: Vec<Contribution> = (1..=6)
+            .map(|i| contribution(&format!("E{i}"), f64::from(i), true))
+            .collect();
+        let peers: Vec<PeerMember> = (1..=6).map(|i| peer(&format!("E{i}"))).collect();
+        let report = build(&inputs(&metric, &rules, &all, None, &peers, &[]));
+        assert!(report.member.is_none());
+        assert!(report.savings.is_empty());
+        assert_eq!(report.peer_quartiles.map(|q| q.contributors), Some(6));
+        // A subject without a return: no position, peers still compared without it.
+        let report = build(&inputs(&metric, &rules, &all, Some("E9"), &peers, &[]));
+        assert!(report.member.is_none());
+        // The subject in its own saved group is left out of its peers.
+        let report = build(&inputs(&metric, &rules, &all, Some("E1"), &peers, &[]));
+        assert_eq!(report.peers.len(), 5);
+        assert_eq!(report.peer_quartiles.map(|q| q.contributors), Some(5));
+    }
 }

@@ -454,7 +454,19 @@ pub fn validate(
     let mut accepted = Vec::new();
     for row in rows {
         let (status, problems) = match &row.input {
-            Err(problems) => (RowStatus::Refused, problems.clone()),
+            Err(problems) => {
+                // What can still be checked of a row that did not read whole.
+                let mut problems = problems.clone();
+                if let Some(process) = row.process.as_deref() {
+                    if find(metrics, process).is_none() {
+                        problems.push(not_benchmarked(process, metrics));
+                    }
+                }
+                if let Some(year) = row.year.as_deref().and_then(|y| y.parse().ok()) {
+                    problems.extend(year_problem(year, current));
+                }
+                (RowStatus::Refused, problems)
+            }
             Ok(input) => {
                 let others: Vec<u64> = lines_by_key
                     .get(&(input.process.clone(), input.year))
@@ -486,6 +498,44 @@ pub fn validate(
     Validated { outcome, accepted }
 }
 
+/// Says a process is not benchmarked, and which are (the first few).
+fn not_benchmarked(process: &str, metrics: &MetricSet) -> String {
+    let listed: Vec<&str> = metrics
+        .metrics
+        .iter()
+        .take(LIST_PROCESSES)
+        .map(|m| m.process.as_str())
+        .collect();
+    let more = metrics.metrics.len().saturating_sub(LIST_PROCESSES);
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!(
+        "{:?} is not a benchmarked process; benchmarked are {}{tail}",
+        clip(process, QUOTE_CHARS),
+        listed.join(", ")
+    )
+}
+
+/// Why a year cannot have a return yet (or at all), if it cannot.
+fn year_problem(year: FinancialYear, current: FinancialYear) -> Option<String> {
+    if year.start > current.start {
+        Some(format!(
+            "year {year} has not started yet (the current financial year is {current})"
+        ))
+    } else if year.start < FinancialYear::EARLIEST {
+        Some(format!(
+            "year {year} is before {}-{:02}",
+            FinancialYear::EARLIEST,
+            (FinancialYear::EARLIEST + 1) % 100
+        ))
+    } else {
+        None
+    }
+}
+
 /// One well-formed row's verdict.
 fn judge(
     input: &ReturnInput,
@@ -499,24 +549,7 @@ fn judge(
     let process = clip(&input.process, QUOTE_CHARS);
     let metric = find(metrics, &input.process);
     match metric {
-        None => {
-            let listed: Vec<&str> = metrics
-                .metrics
-                .iter()
-                .take(LIST_PROCESSES)
-                .map(|m| m.process.as_str())
-                .collect();
-            let more = metrics.metrics.len().saturating_sub(LIST_PROCESSES);
-            let tail = if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            };
-            problems.push(format!(
-                "{process:?} is not a benchmarked process; benchmarked are {}{tail}",
-                listed.join(", ")
-            ));
-        }
+        None => problems.push(not_benchmarked(&input.process, metrics)),
         Some(metric) => {
             if !input.unit.trim().eq_ignore_ascii_case(metric.unit.trim()) {
                 problems.push(format!(
@@ -544,19 +577,7 @@ fn judge(
             crate::text::thousands(input.volume as f64)
         ));
     }
-    if input.year.start > current.start {
-        problems.push(format!(
-            "year {} has not started yet (the current financial year is {current})",
-            input.year
-        ));
-    } else if input.year.start < FinancialYear::EARLIEST {
-        problems.push(format!(
-            "year {} is before {}-{:02}",
-            input.year,
-            FinancialYear::EARLIEST,
-            (FinancialYear::EARLIEST + 1) % 100
-        ));
-    }
+    problems.extend(year_problem(input.year, current));
     if let Some(note) = &input.note {
         let chars = note.chars().count();
         if chars > MAX_NOTE_CHARS {
@@ -641,4 +662,393 @@ fn judge(
         RowStatus::Accepted
     };
     (status, Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    const TODAY: time::Date = date!(2026 - 12 - 06);
+    const HEADER: &str = "process,year,cost,volume,unit";
+
+    fn metrics() -> MetricSet {
+        crate::metrics::embedded().expect("metrics")
+    }
+
+    fn none_existing(_: &str, _: FinancialYear) -> Option<Existing> {
+        None
+    }
+
+    fn no_network(_: &str, _: FinancialYear) -> Option<Quartiles> {
+        None
+    }
+
+    fn check(text: &str) -> Validated {
+        let rows = parse_csv(text.as_bytes()).expect("readable");
+        validate(rows, &metrics(), TODAY, &none_existing, &no_network)
+    }
+
+    fn problems(v: &Validated) -> String {
+        v.outcome
+            .rows
+            .iter()
+            .flat_map(|r| r.problems.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    #[test]
+    fn a_good_file_is_accepted_whole() {
+        let text = "\u{feff}unit,process,year,cost,volume,fte,satisfaction,note,confirm_outlier,publish_now\n\
+            invoice paid,psn:4004,2024-25,408000.50,120000,9.5,,\"paid, matched\",,yes\n\
+            Employee Paid ,lgsl:979,2023-24,270000,5000,4,81.5,,no,FALSE\n";
+        let v = check(text);
+        assert_eq!(v.outcome.accepted, 2, "{}", problems(&v));
+        assert_eq!(v.accepted.len(), 2);
+        let first = &v.accepted[0];
+        assert_eq!(first.cost_pence, 40_800_050);
+        assert_eq!(first.volume, 120_000);
+        assert_eq!(first.fte, Some(9.5));
+        assert_eq!(first.note.as_deref(), Some("paid, matched"));
+        assert!(first.publish_now);
+        assert_eq!(v.outcome.rows[0].line, 2);
+        assert_eq!(v.outcome.rows[1].process.as_deref(), Some("lgsl:979"));
+        assert!(!v.outcome.stored && !v.outcome.dry_run);
+    }
+
+    #[test]
+    fn bad_values_are_all_reported() {
+        let cases = [
+            ("psn:4004,2024-25,-5,100,invoice paid", "negative"),
+            (
+                "psn:4004,2024-25,1e9,100,invoice paid",
+                "not a plain amount",
+            ),
+            ("psn:4004,2024-25,£5,100,invoice paid", "£ sign"),
+            (
+                "psn:4004,2024-25,\"1,000\",100,invoice paid",
+                "thousands separators",
+            ),
+            (
+                "psn:4004,2024-25,NaN,100,invoice paid",
+                "not a plain amount",
+            ),
+            (
+                "psn:4004,2024-25,inf,100,invoice paid",
+                "not a plain amount",
+            ),
+            ("psn:4004,2024-25,5.123,100,invoice paid", "two decimals"),
+            ("psn:4004,2024-25,5.,100,invoice paid", "not a plain amount"),
+            (
+                "psn:4004,2024-25,99999999999999999999999,100,invoice paid",
+                "far too large",
+            ),
+            ("psn:4004,2024-25,500,0,invoice paid", "is 0"),
+            ("psn:4004,2024-25,500,1.5,invoice paid", "whole number"),
+            ("psn:4004,2024-25,500,-3,invoice paid", "whole number"),
+            ("psn:4004,2024-25,0,100,invoice paid", "at least 1p"),
+            (
+                "psn:4004,2024-25,100000000001,100,invoice paid",
+                "£10,000,000,000",
+            ),
+            (
+                "psn:4004,2024-25,500,10000000001,invoice paid",
+                "10,000,000,000",
+            ),
+            (
+                "psn:4004,2024-25,500,100,payslip",
+                "psn:4004 counts \"invoice paid\"; this row says \"payslip\"",
+            ),
+            ("psn:4004,2027-28,500,100,invoice paid", "has not started"),
+            (
+                "psn:4004,1999-00,500,100,invoice paid",
+                "not a financial year",
+            ),
+            ("psn:4004,2024,500,100,invoice paid", "not a financial year"),
+            (
+                "psn:9999,2024-25,500,100,invoice paid",
+                "benchmarked are psn:4004",
+            ),
+            (",2024-25,500,100,invoice paid", "process is empty"),
+            ("psn:4004,2024-25,500,100,", "unit is empty"),
+            ("psn:4004,2024-25,500,100", "fields but the header has 5"),
+            (
+                "psn:4004,2024-25,500,100,invoice paid,extra",
+                "fields but the header has 5",
+            ),
+        ];
+        for (row, expect) in cases {
+            let v = check(&format!("{HEADER}\n{row}\n"));
+            assert_eq!(v.outcome.refused, 1, "{row}: {}", problems(&v));
+            assert!(v.accepted.is_empty());
+            assert!(problems(&v).contains(expect), "{row}: {}", problems(&v));
+        }
+        // Several problems in one row are reported together.
+        let v = check(&format!("{HEADER}\npsn:4004,2030-31,£5,0,payslip\n"));
+        assert_eq!(v.outcome.rows[0].problems.len(), 3, "{}", problems(&v));
+        let v = check(&format!("{HEADER}\npsn:4004,2024-25,5,10,payslip\n"));
+        assert!(problems(&v).contains("counts"), "{}", problems(&v));
+    }
+
+    #[test]
+    fn optional_columns_are_checked() {
+        let header =
+            "process,year,cost,volume,unit,fte,satisfaction,note,confirm_outlier,publish_now";
+        let cases = [
+            ("psn:4004,2024-25,500,100,invoice paid,-1,,,,", "fte"),
+            ("psn:4004,2024-25,500,100,invoice paid,NaN,,,,", "fte"),
+            ("psn:4004,2024-25,500,100,invoice paid,inf,,,,", "fte"),
+            ("psn:4004,2024-25,500,100,invoice paid,2000000,,,,", "fte"),
+            (
+                "psn:4004,2024-25,500,100,invoice paid,,101,,,",
+                "satisfaction",
+            ),
+            (
+                "psn:4004,2024-25,500,100,invoice paid,,1e1,,,",
+                "satisfaction",
+            ),
+            (
+                "psn:4004,2024-25,500,100,invoice paid,,,,maybe,",
+                "confirm_outlier",
+            ),
+            ("psn:4004,2024-25,500,100,invoice paid,,,,,1", "publish_now"),
+            (
+                "psn:4004,2024-25,500,100,invoice paid,,,\"bell\u{7}\",,",
+                "control characters",
+            ),
+            (
+                "psn:4004,2024-25,500,100,invoice paid,,,\"tab\there\",,",
+                "control characters",
+            ),
+        ];
+        for (row, expect) in cases {
+            let v = check(&format!("{header}\n{row}\n"));
+            assert_eq!(v.outcome.refused, 1, "{row}: {}", problems(&v));
+            assert!(problems(&v).contains(expect), "{row}: {}", problems(&v));
+        }
+        let long = "n".repeat(MAX_NOTE_CHARS + 1);
+        let v = check(&format!(
+            "{header}\npsn:4004,2024-25,500,100,invoice paid,,,{long},,\n"
+        ));
+        assert!(
+            problems(&v).contains("2,000") || problems(&v).contains("2000"),
+            "{}",
+            problems(&v)
+        );
+        // A line break is allowed in a note, and so is formula-looking text (escaped on export).
+        let v = check(&format!(
+            "{header}\npsn:4004,2024-25,500,100,invoice paid,,,\"line one\nline two\",,\n\
+             psn:4005,2024-25,500,100,invoice raised,,,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",,\n"
+        ));
+        assert_eq!(v.outcome.accepted, 2, "{}", problems(&v));
+        assert_eq!(
+            v.accepted[1].note.as_deref(),
+            Some("=HYPERLINK(\"http://x\",\"y\")")
+        );
+    }
+
+    #[test]
+    fn duplicates_refuse_every_copy() {
+        let v = check(&format!(
+            "{HEADER}\npsn:4004,2024-25,500,100,invoice paid\n\
+             psn:4004,2023-24,500,100,invoice paid\n\
+             psn:4004,2024-25,600,100,invoice paid\n"
+        ));
+        assert_eq!(v.outcome.refused, 2);
+        assert_eq!(v.outcome.accepted, 1);
+        assert!(v.accepted.is_empty(), "all or nothing");
+        assert!(v.outcome.rows[0].problems[0].contains("also on line 4"));
+        assert!(v.outcome.rows[2].problems[0].contains("also on line 2"));
+        assert_eq!(v.outcome.rows[1].status, RowStatus::Accepted);
+    }
+
+    #[test]
+    fn outliers_need_confirmation() {
+        let header = "process,year,cost,volume,unit,confirm_outlier";
+        // £100 per invoice: above the plausible £50.
+        let v = check(&format!(
+            "{header}\npsn:4004,2024-25,10000,100,invoice paid,\n"
+        ));
+        assert_eq!(v.outcome.needs_confirmation, 1);
+        assert!(v.accepted.is_empty());
+        let p = problems(&v);
+        assert!(p.contains("£100.00") && p.contains("£50.00"), "{p}");
+        let v = check(&format!(
+            "{header}\npsn:4004,2024-25,10000,100,invoice paid,yes\n"
+        ));
+        assert_eq!(v.outcome.accepted, 1);
+        assert!(v.outcome.rows[0].problems.is_empty());
+        // The network's fences: Q1 2, Q3 4 → 2 − 6 = −4 and 4 + 6 = 10; £12 is outside.
+        let network = |_: &str, _: FinancialYear| {
+            Some(Quartiles {
+                contributors: 20,
+                q1: 2.0,
+                median: 3.0,
+                q3: 4.0,
+            })
+        };
+        let rows =
+            parse_csv(format!("{header}\npsn:4004,2024-25,1200,100,invoice paid,\n").as_bytes())
+                .expect("rows");
+        let v = validate(rows, &metrics(), TODAY, &none_existing, &network);
+        assert_eq!(v.outcome.needs_confirmation, 1);
+        assert!(
+            problems(&v).contains("upper fence £10.00"),
+            "{}",
+            problems(&v)
+        );
+        // A refused row is not also flagged as an outlier.
+        let v = check(&format!("{header}\npsn:4004,2024-25,10000,100,payslip,\n"));
+        assert_eq!(v.outcome.refused, 1);
+        assert!(!problems(&v).contains("plausible"));
+    }
+
+    #[test]
+    fn corrections_are_recognised() {
+        let rows =
+            parse_csv(format!("{HEADER}\npsn:4004,2024-25,500,100,invoice paid\n").as_bytes())
+                .expect("rows");
+        let existing = |p: &str, y: FinancialYear| {
+            (p == "psn:4004" && y.start == 2024).then_some(Existing {
+                version: 1,
+                cost_pence: 40_000,
+                volume: 100,
+            })
+        };
+        let v = validate(rows, &metrics(), TODAY, &existing, &no_network);
+        assert_eq!(v.outcome.corrected, 1);
+        assert_eq!(v.outcome.rows[0].status, RowStatus::Corrected);
+        assert_eq!(v.accepted.len(), 1);
+    }
+
+    #[test]
+    fn whole_files_are_refused() {
+        assert_eq!(parse_csv(b""), Err(FileError::NoReturns));
+        assert_eq!(parse_csv(b"\xef\xbb\xbf  \n"), Err(FileError::NoReturns));
+        assert_eq!(parse_csv(HEADER.as_bytes()), Err(FileError::NoReturns));
+        assert_eq!(
+            parse_csv(b"process,year,cost,volume,unit\n\n"),
+            Err(FileError::NoReturns)
+        );
+        assert_eq!(
+            parse_csv(b"process,year,cost,volume,unit\npsn:4004,2024-25,\xff,1,x\n"),
+            Err(FileError::NotUtf8 { line: 2 })
+        );
+        // A data row as the first line: its values are unknown columns.
+        match parse_csv(b"psn:4004,2024-25,500,100,invoice paid\n") {
+            Err(FileError::UnknownColumns(c)) => assert!(c[0].contains("psn:4004")),
+            other => panic!("{other:?}"),
+        }
+        match parse_csv(b"process,year,cost,volume,unit,colour\npsn:4004,2024-25,1,1,x\n") {
+            Err(e @ FileError::UnknownColumns(_)) => assert!(e.to_string().contains("\"colour\"")),
+            other => panic!("{other:?}"),
+        }
+        match parse_csv(b"process,year,cost,unit\npsn:4004,2024-25,1,x\n") {
+            Err(e @ FileError::MissingColumns(_)) => assert!(e.to_string().contains("volume")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            parse_csv(b"process,year,cost,volume,unit,cost\n"),
+            Err(FileError::DuplicateColumn("cost".to_owned()))
+        );
+        let big = vec![b'a'; MAX_CSV_BYTES + 1];
+        assert_eq!(
+            parse_csv(&big),
+            Err(FileError::TooLarge {
+                size: MAX_CSV_BYTES + 1
+            })
+        );
+        let many = format!(
+            "{HEADER}\n{}",
+            "psn:4004,2024-25,5,1,invoice paid\n".repeat(MAX_ROWS + 1)
+        );
+        assert!(many.len() < MAX_CSV_BYTES);
+        assert_eq!(parse_csv(many.as_bytes()), Err(FileError::TooManyRows));
+        let exactly = format!(
+            "{HEADER}\n{}",
+            "psn:4004,2024-25,5,1,invoice paid\n".repeat(MAX_ROWS)
+        );
+        assert_eq!(parse_csv(exactly.as_bytes()).map(|r| r.len()), Ok(MAX_ROWS));
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_a_row_problem() {
+        let v = check(&format!(
+            "{HEADER}\npsn:4004,2024-25,500,100,invoice paid\npsn:4005,2024-25,\"500,100,invoice raised\n"
+        ));
+        assert_eq!(v.outcome.accepted, 1);
+        assert_eq!(v.outcome.refused, 1);
+        assert!(
+            problems(&v).contains("fields but the header has 5"),
+            "{}",
+            problems(&v)
+        );
+    }
+
+    #[test]
+    fn mangled_files_never_panic() {
+        let good = "\u{feff}process,year,cost,volume,unit,fte,satisfaction,note,confirm_outlier,publish_now\n\
+            psn:4004,2024-25,408000.50,120000,invoice paid,9.5,80,\"a \"\"note\"\"\",no,yes\n\
+            lgsl:979,2023-24,270000,5000,employee paid,,,,,\n";
+        let metrics = metrics();
+        let mut rng = crate::synthetic::SplitMix(7);
+        let alphabet = b",\"\n\r\t-+.e0123456789\xff\xc3\xa9=@ \x00";
+        for _ in 0..2_000 {
+            let mut bytes = good.as_bytes().to_vec();
+            for _ in 0..(1 + rng.next() % 6) {
+                let at = (rng.next() % bytes.len() as u64) as usize;
+                let byte = alphabet[(rng.next() % alphabet.len() as u64) as usize];
+                match rng.next() % 3 {
+                    0 => bytes[at] = byte,
+                    1 => bytes.insert(at, byte),
+                    _ => {
+                        bytes.remove(at);
+                    }
+                }
+            }
+            if let Ok(rows) = parse_csv(&bytes) {
+                let v = validate(rows, &metrics, TODAY, &none_existing, &no_network);
+                let counted = v.outcome.accepted
+                    + v.outcome.corrected
+                    + v.outcome.needs_confirmation
+                    + v.outcome.refused;
+                assert_eq!(counted, v.outcome.rows.len() as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn batches_are_checked_like_files() {
+        let good = ReturnInput {
+            process: "psn:4004".to_owned(),
+            year: "2024-25".parse().expect("year"),
+            cost_pence: 40_800_000,
+            volume: 120_000,
+            unit: "invoice paid".to_owned(),
+            fte: Some(f64::NAN),
+            satisfaction_percent: Some(f64::INFINITY),
+            note: None,
+            confirm_outlier: false,
+            publish_now: false,
+        };
+        let batch = ReturnBatch {
+            returns: vec![good.clone()],
+        };
+        let rows = from_batch(&batch).expect("rows");
+        assert_eq!(rows[0].line, 1);
+        let v = validate(rows, &metrics(), TODAY, &none_existing, &no_network);
+        let p = problems(&v);
+        assert!(p.contains("fte") && p.contains("satisfaction"), "{p}");
+        let big = ReturnBatch {
+            returns: vec![good; MAX_ROWS + 1],
+        };
+        assert_eq!(from_batch(&big), Err(FileError::TooManyRows));
+        assert_eq!(
+            from_batch(&ReturnBatch {
+                returns: Vec::new()
+            }),
+            Err(FileError::NoReturns)
+        );
+    }
 }

@@ -21,10 +21,10 @@ const COST_PER_FTE: f64 = 42_000.0;
 const STAFF_SHARE: f64 = 0.6;
 
 /// splitmix64: small, fast and good enough for demo noise.
-struct SplitMix(u64);
+pub(crate) struct SplitMix(pub(crate) u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -113,4 +113,92 @@ pub fn council_returns(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::returns::{from_batch, validate, Existing};
+    use psn_api::{Quartiles, ReturnBatch};
+    use time::macros::date;
+
+    fn councils() -> Vec<(String, f64)> {
+        let profiles = psn_orgdata::council_profiles().expect("profiles");
+        profiles
+            .iter()
+            .filter_map(|p| match p.values.get("population") {
+                Some(psn_orgdata::ProfileValue::Number(n)) => Some((p.code.clone(), *n)),
+                _ => None,
+            })
+            .take(60)
+            .collect()
+    }
+
+    #[test]
+    fn deterministic_and_valid() {
+        let metrics = crate::metrics::embedded().expect("metrics");
+        let councils = councils();
+        let years: Vec<FinancialYear> = ["2023-24", "2024-25"]
+            .iter()
+            .map(|y| y.parse().expect("year"))
+            .collect();
+        let a = council_returns(&metrics, &councils, &years, 42);
+        let b = council_returns(&metrics, &councils, &years, 42);
+        let c = council_returns(&metrics, &councils, &years, 43);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(
+            a.len(),
+            councils.len() * years.len() * metrics.metrics.len()
+        );
+        for (code, _) in &councils {
+            let returns: Vec<ReturnInput> = a
+                .iter()
+                .filter(|(c, _)| c == code)
+                .map(|(_, r)| r.clone())
+                .collect();
+            let rows = from_batch(&ReturnBatch { returns }).expect("rows");
+            let none = |_: &str, _: FinancialYear| -> Option<Existing> { None };
+            let network = |_: &str, _: FinancialYear| -> Option<Quartiles> { None };
+            let v = validate(rows, &metrics, date!(2026 - 12 - 06), &none, &network);
+            assert_eq!(
+                v.outcome.refused + v.outcome.needs_confirmation,
+                0,
+                "{code}: {:?}",
+                v.outcome.rows
+            );
+        }
+        for (_, r) in &a {
+            assert_eq!(r.note.as_deref(), Some(NOTE));
+            assert!(!r.publish_now);
+            let metric = crate::metrics::find(&metrics, &r.process).expect("metric");
+            assert_eq!(
+                r.satisfaction_percent.is_some(),
+                metric.office == Office::FrontOffice
+            );
+            if let Some(s) = r.satisfaction_percent {
+                assert!((60.0..=95.0).contains(&s));
+            }
+        }
+        // Around the reference: the median accounts-payable cost per invoice is near £3.40.
+        let mut ap: Vec<f64> = a
+            .iter()
+            .filter(|(_, r)| r.process == "psn:4004")
+            .map(|(_, r)| r.cost_pence as f64 / 100.0 / r.volume as f64)
+            .collect();
+        ap.sort_by(f64::total_cmp);
+        let median = ap[ap.len() / 2];
+        assert!((2.0..5.0).contains(&median), "{median}");
+    }
+
+    #[test]
+    fn basis_order() {
+        let metrics = crate::metrics::embedded().expect("metrics");
+        let find = |p| crate::metrics::find(&metrics, p).expect("metric");
+        assert!((basis(find("psn:4004")) - 3.40).abs() < 1e-9);
+        assert!((basis(find("psn:4002")) - 1050.0).abs() < 1e-9);
+        assert!((basis(find("psn:4001")) - 25.0).abs() < 1e-9);
+        // Payroll: PwC's range has no typical figure, so its midpoint £55.
+        assert!((basis(find("lgsl:979")) - 55.0).abs() < 1e-9);
+    }
 }

@@ -16,16 +16,15 @@ pub(crate) fn thousands(value: f64) -> String {
     }
 }
 
-/// Inserts a comma every three digits from the right.
+/// Inserts a comma every three digits from the right (`digits` is ASCII digits).
 fn group(digits: &str) -> String {
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    digits
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|chunk| std::str::from_utf8(chunk).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A number for a person: whole with separators from 100 up, else up to two decimals.

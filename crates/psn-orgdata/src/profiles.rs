@@ -28,7 +28,7 @@ const MERGED: &str = "profile variables";
 
 /// One variable's value for one council.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(rename_all = "kebab-case", untagged)]
+#[serde(untagged)]
 pub enum ProfileValue {
     /// A finite number (population, km², people per km²).
     Number(f64),
