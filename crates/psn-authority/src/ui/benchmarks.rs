@@ -1313,6 +1313,142 @@ pub async fn delete_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use psn_api::{
+        MeasuredProvider, MemberPosition, PeerFigure, PersonView, ProcessLabel, Quartiles, Saving,
+        Withheld,
+    };
+
+    fn kent_admin() -> Viewer {
+        Viewer {
+            person: PersonView {
+                id: "p1".into(),
+                username: "kent-admin".into(),
+                member: Some(member("GB/LA/E10000016")),
+                role: PersonRole::MemberAdmin,
+                oidc_provider: None,
+                disabled: false,
+                locked_until: None,
+                created_at: OffsetDateTime::UNIX_EPOCH,
+                updated_at: OffsetDateTime::UNIX_EPOCH,
+            },
+            csrf: "token".into(),
+            token_hash: "hash".into(),
+        }
+    }
+
+    fn member(id: &str) -> MemberId {
+        id.parse().expect("member id")
+    }
+
+    /// A report with every part the page shows: synthetic, a part withheld, an unpublished
+    /// peer, a saving that is negative at its cautious end, and a provider.
+    fn sample_report() -> BenchmarkReport {
+        let set = psn_benchmark::metrics::embedded().expect("metrics");
+        let metric = psn_benchmark::metrics::find(&set, "psn:4004")
+            .expect("psn:4004")
+            .clone();
+        let kent = member("GB/LA/E10000016");
+        BenchmarkReport {
+            process: ProcessLabel {
+                id: "psn:4004".into(),
+                label: metric.label.clone(),
+            },
+            metric,
+            metrics_version: set.version.clone(),
+            model_version: "2026.1".into(),
+            year: FinancialYear { start: 2024 },
+            generated_at: OffsetDateTime::UNIX_EPOCH,
+            synthetic: true,
+            distribution: Some(Quartiles {
+                contributors: 7,
+                q1: 2.0,
+                median: 3.0,
+                q3: 4.0,
+            }),
+            member: Some(MemberPosition {
+                member: kent.clone(),
+                name: "Kent <b>County</b> Council".into(),
+                cost: 408_000.0,
+                volume: 120_000,
+                cost_per_unit: 3.4,
+                fte: Some(8.0),
+                units_per_fte: Some(15_000.0),
+                satisfaction_percent: None,
+                percentile: Some(57.0),
+                band: Some(Band::Amber),
+            }),
+            peers_choice: PeerChoice::Auto,
+            peers: vec![PeerFigure {
+                member: member("GB/LA/E10000008"),
+                name: "Devon County Council".into(),
+                distance: Some(0.12),
+                cost_per_unit: None,
+                volume: None,
+                published: false,
+            }],
+            peer_quartiles: None,
+            savings: vec![Saving {
+                basis: SavingBasis::PeersMedian,
+                formula: "(£3.40 − £3.00) × 120,000 invoices paid = £48,000".into(),
+                low: -12_000.0,
+                central: 48_000.0,
+                high: 96_000.0,
+            }],
+            providers: vec![MeasuredProvider {
+                service: "GB/LA/E10000016/finance/payables".parse().expect("service"),
+                title: "Payables for councils".into(),
+                provider: kent,
+                provider_name: "Kent County Council".into(),
+                price: None,
+                price_per_unit: Some((1.5, 2.5)),
+                availability_percent: Some(99.5),
+                latency_p50_ms: Some(20),
+                latency_p95_ms: Some(80),
+                calls_per_day: 12.0,
+                consumers: 3,
+            }],
+            withheld: vec![Withheld {
+                part: "peers' median".into(),
+                rule: PublicationRule::KContributors,
+                detail: "3 of 15 peers published figures; at least 5 are needed.".into(),
+            }],
+            published_costs: vec![1.0, 2.0, 3.0, 3.4, 4.0, 5.0, 6.0],
+        }
+    }
+
+    #[test]
+    fn the_report_page_shows_every_part_in_words() {
+        let viewer = kent_admin();
+        let request = ReportRequest {
+            process: "psn:4004".into(),
+            member: Some(member("GB/LA/E10000016")),
+            peers: PeerChoice::Auto,
+            year: Some(FinancialYear { start: 2024 }),
+        };
+        let html = report_page(&viewer, &request, sample_report())
+            .render()
+            .expect("renders");
+        for expected in [
+            "Accounts payable: Kent &#60;b&#62;County&#60;/b&#62; Council",
+            "Synthetic figures",
+            "peers&#39; median not shown (Too few contributors).",
+            "Amber: between the quartiles",
+            "57% of contributors have a lower cost per invoice paid",
+            "standing apart saves £12,000",
+            "£48,000",
+            "not published",
+            "<desc id=\"distribution-desc\">",
+            "marked with a diamond: £3.40",
+            "Payables for councils £1.50 to £2.50, 99.50%",
+            "/ui/benchmarks/report.csv?process=psn%3A4004&#38;member=GB%2FLA%2FE10000016&#38;year=2024-25",
+            "/ui/services/GB/LA/E10000016/finance/payables",
+        ] {
+            assert!(html.contains(expected), "{expected} in {html}");
+        }
+        assert!(!html.contains("<b>County"), "names are escaped");
+        assert!(!html.contains("NaN") && !html.contains("style="));
+        assert!(!html.contains("-12"), "no bare minus on a saving");
+    }
 
     #[test]
     fn amounts_read_as_words_with_no_bare_minus() {
