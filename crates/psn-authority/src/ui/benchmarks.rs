@@ -195,12 +195,17 @@ fn pounds(v: f64) -> String {
     let whole = v.abs().round();
     // Finite and rounded: the cast saturates at worst, for sums no council has.
     let digits = (whole as u64).to_string();
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
+    // Digits are ASCII: the first group has one to three of them, then groups of three.
+    let head = match digits.len() % 3 {
+        0 => 3,
+        r => r,
+    }
+    .min(digits.len());
+    let (first, rest) = digits.split_at(head);
+    let mut grouped = first.to_owned();
+    for chunk in rest.as_bytes().chunks(3) {
+        grouped.push(',');
+        grouped.extend(chunk.iter().copied().map(char::from));
     }
     format!("£{grouped}")
 }
@@ -519,7 +524,10 @@ fn report_page(viewer: &Viewer, request: &ReportRequest, r: BenchmarkReport) -> 
             headline.push(("Staff".into(), format!("{fte:.1} FTE")));
         }
         if let Some(u) = m.units_per_fte {
-            headline.push((format!("{unit} per FTE"), format!("{u:.0}")));
+            headline.push((
+                "Units per FTE".into(),
+                format!("{} {unit} a year", count(u.round().max(0.0) as u64)),
+            ));
         }
         if let Some(s) = m.satisfaction_percent {
             headline.push(("Satisfaction".into(), format!("{s:.0}%")));
