@@ -1458,6 +1458,116 @@ mod tests {
         assert!(!html.contains("-12"), "no bare minus on a saving");
     }
 
+    fn returns_form(viewer: &Viewer) -> ReturnsPage {
+        ReturnsPage {
+            layout: viewer.frame("/ui/benchmarks"),
+            csrf: viewer.csrf.clone(),
+            member: Some("GB/LA/E10000016".into()),
+            member_input: "GB/LA/E10000016".into(),
+            may_submit: true,
+            returns: Vec::new(),
+            columns: &RETURN_COLUMNS,
+            limit: "1024 KiB".into(),
+            csv: String::new(),
+            error: None,
+            outcome: None,
+        }
+    }
+
+    #[test]
+    fn a_refused_submission_links_each_problem_to_its_row() {
+        let viewer = kent_admin();
+        let mut page = returns_form(&viewer);
+        page.csv = "process,year\n</textarea><script>".into();
+        page.outcome = Some(outcome_view(SubmitOutcome {
+            stored: false,
+            dry_run: true,
+            accepted: 1,
+            corrected: 0,
+            needs_confirmation: 1,
+            refused: 1,
+            rows: vec![
+                psn_api::RowVerdict {
+                    line: 2,
+                    process: Some("psn:4004".into()),
+                    year: Some("2024-25".into()),
+                    status: RowStatus::Accepted,
+                    problems: Vec::new(),
+                },
+                psn_api::RowVerdict {
+                    line: 3,
+                    process: Some("psn:4004".into()),
+                    year: Some("2023-24".into()),
+                    status: RowStatus::NeedsConfirmation,
+                    problems: vec!["£90.00 per invoice paid is above the plausible £20.00".into()],
+                },
+                psn_api::RowVerdict {
+                    line: 4,
+                    process: Some("=cmd".into()),
+                    year: None,
+                    status: RowStatus::Refused,
+                    problems: vec!["unknown process".into(), "no year".into()],
+                },
+            ],
+        }));
+        let html = page.render().expect("renders");
+        for expected in [
+            "<title>Error: Benchmark returns",
+            "There is a problem: nothing was stored",
+            "Nothing was stored: 1 row was refused and 1 row has an outlier to confirm.",
+            "<a href=\"#line-3\">Line 3: £90.00 per invoice paid",
+            "set confirm_outlier to yes",
+            "<a href=\"#line-4\">Line 4: no year</a>",
+            "id=\"line-2\"",
+            "&#60;/textarea&#62;&#60;script&#62;",
+        ] {
+            assert!(html.contains(expected), "{expected} in {html}");
+        }
+        let mut page = returns_form(&viewer);
+        page.outcome = Some(outcome_view(SubmitOutcome {
+            stored: true,
+            dry_run: false,
+            accepted: 2,
+            corrected: 1,
+            needs_confirmation: 0,
+            refused: 0,
+            rows: Vec::new(),
+        }));
+        let html = page.render().expect("renders");
+        assert!(html.contains("Stored: 2 new returns and 1 correction."));
+        assert!(!html.contains("govuk-error-summary"));
+    }
+
+    #[test]
+    fn a_refused_group_names_its_field() {
+        let viewer = kent_admin();
+        let page = GroupsPage {
+            layout: viewer.frame("/ui/benchmarks"),
+            csrf: viewer.csrf.clone(),
+            member: Some("GB/LA/E10000016".into()),
+            member_input: String::new(),
+            may_change: true,
+            groups: vec![GroupLine {
+                name: "south".into(),
+                members: vec!["GB/LA/E10000008".into()],
+                saved: "2026-01-01 00:00 UTC".into(),
+            }],
+            name: "bad name".into(),
+            members: String::new(),
+            error: Some(FieldError {
+                field: "name",
+                message: "Enter a name".into(),
+            }),
+        };
+        let html = page.render().expect("renders");
+        assert!(
+            html.contains("<a href=\"#name\">Enter a name</a>"),
+            "{html}"
+        );
+        assert!(html.contains("id=\"name-error\""));
+        assert!(html.contains("Delete<span class=\"govuk-visually-hidden\"> group south</span>"));
+    }
+
     #[test]
     fn amounts_read_as_words_with_no_bare_minus() {
         assert_eq!(pounds(156_000.4), "£156,000");
