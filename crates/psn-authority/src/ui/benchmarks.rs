@@ -300,7 +300,17 @@ async fn overview_page(ui: &Ui, viewer: &Viewer) -> Result<OverviewPage, Fault> 
             .collect(),
         None => Vec::new(),
     };
-    Ok(OverviewPage {
+    Ok(overview_view(viewer, set, model, groups))
+}
+
+/// The overview from the published definitions and the member's group names.
+fn overview_view(
+    viewer: &Viewer,
+    set: &psn_api::MetricSet,
+    model: &psn_api::PeerModel,
+    groups: Vec<String>,
+) -> OverviewPage {
+    OverviewPage {
         layout: viewer.frame("/ui/benchmarks"),
         metrics_version: set.version.clone(),
         metrics: set
@@ -359,7 +369,7 @@ async fn overview_page(ui: &Ui, viewer: &Viewer) -> Result<OverviewPage, Fault> 
             .collect(),
         own_member: viewer.own_member().map(ToString::to_string),
         groups,
-    })
+    }
 }
 
 /// The report's request from the query (read as the API reads it), with the member a person
@@ -1566,6 +1576,33 @@ mod tests {
         );
         assert!(html.contains("id=\"name-error\""));
         assert!(html.contains("Delete<span class=\"govuk-visually-hidden\"> group south</span>"));
+    }
+
+    #[test]
+    fn the_overview_lists_every_metric_and_the_model() {
+        let set = psn_benchmark::metrics::embedded().expect("metrics");
+        let model = psn_benchmark::peers::embedded_model().expect("model");
+        let viewer = kent_admin();
+        let html = overview_view(&viewer, &set, &model, vec!["south".into()])
+            .render()
+            .expect("renders");
+        assert!(set.metrics.len() >= 10);
+        for m in &set.metrics {
+            assert!(
+                html.contains(&format!("value=\"{}\"", m.process)),
+                "{}",
+                m.process
+            );
+        }
+        for v in &model.variables {
+            assert!(html.contains(&format!("({})", v.name)), "{}", v.name);
+        }
+        assert!(html.contains("<option value=\"south\">Saved group: south</option>"));
+        assert!(
+            html.contains("(your own)"),
+            "a member's person reports on their own"
+        );
+        assert!(!html.contains("id=\"member\""));
     }
 
     #[test]
