@@ -22,13 +22,37 @@ fn unit(v: f64) -> String {
     format!("{v:.1}")
 }
 
-/// Pounds per unit as people read them: pence matter below £10, fractions of a penny below £1.
+/// A whole number with thousands separators, `1,589,100`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    // Digits are ASCII: the first group has one to three of them, then groups of three.
+    let head = match digits.len() % 3 {
+        0 => 3,
+        r => r,
+    }
+    .min(digits.len());
+    let (first, rest) = digits.split_at(head);
+    let mut grouped = first.to_owned();
+    for chunk in rest.as_bytes().chunks(3) {
+        grouped.push(',');
+        grouped.extend(chunk.iter().copied().map(char::from));
+    }
+    grouped
+}
+
+/// Pounds per unit as people read them: fractions of a penny below £1, pence up to £1,000,
+/// whole pounds with separators above.
 pub fn money(v: f64) -> String {
     if !v.is_finite() {
         return "not available".into();
     }
     if v == 0.0 {
         return "£0".into();
+    }
+    if v.abs() >= 1000.0 {
+        let sign = if v < 0.0 { "-" } else { "" };
+        // Finite and rounded: the cast saturates at worst.
+        return format!("{sign}£{}", thousands(v.abs().round() as u64));
     }
     if v.abs() < 1.0 {
         format!("£{v:.3}")
@@ -646,5 +670,9 @@ mod tests {
         assert_eq!(money(3.4), "£3.40");
         assert_eq!(money(0.0123), "£0.012");
         assert_eq!(money(f64::NAN), "not available");
+        assert_eq!(money(10_000.0), "£10,000");
+        assert_eq!(thousands(1_589_100), "1,589,100");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(0), "0");
     }
 }

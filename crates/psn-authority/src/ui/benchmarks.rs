@@ -187,32 +187,19 @@ fn value<'a>(pairs: &'a [(&'static str, String)], name: &str) -> Option<&'a str>
         .map(|(_, v)| v.as_str())
 }
 
-/// Whole pounds with thousands separators, `£156,000`.
+/// Whole pounds with thousands separators, `£156,000`, of the amount's size: callers word its
+/// sign (see `saving_words`).
 fn pounds(v: f64) -> String {
     if !v.is_finite() {
         return "not available".into();
     }
-    let whole = v.abs().round();
     // Finite and rounded: the cast saturates at worst, for sums no council has.
-    let digits = (whole as u64).to_string();
-    // Digits are ASCII: the first group has one to three of them, then groups of three.
-    let head = match digits.len() % 3 {
-        0 => 3,
-        r => r,
-    }
-    .min(digits.len());
-    let (first, rest) = digits.split_at(head);
-    let mut grouped = first.to_owned();
-    for chunk in rest.as_bytes().chunks(3) {
-        grouped.push(',');
-        grouped.extend(chunk.iter().copied().map(char::from));
-    }
-    format!("£{grouped}")
+    format!("£{}", charts::thousands(v.abs().round() as u64))
 }
 
 /// A count with thousands separators.
 fn count(n: u64) -> String {
-    pounds(n as f64).trim_start_matches('£').to_owned()
+    charts::thousands(n)
 }
 
 /// A saving in words: a negative one is what standing apart saves, never a bare minus sign.
