@@ -245,6 +245,11 @@ async fn demo(
         );
     }
     println!(
+        "benchmarks (synthetic returns for every council), e.g. Kent's accounts payable:\n  psn benchmark report --process psn:4004 --member GB/LA/E10000016 --data-dir {}\n  or {}/benchmarks\n",
+        dir.join("authority").display(),
+        info.ui.trim_end_matches('/')
+    );
+    println!(
         "details in {}; Ctrl-C stops the demo",
         dir.join("demo.json").display()
     );
