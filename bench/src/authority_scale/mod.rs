@@ -14,6 +14,7 @@
 //! production; only the registry's bulk seeding and the step-by-step timings run in this
 //! process. See `rounds` for how a refusal is observed.
 
+mod benchmarks;
 mod http;
 mod measure;
 mod network;
@@ -203,13 +204,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .map(|v| v.trim_start_matches("psn ").to_owned()),
             revision: crate::provenance::revision(),
         },
-        goals: Report::goals(&measured.build, &measured.load, &summary, &measured.search),
+        goals: Report::goals(
+            &measured.build,
+            &measured.load,
+            &summary,
+            &measured.search,
+            &measured.benchmarks,
+        ),
         summary,
         settings,
         registry: measured.registry,
         build: measured.build,
         load: measured.load,
         search: measured.search,
+        benchmarks: measured.benchmarks,
         rounds: measured.rounds,
     };
     let (json, markdown) = report.write(&args.out)?;
@@ -228,6 +236,7 @@ struct Measured {
     build: measure::BuildFigures,
     load: measure::LoadFigures,
     search: search::SearchFigures,
+    benchmarks: benchmarks::BenchmarkFigures,
     rounds: Vec<Round>,
 }
 
@@ -284,6 +293,13 @@ async fn measure(
         build.publish.median().map_or("–".into(), report::duration)
     ));
 
+    let today = time::OffsetDateTime::now_utc().date();
+    let returns = psn_authority::load_synthetic_returns(&dir, today).await?;
+    progress.say(&format!(
+        "loaded {} synthetic benchmark returns",
+        report::thousands(usize::try_from(returns).unwrap_or(usize::MAX))
+    ));
+
     let timeout = setup_timeout(s.members);
     progress.say("starting the authority");
     let mut authority = Authority::start(psn, &dir, authority_port, logs, timeout).await?;
@@ -301,6 +317,19 @@ async fn measure(
             .map_or("–".into(), |x| report::duration(x.p50)),
         search
             .search
+            .summary
+            .map_or("–".into(), |x| report::duration(x.p99)),
+    ));
+    let benchmarks = benchmarks::measure(&authority.operator, returns, s.search_rounds).await?;
+    progress.say(&format!(
+        "benchmark reports over {} contributors: p50 {}, p99 {}",
+        benchmarks.contributors,
+        benchmarks
+            .report
+            .summary
+            .map_or("–".into(), |x| report::duration(x.p50)),
+        benchmarks
+            .report
             .summary
             .map_or("–".into(), |x| report::duration(x.p99)),
     ));
@@ -401,6 +430,7 @@ async fn measure(
         build,
         load,
         search,
+        benchmarks,
         rounds,
     })
 }

@@ -1,6 +1,7 @@
 //! The run's record: the machine, the settings, every raw observation, their summaries and the
 //! goals, written as JSON (for tools) and Markdown (for people and docs/performance.md).
 
+use super::benchmarks::BenchmarkFigures;
 use super::measure::{BuildFigures, LoadFigures, Step};
 use super::rounds::{Kind, Round};
 use super::search::SearchFigures;
@@ -18,6 +19,9 @@ pub const RELOAD_GOAL_MS: f64 = 200.0;
 pub const REVOCATION_GOAL_MS: f64 = 5_000.0;
 /// Catalogue search goal (issue 16): p99 under 20 ms at 100,000 listings, facets included.
 pub const SEARCH_GOAL_MS: f64 = 20.0;
+/// Benchmark report goal (issue 17): "well under 100 ms" for a council's report over every
+/// council's returns; judged at p99.
+pub const BENCHMARK_REPORT_GOAL_MS: f64 = 100.0;
 
 /// The machine the run was on.
 #[derive(Debug, Clone, Serialize)]
@@ -242,6 +246,8 @@ pub struct Report {
     pub load: LoadFigures,
     /// Catalogue search figures.
     pub search: SearchFigures,
+    /// Benchmark report figures.
+    pub benchmarks: BenchmarkFigures,
     /// Every round, solo first.
     pub rounds: Vec<Round>,
     /// Summaries over the rounds.
@@ -261,6 +267,7 @@ impl Report {
         load: &LoadFigures,
         summary: &RoundSummary,
         search: &SearchFigures,
+        benchmarks: &BenchmarkFigures,
     ) -> Vec<Goal> {
         vec![
             Goal::new(
@@ -295,6 +302,14 @@ impl Report {
                 ),
                 search.search.summary.map(|s| s.p99),
                 SEARCH_GOAL_MS,
+            ),
+            Goal::new(
+                format!(
+                    "benchmark report of a council over {} contributors, p99 over {} processes",
+                    benchmarks.contributors, benchmarks.processes
+                ),
+                benchmarks.report.summary.map(|s| s.p99),
+                BENCHMARK_REPORT_GOAL_MS,
             ),
         ]
     }
@@ -441,6 +456,34 @@ impl Report {
                 "\nSearch costs {:.1}× the anchor at the median and {:.1}× at p99.",
                 search.p50 / anchor.p50.max(f64::MIN_POSITIVE),
                 search.p99 / anchor.p99.max(f64::MIN_POSITIVE)
+            );
+        }
+
+        let r = &self.benchmarks;
+        let _ = writeln!(
+            md,
+            "\n## Benchmark reports ({} reports: {} processes, {} returns, up to {} contributors each, through the API over TLS)\n",
+            r.report.samples_ms.len(),
+            r.processes,
+            thousands(usize::try_from(r.returns).unwrap_or(usize::MAX)),
+            r.contributors
+        );
+        step_table(
+            &mut md,
+            &[
+                (
+                    &r.report,
+                    "**a council's report**: distribution, position, peers, savings, providers",
+                ),
+                (&r.anchor, "anchor: `GET /v1/health` on the same connection"),
+            ],
+        );
+        if let (Some(report), Some(anchor)) = (r.report.summary, r.anchor.summary) {
+            let _ = writeln!(
+                md,
+                "\nA report costs {:.1}× the anchor at the median and {:.1}× at p99.",
+                report.p50 / anchor.p50.max(f64::MIN_POSITIVE),
+                report.p99 / anchor.p99.max(f64::MIN_POSITIVE)
             );
         }
 

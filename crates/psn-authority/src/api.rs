@@ -251,6 +251,7 @@ impl FromRequestParts<Arc<Authority>> for Reader {
 }
 
 pub(crate) mod access;
+mod benchmarks;
 mod checkpoints;
 mod documents;
 
@@ -341,6 +342,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .route("/v1/gateway/grants", get(list_grants).post(add_grant))
         .route("/v1/gateway/grants/revoke", post(revoke_grant))
         .merge(access::routes())
+        .merge(benchmarks::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             authority.clone(),
             crate::metrics::track,

@@ -40,6 +40,38 @@ pub struct Settings {
     /// OpenID Connect providers people may sign in to the web UI with (`[[oidc]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub oidc: Vec<OidcProvider>,
+    /// Publication rules of benchmark reports (`[benchmarks]`, docs/benchmarks.md).
+    #[serde(default)]
+    pub benchmarks: BenchmarkSettings,
+}
+
+/// The network's publication rules for benchmarks (`[benchmarks]` in `authority.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchmarkSettings {
+    /// Months after a financial year ends before a member's own figures are shown to others
+    /// (unless it opts in).
+    #[serde(default = "default_embargo_months")]
+    pub embargo_months: u32,
+    /// Fewest contributors an aggregate is shown for.
+    #[serde(default = "default_min_contributors")]
+    pub min_contributors: u32,
+}
+
+impl Default for BenchmarkSettings {
+    fn default() -> Self {
+        Self {
+            embargo_months: default_embargo_months(),
+            min_contributors: default_min_contributors(),
+        }
+    }
+}
+
+fn default_embargo_months() -> u32 {
+    12
+}
+fn default_min_contributors() -> u32 {
+    5
 }
 
 /// Longest provider `name`: it is part of URLs and of the usernames of its people.
@@ -180,6 +212,7 @@ impl Settings {
             config_validity: default_config_validity(),
             token_validity: default_token_validity(),
             oidc: Vec::new(),
+            benchmarks: BenchmarkSettings::default(),
         }
     }
 
@@ -193,6 +226,12 @@ impl Settings {
         }
         if self.token_validity < Duration::from_secs(60) {
             return Err("token_validity must be at least 1m".into());
+        }
+        if self.benchmarks.embargo_months > 120 {
+            return Err("benchmarks.embargo_months must be at most 120".into());
+        }
+        if !(2..=1000).contains(&self.benchmarks.min_contributors) {
+            return Err("benchmarks.min_contributors must be 2 to 1000".into());
         }
         for (i, provider) in self.oidc.iter().enumerate() {
             let at = format!("oidc[{i}] ({})", provider.name);

@@ -92,6 +92,8 @@ pub struct Authority {
     pub catalogue: search::Catalogue,
     /// The webhook delivery task's shared state (docs/access.md).
     pub webhooks: webhook::Webhooks,
+    /// Benchmark definitions, the peer model and council profiles (docs/benchmarks.md).
+    pub benchmarks: benchmarks::Benchmarks,
 }
 
 /// What `init` created.
@@ -221,6 +223,30 @@ fn read(path: &std::path::Path) -> Result<String, AuthorityError> {
     std::fs::read_to_string(path).map_err(io_error(path))
 }
 
+/// Loads `psn demo`'s synthetic benchmark returns (marked as synthetic) into the registry in
+/// `dir` for every council member, for the two latest financial years past the embargo at
+/// `today`; the authority may be running. Returns how many were stored.
+pub async fn load_synthetic_returns(
+    dir: &DataDir,
+    today: time::Date,
+) -> Result<u64, AuthorityError> {
+    let settings = dir.load_settings().map_err(AuthorityError::Setup)?;
+    let processes = psn_orgdata::ProcessCatalogue::embedded()
+        .map_err(|e| AuthorityError::Setup(format!("the embedded process taxonomy: {e}")))?;
+    let benchmarks = benchmarks::Benchmarks::new(&processes, &settings.benchmarks)
+        .map_err(AuthorityError::Setup)?;
+    let store = Store::open(&dir.database_url(&settings)).await?;
+    let years = benchmarks::synthetic_years(today);
+    let stored = benchmarks::load_synthetic(&store, &benchmarks, "operator:synthetic", &years)
+        .await
+        .map_err(|e| match e {
+            benchmarks::BenchmarkError::Store(e) => AuthorityError::Store(e),
+            other => AuthorityError::Setup(other.to_string()),
+        });
+    store.close().await;
+    stored
+}
+
 /// Starts the authority from its data directory.
 pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, AuthorityError> {
     let settings = dir.load_settings().map_err(AuthorityError::Setup)?;
@@ -296,6 +322,8 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
     };
     let processes = psn_orgdata::ProcessCatalogue::embedded()
         .map_err(|e| AuthorityError::Setup(format!("the embedded process taxonomy: {e}")))?;
+    let benchmarks = benchmarks::Benchmarks::new(&processes, &settings.benchmarks)
+        .map_err(AuthorityError::Setup)?;
     let publisher = Publisher::new(store.clone(), signer, description);
     let published = publisher.publish().await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -315,6 +343,7 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
             .map_err(|e| AuthorityError::Setup(format!("the catalogue index: {e}")))?,
         webhooks: webhook::Webhooks::new()
             .map_err(|e| AuthorityError::Setup(format!("the webhook sender: {e}")))?,
+        benchmarks,
     });
     authority
         .catalogue

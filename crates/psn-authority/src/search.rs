@@ -599,6 +599,27 @@ fn by_quality(x: &ListingCard, y: &ListingCard) -> std::cmp::Ordering {
         .then_with(|| x.service.cmp(&y.service))
 }
 
+/// The active listings supporting process `id` (which the caller has checked), best measured
+/// first, at most [`PARTNERS_SHOWN`]: what a benchmark report sets against a member's own cost.
+pub fn process_providers(a: &Authority, id: &str) -> Vec<ListingCard> {
+    let mut providers: Vec<ListingCard> = {
+        let shelf = a
+            .catalogue
+            .shelf
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        shelf
+            .listings
+            .values()
+            .filter(|l| l.processes.iter().any(|p| p.id == id))
+            .filter_map(|l| card(&shelf, l))
+            .collect()
+    };
+    providers.sort_by(by_quality);
+    providers.truncate(PARTNERS_SHOWN);
+    providers
+}
+
 /// Who provides a process through the network, and who consumes those services.
 pub async fn process_partners(a: &Authority, id: &str) -> Result<ProcessPartners, SearchError> {
     let process = a.processes.get(id).ok_or_else(|| {

@@ -33,6 +33,7 @@ mod overview;
 mod people;
 
 pub use access::{DeliveryRecord, DueDelivery, RequestChange, RequestFilter};
+pub use benchmarks::{CurrentReturn, MAX_PEER_GROUPS, MAX_VERSIONS};
 pub use documents::{sha256_hex, StoredDocument};
 pub use listings::ListingSource;
 pub use oidc::{OidcIdentity, OidcLinked, OidcPending};
@@ -68,6 +69,7 @@ pub enum StoreError {
 type Result<T> = std::result::Result<T, StoreError>;
 
 mod access;
+mod benchmarks;
 mod checkpoints;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

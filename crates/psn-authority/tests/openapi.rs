@@ -27,6 +27,7 @@ fn routed() -> BTreeSet<(String, String)> {
     let source = concat!(
         include_str!("../src/api.rs"),
         include_str!("../src/api/access.rs"),
+        include_str!("../src/api/benchmarks.rs"),
         include_str!("../src/people.rs")
     );
     let mut routes = BTreeSet::new();
@@ -99,7 +100,9 @@ fn every_operation_states_its_responses_and_typed_parameters() {
             );
             for (code, response) in responses {
                 assert!(code.len() == 3 && code.parse::<u16>().is_ok(), "{what}");
-                if code.starts_with('4') || code.starts_with('5') {
+                // A refused returns file answers with every row's verdict, not one problem.
+                let verdicts = what == "post /v1/gateway/benchmarks/returns" && code == "422";
+                if (code.starts_with('4') || code.starts_with('5')) && !verdicts {
                     assert_eq!(
                         response["content"]["application/problem+json"]["schema"]["$ref"],
                         "#/components/schemas/Problem",

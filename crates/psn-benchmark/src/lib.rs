@@ -29,6 +29,8 @@ pub mod synthetic;
 
 mod text;
 
+pub use text::{pounds, whole_pounds};
+
 /// Why metric definitions or the peer model could not be loaded, or a peer question answered.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

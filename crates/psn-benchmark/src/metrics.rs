@@ -14,7 +14,8 @@ use psn_orgdata::ProcessCatalogue;
 use crate::text::clip;
 use crate::Error;
 
-const EMBEDDED: &str = include_str!("../../../data/benchmarks/metrics.json");
+/// The definitions as shipped (`data/benchmarks/metrics.json`).
+pub const EMBEDDED: &str = include_str!("../../../data/benchmarks/metrics.json");
 
 /// Longest version, unit, label or source text accepted.
 const MAX_TEXT_CHARS: usize = 500;

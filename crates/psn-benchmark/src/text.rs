@@ -42,7 +42,7 @@ pub(crate) fn number(value: f64) -> String {
 
 /// Pounds and pence with separators: `£3.40`, `£1,234.50`, `−£12.00`. Amounts under 10p keep
 /// four decimals so a cost per unit of a fraction of a penny still reads.
-pub(crate) fn pounds(value: f64) -> String {
+pub fn pounds(value: f64) -> String {
     if !value.is_finite() {
         return "unknown".to_owned();
     }
@@ -62,7 +62,7 @@ pub(crate) fn pounds(value: f64) -> String {
 }
 
 /// Whole pounds with separators: `£156,000`, `−£12,000`.
-pub(crate) fn whole_pounds(value: f64) -> String {
+pub fn whole_pounds(value: f64) -> String {
     if !value.is_finite() {
         return "unknown".to_owned();
     }

@@ -24,8 +24,9 @@ struct Sample {
     lifecycle: Lifecycle,
     service_type: ServiceType,
     who_may_apply: WhoMayApply,
-    /// Price per unit and month in pence (min, max, unit), or free.
+    /// Price per unit in pence (min, max, unit) per `price_interval`, or free.
     price: Option<(u64, u64, &'static str)>,
+    price_interval: PriceInterval,
     areas: &'static [&'static str],
 }
 
@@ -44,6 +45,7 @@ const fn sample(
         service_type: ServiceType::Rest,
         who_may_apply: WhoMayApply::AnyMember,
         price: None,
+        price_interval: PriceInterval::Month,
         areas: &[],
     }
 }
@@ -56,7 +58,7 @@ const SAMPLES: &[Sample] = &[
             "GB/LA/E08000035/shared/payroll",
             "Payroll shared service",
             "Payslips, pension deductions and year-end returns run for partner councils and schools.",
-            &["psn:4002", "psn:3001"],
+            &["psn:4002", "psn:3001", "lgsl:979"],
         )
     },
     Sample {
@@ -116,6 +118,8 @@ const SAMPLES: &[Sample] = &[
         )
     },
     Sample {
+        price: Some((65, 95, "invoice")),
+        price_interval: PriceInterval::Each,
         ..sample(
             "GB/LA/E10000030/finance/accounts-payable",
             "Accounts payable for partner councils",
@@ -202,7 +206,7 @@ pub async fn publish(authority: &Authority, operator: &AuthorityClient) -> Resul
                 min_pence,
                 max_pence,
                 unit: unit.into(),
-                interval: PriceInterval::Month,
+                interval: s.price_interval,
             };
         }
         details.validate().map_err(setup("sample listing"))?;

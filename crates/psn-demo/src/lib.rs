@@ -213,6 +213,15 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
         .await
         .map_err(setup("importing members"))?;
     let people = people::add(&operator).await?;
+    let today = time::OffsetDateTime::now_utc().date();
+    psn_authority::benchmarks::load_synthetic(
+        &authority.authority.store,
+        &authority.authority.benchmarks,
+        "demo",
+        &psn_authority::benchmarks::synthetic_years(today),
+    )
+    .await
+    .map_err(setup("loading synthetic benchmark returns"))?;
 
     let mut plan: Vec<(MemberId, Vec<String>)> = PLAN
         .iter()

@@ -119,6 +119,30 @@ async fn the_demo_runs_and_its_example_calls_return_what_it_says() {
             .is_some_and(|p| p.len() >= 2),
         "{payroll}"
     );
+    // Synthetic returns for every council: Kent's report has its position, its peers and a
+    // saving from buying Essex's accounts payable at its listed price.
+    let report = cli(&[
+        "benchmark",
+        "report",
+        "--process",
+        "psn:4004",
+        "--member",
+        "GB/LA/E10000016",
+    ]);
+    assert_eq!(report["synthetic"], true, "{report}");
+    assert!(
+        report["distribution"]["contributors"]
+            .as_u64()
+            .is_some_and(|n| n > 300),
+        "{report}"
+    );
+    assert_eq!(report["peers"].as_array().map(Vec::len), Some(15));
+    assert!(
+        report["savings"].as_array().is_some_and(|s| s
+            .iter()
+            .any(|s| s["basis"]["service"] == "GB/LA/E10000030/finance/accounts-payable")),
+        "{report}"
+    );
     // Every example call left records, and the logs verify while the demo runs.
     for member in info["members"].as_array().expect("members") {
         let data_dir = member["data_dir"].as_str().expect("data dir");

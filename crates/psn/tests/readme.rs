@@ -100,6 +100,21 @@ const PROMISES: &[(&str, &str)] = &[
     ("psn catalogue show", "Free school meals eligibility"),
     ("psn catalogue search", "GB/GOV/D6/eligibility/fsm-check"),
     ("psn catalogue partners", "Free school meals (lgsl:4)"),
+    (
+        "psn authority benchmark load-synthetic",
+        "synthetic benchmark returns",
+    ),
+    ("psn benchmark metrics", "psn:4004"),
+    ("psn benchmark peers", "Peers of Kent County Council"),
+    (
+        "psn benchmark report --process psn:4004 --member",
+        "Kent County Council",
+    ),
+    ("psn benchmark submit", "3 accepted"),
+    (
+        "psn benchmark report --process psn:4004 --output csv",
+        "section,",
+    ),
     ("psn audit verify", "INTACT"),
     ("psn audit show", "GB/LA/E10000016/revenues"),
     ("psn audit export", "to evidence.json"),
@@ -264,6 +279,11 @@ impl Reader {
             ("gw1.kent.example:8443", format!("127.0.0.1:{kent_port}")),
             // The example backend: the fake one (a member's own system, outside psn).
             ("http://10.0.0.5:9000/fsm", format!("{backend}/fsm")),
+            // The README's paths into the repository, from the reader's working directory.
+            (
+                "docs/examples/",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/").to_owned(),
+            ),
         ];
         Reader {
             cwd: tempfile::tempdir().expect("tempdir"),

@@ -59,7 +59,15 @@ impl AuthorityClient {
     }
 
     async fn text(&self, path: &str) -> Result<FetchedText, ClientError> {
-        let resp = self.send(self.request(Method::GET, path)).await?;
+        self.text_of(self.request(Method::GET, path)).await
+    }
+
+    /// Sends `req` and hands back the body as text, for files rather than JSON answers.
+    pub(super) async fn text_of(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<FetchedText, ClientError> {
+        let resp = self.send(req).await?;
         let header = |name: reqwest::header::HeaderName| {
             resp.headers()
                 .get(name)

@@ -229,12 +229,20 @@ pub async fn enrol_new_member(
     new: &psn_api::NewMember,
     subsystem: &str,
 ) -> EnrolledGateway {
+    a.operator().add_member(new).await.expect("add member");
+    enrol_registered(a, &new.id, subsystem).await
+}
+
+/// Adds `subsystem` to a registered member and enrols its gateway `gw1`.
+pub async fn enrol_registered(
+    a: &TestAuthority,
+    member_id: &psn_core::names::MemberId,
+    subsystem: &str,
+) -> EnrolledGateway {
     let op = a.operator();
-    let member = new.id.to_string();
-    let member_id = new.id.clone();
-    op.add_member(new).await.expect("add member");
+    let member = member_id.to_string();
     op.add_subsystem(
-        &member_id,
+        member_id,
         &psn_api::NewSubsystem {
             code: subsystem.parse().expect("subsystem code"),
         },
@@ -243,7 +251,7 @@ pub async fn enrol_new_member(
     .expect("subsystem");
     let token = op
         .create_token(&psn_api::TokenRequest {
-            member: member_id,
+            member: member_id.clone(),
             gateway: "gw1".parse().expect("gateway code"),
             ttl_seconds: None,
         })

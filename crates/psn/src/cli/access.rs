@@ -122,7 +122,17 @@ where
     F: Fn(AuthorityClient) -> Fut,
     Fut: std::future::Future<Output = Result<T, ClientError>>,
 {
-    let dir = GatewayDir::new(&member.data_dir);
+    with_gateway(&member.data_dir, f).await
+}
+
+/// Calls `f` with a client presenting the certificate of the gateway whose data directory is
+/// `dir`, trying each authority endpoint in turn while they are unreachable.
+pub(super) async fn with_gateway<T, F, Fut>(dir: &std::path::Path, f: F) -> anyhow::Result<T>
+where
+    F: Fn(AuthorityClient) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
+    let dir = GatewayDir::new(dir);
     let settings = dir.load_settings()?;
     let ca = dir.load_ca()?;
     let (identity, _) = dir.load_identity()?;

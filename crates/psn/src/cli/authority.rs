@@ -52,6 +52,9 @@ pub enum AuthorityCommand {
     /// Manage the people who sign in to the web UI.
     #[command(subcommand)]
     Person(super::person::PersonCommand),
+    /// Benchmark data the operator loads (docs/benchmarks.md).
+    #[command(subcommand)]
+    Benchmark(BenchmarkAdminCommand),
     /// Show the administrative audit trail.
     Events {
         #[command(flatten)]
@@ -153,6 +156,17 @@ pub enum MemberCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum BenchmarkAdminCommand {
+    /// Load psn demo's synthetic returns (marked as synthetic) for every council member, for
+    /// the two latest financial years whose embargo has ended; works while the authority runs.
+    LoadSynthetic {
+        /// The authority's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum SubsystemCommand {
     /// Add a subsystem to a member.
     Add {
@@ -226,6 +240,13 @@ pub async fn run(command: AuthorityCommand) -> anyhow::Result<()> {
         } => serve(data_dir, listen, public_url).await,
         AuthorityCommand::Member(c) => member(c).await,
         AuthorityCommand::Person(c) => super::person::run(c).await,
+        AuthorityCommand::Benchmark(BenchmarkAdminCommand::LoadSynthetic { data_dir }) => {
+            let today = time::OffsetDateTime::now_utc().date();
+            let stored =
+                psn_authority::load_synthetic_returns(&DataDir::new(&data_dir), today).await?;
+            println!("loaded {stored} synthetic benchmark returns");
+            Ok(())
+        }
         AuthorityCommand::Subsystem(SubsystemCommand::Add { connect, id }) => {
             let added = connect
                 .client()?

@@ -3,6 +3,7 @@
 mod access;
 mod audit;
 mod authority;
+mod benchmark;
 mod catalogue;
 mod config;
 mod connect;
@@ -77,6 +78,10 @@ pub enum Command {
     /// member's own (docs/access.md).
     #[command(subcommand)]
     Access(access::AccessCommand),
+    /// Published cost and performance by process: reports with peers and projected savings,
+    /// the peer model, and members' returns (docs/benchmarks.md).
+    #[command(subcommand)]
+    Benchmark(benchmark::BenchmarkCommand),
     /// Run a whole network on this machine: an authority and gateways of real UK public bodies
     /// with sample services, on loopback. Prints ready-to-paste calls; Ctrl-C stops it.
     Demo {
@@ -173,6 +178,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sla(c) => sla::run(c).await,
         Command::Catalogue(c) => catalogue::run(c).await,
         Command::Access(c) => access::run(c).await,
+        Command::Benchmark(c) => benchmark::run(c).await,
         Command::Demo {
             data_dir,
             members,
@@ -238,6 +244,11 @@ async fn demo(
             m.data_dir.display()
         );
     }
+    println!(
+        "benchmarks (synthetic returns for every council), e.g. Kent's accounts payable:\n  psn benchmark report --process psn:4004 --member GB/LA/E10000016 --data-dir {}\n  or {}/benchmarks\n",
+        dir.join("authority").display(),
+        info.ui.trim_end_matches('/')
+    );
     println!(
         "details in {}; Ctrl-C stops the demo",
         dir.join("demo.json").display()
@@ -347,6 +358,26 @@ mod tests {
         &["catalogue", "partners", "--member", "GB/LA/E10000016", "--data-dir", "gb"],
         &["catalogue", "search", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["catalogue", "partners", "--process", "lgsl:4", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["benchmark", "metrics", "--output", "json", "--data-dir", "gb"],
+        &["benchmark", "metrics", "--gateway-dir", "gw"],
+        &["benchmark", "metrics", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["benchmark", "model", "--output", "json", "--data-dir", "gb"],
+        &["benchmark", "model", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["benchmark", "peers", "--gateway-dir", "gw"],
+        &["benchmark", "peers", "--member", "GB/LA/E10000016", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["benchmark", "returns", "--member", "GB/LA/E10000016", "--data-dir", "gb"],
+        &["benchmark", "returns", "--member", "GB/LA/E10000016", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["benchmark", "model", "--gateway-dir", "gw"],
+        &["benchmark", "report", "--process", "psn:4004", "--member", "GB/LA/E10000016", "--peers", "shire-counties", "--year", "2024-25", "--output", "csv", "--data-dir", "gb"],
+        &["benchmark", "report", "--process", "psn:4004", "--gateway-dir", "gw"],
+        &["benchmark", "report", "--process", "psn:4004", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["benchmark", "peers", "--member", "GB/LA/E10000016", "--output", "json", "--data-dir", "gb"],
+        &["benchmark", "submit", "--file", "returns.csv", "--dry-run", "--output", "json", "--gateway-dir", "gw"],
+        &["benchmark", "returns", "--output", "csv", "--gateway-dir", "gw"],
+        &["benchmark", "group", "list", "--output", "json", "--gateway-dir", "gw"],
+        &["benchmark", "group", "save", "shire-counties", "--peer", "GB/LA/E10000008", "--peer", "GB/LA/E10000034", "--gateway-dir", "gw"],
+        &["benchmark", "group", "delete", "shire-counties", "--gateway-dir", "gw"],
+        &["authority", "benchmark", "load-synthetic", "--data-dir", "gb"],
         &["catalogue", "show", "GB/LA/E10000016/revenues/council-tax", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["catalogue", "openapi", "GB/GOV/D6/eligibility/fsm-check", "--out", "openapi.json", "--data-dir", "gb"],
         &["catalogue", "openapi", "GB/GOV/D6/eligibility/fsm-check", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
