@@ -1249,15 +1249,9 @@ pub async fn save_group(
             message,
         }),
         (Ok(()), Ok(members)) => {
-            let saved = bench::save_peer_group(
-                &ui.authority,
-                &owner,
-                &viewer.actor(),
-                name,
-                &members,
-                OffsetDateTime::now_utc(),
-            )
-            .await;
+            let saved =
+                bench::save_peer_group(&ui.authority, &owner, &viewer.actor(), name, &members)
+                    .await;
             match saved {
                 Ok(_) => None,
                 Err(BenchmarkError::Invalid(message) | BenchmarkError::NotFound(message)) => {
@@ -1309,7 +1303,7 @@ pub async fn delete_group(
     let Some(owner) = viewer.bench_admin() else {
         return viewer.fail(Failure::Forbidden);
     };
-    match bench::delete_peer_group(&ui.authority, &owner, form.name.trim()).await {
+    match bench::delete_peer_group(&ui.authority, &owner, &viewer.actor(), form.name.trim()).await {
         Ok(()) => Redirect::to("/ui/benchmarks/groups").into_response(),
         Err(e) => viewer.refuse(e.into()),
     }
