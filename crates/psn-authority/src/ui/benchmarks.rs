@@ -1076,11 +1076,14 @@ pub async fn submit_returns(
         return render(StatusCode::BAD_REQUEST, &page);
     }
     let dry_run = form.action == "check";
+    // Browsers send a textarea's line breaks as CRLF (HTML's form encoding); as LF, each row's
+    // line number in the verdicts is the line the person pasted.
+    let csv = form.csv.replace("\r\n", "\n");
     let outcome = bench::submit(
         &ui.authority,
         &member,
         &viewer.actor(),
-        Submission::Csv(form.csv.as_bytes()),
+        Submission::Csv(csv.as_bytes()),
         dry_run,
         OffsetDateTime::now_utc(),
     )
