@@ -1424,5 +1424,36 @@ async fn hostile_returns_csv_shows_every_row_and_stores_nothing() {
         .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.body.contains("Paste your returns as CSV"));
+
+    // A good file is stored, and the answer redirects, so reloading cannot store it twice.
+    let good = "process,year,cost,volume,unit\r\npsn:4004,2024-25,408000,120000,invoice paid\r\n";
+    let page = kent
+        .post(
+            "/ui/benchmarks/returns",
+            &[("csrf", &csrf), ("csv", good), ("action", "submit")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let location = page.location().to_owned();
+    assert_eq!(location, "/ui/benchmarks/returns?stored=1&corrected=0");
+    let page = kent.get(&location).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("Stored: 1 new return and 0 corrections."),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("£3.40"),
+        "the stored return is listed: {}",
+        page.body
+    );
+    let stored = psn_authority::benchmarks::returns(&authority, &member(KENT))
+        .await
+        .expect("returns");
+    assert_eq!(stored.returns.len(), 1);
+    let page = kent.get("/ui/benchmarks/returns?stored=lots").await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
     a.stop().await;
 }

@@ -182,7 +182,22 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<ParsedRow>, FileError> {
         if rows.len() == MAX_ROWS {
             return Err(FileError::TooManyRows);
         }
-        let line = record.position().map_or(0, csv::Position::line);
+        // From the byte offset, not the reader's own line count, so CR LF files (spreadsheets,
+        // a browser's text area) are numbered as an editor numbers them.
+        let line = record.position().map_or(0, |p| {
+            let at = usize::try_from(p.byte())
+                .unwrap_or(usize::MAX)
+                .min(text.len());
+            // The reader's position is before any blank lines it skipped to reach the record.
+            let blank = text.as_bytes()[at..]
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
+            1 + text.as_bytes()[..at + blank]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64
+        });
         let field = |name: &str| {
             columns
                 .get(name)
@@ -1050,5 +1065,23 @@ mod tests {
             }),
             Err(FileError::NoReturns)
         );
+    }
+
+    #[test]
+    fn rows_are_numbered_as_an_editor_numbers_them_whatever_the_line_endings() {
+        for newline in ["\n", "\r\n"] {
+            let text = [
+                "process,year,cost,volume,unit",
+                "psn:4004,2024-25,5000,1000,invoice paid",
+                "",
+                "psn:4004,2023-24,5000,1000,\"invoice",
+                "paid\"",
+                "psn:4005,2024-25,5000,1000,invoice raised",
+            ]
+            .join(newline);
+            let rows = parse_csv(text.as_bytes()).expect("parsed");
+            let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+            assert_eq!(lines, [2, 4, 6], "{newline:?}");
+        }
     }
 }

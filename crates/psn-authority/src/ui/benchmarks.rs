@@ -1013,9 +1013,27 @@ async fn returns_page(
 /// `GET /ui/benchmarks/returns?member=`: a member's returns, every version.
 pub async fn returns(State(ui): State<Arc<Ui>>, viewer: Viewer, raw: RawQuery) -> Response {
     let page = async {
-        let pairs = query(&raw, &["member"])?;
+        let pairs = query(&raw, &["member", "stored", "corrected"])?;
         let member = viewer.subject(value(&pairs, "member"))?;
-        returns_page(&ui, &viewer, member).await
+        let mut page = returns_page(&ui, &viewer, member).await?;
+        // After a submission was stored (post, redirect, get): say what was stored.
+        if let Some(accepted) = value(&pairs, "stored") {
+            let number = |name: &str, text: Option<&str>| {
+                text.unwrap_or("0")
+                    .parse::<u64>()
+                    .map_err(|_| Failure::BadRequest(format!("{name} must be a whole number")))
+            };
+            page.outcome = Some(outcome_view(SubmitOutcome {
+                stored: true,
+                dry_run: false,
+                accepted: number("stored", Some(accepted))?,
+                corrected: number("corrected", value(&pairs, "corrected"))?,
+                needs_confirmation: 0,
+                refused: 0,
+                rows: Vec::new(),
+            }));
+        }
+        Ok::<_, Fault>(page)
     };
     match page.await {
         Ok(page) => render(StatusCode::OK, &page),
@@ -1096,14 +1114,15 @@ pub async fn submit_returns(
                 StatusCode::OK
             };
             if o.stored {
-                // The history now holds what was stored.
-                match returns_page(&ui, &viewer, Some(member)).await {
-                    Ok(fresh) => page = fresh,
-                    Err(f) => return viewer.refuse(f),
-                }
-            } else {
-                page.csv = form.csv;
+                // Post, redirect, get: the history shows what was stored, and reloading the page
+                // cannot store it again as a correction.
+                return Redirect::to(&format!(
+                    "/ui/benchmarks/returns?stored={}&corrected={}",
+                    o.accepted, o.corrected
+                ))
+                .into_response();
             }
+            page.csv = form.csv;
             page.outcome = Some(outcome_view(o));
             render(status, &page)
         }
