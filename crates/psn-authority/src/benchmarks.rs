@@ -73,17 +73,53 @@ pub struct Benchmarks {
 }
 
 impl Benchmarks {
-    /// Loads the embedded definitions, model and profiles, checked against `processes`.
+    /// Loads the embedded definitions, the model (the network's own when `settings` names
+    /// one) and the profiles with any extra variable files merged in, checked against
+    /// `processes`; `dir` is the authority's data directory the settings' paths are relative to.
     pub fn new(
         processes: &psn_orgdata::ProcessCatalogue,
         settings: &BenchmarkSettings,
+        dir: &std::path::Path,
     ) -> Result<Self, String> {
         let metrics = psn_benchmark::metrics::parse(psn_benchmark::metrics::EMBEDDED, processes)
             .map_err(|e| format!("the benchmark metric definitions: {e}"))?;
-        let model =
-            psn_benchmark::peers::embedded_model().map_err(|e| format!("the peer model: {e}"))?;
-        let profiles =
+        let read = |file: &std::path::Path| {
+            let path = dir.join(file);
+            let size = std::fs::metadata(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+                .len();
+            if size > psn_orgdata::MAX_MERGE_BYTES as u64 {
+                return Err(format!(
+                    "{}: {size} bytes, more than the {} a benchmark data file may have",
+                    path.display(),
+                    psn_orgdata::MAX_MERGE_BYTES
+                ));
+            }
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        let model = match &settings.peer_model {
+            Some(file) => psn_benchmark::peers::parse_model(&read(file)?)
+                .map_err(|e| format!("the peer model {}: {e}", file.display()))?,
+            None => psn_benchmark::peers::embedded_model()
+                .map_err(|e| format!("the peer model: {e}"))?,
+        };
+        let mut profiles =
             psn_orgdata::council_profiles().map_err(|e| format!("the council profiles: {e}"))?;
+        for file in &settings.peer_variables {
+            profiles
+                .merge_csv(&read(file)?)
+                .map_err(|e| format!("the peer variables {}: {e}", file.display()))?;
+        }
+        if let Some(v) = model
+            .variables
+            .iter()
+            .find(|v| profiles.iter().all(|p| !p.values.contains_key(&v.name)))
+        {
+            return Err(format!(
+                "the peer model's variable {:?} has no value for any council; add a peer_variables file with it",
+                v.name
+            ));
+        }
         Ok(Self {
             metrics,
             model,

@@ -46,7 +46,7 @@ pub struct Settings {
 }
 
 /// The network's publication rules for benchmarks (`[benchmarks]` in `authority.toml`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BenchmarkSettings {
     /// Months after a financial year ends before a member's own figures are shown to others
@@ -56,6 +56,14 @@ pub struct BenchmarkSettings {
     /// Fewest contributors an aggregate is shown for.
     #[serde(default = "default_min_contributors")]
     pub min_contributors: u32,
+    /// A peer model to use instead of the shipped one (JSON, as `GET /v1/benchmarks/model`
+    /// answers), relative to the data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_model: Option<PathBuf>,
+    /// More variables for the peer model, as CSV files of `code,<variable>,...` (council GSS
+    /// codes), relative to the data directory, merged in order over the shipped profiles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peer_variables: Vec<PathBuf>,
 }
 
 impl Default for BenchmarkSettings {
@@ -63,6 +71,8 @@ impl Default for BenchmarkSettings {
         Self {
             embargo_months: default_embargo_months(),
             min_contributors: default_min_contributors(),
+            peer_model: None,
+            peer_variables: Vec::new(),
         }
     }
 }

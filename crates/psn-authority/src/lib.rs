@@ -233,7 +233,7 @@ pub async fn load_synthetic_returns(
     let settings = dir.load_settings().map_err(AuthorityError::Setup)?;
     let processes = psn_orgdata::ProcessCatalogue::embedded()
         .map_err(|e| AuthorityError::Setup(format!("the embedded process taxonomy: {e}")))?;
-    let benchmarks = benchmarks::Benchmarks::new(&processes, &settings.benchmarks)
+    let benchmarks = benchmarks::Benchmarks::new(&processes, &settings.benchmarks, dir.root())
         .map_err(AuthorityError::Setup)?;
     let store = Store::open(&dir.database_url(&settings)).await?;
     let years = benchmarks::synthetic_years(today);
@@ -322,7 +322,7 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
     };
     let processes = psn_orgdata::ProcessCatalogue::embedded()
         .map_err(|e| AuthorityError::Setup(format!("the embedded process taxonomy: {e}")))?;
-    let benchmarks = benchmarks::Benchmarks::new(&processes, &settings.benchmarks)
+    let benchmarks = benchmarks::Benchmarks::new(&processes, &settings.benchmarks, dir.root())
         .map_err(AuthorityError::Setup)?;
     let publisher = Publisher::new(store.clone(), signer, description);
     let published = publisher.publish().await?;

@@ -438,3 +438,126 @@ async fn reports_and_peers_over_the_real_councils_follow_the_publication_rules()
         a.stop().await;
     }
 }
+
+/// A network's own peer variables (a data file of GSS codes) and model (adding the variable
+/// with a weight) change who a council's peers are and say why; a file with an unknown code,
+/// or a model naming a variable no file gives, stops the authority from starting, with the
+/// reason.
+#[tokio::test]
+async fn a_network_adds_peer_variables_as_data_files() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = psn_authority::datadir::DataDir::new(tmp.path().join("authority"));
+    psn_authority::init(&data, "GB".parse().expect("network"), None)
+        .await
+        .expect("init");
+    let profiles = psn_orgdata::council_profiles().expect("profiles");
+    // A made-up variable that sets Kent apart from the other shire counties and beside Devon.
+    let mut csv = String::from("code,broadband_gap\n");
+    for profile in profiles.iter() {
+        let value = match profile.code.as_str() {
+            "E10000016" | "E10000008" => 90.0,
+            _ => 1.0,
+        };
+        csv.push_str(&format!("{},{value}\n", profile.code));
+    }
+    std::fs::write(data.root().join("broadband.csv"), csv).expect("variables");
+    let mut model = psn_benchmark::peers::embedded_model().expect("model");
+    model.version = "gb-2026.2".into();
+    model.variables.push(psn_api::PeerVariable {
+        name: "broadband_gap".into(),
+        label: "Premises without gigabit broadband, percent".into(),
+        kind: psn_api::VariableKind::Numeric,
+        log: false,
+        weight: 50.0,
+        source: "the network's own survey".into(),
+    });
+    std::fs::write(
+        data.root().join("model.json"),
+        serde_json::to_string(&model).expect("json"),
+    )
+    .expect("model");
+    let settings_path = data.settings();
+    let written = std::fs::read_to_string(&settings_path).expect("settings");
+    // `init` writes the defaults as a [benchmarks] table; the test writes its own.
+    assert!(
+        written.contains("[benchmarks]\nembargo_months = 12\nmin_contributors = 5"),
+        "{written}"
+    );
+    let original = written.replace(
+        "[benchmarks]\nembargo_months = 12\nmin_contributors = 5",
+        "",
+    );
+    let with = |extra: &str| {
+        std::fs::write(
+            &settings_path,
+            format!("{original}\n[benchmarks]\n{extra}\n"),
+        )
+        .expect("settings");
+    };
+    let start = || {
+        psn_authority::start(
+            &data,
+            psn_authority::ServeOptions {
+                listen: "127.0.0.1:0".parse().expect("addr"),
+                public_url: None,
+            },
+        )
+    };
+
+    with("peer_model = \"model.json\"");
+    let refused = start().await.err().expect("a variable without values");
+    assert!(refused.to_string().contains("broadband_gap"), "{refused}");
+    std::fs::write(
+        data.root().join("bad.csv"),
+        "code,broadband_gap\nE99999999,3\n",
+    )
+    .expect("bad");
+    with("peer_variables = [\"bad.csv\"]");
+    let refused = start().await.err().expect("an unknown code");
+    assert!(refused.to_string().contains("E99999999"), "{refused}");
+
+    with("peer_model = \"model.json\"\npeer_variables = [\"broadband.csv\"]");
+    let running = start().await.expect("start");
+    let authority = running.authority.clone();
+    let ca_der = authority.ca.certificate_der().to_vec();
+    let token = std::fs::read_to_string(data.operator_token()).expect("token");
+    let op = psn_api::AuthorityClient::operator(&running.url, &ca_der, token.trim()).expect("op");
+    let members = profiles
+        .iter()
+        .filter(|p| {
+            [
+                "E10000016",
+                "E10000008",
+                "E10000014",
+                "E10000030",
+                "E10000012",
+            ]
+            .contains(&p.code.as_str())
+        })
+        .map(|p| NewMember {
+            id: format!("GB/LA/{}", p.code).parse().expect("id"),
+            name: p.code.clone(),
+            sector: None,
+            region: None,
+        })
+        .collect();
+    op.import_members(&ImportRequest { members })
+        .await
+        .expect("import");
+    assert_eq!(op.peer_model().await.expect("model").version, "gb-2026.2");
+    let peers = op
+        .benchmark_peers(Some(&KENT.parse().expect("id")))
+        .await
+        .expect("peers");
+    assert_eq!(peers.model_version, "gb-2026.2");
+    let nearest = &peers.peers[0];
+    assert_eq!(nearest.member.to_string(), DEVON, "{peers:?}");
+    let farthest = peers.peers.last().expect("peers");
+    let gap = farthest
+        .shares
+        .iter()
+        .find(|s| s.variable == "broadband_gap")
+        .expect("the new variable's share");
+    assert!(gap.share_percent > 50.0, "{farthest:?}");
+    running.stop().await;
+}
