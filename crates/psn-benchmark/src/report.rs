@@ -410,10 +410,19 @@ pub fn build(inputs: &ReportInputs) -> BenchmarkReport {
             let low = penny(position.cost - high_price * volume);
             let high = penny(position.cost - low_price * volume);
             let central = penny((low + high) / 2.0);
+            // A price per item is already per unit of the year's volume; a monthly or yearly
+            // one has been turned into a year's.
+            let period = match &price {
+                Price::PerUnit {
+                    interval: PriceInterval::Each,
+                    ..
+                } => "",
+                _ => " a year",
+            };
             let price_text = if low_price == high_price {
-                format!("{} a year", pounds(low_price))
+                format!("{}{period}", pounds(low_price))
             } else {
-                format!("{} to {} a year", pounds(low_price), pounds(high_price))
+                format!("{} to {}{period}", pounds(low_price), pounds(high_price))
             };
             let result = if low == high {
                 format!("{} a year", whole_pounds(central))
@@ -850,10 +859,19 @@ pub(crate) mod tests {
         let s = &report.savings[1];
         assert!(matches!(&s.basis, SavingBasis::Provider { title, .. } if title == "each service"));
         assert!(close(s.low, 168_000.0) && close(s.high, 228_000.0) && close(s.central, 198_000.0));
-        assert!(s.formula.contains("£1.50 to £2.00 a year"), "{}", s.formula);
+        assert!(
+            s.formula.contains("£1.50 to £2.00 per invoice paid"),
+            "{}",
+            s.formula
+        );
         // 20p a month = £2.40 a year: 408,000 − 2.40 × 120,000 = 120,000.
         let s = &report.savings[2];
         assert!(close(s.low, 120_000.0) && close(s.high, 120_000.0));
+        assert!(
+            s.formula.contains("£2.40 a year per invoice paid"),
+            "{}",
+            s.formula
+        );
         // Standing apart cheaper: negative, kept.
         let mut cheap = all.clone();
         if let Some(c) = cheap.iter_mut().find(|c| c.member == member("S")) {
