@@ -17,6 +17,7 @@ use std::time::Duration;
 
 mod access;
 mod benchmarks;
+mod compliance;
 mod documents;
 mod people;
 

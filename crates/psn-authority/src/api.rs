@@ -253,6 +253,7 @@ impl FromRequestParts<Arc<Authority>> for Reader {
 pub(crate) mod access;
 mod benchmarks;
 mod checkpoints;
+mod compliance;
 mod documents;
 
 /// The API router.
@@ -343,6 +344,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .route("/v1/gateway/grants/revoke", post(revoke_grant))
         .merge(access::routes())
         .merge(benchmarks::routes())
+        .merge(compliance::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             authority.clone(),
             crate::metrics::track,

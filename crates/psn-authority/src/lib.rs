@@ -94,6 +94,8 @@ pub struct Authority {
     pub webhooks: webhook::Webhooks,
     /// Benchmark definitions, the peer model and council profiles (docs/benchmarks.md).
     pub benchmarks: benchmarks::Benchmarks,
+    /// The compliance frameworks the network has adopted, checked (docs/compliance.md).
+    pub frameworks: Vec<psn_api::Framework>,
 }
 
 /// What `init` created.
@@ -324,6 +326,8 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         .map_err(|e| AuthorityError::Setup(format!("the embedded process taxonomy: {e}")))?;
     let benchmarks = benchmarks::Benchmarks::new(&processes, &settings.benchmarks, dir.root())
         .map_err(AuthorityError::Setup)?;
+    let frameworks = psn_compliance::embedded()
+        .map_err(|e| AuthorityError::Setup(format!("the compliance frameworks: {e}")))?;
     let publisher = Publisher::new(store.clone(), signer, description);
     let published = publisher.publish().await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -344,6 +348,7 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         webhooks: webhook::Webhooks::new()
             .map_err(|e| AuthorityError::Setup(format!("the webhook sender: {e}")))?,
         benchmarks,
+        frameworks,
     });
     authority
         .catalogue

@@ -115,6 +115,11 @@ const PROMISES: &[(&str, &str)] = &[
         "psn benchmark report --process psn:4004 --output csv",
         "section,",
     ),
+    ("psn compliance framework list", "psn-coco"),
+    (
+        "psn compliance framework show psn-coco",
+        "Boundary firewalls and internet gateways",
+    ),
     ("psn audit verify", "INTACT"),
     ("psn audit show", "GB/LA/E10000016/revenues"),
     ("psn audit export", "to evidence.json"),

@@ -153,7 +153,7 @@ pub enum ReportFormat {
 }
 
 /// Calls `f` as whoever `asker` names.
-async fn asking<T, F, Fut>(asker: &Asker, f: F) -> anyhow::Result<T>
+pub(super) async fn asking<T, F, Fut>(asker: &Asker, f: F) -> anyhow::Result<T>
 where
     F: Fn(AuthorityClient) -> Fut,
     Fut: std::future::Future<Output = Result<T, ClientError>>,

@@ -5,6 +5,7 @@ mod audit;
 mod authority;
 mod benchmark;
 mod catalogue;
+mod compliance;
 mod config;
 mod connect;
 mod documents;
@@ -82,6 +83,10 @@ pub enum Command {
     /// the peer model, and members' returns (docs/benchmarks.md).
     #[command(subcommand)]
     Benchmark(benchmark::BenchmarkCommand),
+    /// The compliance frameworks members are assessed against: the psn Code of Connection's
+    /// controls, the evidence they expect and what they map to (docs/compliance.md).
+    #[command(subcommand)]
+    Compliance(compliance::ComplianceCommand),
     /// Run a whole network on this machine: an authority and gateways of real UK public bodies
     /// with sample services, on loopback. Prints ready-to-paste calls; Ctrl-C stops it.
     Demo {
@@ -179,6 +184,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Catalogue(c) => catalogue::run(c).await,
         Command::Access(c) => access::run(c).await,
         Command::Benchmark(c) => benchmark::run(c).await,
+        Command::Compliance(c) => compliance::run(c).await,
         Command::Demo {
             data_dir,
             members,
@@ -378,6 +384,12 @@ mod tests {
         &["benchmark", "group", "save", "shire-counties", "--peer", "GB/LA/E10000008", "--peer", "GB/LA/E10000034", "--gateway-dir", "gw"],
         &["benchmark", "group", "delete", "shire-counties", "--gateway-dir", "gw"],
         &["authority", "benchmark", "load-synthetic", "--data-dir", "gb"],
+        &["compliance", "framework", "list", "--output", "json", "--data-dir", "gb"],
+        &["compliance", "framework", "list", "--gateway-dir", "gw"],
+        &["compliance", "framework", "list", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["compliance", "framework", "show", "psn-coco", "2026.1", "--output", "json", "--gateway-dir", "gw"],
+        &["compliance", "framework", "show", "psn-coco", "--data-dir", "gb"],
+        &["compliance", "framework", "show", "psn-coco", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["catalogue", "show", "GB/LA/E10000016/revenues/council-tax", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["catalogue", "openapi", "GB/GOV/D6/eligibility/fsm-check", "--out", "openapi.json", "--data-dir", "gb"],
         &["catalogue", "openapi", "GB/GOV/D6/eligibility/fsm-check", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
