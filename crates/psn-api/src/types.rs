@@ -724,7 +724,7 @@ pub struct ListingDetails {
     pub areas: Vec<String>,
 }
 
-time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
+time::serde::format_description!(pub(crate) iso_date, Date, "[year]-[month]-[day]");
 
 /// Longest onboarding terms.
 pub const MAX_TERMS: usize = 4_000;
