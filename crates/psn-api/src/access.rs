@@ -192,10 +192,18 @@ pub struct WebhookView {
 /// What a webhook receives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookPayload {
-    /// `access-request.created`, `.approved`, `.declined` or `.withdrawn`.
+    /// `access-request.created`, `.approved`, `.declined` or `.withdrawn`; or
+    /// `compliance.reminder` (docs/compliance.md).
     pub event: String,
-    /// The request after the change.
-    pub request: AccessRequestView,
+    /// The access request after the change (access-request events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<AccessRequestView>,
+    /// The certificate reminded about (`compliance.reminder`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<crate::ComplianceCertificate>,
+    /// The reminder's stage, `30d`, `7d`, `0d` or `+7d` (`compliance.reminder`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder: Option<String>,
     /// When this attempt was sent.
     #[serde(with = "time::serde::rfc3339")]
     pub delivered_at: OffsetDateTime,

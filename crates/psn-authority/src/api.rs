@@ -965,6 +965,13 @@ async fn create_token(
             "ttl_seconds must be from 1 to 2592000 (30 days)",
         ));
     }
+    crate::compliance::require(
+        &a,
+        &request.member,
+        crate::compliance::CONNECTION,
+        "create enrolment tokens",
+    )
+    .await?;
     let mut secret = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
         .map_err(|_| ApiError::new(ProblemType::Internal, "random number generator failed"))?;

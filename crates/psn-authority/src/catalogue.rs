@@ -184,6 +184,17 @@ pub async fn save_listing(
     actor: &str,
     listing: ServiceListing,
 ) -> Result<u64, SaveError> {
+    crate::compliance::require(
+        a,
+        listing.id.subsystem().member(),
+        crate::compliance::SERVICE_PROVISION,
+        "publish listings",
+    )
+    .await
+    .map_err(|e| match e {
+        crate::compliance::ComplianceError::Store(e) => e,
+        refused => crate::store::StoreError::Refused(refused.to_string()),
+    })?;
     let record = crate::store::ServiceRecord {
         id: listing.id,
         title: listing.title,

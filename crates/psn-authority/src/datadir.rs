@@ -43,6 +43,57 @@ pub struct Settings {
     /// Publication rules of benchmark reports (`[benchmarks]`, docs/benchmarks.md).
     #[serde(default)]
     pub benchmarks: BenchmarkSettings,
+    /// The compliance policy (`[compliance]`, docs/compliance.md).
+    #[serde(default)]
+    pub compliance: ComplianceSettings,
+}
+
+/// The network's compliance policy (`[compliance]` in `authority.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComplianceSettings {
+    /// A member needs a current connection certificate to be given enrolment tokens; a member
+    /// whose connection certificate lapses (expires or is withdrawn) is suspended, so its
+    /// gateways leave the next configuration, and reinstated by a new certificate.
+    #[serde(default)]
+    pub require_connection: bool,
+    /// A member needs a current service-provision certificate to publish listings; a member
+    /// whose service-provision certificate lapses has its services withheld from the
+    /// configuration and the catalogue until a new one is issued.
+    #[serde(default)]
+    pub require_service_provision: bool,
+    /// How often certificates are checked for expiry and reminders.
+    #[serde(
+        with = "psn_core::duration::text",
+        default = "default_compliance_interval"
+    )]
+    pub check_interval: Duration,
+    /// The network's own framework files (JSON, as `GET /v1/compliance/frameworks/{id}/{version}`
+    /// answers), relative to the data directory: new versions, or frameworks issuing the
+    /// network's own certificate kinds, adopted beside the shipped ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frameworks: Vec<PathBuf>,
+    /// For rehearsing the lifecycle: a file, relative to the data directory, holding a number
+    /// of seconds the compliance clock runs ahead of real time (read at every check, so a
+    /// rehearsal moves time without a restart). Never set on a live network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearsal_clock_file: Option<PathBuf>,
+}
+
+impl Default for ComplianceSettings {
+    fn default() -> Self {
+        Self {
+            require_connection: false,
+            require_service_provision: false,
+            check_interval: default_compliance_interval(),
+            frameworks: Vec::new(),
+            rehearsal_clock_file: None,
+        }
+    }
+}
+
+fn default_compliance_interval() -> Duration {
+    Duration::from_secs(60)
 }
 
 /// The network's publication rules for benchmarks (`[benchmarks]` in `authority.toml`).
@@ -223,6 +274,7 @@ impl Settings {
             token_validity: default_token_validity(),
             oidc: Vec::new(),
             benchmarks: BenchmarkSettings::default(),
+            compliance: ComplianceSettings::default(),
         }
     }
 
@@ -230,6 +282,11 @@ impl Settings {
     pub fn validate(&self) -> Result<(), String> {
         if self.gateway_certificate_validity < Duration::from_secs(600) {
             return Err("gateway_certificate_validity must be at least 10m".into());
+        }
+        if self.compliance.check_interval < Duration::from_secs(1)
+            || self.compliance.check_interval > Duration::from_secs(86_400)
+        {
+            return Err("[compliance] check_interval must be between 1s and 1d".into());
         }
         if self.config_validity < Duration::from_secs(600) {
             return Err("config_validity must be at least 10m".into());

@@ -5,6 +5,7 @@ pub mod api;
 pub mod attainment;
 pub mod benchmarks;
 pub mod catalogue;
+pub mod compliance;
 pub mod datadir;
 pub mod export;
 pub mod metrics;
@@ -94,8 +95,9 @@ pub struct Authority {
     pub webhooks: webhook::Webhooks,
     /// Benchmark definitions, the peer model and council profiles (docs/benchmarks.md).
     pub benchmarks: benchmarks::Benchmarks,
-    /// The compliance frameworks the network has adopted, checked (docs/compliance.md).
-    pub frameworks: Vec<psn_api::Framework>,
+    /// The adopted frameworks, the network's policy and the clock the lifecycle runs on
+    /// (docs/compliance.md).
+    pub compliance: compliance::Compliance,
 }
 
 /// What `init` created.
@@ -326,8 +328,8 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         .map_err(|e| AuthorityError::Setup(format!("the embedded process taxonomy: {e}")))?;
     let benchmarks = benchmarks::Benchmarks::new(&processes, &settings.benchmarks, dir.root())
         .map_err(AuthorityError::Setup)?;
-    let frameworks = psn_compliance::embedded()
-        .map_err(|e| AuthorityError::Setup(format!("the compliance frameworks: {e}")))?;
+    let compliance = compliance::Compliance::load(&settings.compliance, dir.root())
+        .map_err(AuthorityError::Setup)?;
     let publisher = Publisher::new(store.clone(), signer, description);
     let published = publisher.publish().await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -348,7 +350,7 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         webhooks: webhook::Webhooks::new()
             .map_err(|e| AuthorityError::Setup(format!("the webhook sender: {e}")))?,
         benchmarks,
-        frameworks,
+        compliance,
     });
     authority
         .catalogue
@@ -368,6 +370,7 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
             authority.webhooks.run(store, stopping).await
         })
     };
+    let lifecycle = tokio::spawn(compliance::run(authority.clone(), shutdown_rx.clone()));
     let refresher = {
         let authority = authority.clone();
         tokio::spawn(async move { authority.publisher.run(shutdown_rx).await })
@@ -388,7 +391,7 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         url,
         authority,
         shutdown,
-        tasks: vec![server, refresher, indexer, deliverer],
+        tasks: vec![server, refresher, indexer, deliverer, lifecycle],
         runtime_file,
     })
 }

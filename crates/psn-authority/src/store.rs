@@ -37,6 +37,7 @@ pub use benchmarks::{CurrentReturn, MAX_PEER_GROUPS, MAX_VERSIONS};
 pub use documents::{sha256_hex, StoredDocument};
 pub use listings::ListingSource;
 pub use oidc::{OidcIdentity, OidcLinked, OidcPending};
+pub use compliance::{parse_id, Decided, Hold, Issue};
 pub use overview::{EventFilter, ServiceFilter};
 pub use people::{FailedSignIn, NewPersonRecord, NewSession, SignInRecord};
 
@@ -71,6 +72,7 @@ type Result<T> = std::result::Result<T, StoreError>;
 mod access;
 mod benchmarks;
 mod checkpoints;
+mod compliance;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -1243,6 +1245,15 @@ impl Store {
         .await?;
         Self::sort_by_id_text(&mut gateways);
 
+        // Members whose services compliance withholds (no current service-provision
+        // certificate where the network requires one): their services leave the configuration.
+        let withheld: std::collections::HashSet<String> = sqlx::query_scalar(
+            "SELECT member_id FROM compliance_holds WHERE kind = 'service-provision'",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
         let mut services = Vec::new();
         Self::each_row(
             &mut tx,
@@ -1251,6 +1262,9 @@ impl Store {
                 let text: &str = row.try_get(0)?;
                 if let (Some(subsystem), code) = Self::owner(&subsystem_ids, "service", text, '/')?
                 {
+                    if withheld.contains(&subsystem.member().to_string()) {
+                        return Ok(());
+                    }
                     let processes: &str = row.try_get(2)?;
                     let service = ServiceEntry {
                         id: ServiceId::new(
@@ -1532,6 +1546,15 @@ async fn insert_class(tx: &mut Transaction<'_, Any>, class: &MemberClass) -> Res
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// `NotFound` unless member `id` is registered.
+async fn require_member(tx: &mut Transaction<'_, Any>, id: &MemberId) -> Result<()> {
+    if member_exists(tx, id).await? {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!("no member {id}")))
+    }
 }
 
 async fn member_exists(tx: &mut Transaction<'_, Any>, id: &MemberId) -> Result<bool> {

@@ -156,13 +156,8 @@ async fn attempt(
 
 /// POSTs the signed payload; `Err` with the reason unless the receiver answers 2xx.
 async fn send(http: &reqwest::Client, d: &DueDelivery) -> Result<(), String> {
-    let request = serde_json::from_value(d.request.clone()).map_err(|e| e.to_string())?;
     let now = OffsetDateTime::now_utc();
-    let payload = WebhookPayload {
-        event: d.event.clone(),
-        request,
-        delivered_at: now,
-    };
+    let payload = payload_of(d, now)?;
     let body = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
     let signature = signature_header(&d.secret, now.unix_timestamp(), &body);
     let response = http
@@ -179,6 +174,31 @@ async fn send(http: &reqwest::Client, d: &DueDelivery) -> Result<(), String> {
     } else {
         Err(format!("the receiver answered HTTP {}", response.status()))
     }
+}
+
+/// The document `d` delivers: an access request's, or a compliance reminder's certificate and
+/// stage, as stored in the outbox.
+fn payload_of(d: &DueDelivery, now: OffsetDateTime) -> Result<WebhookPayload, String> {
+    let mut payload = WebhookPayload {
+        event: d.event.clone(),
+        request: None,
+        certificate: None,
+        reminder: None,
+        delivered_at: now,
+    };
+    if d.event.starts_with("compliance.") {
+        #[derive(serde::Deserialize)]
+        struct Reminder {
+            certificate: psn_api::ComplianceCertificate,
+            reminder: String,
+        }
+        let r: Reminder = serde_json::from_value(d.request.clone()).map_err(|e| e.to_string())?;
+        payload.certificate = Some(r.certificate);
+        payload.reminder = Some(r.reminder);
+    } else {
+        payload.request = Some(serde_json::from_value(d.request.clone()).map_err(|e| e.to_string())?);
+    }
+    Ok(payload)
 }
 
 fn millis(d: Duration) -> u64 {

@@ -19,7 +19,7 @@ pub(super) fn routes() -> Router<Arc<Authority>> {
 
 async fn list(State(a): State<Arc<Authority>>, _reader: Reader) -> Json<FrameworkList> {
     Json(FrameworkList {
-        frameworks: a.frameworks.iter().map(psn_compliance::summary).collect(),
+        frameworks: a.compliance.frameworks().iter().map(psn_compliance::summary).collect(),
     })
 }
 
@@ -28,9 +28,8 @@ async fn show(
     _reader: Reader,
     Path((id, version)): Path<(String, String)>,
 ) -> ApiResult<Json<Framework>> {
-    a.frameworks
-        .iter()
-        .find(|f| f.id == id && f.version == version)
+    a.compliance
+        .framework(&id, &version)
         .cloned()
         .map(Json)
         .ok_or_else(|| {

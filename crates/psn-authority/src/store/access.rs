@@ -135,6 +135,19 @@ async fn enqueue(
     event: &str,
     request: &AccessRequestView,
 ) -> Result<()> {
+    enqueue_delivery(tx, member, event, &request.id, &json_text(request)).await
+}
+
+/// Puts a delivery of `event` about `subject` (an access request's or a certificate's id),
+/// carrying `payload` (JSON), in `member`'s outbox, if it has a webhook: shared by access
+/// requests and compliance reminders, so both are delivered, retried and signed alike.
+pub(super) async fn enqueue_delivery(
+    tx: &mut Transaction<'_, Any>,
+    member: &MemberId,
+    event: &str,
+    subject: &str,
+    payload: &str,
+) -> Result<()> {
     let hooked: Option<String> =
         sqlx::query_scalar("SELECT member_id FROM member_webhooks WHERE member_id = $1")
             .bind(member.to_string())
@@ -152,8 +165,8 @@ async fn enqueue(
     .bind(random_id("d-")?)
     .bind(member.to_string())
     .bind(event)
-    .bind(&request.id)
-    .bind(json_text(request))
+    .bind(subject)
+    .bind(payload)
     .bind(now)
     .bind(now)
     .bind(now)
