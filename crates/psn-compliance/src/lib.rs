@@ -7,9 +7,36 @@
 //! with the file and the field named, rather than surfacing in a member's submission. Later
 //! stages (submissions, reviews, certificates and their expiry) name a framework by id and
 //! version, so adopting a new version leaves certificates of the old one as they were.
+//!
+//! The authority calls the pure checks of the later stages from here, in the order the data
+//! flows: a member's answers as saved and submitted ([`check_draft`], [`check_submittable`]),
+//! the evidence files it uploads ([`check_evidence`]), an assessor's review and the
+//! certificate's length ([`check_review`], [`certificate_months`], [`add_months`]), and the
+//! reminders before and after expiry ([`due_stages`]).
+
+mod answers;
+mod evidence;
+mod lifecycle;
+mod review;
+mod text;
+
+pub use answers::{
+    check_answers, check_draft, check_submittable, controls_for, missing_answers, MAX_ANSWER_TEXT,
+    MAX_CERTIFICATE_NUMBER, MAX_EVIDENCE_PER_ANSWER,
+};
+pub use evidence::{
+    check_evidence, sha256_hex, EvidenceRefusal, ACCEPTED_TYPES, MAX_EVIDENCE_BYTES,
+    MAX_EVIDENCE_NAME, MAX_EVIDENCE_QUOTA,
+};
+pub use lifecycle::{due_stages, ReminderStage, UnknownReminderStage};
+pub use review::{
+    add_months, certificate_months, check_review, DEFAULT_APPROACHING_MONTHS,
+    MAX_APPROACHING_MONTHS, MAX_REVIEW_COMMENT, MAX_REVIEW_TEXT,
+};
 
 use psn_api::{Framework, FrameworkSummary};
-use std::collections::BTreeSet;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The frameworks shipped with psn, by file: the psn Code of Connection.
 const EMBEDDED: &[(&str, &str)] = &[(
@@ -84,6 +111,64 @@ pub fn summary(framework: &Framework) -> FrameworkSummary {
     }
 }
 
+/// Puts together the frameworks the network uses: those shipped ([`embedded`]) and those the
+/// operator adds as files (each read with [`parse`]).
+///
+/// Each is checked again; no two may have the same id and version, and a certificate kind may
+/// be issued by versions of one framework only (so a certificate's kind says which framework
+/// it was assessed against). Returns them sorted by id, then version (numeric parts compared as
+/// numbers, so `2026.2` comes before `2026.10`).
+pub fn combine(mut frameworks: Vec<Framework>) -> Result<Vec<Framework>, Error> {
+    for f in &frameworks {
+        check(f).map_err(|problem| Error {
+            file: format!("{} {}", f.id, f.version),
+            problem,
+        })?;
+    }
+    check_unique(&frameworks)?;
+    let mut issuers: BTreeMap<&str, &str> = BTreeMap::new();
+    for f in &frameworks {
+        for k in &f.kinds {
+            match issuers.insert(k.kind.as_str(), f.id.as_str()) {
+                Some(other) if other != f.id => {
+                    return Err(Error {
+                        file: format!("{} {}", f.id, f.version),
+                        problem: format!(
+                            "certificate kind {} is issued by both framework {other} and framework {}; give one of them another kind name",
+                            k.kind, f.id
+                        ),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    frameworks.sort_by(|a, b| {
+        a.id.cmp(&b.id)
+            .then_with(|| version_order(&a.version, &b.version))
+    });
+    Ok(frameworks)
+}
+
+/// Orders versions part by part (split at `.` and `-`), numeric parts as numbers, others as
+/// text; equal versions compare by their text so the order is total.
+fn version_order(a: &str, b: &str) -> Ordering {
+    let parts = |v: &str| -> Vec<String> { v.split(['.', '-']).map(str::to_owned).collect() };
+    let (pa, pb) = (parts(a), parts(b));
+    for (x, y) in pa.iter().zip(&pb) {
+        let order = match (x.parse::<u64>(), y.parse::<u64>()) {
+            (Ok(nx), Ok(ny)) => nx.cmp(&ny),
+            (Ok(_), Err(_)) => Ordering::Less,
+            (Err(_), Ok(_)) => Ordering::Greater,
+            (Err(_), Err(_)) => x.cmp(y),
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    pa.len().cmp(&pb.len()).then_with(|| a.cmp(b))
+}
+
 /// Refuses two frameworks with the same id and version.
 fn check_unique(frameworks: &[Framework]) -> Result<(), Error> {
     let mut seen = BTreeSet::new();
@@ -91,7 +176,7 @@ fn check_unique(frameworks: &[Framework]) -> Result<(), Error> {
         if !seen.insert((&f.id, &f.version)) {
             return Err(Error {
                 file: format!("{} {}", f.id, f.version),
-                problem: "the same framework version is shipped twice".to_owned(),
+                problem: "the same framework version is loaded twice".to_owned(),
             });
         }
     }
@@ -285,5 +370,76 @@ mod tests {
             }
         })
         .contains("kind service-provision has no control"));
+    }
+
+    fn coco() -> Framework {
+        embedded()
+            .expect("shipped")
+            .into_iter()
+            .next()
+            .expect("one")
+    }
+
+    fn renamed(id: &str, version: &str, kinds: &[&str]) -> Framework {
+        let mut f = coco();
+        f.id = id.to_owned();
+        f.version = version.to_owned();
+        for (k, name) in f.kinds.iter_mut().zip(kinds) {
+            k.kind = (*name).to_owned();
+        }
+        for c in &mut f.controls {
+            for k in &mut c.kinds {
+                *k = if k == "connection" {
+                    kinds[0]
+                } else {
+                    kinds[1]
+                }
+                .to_owned();
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn operator_frameworks_combine_with_the_shipped_ones_in_order() {
+        let newer = renamed("psn-coco", "2026.10", &["connection", "service-provision"]);
+        let next = renamed("psn-coco", "2026.2", &["connection", "service-provision"]);
+        let local = renamed("city-net", "1", &["city-connection", "city-service"]);
+        let all = combine(vec![newer, coco(), local, next]).expect("combined");
+        let order: Vec<(&str, &str)> = all
+            .iter()
+            .map(|f| (f.id.as_str(), f.version.as_str()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("city-net", "1"),
+                ("psn-coco", "2026.1"),
+                ("psn-coco", "2026.2"),
+                ("psn-coco", "2026.10"),
+            ]
+        );
+        assert_eq!(version_order("2026.1", "2026.01"), Ordering::Greater);
+    }
+
+    #[test]
+    fn combining_refuses_repeats_and_kinds_issued_by_two_frameworks() {
+        let twice = combine(vec![coco(), coco()]).expect_err("twice");
+        assert_eq!(twice.file, "psn-coco 2026.1");
+        assert!(twice.problem.contains("loaded twice"));
+
+        let rival = renamed("city-net", "1", &["connection", "city-service"]);
+        let e = combine(vec![coco(), rival]).expect_err("rival");
+        assert!(
+            e.problem
+                .contains("certificate kind connection is issued by both framework psn-coco and framework city-net"),
+            "{e}"
+        );
+
+        let mut broken = renamed("city-net", "1", &["city-connection", "city-service"]);
+        broken.controls[0].kinds = vec!["nowhere".to_owned()];
+        let e = combine(vec![coco(), broken]).expect_err("checked");
+        assert_eq!(e.file, "city-net 1");
+        assert!(e.problem.contains("no certificate kind \"nowhere\""), "{e}");
     }
 }
