@@ -471,3 +471,29 @@ pub struct CertificateWithdrawal {
     /// Why: shown to the member and in the public status.
     pub reason: String,
 }
+
+/// What a review did (`POST /v1/compliance/submissions/{id}/review`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewResult {
+    /// The submission after the review.
+    pub submission: SubmissionView,
+    /// The certificate it issued, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<ComplianceCertificate>,
+}
+
+/// What one run of the compliance lifecycle did (`POST /v1/compliance/lifecycle/run`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleRun {
+    /// The compliance clock's time it ran at.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+    /// Certificates that expired.
+    pub expired: Vec<String>,
+    /// Reminders sent, as `cert-N:stage`.
+    pub reminders: Vec<String>,
+    /// Holds placed or lifted, e.g. `GB/LA/E10000016:connection held`.
+    pub holds_changed: Vec<String>,
+    /// The configuration version after it.
+    pub config_version: u64,
+}
