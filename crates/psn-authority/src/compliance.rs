@@ -18,9 +18,9 @@ use crate::datadir::ComplianceSettings;
 use crate::store::{Hold, Issue, StoreError};
 use crate::Authority;
 use psn_api::{
-    CertificateState, ComplianceCertificate, ComplianceStatus, EvidenceList,
-    EvidenceView, Framework, MemberCompliance, ReviewDecision, ReviewOutcome,
-    SubmissionDraft, SubmissionState, SubmissionView,
+    CertificateState, ComplianceCertificate, ComplianceStatus, EvidenceList, EvidenceView,
+    Framework, MemberCompliance, ReviewDecision, ReviewOutcome, SubmissionDraft, SubmissionState,
+    SubmissionView,
 };
 use psn_core::names::MemberId;
 use std::collections::BTreeMap;
@@ -245,7 +245,12 @@ impl Actor {
                 },
                 Some(named),
             ) if named == member => Ok(member.clone()),
-            (Actor::Member { can_change: false, .. }, _) => Err(ComplianceError::Forbidden(
+            (
+                Actor::Member {
+                    can_change: false, ..
+                },
+                _,
+            ) => Err(ComplianceError::Forbidden(
                 "a member-viewer reads submissions; a member-admin changes them".to_owned(),
             )),
             (Actor::Member { member, .. }, Some(named)) => Err(ComplianceError::Forbidden(
@@ -345,13 +350,10 @@ pub async fn evidence_file(
     sha256: &str,
 ) -> Outcome<(EvidenceView, Vec<u8>)> {
     require_read(actor, member)?;
-    a.store
-        .evidence_file(member, sha256)
-        .await?
-        .ok_or_else(|| {
-            let clipped: String = sha256.chars().take(64).collect();
-            ComplianceError::NotFound(format!("{member} holds no evidence file {clipped:?}"))
-        })
+    a.store.evidence_file(member, sha256).await?.ok_or_else(|| {
+        let clipped: String = sha256.chars().take(64).collect();
+        ComplianceError::NotFound(format!("{member} holds no evidence file {clipped:?}"))
+    })
 }
 
 fn require_read(actor: &Actor, member: &MemberId) -> Outcome<()> {
@@ -527,8 +529,13 @@ pub async fn review(
                         submission.framework, submission.version
                     ))
                 })?;
-            psn_compliance::check_review(framework, &submission.kind, &submission.answers, decision)
-                .map_err(|problems| StoreError::Invalid(problems.join("; ")))?;
+            psn_compliance::check_review(
+                framework,
+                &submission.kind,
+                &submission.answers,
+                decision,
+            )
+            .map_err(|problems| StoreError::Invalid(problems.join("; ")))?;
             let months = psn_compliance::certificate_months(framework, &submission.kind, decision);
             Ok(outcome(decision, months, now))
         })
@@ -577,13 +584,18 @@ pub async fn withdraw(
         ));
     }
     let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_REASON || reason.chars().any(char::is_control)
+    if reason.is_empty()
+        || reason.chars().count() > MAX_REASON
+        || reason.chars().any(char::is_control)
     {
         return Err(ComplianceError::Invalid(vec![format!(
             "reason: say why in 1 to {MAX_REASON} characters on one line"
         )]));
     }
-    let cert = a.store.withdraw_certificate(actor.name(), id, reason).await?;
+    let cert = a
+        .store
+        .withdraw_certificate(actor.name(), id, reason)
+        .await?;
     enforce(a, a.compliance.now()).await?;
     Ok(cert)
 }
@@ -701,17 +713,20 @@ pub async fn tick(a: &Authority) -> Outcome<TickReport> {
     for cert in latest_certificates(a).await? {
         if !matches!(
             cert.state,
-            CertificateState::Valid | CertificateState::ApproachingStandard | CertificateState::Expired
+            CertificateState::Valid
+                | CertificateState::ApproachingStandard
+                | CertificateState::Expired
         ) {
             continue;
         }
         for stage in psn_compliance::due_stages(cert.expires_at, now) {
-            if a
-                .store
+            if a.store
                 .record_reminder(LIFECYCLE_ACTOR, &cert, stage.as_str(), now)
                 .await?
             {
-                report.reminders.push(format!("{}:{}", cert.id, stage.as_str()));
+                report
+                    .reminders
+                    .push(format!("{}:{}", cert.id, stage.as_str()));
             }
         }
     }
@@ -758,7 +773,15 @@ async fn enforce(a: &Authority, now: OffsetDateTime) -> Outcome<Vec<String>> {
                     changed.push(format!("{}:{kind} held", cert.member));
                 }
             } else if is_held && (!lapsed || !required) {
-                let reason = format!("compliance: {} {kind} certificate {}", if lapsed { "policy no longer requires a" } else { "current" }, cert.id);
+                let reason = format!(
+                    "compliance: {} {kind} certificate {}",
+                    if lapsed {
+                        "policy no longer requires a"
+                    } else {
+                        "current"
+                    },
+                    cert.id
+                );
                 if a.store.lift_hold(&cert.member, hold, &reason).await? {
                     changed.push(format!("{}:{kind} lifted", cert.member));
                 }
@@ -804,7 +827,9 @@ pub async fn run(a: Arc<Authority>, mut stopping: tokio::sync::watch::Receiver<b
                 tracing::info!(?report, "compliance lifecycle ran")
             }
             Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "the compliance lifecycle could not run; it retries"),
+            Err(error) => {
+                tracing::warn!(%error, "the compliance lifecycle could not run; it retries")
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}

@@ -34,10 +34,10 @@ mod people;
 
 pub use access::{DeliveryRecord, DueDelivery, RequestChange, RequestFilter};
 pub use benchmarks::{CurrentReturn, MAX_PEER_GROUPS, MAX_VERSIONS};
+pub use compliance::{parse_id, Decided, Hold, Issue};
 pub use documents::{sha256_hex, StoredDocument};
 pub use listings::ListingSource;
 pub use oidc::{OidcIdentity, OidcLinked, OidcPending};
-pub use compliance::{parse_id, Decided, Hold, Issue};
 pub use overview::{EventFilter, ServiceFilter};
 pub use people::{FailedSignIn, NewPersonRecord, NewSession, SignInRecord};
 

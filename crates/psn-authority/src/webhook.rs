@@ -196,7 +196,8 @@ fn payload_of(d: &DueDelivery, now: OffsetDateTime) -> Result<WebhookPayload, St
         payload.certificate = Some(r.certificate);
         payload.reminder = Some(r.reminder);
     } else {
-        payload.request = Some(serde_json::from_value(d.request.clone()).map_err(|e| e.to_string())?);
+        payload.request =
+            Some(serde_json::from_value(d.request.clone()).map_err(|e| e.to_string())?);
     }
     Ok(payload)
 }

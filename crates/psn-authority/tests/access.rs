@@ -582,7 +582,15 @@ async fn webhooks_are_signed_and_retried_after_a_failure() {
             verify(&secret, headers, body);
             let payload: psn_api::WebhookPayload = serde_json::from_str(body).expect("payload");
             assert_eq!(
-                (payload.event.as_str(), payload.request.as_ref().expect("an access request").id.as_str()),
+                (
+                    payload.event.as_str(),
+                    payload
+                        .request
+                        .as_ref()
+                        .expect("an access request")
+                        .id
+                        .as_str()
+                ),
                 ("access-request.created", created.id.as_str())
             );
         }

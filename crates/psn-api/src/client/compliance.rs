@@ -98,8 +98,11 @@ impl AuthorityClient {
         kind: &str,
     ) -> Result<SubmissionView, ClientError> {
         self.json(
-            self.request(Method::POST, &format!("/v1/compliance/drafts/{kind}/submit"))
-                .query(&member_query(member)),
+            self.request(
+                Method::POST,
+                &format!("/v1/compliance/drafts/{kind}/submit"),
+            )
+            .query(&member_query(member)),
         )
         .await
     }

@@ -214,8 +214,7 @@ async fn upload(
                 .map_err(|_| invalid("the Content-Type header is not text"))?,
         ),
     };
-    let view =
-        rules::upload_evidence(&a, &actor, member.as_ref(), name, declared, &body).await?;
+    let view = rules::upload_evidence(&a, &actor, member.as_ref(), name, declared, &body).await?;
     tracing::info!(actor = actor.name(), sha256 = %view.sha256, bytes = view.bytes, "evidence stored");
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -316,9 +315,7 @@ async fn submissions(
     let state = param(&pairs, "state")
         .map(|s| {
             serde_json::from_value::<SubmissionState>(serde_json::Value::String(s.to_owned()))
-                .map_err(|_| {
-                    invalid("state: draft, submitted, returned, certified or refused")
-                })
+                .map_err(|_| invalid("state: draft, submitted, returned, certified or refused"))
         })
         .transpose()?;
     Ok(Json(SubmissionList {
@@ -354,10 +351,7 @@ async fn certificate(
 ) -> ApiResult<Json<ComplianceCertificate>> {
     a.store.certificate(&id).await?.map(Json).ok_or_else(|| {
         let clipped: String = id.chars().take(40).collect();
-        ApiError::new(
-            ProblemType::NotFound,
-            format!("no certificate {clipped:?}"),
-        )
+        ApiError::new(ProblemType::NotFound, format!("no certificate {clipped:?}"))
     })
 }
 

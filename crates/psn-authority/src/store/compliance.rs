@@ -224,11 +224,12 @@ impl Store {
                 "this file is already uploaded as {earlier:?}: refer to it as {sha256}"
             )));
         }
-        let used: Option<i64> =
-            sqlx::query_scalar("SELECT SUM(bytes) FROM compliance_evidence WHERE member_id = $1")
-                .bind(member.to_string())
-                .fetch_one(&mut *tx)
-                .await?;
+        let used: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(SUM(bytes) AS BIGINT) FROM compliance_evidence WHERE member_id = $1",
+        )
+        .bind(member.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
         let used = from_i64("evidence total", used.unwrap_or(0))?;
         let size = content.len() as u64;
         if used.saturating_add(size) > quota {
@@ -242,12 +243,14 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         if stored.is_none() {
-            sqlx::query("INSERT INTO compliance_blobs (sha256, content, bytes) VALUES ($1, $2, $3)")
-                .bind(sha256)
-                .bind(content.to_vec())
-                .bind(to_i64("evidence size", size)?)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO compliance_blobs (sha256, content, bytes) VALUES ($1, $2, $3)",
+            )
+            .bind(sha256)
+            .bind(content.to_vec())
+            .bind(to_i64("evidence size", size)?)
+            .execute(&mut *tx)
+            .await?;
         }
         let view = EvidenceView {
             sha256: sha256.to_owned(),
@@ -415,11 +418,13 @@ impl Store {
         ready: impl FnOnce(&SubmissionView) -> std::result::Result<(), String>,
     ) -> Result<SubmissionView> {
         let (_g, mut tx) = self.begin().await?;
-        let open = open_submission(&mut tx, member, kind).await?.ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "{member} has no {kind} submission to submit; save its answers first"
-            ))
-        })?;
+        let open = open_submission(&mut tx, member, kind)
+            .await?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "{member} has no {kind} submission to submit; save its answers first"
+                ))
+            })?;
         if open.state == SubmissionState::Submitted {
             return Err(StoreError::Conflict(format!(
                 "{} is already submitted and waits for an assessor",
@@ -522,7 +527,9 @@ impl Store {
         }
         let (next, issue) = check(&submission)?;
         let certificate = match issue {
-            Some(issue) => Some(issue_certificate(&mut tx, assessor, &submission, &issue, now).await?),
+            Some(issue) => {
+                Some(issue_certificate(&mut tx, assessor, &submission, &issue, now).await?)
+            }
             None => None,
         };
         let cert_n = certificate
@@ -755,9 +762,11 @@ impl Store {
 
     /// The holds compliance has placed, as (member, hold, reason).
     pub async fn compliance_holds(&self) -> Result<Vec<(MemberId, Hold, String)>> {
-        let rows = sqlx::query("SELECT member_id, kind, reason FROM compliance_holds ORDER BY member_id, kind")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT member_id, kind, reason FROM compliance_holds ORDER BY member_id, kind",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 let member: String = r.try_get("member_id")?;
@@ -838,12 +847,13 @@ impl Store {
     /// and it is still suspended, or releases its services. `false` if there was no such hold.
     pub async fn lift_hold(&self, member: &MemberId, hold: Hold, reason: &str) -> Result<bool> {
         let (_g, mut tx) = self.begin().await?;
-        let removed = sqlx::query("DELETE FROM compliance_holds WHERE member_id = $1 AND kind = $2")
-            .bind(member.to_string())
-            .bind(hold.kind())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let removed =
+            sqlx::query("DELETE FROM compliance_holds WHERE member_id = $1 AND kind = $2")
+                .bind(member.to_string())
+                .bind(hold.kind())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if removed == 0 {
             return Ok(false);
         }

@@ -98,6 +98,14 @@ pub struct TestAuthority {
 
 impl TestAuthority {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// [`Self::start`] with `authority.toml` changed by `configure` between init and start.
+    pub async fn start_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut psn_authority::datadir::Settings),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let pg = match backend {
             Backend::Postgres => Some(PgDatabase::create().await),
@@ -108,6 +116,13 @@ impl TestAuthority {
         let report = psn_authority::init(&data, network, pg.as_ref().map(|p| p.url.clone()))
             .await
             .expect("init");
+        let mut settings = data.load_settings().expect("settings");
+        configure(&mut settings);
+        std::fs::write(
+            data.settings(),
+            toml::to_string(&settings).expect("settings as TOML"),
+        )
+        .expect("write settings");
         let running = psn_authority::start(
             &data,
             ServeOptions {

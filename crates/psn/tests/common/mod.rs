@@ -197,11 +197,31 @@ impl Net {
     /// Provider (DfE) offering SERVICE granted to CONSUMER's `revenues`; OUTSIDER has no grant.
     /// Gateways are enrolled and configured but not started.
     pub async fn prepare(response_timeout: Duration) -> Net {
+        Net::prepare_with(response_timeout, None).await
+    }
+
+    /// [`Net::prepare`] on a network that requires a connection certificate
+    /// (docs/compliance.md), its compliance clock moved by the seconds in `clock_file`
+    /// (relative to the authority's data directory) and checked every second. Each member is
+    /// certified (by the operator acting for it) before its enrolment token is created.
+    pub async fn prepare_compliant(response_timeout: Duration, clock_file: &str) -> Net {
+        Net::prepare_with(response_timeout, Some(clock_file)).await
+    }
+
+    async fn prepare_with(response_timeout: Duration, clock_file: Option<&str>) -> Net {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data = DataDir::new(tmp.path().join("authority"));
         let report = psn_authority::init(&data, "GB".parse().expect("net"), None)
             .await
             .expect("init");
+        if let Some(file) = clock_file {
+            let mut settings = data.load_settings().expect("settings");
+            settings.compliance.require_connection = true;
+            settings.compliance.check_interval = Duration::from_secs(1);
+            settings.compliance.rehearsal_clock_file = Some(file.into());
+            std::fs::write(data.settings(), toml::to_string(&settings).expect("toml"))
+                .expect("write settings");
+        }
         let authority = psn_authority::start(
             &data,
             psn_authority::ServeOptions {
@@ -230,7 +250,8 @@ impl Net {
             (CONSUMER, "Kent County Council", "revenues"),
             (OUTSIDER, "Devon County Council", "revenues"),
         ] {
-            net.enrol(id, name, subsystem, response_timeout).await;
+            net.enrol(id, name, subsystem, response_timeout, clock_file.is_some())
+                .await;
         }
         let provider = &net.members[PROVIDER].dir;
         psn_gateway::admin::add_service(
@@ -278,6 +299,7 @@ impl Net {
         name: &str,
         subsystem: &str,
         response_timeout: Duration,
+        certify: bool,
     ) {
         let member: psn_core::names::MemberId = id.parse().expect("member");
         self.operator
@@ -298,6 +320,9 @@ impl Net {
             )
             .await
             .expect("subsystem");
+        if certify {
+            certify_connection(&self.operator, &member).await;
+        }
         let token = self
             .operator
             .create_token(&TokenRequest {
@@ -392,6 +417,81 @@ impl Net {
             a.stop().await;
         }
     }
+}
+
+/// The operator certifies `member` for a connection: uploads one evidence file, answers every
+/// connection control of the Code of Connection as met, submits, and certifies it. Returns the
+/// certificate's id.
+pub async fn certify_connection(
+    op: &AuthorityClient,
+    member: &psn_core::names::MemberId,
+) -> String {
+    use psn_api::{
+        Answer, AnswerStatus, AssuranceLevel, ControlReview, ControlVerdict, ReviewDecision,
+        ReviewOutcome, SubmissionDraft,
+    };
+    let framework = op.framework("psn-coco", "2026.1").await.expect("framework");
+    let evidence = op
+        .upload_evidence(
+            Some(member),
+            "policies.txt",
+            "text/plain",
+            format!(
+                "Security policies of {member}, {:?}\n",
+                std::time::SystemTime::now()
+            )
+            .into_bytes(),
+        )
+        .await
+        .expect("evidence");
+    let answers = psn_compliance::controls_for(&framework, "connection")
+        .into_iter()
+        .map(|c| Answer {
+            control: c.id.clone(),
+            status: AnswerStatus::Met,
+            improvement_plan: None,
+            improvement_due: None,
+            reason: None,
+            assurance: AssuranceLevel::SelfAsserted,
+            certificate_number: None,
+            certificate_expiry: None,
+            evidence: vec![evidence.sha256.clone()],
+            note: String::new(),
+        })
+        .collect();
+    let draft = SubmissionDraft {
+        framework: framework.id.clone(),
+        version: framework.version.clone(),
+        answers,
+    };
+    op.save_submission(Some(member), "connection", &draft)
+        .await
+        .expect("save");
+    let submitted = op
+        .submit_submission(Some(member), "connection")
+        .await
+        .expect("submit");
+    let decision = ReviewDecision {
+        outcome: ReviewOutcome::Certify,
+        controls: submitted
+            .answers
+            .iter()
+            .map(|a| ControlReview {
+                control: a.control.clone(),
+                verdict: ControlVerdict::Accepted,
+                comment: String::new(),
+            })
+            .collect(),
+        reasons: String::new(),
+        improvement_plan: String::new(),
+        valid_months: None,
+    };
+    op.review_submission(&submitted.id, &decision)
+        .await
+        .expect("certify")
+        .certificate
+        .expect("a certificate")
+        .id
 }
 
 /// A plain-HTTP client for the internal listener (reqwest wants a TLS configuration even so).
