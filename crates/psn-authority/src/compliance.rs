@@ -841,3 +841,90 @@ pub async fn run(a: Arc<Authority>, mut stopping: tokio::sync::watch::Receiver<b
 fn clip(text: &str) -> String {
     text.chars().take(60).collect()
 }
+
+/// Issues `member` a certificate of `kind` as if an assessor had decided it at `at`, on
+/// answers of every control met and one evidence file: for `psn demo`'s members and for
+/// rehearsals, where certificates must have a history (one near expiry, say) that the clock
+/// cannot give. With `improvement_plan`, the certificate is approaching standard. Every step is
+/// in the events trail as `actor`.
+pub async fn seed_certificate(
+    a: &Authority,
+    actor: &str,
+    member: &MemberId,
+    kind: &str,
+    at: OffsetDateTime,
+    improvement_plan: Option<&str>,
+) -> Outcome<ComplianceCertificate> {
+    let framework = a.compliance.framework_for(kind).ok_or_else(|| {
+        ComplianceError::NotFound(format!("no adopted framework issues {kind} certificates"))
+    })?;
+    let content = format!(
+        "Information security policies and evidence pack of {member} for its {kind} certificate ({} {}).\n",
+        framework.id, framework.version
+    );
+    let sha256 = psn_compliance::sha256_hex(content.as_bytes());
+    a.store
+        .put_evidence(
+            actor,
+            member,
+            &sha256,
+            &format!("{kind}-evidence-pack.txt"),
+            "text/plain",
+            content.as_bytes(),
+            psn_compliance::MAX_EVIDENCE_QUOTA,
+            at,
+        )
+        .await?;
+    let answers: Vec<psn_api::Answer> = psn_compliance::controls_for(framework, kind)
+        .into_iter()
+        .map(|control| psn_api::Answer {
+            control: control.id.clone(),
+            status: psn_api::AnswerStatus::Met,
+            improvement_plan: None,
+            improvement_due: None,
+            reason: None,
+            assurance: psn_api::AssuranceLevel::SelfAsserted,
+            certificate_number: None,
+            certificate_expiry: None,
+            evidence: vec![sha256.clone()],
+            note: String::new(),
+        })
+        .collect();
+    a.store
+        .save_submission(actor, member, kind, &framework.id, &framework.version, &answers, at)
+        .await?;
+    let submitted = a
+        .store
+        .submit_submission(actor, member, kind, at, |open| {
+            psn_compliance::check_submittable(framework, kind, &open.answers, at.date())
+                .map_err(|problems| problems.join("; "))
+        })
+        .await?;
+    let decision = ReviewDecision {
+        outcome: match improvement_plan {
+            Some(_) => ReviewOutcome::ApproachingStandard,
+            None => ReviewOutcome::Certify,
+        },
+        controls: answers
+            .iter()
+            .map(|answer| psn_api::ControlReview {
+                control: answer.control.clone(),
+                verdict: psn_api::ControlVerdict::Accepted,
+                comment: String::new(),
+            })
+            .collect(),
+        reasons: String::new(),
+        improvement_plan: improvement_plan.unwrap_or_default().to_owned(),
+        valid_months: None,
+    };
+    let decided = a
+        .store
+        .decide_submission(actor, &submitted.id, &decision, at, |_| {
+            let months = psn_compliance::certificate_months(framework, kind, &decision);
+            Ok(outcome(&decision, months, at))
+        })
+        .await?;
+    decided
+        .certificate
+        .ok_or_else(|| ComplianceError::Conflict(format!("{} issued no certificate", submitted.id)))
+}

@@ -150,6 +150,46 @@ const PLAN: &[Plan] = &[
     },
 ];
 
+/// The demo's compliance certificates (docs/compliance.md), each issued as of a day in the
+/// past: the Department for Education and Hampshire provide services; Lincolnshire's
+/// connection certificate expires within a week, so its 30- and 7-day reminders are sent at
+/// start; Hampshire's service provision is approaching standard, on an improvement plan.
+const CERTIFICATES: &[(&str, &str, i64, Option<&str>)] = &[
+    ("GB/GOV/D6", "connection", 40, None),
+    ("GB/GOV/D6", "service-provision", 40, None),
+    ("GB/LA/E10000016", "connection", 20, None),
+    ("GB/LA/E10000019", "connection", 360, None),
+    ("GB/LA/E10000014", "connection", 100, None),
+    (
+        "GB/LA/E10000014",
+        "service-provision",
+        10,
+        Some("Independent IT health check of the payroll hub booked; remediation of its findings within 60 days"),
+    ),
+    ("GB/LA/E10000008", "connection", 150, None),
+];
+
+async fn seed_compliance(authority: &psn_authority::Authority) -> Result<(), DemoError> {
+    let now = authority.compliance.now();
+    for (member, kind, days_ago, plan) in CERTIFICATES {
+        let member: MemberId = member.parse().map_err(setup("certificate member"))?;
+        psn_authority::compliance::seed_certificate(
+            authority,
+            "demo",
+            &member,
+            kind,
+            now - time::Duration::days(*days_ago),
+            *plan,
+        )
+        .await
+        .map_err(setup("issuing the demo's certificates"))?;
+    }
+    psn_authority::compliance::tick(authority)
+        .await
+        .map_err(setup("sending the demo's compliance reminders"))?;
+    Ok(())
+}
+
 /// Prepares `dir` for a fresh demo: refuses a directory that holds anything but a previous demo.
 fn prepare(dir: &Path) -> Result<(), DemoError> {
     if dir.exists() {
@@ -222,6 +262,7 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
     )
     .await
     .map_err(setup("loading synthetic benchmark returns"))?;
+    seed_compliance(&authority.authority).await?;
 
     let mut plan: Vec<(MemberId, Vec<String>)> = PLAN
         .iter()

@@ -143,6 +143,23 @@ async fn the_demo_runs_and_its_example_calls_return_what_it_says() {
             .any(|s| s["basis"]["service"] == "GB/LA/E10000030/finance/accounts-payable")),
         "{report}"
     );
+    // Compliance: every fixed member holds a connection certificate; Lincolnshire's expires
+    // within a week, so its 30- and 7-day reminders were sent; Hampshire's service provision
+    // is approaching standard.
+    let status = cli(&["compliance", "status"]);
+    let members = status["members"].as_array().expect("members");
+    assert_eq!(members.len(), 5, "{status}");
+    let soon = cli(&["compliance", "status", "--expiring", "7d"]);
+    let soon = soon["members"].as_array().expect("members");
+    assert_eq!(soon.len(), 1, "{soon:?}");
+    assert_eq!(soon[0]["member"], "GB/LA/E10000019");
+    assert_eq!(soon[0]["reminders"], serde_json::json!(["30d", "7d"]));
+    assert!(
+        members.iter().any(|m| m["certificates"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["state"] == "approaching-standard"))),
+        "{status}"
+    );
     // Every example call left records, and the logs verify while the demo runs.
     for member in info["members"].as_array().expect("members") {
         let data_dir = member["data_dir"].as_str().expect("data dir");
