@@ -891,7 +891,15 @@ pub async fn seed_certificate(
         })
         .collect();
     a.store
-        .save_submission(actor, member, kind, &framework.id, &framework.version, &answers, at)
+        .save_submission(
+            actor,
+            member,
+            kind,
+            &framework.id,
+            &framework.version,
+            &answers,
+            at,
+        )
         .await?;
     let submitted = a
         .store
