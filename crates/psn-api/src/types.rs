@@ -1271,6 +1271,10 @@ pub struct CatalogueEntry {
     /// `/openapi.json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openapi: Option<crate::ServiceDocumentInfo>,
+    /// The provider's latest service-provision certificate, if it has had one: its state and
+    /// expiry (docs/compliance.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compliance: Option<crate::ComplianceCertificate>,
 }
 
 /// A provider member as a listing shows it.

@@ -91,6 +91,11 @@ pub async fn entry(
         gateways: store.gateway_summaries_of(service.member()).await?,
         config_version: a.publisher.current().map(|p| p.version),
         openapi: store.document_info(service).await?,
+        compliance: store
+            .certificates(Some(service.member()))
+            .await?
+            .into_iter()
+            .find(|c| c.kind == crate::compliance::SERVICE_PROVISION),
     })
 }
 

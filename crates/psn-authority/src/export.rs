@@ -60,13 +60,20 @@ pub async fn listings(a: &Authority) -> Result<Vec<ExportListing>, StoreError> {
         .list_members(&MemberQuery::default(), everything, 0)
         .await?;
     let members: BTreeMap<_, _> = members.into_iter().map(|m| (m.id.clone(), m)).collect();
+    let withheld: Vec<_> = store
+        .compliance_holds()
+        .await?
+        .into_iter()
+        .filter(|(_, hold, _)| *hold == crate::store::Hold::ServicesWithheld)
+        .map(|(member, _, _)| member)
+        .collect();
     let mut documents = store.document_infos().await?;
     let times = store.service_times().await?;
     let mut out: Vec<ExportListing> = services
         .into_iter()
         .filter_map(|record| {
             let provider = members.get(record.id.member())?;
-            if provider.status != MemberStatus::Active {
+            if provider.status != MemberStatus::Active || withheld.contains(&provider.id) {
                 return None;
             }
             let time = times.get(&record.id);

@@ -31,7 +31,6 @@ use psn_api::{
     SearchRequest, SearchResults, SearchSort, SlaReportQuery,
 };
 use psn_catalogue::{CatalogueIndex, Facet, Listing, ProcessRef, SearchQuery, Snippet, Sort};
-use psn_core::config::MemberStatus;
 use psn_core::names::{MemberId, ServiceId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -152,7 +151,7 @@ impl Catalogue {
         let sources = a.store.listing_sources(None).await?;
         let listings: HashMap<String, Listing> = sources
             .iter()
-            .filter(|s| s.provider_status == MemberStatus::Active)
+            .filter(|s| s.searchable())
             .map(|s| {
                 let listing = to_listing(a, s, measured.get(&s.record.id.to_string()));
                 (listing.service.clone(), listing)
@@ -223,7 +222,7 @@ impl Catalogue {
             let shelf = self.shelf.read().unwrap_or_else(PoisonError::into_inner);
             let keep: Vec<Listing> = sources
                 .iter()
-                .filter(|s| s.provider_status == MemberStatus::Active)
+                .filter(|s| s.searchable())
                 .map(|s| to_listing(a, s, shelf.measured.get(&s.record.id.to_string())))
                 .collect();
             let kept: BTreeSet<&str> = keep.iter().map(|l| l.service.as_str()).collect();
@@ -310,9 +309,11 @@ fn touched(action: &str, target: &str) -> Touched {
         ("service" | "sla", _) => target
             .parse::<ServiceId>()
             .map_or(Touched::Nothing, |s| Touched::Member(s.member().clone())),
-        ("member", _) => target
-            .parse::<MemberId>()
-            .map_or(Touched::Nothing, Touched::Member),
+        ("member", _) | (_, "compliance.services.withhold" | "compliance.services.release") => {
+            target
+                .parse::<MemberId>()
+                .map_or(Touched::Nothing, Touched::Member)
+        }
         _ => Touched::Nothing,
     }
 }
@@ -782,6 +783,14 @@ mod tests {
         assert!(matches!(
             touched("member.import", "GB"),
             Touched::Everything
+        ));
+        assert!(matches!(
+            touched("compliance.services.withhold", member),
+            Touched::Member(_)
+        ));
+        assert!(matches!(
+            touched("compliance.reminder", member),
+            Touched::Nothing
         ));
         assert!(matches!(touched("person.add", "alice"), Touched::Nothing));
         assert!(matches!(touched("grant.add", &service), Touched::Nothing));

@@ -606,3 +606,102 @@ async fn hostile_evidence_is_refused_with_a_reason_and_nothing_is_stored() {
         a.stop().await;
     }
 }
+
+/// The example of an operator-defined framework: a regional network's own certificate kind.
+const REGIONAL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../docs/examples/gb-kent-data-sharing-2026.1.json"
+);
+
+#[tokio::test]
+async fn a_network_adopts_its_own_framework_and_certificate_kind() {
+    for backend in backends() {
+        let a = TestAuthority::start_with(backend, |s| {
+            s.compliance.frameworks = vec![REGIONAL.into()];
+        })
+        .await;
+        let kent = enrol_member(&a, "GB/LA/E10000016", "Kent County Council", "revenues").await;
+        let op = a.operator();
+        let list = op.frameworks().await.expect("list");
+        let ids: Vec<&str> = list.frameworks.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["gb-kent-data-sharing", "psn-coco"]);
+        let framework = op
+            .framework("gb-kent-data-sharing", "2026.1")
+            .await
+            .expect("show");
+        let file = kent
+            .client
+            .upload_evidence(None, "isa.pdf", "application/pdf", pdf("agreement"))
+            .await
+            .expect("upload");
+        let draft = SubmissionDraft {
+            framework: framework.id.clone(),
+            version: framework.version.clone(),
+            answers: answers_for(&framework, "data-sharing", &file.sha256),
+        };
+        kent.client
+            .save_submission(None, "data-sharing", &draft)
+            .await
+            .expect("save");
+        let submitted = kent
+            .client
+            .submit_submission(None, "data-sharing")
+            .await
+            .expect("submit");
+        let cert = op
+            .review_submission(
+                &submitted.id,
+                &accept_all(&submitted, ReviewOutcome::Certify),
+            )
+            .await
+            .expect("certify")
+            .certificate
+            .expect("certificate");
+        assert_eq!(
+            (cert.kind.as_str(), cert.framework.as_str()),
+            ("data-sharing", "gb-kent-data-sharing")
+        );
+        // Answers to the national framework's controls do not belong to the regional kind.
+        let mixed = SubmissionDraft {
+            framework: "gb-kent-data-sharing".into(),
+            version: "2026.1".into(),
+            answers: answers_for(
+                &op.framework("psn-coco", "2026.1").await.expect("coco"),
+                "connection",
+                &file.sha256,
+            ),
+        };
+        op.save_submission(
+            Some(&"GB/LA/E10000016".parse().expect("id")),
+            "data-sharing",
+            &mixed,
+        )
+        .await
+        .expect_err("controls of another framework");
+        a.stop().await;
+    }
+}
+
+#[test]
+fn a_framework_file_that_clashes_or_is_missing_stops_the_authority_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clash = dir.path().join("clash.json");
+    let text = std::fs::read_to_string(REGIONAL)
+        .expect("example")
+        .replace("\"data-sharing\"", "\"connection\"");
+    std::fs::write(&clash, text).expect("write");
+    for (files, why) in [
+        (vec![clash.clone()], "connection"),
+        (vec!["missing.json".into()], "missing.json"),
+        (vec![REGIONAL.into(), REGIONAL.into()], "twice"),
+    ] {
+        let settings = psn_authority::datadir::ComplianceSettings {
+            frameworks: files,
+            ..Default::default()
+        };
+        let refused = rules::Compliance::load(&settings, dir.path())
+            .err()
+            .expect("refused");
+        assert!(refused.contains(why), "{why}: {refused}");
+    }
+}

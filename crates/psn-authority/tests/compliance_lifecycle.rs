@@ -219,6 +219,23 @@ async fn a_lapsed_certificate_suspends_the_member_and_a_new_one_reinstates_it() 
             "a suspended member's gateways leave the configuration"
         );
         assert!(snapshot.services.is_empty());
+        let everything = psn_api::SearchRequest {
+            limit: 20,
+            ..Default::default()
+        };
+        assert_eq!(
+            op.search(&everything).await.expect("search").total,
+            0,
+            "withheld from the catalogue"
+        );
+        let service: psn_core::names::ServiceId = "GB/LA/E10000016/revenues/council-tax"
+            .parse()
+            .expect("service");
+        let entry = op.catalogue_entry(&service).await.expect("entry");
+        assert_eq!(
+            entry.compliance.map(|c| c.state),
+            Some(psn_api::CertificateState::Expired)
+        );
         let refused = gw
             .client
             .compliance_status(None, None)
@@ -274,6 +291,11 @@ async fn a_lapsed_certificate_suspends_the_member_and_a_new_one_reinstates_it() 
         assert_eq!(
             a.store().snapshot().await.expect("snapshot").services.len(),
             1
+        );
+        assert_eq!(
+            op.search(&everything).await.expect("search").total,
+            1,
+            "listed again"
         );
         gw.client
             .compliance_status(None, None)

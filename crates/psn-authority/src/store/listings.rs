@@ -19,10 +19,21 @@ pub struct ListingSource {
     pub provider_name: String,
     /// The provider's status: only active members' listings are searchable.
     pub provider_status: MemberStatus,
+    /// Whether compliance withholds the provider's services (its service-provision
+    /// certificate lapsed where the network requires one): then they are not searchable.
+    pub services_withheld: bool,
     /// The provider's sector, where the registry has one.
     pub sector: Option<String>,
     /// The provider's region, where the registry has one.
     pub region: Option<String>,
+}
+
+impl ListingSource {
+    /// Whether the catalogue shows it: its provider is active and compliance does not
+    /// withhold its services.
+    pub fn searchable(&self) -> bool {
+        self.provider_status == MemberStatus::Active && !self.services_withheld
+    }
 }
 
 impl Store {
@@ -31,9 +42,11 @@ impl Store {
         let mut sql = String::from(
             "SELECT v.id AS id, v.title AS title, v.description AS description, \
              v.processes AS processes, v.details AS details, v.created_at AS created_at, \
-             m.name AS name, m.status AS status, m.sector AS sector, m.region AS region \
+             m.name AS name, m.status AS status, m.sector AS sector, m.region AS region, \
+             h.member_id AS withheld \
              FROM services v JOIN subsystems s ON s.id = v.subsystem_id \
-             JOIN members m ON m.id = s.member_id",
+             JOIN members m ON m.id = s.member_id \
+             LEFT JOIN compliance_holds h ON h.member_id = m.id AND h.kind = 'service-provision'",
         );
         if member.is_some() {
             sql.push_str(" WHERE m.id = $1");
@@ -64,6 +77,7 @@ impl Store {
                     published_at: from_millis(r.try_get("created_at")?),
                     provider_name: r.try_get("name")?,
                     provider_status: parse("member status", &r.try_get::<String, _>("status")?)?,
+                    services_withheld: r.try_get::<Option<String>, _>("withheld")?.is_some(),
                     sector: r.try_get("sector")?,
                     region: r.try_get("region")?,
                 })
