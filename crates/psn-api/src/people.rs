@@ -47,18 +47,16 @@ impl PersonRole {
         }
     }
 
-    /// Whether people with this role belong to a member (otherwise to the network operator).
-    pub fn needs_member(self) -> bool {
-        matches!(self, PersonRole::MemberAdmin | PersonRole::MemberViewer)
-    }
-
-    /// Checks the pairing of role and member: member roles need one, the others must not have one.
+    /// Checks the pairing of role and member: member roles need one, the operator must not have
+    /// one, and an assessor may have one or not: a peer assessor from another council belongs
+    /// to that council (and so never reviews it), a network assessor to the operator.
     pub fn check_member(self, member: Option<&MemberId>) -> Result<(), String> {
-        match (self.needs_member(), member) {
-            (true, None) => Err(format!("a {} must belong to a member", self.as_str())),
-            (false, Some(m)) => Err(format!(
-                "a {} belongs to the network operator, not to member {m}",
-                self.as_str()
+        match (self, member) {
+            (PersonRole::MemberAdmin | PersonRole::MemberViewer, None) => {
+                Err(format!("a {} must belong to a member", self.as_str()))
+            }
+            (PersonRole::Operator, Some(m)) => Err(format!(
+                "an operator belongs to the network operator, not to member {m}"
             )),
             _ => Ok(()),
         }
