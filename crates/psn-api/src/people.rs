@@ -174,3 +174,21 @@ pub struct PersonList {
     /// People.
     pub items: Vec<PersonView>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_assessor_may_belong_to_a_member_the_operator_may_not() {
+        let kent: MemberId = "GB/LA/E10000016".parse().expect("member");
+        assert!(PersonRole::Assessor.check_member(Some(&kent)).is_ok());
+        assert!(PersonRole::Assessor.check_member(None).is_ok());
+        assert!(PersonRole::Operator.check_member(None).is_ok());
+        assert!(PersonRole::Operator.check_member(Some(&kent)).is_err());
+        for role in [PersonRole::MemberAdmin, PersonRole::MemberViewer] {
+            assert!(role.check_member(Some(&kent)).is_ok());
+            assert!(role.check_member(None).is_err());
+        }
+    }
+}

@@ -562,6 +562,52 @@ async fn an_assessor_of_another_member_certifies_and_the_status_list_shows_it() 
     let public = stranger.get("/ui/compliance/status").await;
     assert_eq!(public.status, StatusCode::OK);
     assert!(public.body.contains("Kent County Council"));
+    // A service-provision certificate shows beside Kent's listings.
+    answered(&a, KENT, "service-provision").await;
+    let operator = Actor::Operator("test".into());
+    let provision = compliance::submit(&auth, &operator, Some(&member(KENT)), "service-provision")
+        .await
+        .expect("submit");
+    let decision = psn_api::ReviewDecision {
+        outcome: psn_api::ReviewOutcome::Certify,
+        controls: provision
+            .answers
+            .iter()
+            .map(|a| psn_api::ControlReview {
+                control: a.control.clone(),
+                verdict: psn_api::ControlVerdict::Accepted,
+                comment: String::new(),
+            })
+            .collect(),
+        reasons: String::new(),
+        improvement_plan: String::new(),
+        valid_months: None,
+    };
+    compliance::review(&auth, &operator, &provision.id, &decision)
+        .await
+        .expect("review");
+    let subsystem = format!("{KENT}/revenues").parse().expect("subsystem");
+    a.store()
+        .add_subsystem("test", &subsystem)
+        .await
+        .expect("subsystem");
+    let service = psn_authority::store::ServiceRecord {
+        id: format!("{KENT}/revenues/lookup").parse().expect("service"),
+        title: "Council tax lookup".into(),
+        description: String::new(),
+        processes: vec!["lgsl:4".into()],
+        details: Default::default(),
+    };
+    a.store()
+        .put_service("test", &service)
+        .await
+        .expect("service");
+    let listing = assessor
+        .get(&format!("/ui/services/{KENT}/revenues/lookup"))
+        .await;
+    assert_eq!(listing.status, StatusCode::OK, "{}", listing.body);
+    assert!(listing.body.contains("Service provision certificate"));
+    assert!(listing.body.contains("govuk-tag--green"));
     // Kent's people see the certificate on their task list.
     let tasks = admin.get("/ui/compliance").await;
     assert!(tasks.body.contains("Your certificates"));

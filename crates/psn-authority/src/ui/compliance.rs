@@ -871,12 +871,19 @@ struct Upload {
     file: Option<(String, Option<String>, Bytes)>,
 }
 
-/// Reads the multipart form: the token and exactly one file. Anything else is a problem for
-/// the person, not a fault.
-async fn read_upload(mut multipart: Multipart) -> Result<Upload, Result<Problem, Response>> {
+/// Why an upload could not be read.
+enum Unread {
+    /// Something the person can fix (too large, two files): shown on the form.
+    Problem(Problem),
+    /// Not a form this page sent.
+    Malformed,
+}
+
+/// Reads the multipart form: the token and exactly one file.
+async fn read_upload(mut multipart: Multipart) -> Result<Upload, Unread> {
     let unreadable = |status: StatusCode| {
         if status == StatusCode::PAYLOAD_TOO_LARGE {
-            Ok(Problem::new(
+            Unread::Problem(Problem::new(
                 "file",
                 format!(
                     "The file is larger than the limit of {} (10 MiB)",
@@ -884,12 +891,7 @@ async fn read_upload(mut multipart: Multipart) -> Result<Upload, Result<Problem,
                 ),
             ))
         } else {
-            Err(super::render::error_page(
-                None,
-                StatusCode::BAD_REQUEST,
-                "The form could not be read",
-                "The form was not sent as this service expects. Nothing was changed.".into(),
-            ))
+            Unread::Malformed
         }
     };
     let mut upload = Upload::default();
@@ -906,7 +908,10 @@ async fn read_upload(mut multipart: Multipart) -> Result<Upload, Result<Problem,
             }
             Some("file") => {
                 if upload.file.is_some() {
-                    return Err(Ok(Problem::new("file", "Choose one file at a time")));
+                    return Err(Unread::Problem(Problem::new(
+                        "file",
+                        "Choose one file at a time",
+                    )));
                 }
                 let name = field.file_name().unwrap_or_default().to_owned();
                 let declared = field.content_type().map(str::to_owned);
@@ -935,11 +940,18 @@ pub async fn upload(
     let upload = match read_upload(multipart).await {
         Ok(u) => u,
         // An unreadable body carries no token to check; nothing was stored either way.
-        Err(Ok(problem)) => {
+        Err(Unread::Problem(problem)) => {
             let page = evidence_page(&ui, &viewer, None, vec![problem]).await;
             return show_evidence(&viewer, StatusCode::BAD_REQUEST, page);
         }
-        Err(Err(page)) => return page,
+        Err(Unread::Malformed) => {
+            return super::render::error_page(
+                None,
+                StatusCode::BAD_REQUEST,
+                "The form could not be read",
+                "The form was not sent as this service expects. Nothing was stored.".into(),
+            )
+        }
     };
     if !viewer.sent_csrf(&upload.csrf) {
         return forged_form();
