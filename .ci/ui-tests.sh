@@ -95,6 +95,25 @@ admin=$(person kent-admin@kent.gov.uk member-admin GB/LA/E10000016)
 viewer=$(person kent-viewer@kent.gov.uk member-viewer GB/LA/E10000016)
 assessor=$(person assessor@network.example assessor)
 devon=$(person devon-admin@devon.gov.uk member-admin GB/LA/E10000008)
+# A peer assessor from Kent: may review other members' submissions, never Kent's own.
+kent_assessor=$(person kent-assessor@kent.gov.uk assessor GB/LA/E10000016)
+
+# Compliance: Kent's connection answers to every control but the first, saved through the API
+# with the operator token (the browser answers the first through the form), and an evidence
+# file for the browser to upload.
+node -e '
+const fs = require("fs")
+const framework = JSON.parse(fs.readFileSync(process.argv[1], "utf8"))
+const answers = framework.controls
+  .filter((c) => c.kinds.includes("connection") && c.id !== "coco-1")
+  .map((c) => ({ control: c.id, status: "met", assurance: "independently-tested",
+    note: "Tested by our IT health check provider." }))
+process.stdout.write(JSON.stringify({ framework: framework.id, version: framework.version, answers }))
+' "$(ls data/compliance/psn-coco-*.json | sort -V | tail -1)" >"$work/draft.json"
+curl -sS --fail --cacert "$work/gb/ca.pem" -X PUT -H "authorization: Bearer $(cat "$work/gb/operator.token")" \
+  -H 'content-type: application/json' --data-binary @"$work/draft.json" \
+  "$url/v1/compliance/drafts/connection?member=GB/LA/E10000016" >/dev/null
+printf '%%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%%%EOF\n' >"$work/firewall-rules-review.pdf"
 
 cat >"$out/setup.json" <<JSON
 {
@@ -105,6 +124,8 @@ cat >"$out/setup.json" <<JSON
     "member-viewer": { "username": "kent-viewer@kent.gov.uk", "password": "$viewer" },
     "assessor": { "username": "assessor@network.example", "password": "$assessor" }
   },
+  "kentAssessor": { "username": "kent-assessor@kent.gov.uk", "password": "$kent_assessor" },
+  "evidence": "$work/firewall-rules-review.pdf",
   "requester": { "username": "devon-admin@devon.gov.uk", "password": "$devon" }
 }
 JSON

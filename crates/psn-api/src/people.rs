@@ -47,18 +47,16 @@ impl PersonRole {
         }
     }
 
-    /// Whether people with this role belong to a member (otherwise to the network operator).
-    pub fn needs_member(self) -> bool {
-        matches!(self, PersonRole::MemberAdmin | PersonRole::MemberViewer)
-    }
-
-    /// Checks the pairing of role and member: member roles need one, the others must not have one.
+    /// Checks the pairing of role and member: member roles need one, the operator must not have
+    /// one, and an assessor may have one or not: a peer assessor from another council belongs
+    /// to that council (and so never reviews it), a network assessor to the operator.
     pub fn check_member(self, member: Option<&MemberId>) -> Result<(), String> {
-        match (self.needs_member(), member) {
-            (true, None) => Err(format!("a {} must belong to a member", self.as_str())),
-            (false, Some(m)) => Err(format!(
-                "a {} belongs to the network operator, not to member {m}",
-                self.as_str()
+        match (self, member) {
+            (PersonRole::MemberAdmin | PersonRole::MemberViewer, None) => {
+                Err(format!("a {} must belong to a member", self.as_str()))
+            }
+            (PersonRole::Operator, Some(m)) => Err(format!(
+                "an operator belongs to the network operator, not to member {m}"
             )),
             _ => Ok(()),
         }
@@ -175,4 +173,22 @@ pub struct PersonPassword {
 pub struct PersonList {
     /// People.
     pub items: Vec<PersonView>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_assessor_may_belong_to_a_member_the_operator_may_not() {
+        let kent: MemberId = "GB/LA/E10000016".parse().expect("member");
+        assert!(PersonRole::Assessor.check_member(Some(&kent)).is_ok());
+        assert!(PersonRole::Assessor.check_member(None).is_ok());
+        assert!(PersonRole::Operator.check_member(None).is_ok());
+        assert!(PersonRole::Operator.check_member(Some(&kent)).is_err());
+        for role in [PersonRole::MemberAdmin, PersonRole::MemberViewer] {
+            assert!(role.check_member(Some(&kent)).is_ok());
+            assert!(role.check_member(None).is_err());
+        }
+    }
 }

@@ -9,6 +9,8 @@ mod assets;
 mod benchmark_charts;
 mod benchmarks;
 mod chart;
+mod compliance;
+mod compliance_review;
 mod documents;
 mod headers;
 mod listing;
@@ -122,6 +124,32 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .route(
             "/ui/benchmarks/groups/delete",
             post(benchmarks::delete_group),
+        )
+        .route("/ui/compliance", get(compliance::tasks))
+        .route(
+            "/ui/compliance/evidence",
+            get(compliance::evidence)
+                .post(compliance::upload)
+                .layer(DefaultBodyLimit::max(compliance::EVIDENCE_FORM_LIMIT)),
+        )
+        .route(
+            "/ui/compliance/evidence/{network}/{class}/{code}/{sha256}",
+            get(compliance::download),
+        )
+        .route("/ui/compliance/review", get(compliance_review::review_list))
+        .route(
+            "/ui/compliance/review/{id}",
+            get(compliance_review::review_form)
+                .post(compliance_review::decide)
+                .layer(DefaultBodyLimit::max(compliance_review::REVIEW_FORM_LIMIT)),
+        )
+        .route("/ui/compliance/status", get(compliance_review::status))
+        .route("/ui/compliance/{kind}/submit", post(compliance::submit))
+        .route(
+            "/ui/compliance/{kind}/{control}",
+            get(compliance::control_form)
+                .post(compliance::save_control)
+                .layer(DefaultBodyLimit::max(compliance::CONTROL_FORM_LIMIT)),
         )
         .route("/ui/gateways", get(pages::gateways))
         .route("/ui/people", get(pages::people))

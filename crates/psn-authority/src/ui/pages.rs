@@ -558,8 +558,10 @@ async fn service_page(
     } else {
         None
     };
+    let compliance = super::compliance_review::provision_tag(ui, id.member()).await?;
     Ok(ServicePage {
         layout: viewer.frame("/ui/services"),
+        compliance,
         id: id.to_string(),
         measured: measured_lines(&entry, now),
         terms: terms_lines(&entry.listing.details),

@@ -92,6 +92,8 @@ pub struct ListingLine {
     pub availability: String,
     pub latency: String,
     pub volume: String,
+    /// The provider's service-provision certificate, when it has one.
+    pub compliance: Option<super::compliance_review::CertificateLine>,
 }
 
 /// A selected filter, as a tag that removes it.
@@ -171,6 +173,7 @@ fn line(card: ListingCard, title: Vec<Part>, description: Vec<Part>) -> ListingL
                 "members"
             }
         ),
+        compliance: None,
     }
 }
 
@@ -284,6 +287,15 @@ async fn catalogue_page(
         href(&request, |r| r.drill = parent.filter(|p| !p.is_empty()))
     });
     let page_end = request.offset + found.hits.len() as u64;
+    let mut hits: Vec<ListingLine> = found
+        .hits
+        .into_iter()
+        .map(|h| {
+            let (title, description) = (parts(&h.title_match), parts(&h.description_match));
+            line(h.card, title, description)
+        })
+        .collect();
+    super::compliance_review::tag_listings(ui, hits.iter_mut().collect()).await?;
     Ok(CataloguePage {
         layout: viewer.frame("/ui/catalogue"),
         q: request.text.clone(),
@@ -310,20 +322,13 @@ async fn catalogue_page(
             .then(|| href(&request, |r| r.offset = r.offset.saturating_sub(r.limit))),
         next: (page_end < found.total && page_end < psn_api::MAX_SEARCH_OFFSET)
             .then(|| href(&request, |r| r.offset = page_end)),
-        first: if found.hits.is_empty() {
+        first: if hits.is_empty() {
             0
         } else {
             request.offset + 1
         },
         last: page_end,
-        hits: found
-            .hits
-            .into_iter()
-            .map(|h| {
-                let (title, description) = (parts(&h.title_match), parts(&h.description_match));
-                line(h.card, title, description)
-            })
-            .collect(),
+        hits,
         facets: facet_boxes(&request, found.facets),
         selected,
     })
@@ -469,6 +474,17 @@ async fn partners_page(ui: &Ui, viewer: &Viewer, raw: &RawQuery) -> Result<Partn
             }
         }
     }
+    // Collected first: iterator adaptors held across the await would make the future not Send.
+    let mut cards = Vec::new();
+    if let Some(p) = page.by_process.as_mut() {
+        cards.extend(p.providers.iter_mut());
+    }
+    if let Some(m) = page.by_member.as_mut() {
+        for p in &mut m.processes {
+            cards.extend(p.others.iter_mut());
+        }
+    }
+    super::compliance_review::tag_listings(ui, cards).await?;
     Ok(page)
 }
 

@@ -67,6 +67,7 @@ impl Layout {
             ("/ui/sla", "SLA reports"),
             ("/ui/benchmarks", "Benchmarks"),
             ("/ui/access", "Access requests"),
+            ("/ui/compliance", "Compliance"),
         ];
         if self.signed_in.as_ref().is_some_and(|s| s.sees_people) {
             items.push(("/ui/people", "People"));
@@ -333,6 +334,8 @@ pub struct ServicePage {
     pub grants: Option<Vec<GrantLine>>,
     /// The OpenAPI document's size and digest, if the provider uploaded one.
     pub openapi: Option<String>,
+    /// The provider's service-provision certificate, when it has one.
+    pub compliance: Option<super::compliance_review::CertificateLine>,
 }
 
 /// An event of the audit trail.
