@@ -218,6 +218,16 @@ impl Actor {
         }
     }
 
+    /// Whether it may review `member`'s submissions: the operator, or an assessor not of
+    /// that member.
+    pub fn may_review(&self, member: &MemberId) -> bool {
+        match self {
+            Actor::Operator(_) => true,
+            Actor::Assessor { member: own, .. } => own.as_ref() != Some(member),
+            Actor::Member { .. } => false,
+        }
+    }
+
     /// Whether it may read `member`'s submissions and evidence.
     fn may_read(&self, member: &MemberId) -> bool {
         match self {
@@ -501,26 +511,24 @@ pub async fn review(
     id: &str,
     decision: &ReviewDecision,
 ) -> Outcome<crate::store::Decided> {
-    let own_member = match actor {
-        Actor::Operator(_) => None,
-        Actor::Assessor { member, .. } => member.clone(),
-        Actor::Member { .. } => {
-            return Err(ComplianceError::Forbidden(
-                "only an assessor or the operator reviews submissions".to_owned(),
-            ))
-        }
-    };
+    if matches!(actor, Actor::Member { .. }) {
+        return Err(ComplianceError::Forbidden(
+            "only an assessor or the operator reviews submissions".to_owned(),
+        ));
+    }
+    // A submission's member never changes, so checking it before the transaction is enough.
+    let target = submission(a, actor, id).await?;
+    if !actor.may_review(&target.member) {
+        return Err(ComplianceError::Forbidden(format!(
+            "an assessor of {} may not review its own member's submission",
+            target.member
+        )));
+    }
     let now = a.compliance.now();
     let compliance = &a.compliance;
     let decided = a
         .store
         .decide_submission(actor.name(), id, decision, now, |submission| {
-            if own_member.as_ref() == Some(&submission.member) {
-                return Err(StoreError::Refused(format!(
-                    "an assessor of {} may not review its own member's submission",
-                    submission.member
-                )));
-            }
             let framework = compliance
                 .framework(&submission.framework, &submission.version)
                 .ok_or_else(|| {

@@ -131,7 +131,6 @@ pub struct ReviewListPage {
 pub async fn review_list(State(ui): State<Arc<Ui>>, viewer: Viewer) -> Response {
     let page = async {
         let actor = reviewer(&viewer)?;
-        let own = viewer.person.member.clone();
         let waiting = facade::submissions(
             &ui.authority,
             &actor,
@@ -145,7 +144,7 @@ pub async fn review_list(State(ui): State<Arc<Ui>>, viewer: Viewer) -> Response 
             waiting: waiting
                 .into_iter()
                 .map(|s| WaitingLine {
-                    own: own.as_ref() == Some(&s.member),
+                    own: !actor.may_review(&s.member),
                     id: s.id,
                     member: s.member.to_string(),
                     kind: s.kind,
@@ -417,8 +416,7 @@ async fn review_page(
         framework: format!("{} {}", s.framework, s.version),
         state: state_text(s.state),
         waiting: s.state == SubmissionState::Submitted,
-        own_member: viewer.person.role == PersonRole::Assessor
-            && viewer.person.member.as_ref() == Some(&s.member),
+        own_member: !actor.may_review(&s.member),
         answers,
         fields,
         problems,

@@ -17,7 +17,8 @@ pub enum PersonCommand {
         /// operator, member-admin, member-viewer or assessor.
         #[arg(long)]
         role: PersonRole,
-        /// The member they act for (member-admin and member-viewer only).
+        /// The member they act for (member-admin and member-viewer must have one; an assessor may,
+        /// and then never reviews that member; an operator has none).
         #[arg(long)]
         member: Option<MemberId>,
         #[arg(long, value_enum, default_value_t)]
