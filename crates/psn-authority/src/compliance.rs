@@ -340,6 +340,19 @@ pub async fn upload_evidence(
         .await?)
 }
 
+/// Removes one of a member's evidence files that no submission cites (freeing its quota).
+pub async fn remove_evidence(
+    a: &Authority,
+    actor: &Actor,
+    member: Option<&MemberId>,
+    sha256: &str,
+) -> Outcome<EvidenceView> {
+    let member = actor.acting_for(member)?;
+    Ok(a.store
+        .remove_evidence(actor.name(), &member, sha256)
+        .await?)
+}
+
 /// A member's evidence files.
 pub async fn evidence(a: &Authority, actor: &Actor, member: &MemberId) -> Outcome<EvidenceList> {
     require_read(actor, member)?;

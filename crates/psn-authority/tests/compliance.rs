@@ -224,6 +224,14 @@ async fn a_member_submits_an_assessor_decides_and_the_status_shows_the_certifica
         );
 
         // Certified: a certificate naming the framework version, for the kind's 12 months.
+        // Evidence a submission cites stays on record.
+        let cited = kent
+            .client
+            .remove_evidence(None, &resubmitted.answers[0].evidence[0])
+            .await
+            .expect_err("cited");
+        assert_eq!(cited.problem_type(), Some(ProblemType::Conflict));
+        assert!(cited.to_string().contains(&resubmitted.id), "{cited}");
         let certified = op
             .review_submission(
                 &resubmitted.id,
@@ -392,6 +400,12 @@ async fn another_member_sees_nothing_and_only_assessors_of_other_members_review(
             .await
             .expect_err("not its own");
         assert_eq!(forbidden.problem_type(), Some(ProblemType::Forbidden));
+        let removal = devon
+            .client
+            .remove_evidence(Some(&kent_id), sha)
+            .await
+            .expect_err("not its own");
+        assert_eq!(removal.problem_type(), Some(ProblemType::Forbidden));
         // A gateway cannot review at all (reviews need the operator's token).
         let decision = accept_all(&submitted, ReviewOutcome::Certify);
         let review = devon
@@ -543,6 +557,29 @@ async fn hostile_evidence_is_refused_with_a_reason_and_nothing_is_stored() {
         let held = kent.client.evidence(None).await.expect("list");
         assert_eq!(held.evidence.len(), 1, "only the first file is stored");
         assert_eq!(held.bytes, first.bytes);
+        // A file no submission cites can be removed, freeing its quota; then uploaded again.
+        for bad in ["nothex", &"0".repeat(64)] {
+            let refused = kent
+                .client
+                .remove_evidence(None, bad)
+                .await
+                .expect_err("not held");
+            assert_eq!(refused.problem_type(), Some(ProblemType::NotFound), "{bad}");
+        }
+        let removed = kent
+            .client
+            .remove_evidence(None, &first.sha256)
+            .await
+            .expect("remove");
+        assert_eq!(removed.name, "health-check.pdf");
+        assert_eq!(kent.client.evidence(None).await.expect("list").bytes, 0);
+        let again = kent
+            .client
+            .upload_evidence(None, "health-check.pdf", "application/pdf", pdf("itHC"))
+            .await
+            .expect("upload again after removal");
+        assert_eq!(again.sha256, first.sha256);
+        let events_before = events_before + 2;
         let events_after = a
             .operator()
             .events(0, 1000)

@@ -164,6 +164,31 @@ async fn a_member_submits_the_example_and_the_operator_reviews_withdraws_and_lis
         .await
         .expect("evidence");
     assert_eq!(evidence.evidence.len(), 3, "each file once");
+    let files = ok(&["compliance", "evidence", "list", "--gateway-dir", &kent]);
+    assert!(files.contains("firewall-rule-review.txt"), "{files}");
+    assert!(files.contains("of 209715200 bytes used"), "{files}");
+    refused(
+        &[
+            "compliance",
+            "evidence",
+            "remove",
+            &evidence.evidence[0].sha256,
+            "--gateway-dir",
+            &kent,
+        ],
+        "cited by",
+    );
+    refused(
+        &[
+            "compliance",
+            "evidence",
+            "remove",
+            "../x",
+            "--gateway-dir",
+            &kent,
+        ],
+        "is not a SHA-256",
+    );
 
     // Reviews: a refusal needs reasons; certify issues a year's certificate.
     refused(

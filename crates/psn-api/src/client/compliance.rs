@@ -76,6 +76,19 @@ impl AuthorityClient {
         .await
     }
 
+    /// Removes one of a member's evidence files that no submission cites.
+    pub async fn remove_evidence(
+        &self,
+        member: Option<&MemberId>,
+        sha256: &str,
+    ) -> Result<EvidenceView, ClientError> {
+        self.json(
+            self.request(Method::DELETE, &format!("/v1/compliance/evidence/{sha256}"))
+                .query(&member_query(member)),
+        )
+        .await
+    }
+
     /// Saves a member's answers for `kind` as its open submission.
     pub async fn save_submission(
         &self,

@@ -39,7 +39,10 @@ pub(super) fn routes() -> Router<Arc<Authority>> {
                 .post(upload)
                 .layer(DefaultBodyLimit::max(EVIDENCE_BODY_LIMIT)),
         )
-        .route("/v1/compliance/evidence/{sha256}", get(evidence_file))
+        .route(
+            "/v1/compliance/evidence/{sha256}",
+            get(evidence_file).delete(remove_evidence),
+        )
         .route("/v1/compliance/drafts/{kind}", put(save).get(open_draft))
         .route("/v1/compliance/drafts/{kind}/submit", post(submit))
         .route("/v1/compliance/submissions", get(submissions))
@@ -256,6 +259,19 @@ async fn evidence_file(
         content,
     )
         .into_response())
+}
+
+async fn remove_evidence(
+    State(a): State<Arc<Authority>>,
+    Caller(actor): Caller,
+    Path(sha256): Path<String>,
+    raw: RawQuery,
+) -> ApiResult<Json<EvidenceView>> {
+    let pairs = params(&raw, &["member"])?;
+    let member = member_of(&pairs)?;
+    Ok(Json(
+        rules::remove_evidence(&a, &actor, member.as_ref(), &sha256).await?,
+    ))
 }
 
 async fn save(

@@ -284,6 +284,80 @@ impl Store {
         Ok(view)
     }
 
+    /// Removes one of a member's evidence files, and its content if no other member holds it.
+    /// `NotFound` if the member does not hold it; `Conflict` naming the submissions that cite
+    /// it, since what was assessed stays on record.
+    pub async fn remove_evidence(
+        &self,
+        actor: &str,
+        member: &MemberId,
+        sha256: &str,
+    ) -> Result<EvidenceView> {
+        let (_g, mut tx) = self.begin().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {EVIDENCE_COLUMNS} FROM compliance_evidence WHERE member_id = $1 AND sha256 = $2"
+        ))
+        .bind(member.to_string())
+        .bind(sha256)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let view = row
+            .as_ref()
+            .map(evidence_from_row)
+            .transpose()?
+            .ok_or_else(|| {
+                let clipped: String = sha256.chars().take(64).collect();
+                StoreError::NotFound(format!("{member} holds no evidence file {clipped:?}"))
+            })?;
+        let rows = sqlx::query(
+            "SELECT id, answers FROM compliance_submissions WHERE member_id = $1 ORDER BY id",
+        )
+        .bind(member.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut citing = Vec::new();
+        for r in &rows {
+            let answers: String = r.try_get("answers")?;
+            let answers: Vec<Answer> = serde_json::from_str(&answers)
+                .map_err(|e| StoreError::Corrupt(format!("submission answers: {e}")))?;
+            if answers
+                .iter()
+                .any(|a| a.evidence.iter().any(|e| e == sha256))
+            {
+                citing.push(submission_id(r.try_get("id")?));
+            }
+        }
+        if !citing.is_empty() {
+            return Err(StoreError::Conflict(format!(
+                "{:?} is cited by {}: evidence a submission cites stays on record",
+                view.name,
+                citing.join(", ")
+            )));
+        }
+        sqlx::query("DELETE FROM compliance_evidence WHERE member_id = $1 AND sha256 = $2")
+            .bind(member.to_string())
+            .bind(sha256)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "DELETE FROM compliance_blobs WHERE sha256 = $1 \
+             AND NOT EXISTS (SELECT 1 FROM compliance_evidence WHERE sha256 = $1)",
+        )
+        .bind(sha256)
+        .execute(&mut *tx)
+        .await?;
+        event(
+            &mut tx,
+            actor,
+            "compliance.evidence.remove",
+            &member.to_string(),
+            serde_json::json!({ "sha256": sha256, "name": view.name }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
     /// A member's evidence files, newest first, and the bytes they hold.
     pub async fn evidence(&self, member: &MemberId) -> Result<(Vec<EvidenceView>, u64)> {
         let rows = sqlx::query(&format!(

@@ -39,6 +39,9 @@ pub enum ComplianceCommand {
         #[arg(long, value_enum, default_value_t)]
         output: output::Output,
     },
+    /// A member's evidence files: list them, or remove one no submission cites.
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
     /// Submissions: a member's own, or (operator) every member's.
     Submissions {
         /// Only this member's.
@@ -107,6 +110,30 @@ pub enum ComplianceCommand {
         connect: Connect,
         #[arg(long, value_enum, default_value_t)]
         output: output::Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// The member's files, newest first, with the bytes held against its quota.
+    List {
+        /// The member (the operator acting for it; a gateway reads its own member's).
+        #[arg(long)]
+        member: Option<MemberId>,
+        #[command(flatten)]
+        asker: Asker,
+        #[arg(long, value_enum, default_value_t)]
+        output: output::Output,
+    },
+    /// Remove a file no submission cites, freeing its quota.
+    Remove {
+        /// The file's SHA-256.
+        sha256: String,
+        /// The member (the operator acting for it; a gateway acts for its own member).
+        #[arg(long)]
+        member: Option<MemberId>,
+        #[command(flatten)]
+        asker: Asker,
     },
 }
 
@@ -342,6 +369,49 @@ pub async fn run(command: ComplianceCommand) -> anyhow::Result<()> {
                 output::Output::Json => output::json(&view)?,
                 output::Output::Table => print_submission(&view),
             }
+        }
+        ComplianceCommand::Evidence(EvidenceCommand::List {
+            member,
+            asker,
+            output,
+        }) => {
+            let member = member.as_ref();
+            let list = asking(&asker, |c| async move { c.evidence(member).await }).await?;
+            match output {
+                output::Output::Json => output::json(&list)?,
+                output::Output::Table => {
+                    let rows: Vec<Vec<String>> = list
+                        .evidence
+                        .iter()
+                        .map(|e| {
+                            vec![
+                                e.sha256.clone(),
+                                e.name.clone(),
+                                e.media_type.clone(),
+                                e.bytes.to_string(),
+                                e.uploaded_at.date().to_string(),
+                            ]
+                        })
+                        .collect();
+                    output::table(&["SHA256", "NAME", "TYPE", "BYTES", "UPLOADED"], &rows);
+                    println!("{} of {} bytes used", list.bytes, list.quota);
+                }
+            }
+        }
+        ComplianceCommand::Evidence(EvidenceCommand::Remove {
+            sha256,
+            member,
+            asker,
+        }) => {
+            if !is_digest(&sha256) {
+                bail!("{sha256:?} is not a SHA-256 (64 lowercase hex digits)");
+            }
+            let (member, sha256) = (member.as_ref(), &sha256);
+            let removed = asking(&asker, |c| async move {
+                c.remove_evidence(member, sha256).await
+            })
+            .await?;
+            println!("removed {} ({} bytes)", removed.name, removed.bytes);
         }
         ComplianceCommand::Submissions {
             member,
