@@ -67,7 +67,9 @@ impl PeerClient {
             .context("the member's gateway identity")?;
         let ca = dir.load_ca().context("the network CA")?;
         let identity = psn_pki::SharedIdentity::new(identity)?;
-        let config = psn_pki::gateway_client_config(identity, &ca)?;
+        let network = dir.load_settings()?.network;
+        let trusted = psn_pki::TrustedNetworks::new(network, &ca)?;
+        let config = psn_pki::gateway_client_config(identity, trusted)?;
         Ok(Self {
             tls: TlsConnector::from(Arc::new(config)),
         })

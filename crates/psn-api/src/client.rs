@@ -19,9 +19,11 @@ mod access;
 mod benchmarks;
 mod compliance;
 mod documents;
+mod federation;
 mod people;
 
 pub use documents::FetchedText;
+pub use federation::{ViewFetch, FEDERATION_AUTH_SCHEME};
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]

@@ -7,15 +7,20 @@ mod catalogue;
 mod client;
 mod compliance;
 mod documents;
+mod federation;
 mod people;
 mod types;
 
 pub use access::*;
 pub use benchmarks::*;
 pub use catalogue::*;
-pub use client::{AuthorityClient, ClientError, ConfigFetch, DeltaFetch, FetchedText};
+pub use client::{
+    AuthorityClient, ClientError, ConfigFetch, DeltaFetch, FetchedText, ViewFetch,
+    FEDERATION_AUTH_SCHEME,
+};
 pub use compliance::*;
 pub use documents::*;
+pub use federation::*;
 pub use people::*;
 pub use types::*;
 

@@ -39,17 +39,23 @@ pub(crate) struct ConfigFacts {
     /// Gateways listed whose member is active.
     trusted: HashSet<String>,
     revoked: HashSet<String>,
+    /// Federated networks' CAs (DER) with the serials each revoked: a partner's gateway is
+    /// checked against its own network's CA, never this network's.
+    partners: HashMap<NetworkId, (Arc<Vec<u8>>, HashSet<String>)>,
 }
 
 impl ConfigFacts {
     /// Why this configuration does not trust `gateway` with certificate `serial`, if it does not.
     pub(crate) fn distrust(&self, gateway: &str, serial: &str) -> Option<String> {
+        let partner_revoked = network_of(gateway)
+            .and_then(|network| self.partners.get(&network))
+            .is_some_and(|(_, revoked)| revoked.contains(serial));
         if !self.trusted.contains(gateway) {
             Some(format!(
                 "configuration version {} (issued {}) does not list {gateway} as a gateway of an active member",
                 self.version, self.issued_at
             ))
-        } else if self.revoked.contains(serial) {
+        } else if self.revoked.contains(serial) || partner_revoked {
             Some(format!(
                 "configuration version {} (issued {}) revokes certificate {serial}",
                 self.version, self.issued_at
@@ -203,11 +209,24 @@ impl<'a> TrustCache<'a> {
                     })
                     .map(|g| g.id.to_string())
                     .collect();
+                let partners = config
+                    .federation
+                    .iter()
+                    .map(|f| {
+                        let der = psn_pki::parse_pem_certificates(&f.ca_certificate)
+                            .ok()
+                            .and_then(|c| c.into_iter().next())
+                            .ok_or_else(|| format!("network {}'s CA is unreadable", f.network))?;
+                        let revoked = f.revoked_serials.iter().cloned().collect();
+                        Ok((f.network.clone(), (Arc::new(der.to_vec()), revoked)))
+                    })
+                    .collect::<Result<_, String>>()?;
                 Ok(Arc::new(ConfigFacts {
                     version,
                     issued_at: config.issued_at,
                     trusted,
                     revoked: config.revoked_serials.iter().cloned().collect(),
+                    partners,
                 }))
             })
             .map_err(|e| format!("configuration version {version} is not usable: {e}"));
@@ -243,12 +262,39 @@ impl<'a> TrustCache<'a> {
         }
     }
 
-    /// A certificate checked against the CA (issuer, signature, gateway identity), with its key.
-    pub(crate) fn certificate(&mut self, der: &[u8]) -> Result<CheckedCertificate, String> {
+    /// The CA that vouches for `network`'s gateways under the configuration `facts`: this
+    /// network's own, or the federated partner's it lists.
+    pub(crate) fn ca_for(
+        &self,
+        facts: &ConfigFacts,
+        own: &NetworkId,
+        network: &NetworkId,
+    ) -> Result<Arc<Vec<u8>>, String> {
+        if network == own {
+            return Ok(Arc::new(self.trust.ca_der.clone()));
+        }
+        facts
+            .partners
+            .get(network)
+            .map(|(ca, _)| ca.clone())
+            .ok_or_else(|| {
+                format!(
+                    "configuration version {} (issued {}) does not federate with network {network}",
+                    facts.version, facts.issued_at
+                )
+            })
+    }
+
+    /// A certificate checked against `ca_der` (issuer, signature, gateway identity), with its key.
+    pub(crate) fn certificate(
+        &mut self,
+        der: &[u8],
+        ca_der: &[u8],
+    ) -> Result<CheckedCertificate, String> {
         if let Some(cached) = self.certificates.get(der) {
             return cached.clone();
         }
-        let checked = verify_gateway_chain(der, &self.trust.ca_der)
+        let checked = verify_gateway_chain(der, ca_der)
             .map_err(|e| e.to_string())
             .and_then(|c| {
                 StatementVerifier::from_certificate(der)

@@ -702,7 +702,15 @@ impl Verifier<'_> {
             return Ok(None);
         };
         let untrusted = |detail: String| (BreakKind::Untrusted, format!("{what}: {detail}"));
-        let checked = cache.certificate(der).map_err(untrusted)?;
+        let at =
+            time_of(at_ms).ok_or_else(|| untrusted(format!("time {at_ms} is out of range")))?;
+        let facts = cache.in_force_at(network, at).map_err(untrusted)?;
+        let signer_network = network_of(gateway)
+            .ok_or_else(|| untrusted(format!("{gateway:?} is not a gateway")))?;
+        let ca_der = cache
+            .ca_for(&facts, network, &signer_network)
+            .map_err(untrusted)?;
+        let checked = cache.certificate(der, &ca_der).map_err(untrusted)?;
         let (certificate, verifier) = checked.as_ref();
         if certificate.gateway.to_string() != gateway {
             return Err(untrusted(format!(
@@ -710,12 +718,9 @@ impl Verifier<'_> {
                 certificate.gateway
             )));
         }
-        let at =
-            time_of(at_ms).ok_or_else(|| untrusted(format!("time {at_ms} is out of range")))?;
         certificate
             .check_valid_at(at)
             .map_err(|e| untrusted(e.to_string()))?;
-        let facts = cache.in_force_at(network, at).map_err(untrusted)?;
         if let Some(why) = facts.distrust(gateway, serial) {
             return Err(untrusted(why));
         }

@@ -255,6 +255,7 @@ mod benchmarks;
 mod checkpoints;
 mod compliance;
 mod documents;
+mod federation;
 
 /// The API router.
 pub fn router(authority: Arc<Authority>) -> Router {
@@ -345,6 +346,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .merge(access::routes())
         .merge(benchmarks::routes())
         .merge(compliance::routes())
+        .merge(federation::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             authority.clone(),
             crate::metrics::track,

@@ -46,6 +46,41 @@ pub struct Settings {
     /// The compliance policy (`[compliance]`, docs/compliance.md).
     #[serde(default)]
     pub compliance: ComplianceSettings,
+    /// How partners' configurations are followed (`[federation]`, docs/federation.md).
+    #[serde(default)]
+    pub federation: FederationSettings,
+}
+
+/// How this authority follows its federated partners (`[federation]` in `authority.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationSettings {
+    /// How long one poll of a partner's authority is held open waiting for a change (a long
+    /// poll): a partner's change arrives as soon as it is published, and a quiet partner is
+    /// heard from at least this often.
+    #[serde(with = "psn_core::duration::text", default = "default_poll_wait")]
+    pub poll_wait: Duration,
+    /// How many polling intervals may pass without an answer before the partner is shown as
+    /// `degraded` (its last good configuration is still used until it expires).
+    #[serde(default = "default_missed_polls")]
+    pub missed_polls: u32,
+}
+
+impl Default for FederationSettings {
+    fn default() -> Self {
+        Self {
+            poll_wait: default_poll_wait(),
+            missed_polls: default_missed_polls(),
+        }
+    }
+}
+
+fn default_poll_wait() -> Duration {
+    Duration::from_secs(25)
+}
+
+fn default_missed_polls() -> u32 {
+    3
 }
 
 /// The network's compliance policy (`[compliance]` in `authority.toml`).
@@ -275,6 +310,7 @@ impl Settings {
             oidc: Vec::new(),
             benchmarks: BenchmarkSettings::default(),
             compliance: ComplianceSettings::default(),
+            federation: FederationSettings::default(),
         }
     }
 
@@ -287,6 +323,14 @@ impl Settings {
             || self.compliance.check_interval > Duration::from_secs(86_400)
         {
             return Err("[compliance] check_interval must be between 1s and 1d".into());
+        }
+        if self.federation.poll_wait < Duration::from_secs(1)
+            || self.federation.poll_wait > Duration::from_secs(60)
+        {
+            return Err("[federation] poll_wait must be between 1s and 60s".into());
+        }
+        if !(1..=100).contains(&self.federation.missed_polls) {
+            return Err("[federation] missed_polls must be between 1 and 100".into());
         }
         if self.config_validity < Duration::from_secs(600) {
             return Err("config_validity must be at least 10m".into());

@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod compliance;
 pub mod datadir;
 pub mod export;
+pub mod federation;
 pub mod metrics;
 pub mod openapi_check;
 pub mod people;
@@ -371,6 +372,7 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         })
     };
     let lifecycle = tokio::spawn(compliance::run(authority.clone(), shutdown_rx.clone()));
+    let federation = tokio::spawn(federation::run(authority.clone(), shutdown_rx.clone()));
     let refresher = {
         let authority = authority.clone();
         tokio::spawn(async move { authority.publisher.run(shutdown_rx).await })
@@ -391,7 +393,7 @@ pub async fn start(dir: &DataDir, options: ServeOptions) -> Result<Running, Auth
         url,
         authority,
         shutdown,
-        tasks: vec![server, refresher, indexer, deliverer, lifecycle],
+        tasks: vec![server, refresher, indexer, deliverer, lifecycle, federation],
         runtime_file,
     })
 }

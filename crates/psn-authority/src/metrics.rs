@@ -30,6 +30,26 @@ struct RouteLabels {
     route: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartnerLabels {
+    network: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartnerStateLabels {
+    network: String,
+    /// `pending`, `active`, `degraded` or `expired`.
+    state: String,
+}
+
+/// Every freshness state, so each partner has one series per state (1 for its current one).
+const PARTNER_STATES: [psn_api::FreshnessState; 4] = [
+    psn_api::FreshnessState::Pending,
+    psn_api::FreshnessState::Active,
+    psn_api::FreshnessState::Degraded,
+    psn_api::FreshnessState::Expired,
+];
+
 type Histograms = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -43,6 +63,9 @@ pub struct AuthorityMetrics {
     duration: Histograms,
     config_version: Gauge,
     config_expires_in: Gauge,
+    partner_age: Family<PartnerLabels, Gauge>,
+    partner_version: Family<PartnerLabels, Gauge>,
+    partner_state: Family<PartnerStateLabels, Gauge>,
 }
 
 impl Default for AuthorityMetrics {
@@ -79,12 +102,72 @@ impl AuthorityMetrics {
             "Seconds until the published configuration expires",
             config_expires_in.clone(),
         );
+        let partner_age = Family::<PartnerLabels, Gauge>::default();
+        registry.register(
+            "federation_partner_age_seconds",
+            "Seconds since a federated partner's authority last answered (-1 before it ever did)",
+            partner_age.clone(),
+        );
+        let partner_version = Family::<PartnerLabels, Gauge>::default();
+        registry.register(
+            "federation_partner_version",
+            "The partner's configuration version this network holds (0 before one arrived)",
+            partner_version.clone(),
+        );
+        let partner_state = Family::<PartnerStateLabels, Gauge>::default();
+        registry.register(
+            "federation_partner_state",
+            "1 for a federated partner's current freshness state, 0 for the others",
+            partner_state.clone(),
+        );
         Self {
             registry,
             requests,
             duration,
             config_version,
             config_expires_in,
+            partner_age,
+            partner_version,
+            partner_state,
+        }
+    }
+
+    /// Sets a partner's freshness series.
+    pub fn partner(&self, network: &psn_core::names::NetworkId, freshness: &psn_api::Freshness) {
+        let labels = PartnerLabels {
+            network: network.to_string(),
+        };
+        let age = freshness
+            .age_seconds
+            .map_or(-1, |a| i64::try_from(a).unwrap_or(i64::MAX));
+        self.partner_age.get_or_create(&labels).set(age);
+        self.partner_version.get_or_create(&labels).set(
+            freshness
+                .version
+                .map_or(0, |v| i64::try_from(v).unwrap_or(i64::MAX)),
+        );
+        for state in PARTNER_STATES {
+            self.partner_state
+                .get_or_create(&PartnerStateLabels {
+                    network: network.to_string(),
+                    state: state.as_str().to_owned(),
+                })
+                .set(i64::from(state == freshness.state));
+        }
+    }
+
+    /// Drops a removed partner's series.
+    pub fn forget_partner(&self, network: &psn_core::names::NetworkId) {
+        let labels = PartnerLabels {
+            network: network.to_string(),
+        };
+        self.partner_age.remove(&labels);
+        self.partner_version.remove(&labels);
+        for state in PARTNER_STATES {
+            self.partner_state.remove(&PartnerStateLabels {
+                network: network.to_string(),
+                state: state.as_str().to_owned(),
+            });
         }
     }
 

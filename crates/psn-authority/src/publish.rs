@@ -50,7 +50,7 @@ pub fn build_config(
     version: u64,
     issued_at: OffsetDateTime,
 ) -> GlobalConfig {
-    GlobalConfig {
+    let config = GlobalConfig {
         format: CONFIG_FORMAT.to_owned(),
         network: description.network.clone(),
         version,
@@ -74,7 +74,47 @@ pub fn build_config(
         services: snapshot.services.clone(),
         federation: Vec::new(),
         revoked_serials: snapshot.revoked_serials.clone(),
+    };
+    with_partners(config, &snapshot.federation)
+}
+
+/// Merges what each federated partner exports into the document's lists, under the partner's
+/// own names, and lists the partner with its CA, version and expiry (DESIGN.md "Federation").
+/// A partner's entries were checked to be in its own namespace when its view arrived; the
+/// lists stay sorted by id text in byte order, so deltas and gateways treat them like any other.
+fn with_partners(mut config: GlobalConfig, partners: &[crate::store::Received]) -> GlobalConfig {
+    use psn_core::config::FederatedNetwork;
+    if partners.is_empty() {
+        return config;
     }
+    for partner in partners {
+        let view = &partner.view;
+        config.members.extend(view.members.iter().cloned());
+        config.subsystems.extend(view.subsystems.iter().cloned());
+        config.gateways.extend(view.gateways.iter().cloned());
+        config.services.extend(view.services.iter().cloned());
+        config.federation.push(FederatedNetwork {
+            network: partner.network.clone(),
+            ca_certificate: partner.ca_certificate.clone(),
+            version: view.version,
+            expires_at: view.expires_at,
+            revoked_serials: view.revoked_serials.clone(),
+        });
+    }
+    sort_by_text(&mut config.members, |m| m.id.to_string());
+    sort_by_text(&mut config.subsystems, ToString::to_string);
+    sort_by_text(&mut config.gateways, |g| g.id.to_string());
+    sort_by_text(&mut config.services, |s| s.id.to_string());
+    config
+}
+
+/// Sorts by id text in byte order, dropping repeats (a partner never repeats this network's
+/// names, but a list must hold each id once).
+fn sort_by_text<T>(items: &mut Vec<T>, text: impl Fn(&T) -> String) {
+    let mut keyed: Vec<(String, T)> = items.drain(..).map(|item| (text(&item), item)).collect();
+    keyed.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    keyed.dedup_by(|a, b| a.0 == b.0);
+    items.extend(keyed.into_iter().map(|(_, item)| item));
 }
 
 /// How many steps back a gateway can be and still be sent a delta.
@@ -187,6 +227,20 @@ impl Publisher {
         self.history
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The configuration signer, which also signs this network's federation documents.
+    pub fn signer(&self) -> &ConfigSigner {
+        &self.signer
+    }
+
+    /// The latest document this process built, when it built the one announced.
+    pub fn latest_config(&self) -> Option<Arc<GlobalConfig>> {
+        let current = self.current()?;
+        self.history()
+            .as_ref()
+            .map(|h| h.latest.clone())
+            .filter(|c| c.version == current.version)
     }
 
     /// The latest published version, if any.

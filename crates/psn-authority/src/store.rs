@@ -27,6 +27,7 @@ use time::OffsetDateTime;
 
 mod config_fetches;
 mod documents;
+mod federation;
 mod listings;
 mod oidc;
 mod overview;
@@ -36,6 +37,7 @@ pub use access::{DeliveryRecord, DueDelivery, RequestChange, RequestFilter};
 pub use benchmarks::{CurrentReturn, MAX_PEER_GROUPS, MAX_VERSIONS};
 pub use compliance::{parse_id, Decided, Hold, Issue};
 pub use documents::{sha256_hex, StoredDocument};
+pub use federation::{NewPartner, PartnerRecord, Received};
 pub use listings::ListingSource;
 pub use oidc::{OidcIdentity, OidcLinked, OidcPending};
 pub use overview::{EventFilter, ServiceFilter};
@@ -148,6 +150,8 @@ pub struct Snapshot {
     pub services: Vec<ServiceEntry>,
     /// Serials of revoked certificates that have not yet expired.
     pub revoked_serials: Vec<String>,
+    /// What each federated partner exports to this network, as last received.
+    pub federation: Vec<Received>,
 }
 
 /// A stored configuration version.
@@ -1292,9 +1296,11 @@ impl Store {
         .bind(to_millis(OffsetDateTime::now_utc()))
         .fetch_all(&mut *tx)
         .await?;
+        let federation = federation::received(&mut tx).await?;
         tx.commit().await?;
         Ok(Snapshot {
             generation,
+            federation,
             classes,
             members: Self::without_id_text(members),
             subsystems: subsystems.into_iter().filter_map(|(_, s)| s).collect(),

@@ -97,13 +97,33 @@ pub struct ServiceEntry {
     pub processes: Vec<String>,
 }
 
-/// Another network whose authority this one trusts (DESIGN.md "Federation").
+/// Another network whose authority this one trusts (DESIGN.md "Federation"). The members,
+/// subsystems, gateways and services it exports to this network are listed in this document's
+/// own lists, under that network's names; this entry says which CA vouches for those names and
+/// until when they are to be trusted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FederatedNetwork {
     /// The other network's id.
     pub network: NetworkId,
-    /// Its CA certificate (PEM).
+    /// Its CA certificate (PEM): the only root its gateways' certificates are checked against,
+    /// and only for names in that network.
     pub ca_certificate: String,
+    /// The version of its configuration the exported entries come from.
+    pub version: u64,
+    /// When that configuration expires: after this, exchanges with the network fail closed
+    /// (`partner-config-expired`) while this network's own traffic continues.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Serial numbers its authority revoked; they apply to its gateways' certificates only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked_serials: Vec<String>,
+}
+
+impl FederatedNetwork {
+    /// Whether the partner's exported entries may still be trusted at `now`.
+    pub fn is_valid_at(&self, now: OffsetDateTime) -> bool {
+        now < self.expires_at
+    }
 }
 
 /// The signed document's payload.

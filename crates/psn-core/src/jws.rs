@@ -146,6 +146,13 @@ impl<'a> CompactJws<'a> {
         &self.header
     }
 
+    /// The payload before its signature is checked: only for a self-describing document that
+    /// names the key it must then verify under (a federation anchor carries its own CA), and
+    /// never to be trusted on its own.
+    pub fn unverified_payload(&self) -> &[u8] {
+        &self.payload
+    }
+
     /// Checks the signature against a raw 32-byte Ed25519 public key and releases the payload.
     pub fn verify_ed25519(self, public_key: &[u8]) -> Result<Vec<u8>, JwsError> {
         ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public_key)

@@ -9,6 +9,7 @@ pub mod config;
 pub mod config_delta;
 pub mod duration;
 pub mod encoding;
+pub mod federation;
 pub mod jws;
 pub mod names;
 pub mod problem;

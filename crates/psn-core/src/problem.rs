@@ -46,6 +46,10 @@ pub enum ProblemType {
     ConfigInvalid,
     /// The cached configuration has passed its validity window.
     ConfigExpired,
+    /// A federated partner network's configuration, as this network last received it, has
+    /// passed its validity window: exchanges with that network fail closed until its authority
+    /// is reached again.
+    PartnerConfigExpired,
     /// No grant allows this client to call this service (method and path).
     AccessDenied,
     /// The service is not in the network's configuration, or its provider is not active.
@@ -98,6 +102,7 @@ impl ProblemType {
         Self::GatewayRevoked,
         Self::ConfigInvalid,
         Self::ConfigExpired,
+        Self::PartnerConfigExpired,
         Self::AccessDenied,
         Self::UnknownService,
         Self::UnknownClient,
@@ -134,6 +139,7 @@ impl ProblemType {
             Self::GatewayRevoked => "gateway-revoked",
             Self::ConfigInvalid => "config-invalid",
             Self::ConfigExpired => "config-expired",
+            Self::PartnerConfigExpired => "partner-config-expired",
             Self::AccessDenied => "access-denied",
             Self::UnknownService => "unknown-service",
             Self::UnknownClient => "unknown-client",
@@ -176,7 +182,10 @@ impl ProblemType {
             Self::RequestProofInvalid => 400,
             Self::RequestTimeout => 408,
             Self::Internal => 500,
-            Self::Unavailable | Self::ConfigExpired | Self::AuditUnavailable => 503,
+            Self::Unavailable
+            | Self::ConfigExpired
+            | Self::PartnerConfigExpired
+            | Self::AuditUnavailable => 503,
         }
     }
 
@@ -201,6 +210,7 @@ impl ProblemType {
             Self::GatewayRevoked => "The gateway has been revoked",
             Self::ConfigInvalid => "The configuration is invalid",
             Self::ConfigExpired => "The configuration has expired",
+            Self::PartnerConfigExpired => "The partner network's configuration has expired",
             Self::AccessDenied => "Access denied",
             Self::UnknownService => "Unknown service",
             Self::UnknownClient => "Unknown client",

@@ -170,6 +170,8 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
             load_grants(dir)
         }
     };
+    let trusted = psn_pki::TrustedNetworks::new(settings.network.clone(), &ca)?;
+    trusted.follow(&config.federation)?;
     let (view_tx, view_rx) = watch::channel(Arc::new(View::new(config, Arc::new(grants))));
     let clients = client_checks(&settings)?;
     let internal_tls = match &settings.internal_tls {
@@ -178,8 +180,14 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
         ))),
         None => None,
     };
-    let client_tls = Arc::new(psn_pki::gateway_client_config(identity.clone(), &ca)?);
-    let server_tls = Arc::new(psn_pki::gateway_server_config(identity.clone(), &ca)?);
+    let client_tls = Arc::new(psn_pki::gateway_client_config(
+        identity.clone(),
+        trusted.clone(),
+    )?);
+    let server_tls = Arc::new(psn_pki::gateway_server_config(
+        identity.clone(),
+        trusted.clone(),
+    )?);
     let services = local_backends(dir, &settings)?;
     let audit = open_audit_log(dir, &settings, &identity_pem).await?;
     let buffered_audit = settings
@@ -215,7 +223,7 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
         identity_generation: watch::channel(0).0,
         services,
         peers: PeerPool::new(client_tls, settings.limits.connect_timeout).with_checkpoints(
-            crate::plane::checkpoint::Checkpoints::new(audit.clone(), ca.clone()),
+            crate::plane::checkpoint::Checkpoints::new(audit.clone(), trusted.clone()),
         ),
         settings,
         view: view_rx,
@@ -249,7 +257,10 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
         tokio::spawn(follow(
             dir.clone(),
             store,
-            view_tx,
+            Views {
+                sender: view_tx,
+                trusted,
+            },
             shared.clone(),
             shutdown_rx.clone(),
         )),
@@ -656,10 +667,31 @@ fn load_grants(dir: &GatewayDir) -> Vec<Grant> {
 
 /// Follows the configuration by long poll; on each new version fetches the grants and swaps the
 /// view. Backs off while the authority is unreachable, keeping the cached view.
+/// Where a newly accepted configuration goes: the view every request reads, and the CAs the
+/// peer listener and client check federated partners' gateways against. The CAs change first, so
+/// a partner the new view lists can complete a handshake as soon as requests may name it.
+struct Views {
+    sender: watch::Sender<Arc<View>>,
+    trusted: Arc<psn_pki::TrustedNetworks>,
+}
+
+impl Views {
+    fn install(&self, view: View) {
+        if let Err(e) = self.trusted.follow(&view.config.federation) {
+            tracing::error!(error = %e, version = view.config.version, "a federated network's CA is unusable; keeping the previous CAs");
+        }
+        self.sender.send_replace(Arc::new(view));
+    }
+
+    fn borrow(&self) -> watch::Ref<'_, Arc<View>> {
+        self.sender.borrow()
+    }
+}
+
 async fn follow(
     dir: GatewayDir,
     store: ConfigStore,
-    views: watch::Sender<Arc<View>>,
+    views: Views,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -715,7 +747,7 @@ async fn follow(
                     }
                 };
                 if let Some(config) = held(&store) {
-                    views.send_replace(Arc::new(View::new(config, Arc::new(grants))));
+                    views.install(View::new(config, Arc::new(grants)));
                     tracing::info!(
                         version = taken.version,
                         via = taken.via.as_str(),

@@ -98,10 +98,26 @@ impl ConfigSigner {
 
     /// Signs already-serialised configuration bytes.
     pub fn sign_payload(&self, payload: &[u8]) -> String {
+        self.sign_typed(CONFIG_JWS_TYPE, payload)
+    }
+
+    /// Signs another document the signer speaks for (a federation anchor, view or request),
+    /// under its own `typ` so that no document can pass for another.
+    pub fn sign_document<T: serde::Serialize>(
+        &self,
+        typ: &str,
+        document: &T,
+    ) -> Result<String, PkiError> {
+        let payload = serde_json::to_vec(document)
+            .map_err(|e| PkiError::Crypto(format!("cannot serialise {typ}: {e}")))?;
+        Ok(self.sign_typed(typ, &payload))
+    }
+
+    fn sign_typed(&self, typ: &str, payload: &[u8]) -> String {
         use base64_standard::encode;
         let header = JwsHeader {
             alg: ALG_EDDSA.into(),
-            typ: Some(CONFIG_JWS_TYPE.into()),
+            typ: Some(typ.into()),
             x5c: vec![encode(&self.certificate.der)],
         };
         sign_compact(&header, payload, &self.key)
@@ -157,7 +173,7 @@ pub fn verify_config(
     max_len: usize,
 ) -> Result<VerifiedConfig, ConfigVerifyError> {
     let envelope = CompactJws::parse(jws, max_len)?;
-    let (payload, signer) = verify_envelope(envelope, ca_der, network)?;
+    let (payload, signer) = verify_envelope(envelope, ca_der, network, CONFIG_JWS_TYPE)?;
     let config: GlobalConfig =
         serde_json::from_slice(&payload).map_err(|e| ConfigVerifyError::Payload(e.to_string()))?;
     check_payload(config, &signer, network)
@@ -174,20 +190,21 @@ pub fn verify_rebuilt_config(
     max_len: usize,
 ) -> Result<VerifiedConfig, ConfigVerifyError> {
     let envelope = CompactJws::parse_detached(jws, max_len)?;
-    let (_, signer) = verify_envelope(envelope, ca_der, network)?;
+    let (_, signer) = verify_envelope(envelope, ca_der, network, CONFIG_JWS_TYPE)?;
     check_payload(config, &signer, network)
 }
 
 /// The signature and signer checks: the `typ`, the signer certificate's issuer, signature and
 /// role, and the payload's signature. Releases the payload and the signer's details.
-fn verify_envelope(
+pub(crate) fn verify_envelope(
     envelope: CompactJws<'_>,
     ca_der: &[u8],
     network: &NetworkId,
+    typ: &str,
 ) -> Result<(Vec<u8>, CertificateInfo), ConfigVerifyError> {
-    if envelope.header().typ.as_deref() != Some(CONFIG_JWS_TYPE) {
+    if envelope.header().typ.as_deref() != Some(typ) {
         return Err(ConfigVerifyError::Payload(format!(
-            "JWS typ must be {CONFIG_JWS_TYPE:?}, found {:?}",
+            "JWS typ must be {typ:?}, found {:?}",
             envelope.header().typ
         )));
     }

@@ -8,6 +8,7 @@ mod ca;
 mod certificate;
 mod chain;
 mod config_signature;
+mod federation;
 mod proof;
 mod tls;
 
@@ -20,11 +21,15 @@ pub use chain::{verify_gateway_chain, ChainError, GatewayCertificate};
 pub use config_signature::{
     verify_config, verify_rebuilt_config, ConfigSigner, ConfigVerifyError, VerifiedConfig,
 };
+pub use federation::{
+    assertion_network, verify_anchor, verify_assertion, verify_view, FederationError,
+    VerifiedAnchor,
+};
 pub use proof::{StatementSigner, StatementVerifier};
 pub use tls::{
     authority_server_config, backend_client_config, client_config, gateway_client_config,
     gateway_server_config, internal_server_config, pinned_client_config, provider, SharedIdentity,
-    TlsIdentity,
+    TlsIdentity, TrustedNetworks,
 };
 
 /// Why a PKI operation failed. Messages are written for the operator who has to act on them.

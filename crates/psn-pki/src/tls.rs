@@ -4,12 +4,17 @@
 
 use crate::certificate::{parse_pem_certificates, parse_pem_key, CertificateInfo};
 use crate::PkiError;
+use psn_core::names::NetworkId;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig,
+    SignatureScheme,
+};
 use std::sync::Arc;
 
 /// The crypto provider psn uses everywhere (ring).
@@ -226,18 +231,199 @@ impl rustls::client::ResolvesClientCert for SharedIdentity {
     }
 }
 
+/// The CAs a gateway checks peers against, by network: its own network's CA, and each federated
+/// partner's CA for that partner's names only (DESIGN.md "Federation"). A certificate is checked
+/// against the CA of the network its gateway URI names, so a partner CA can never vouch for a
+/// gateway of this network or of a third one. Partners change with the configuration, without a
+/// restart: [`Self::set_partners`] swaps the set, and handshakes from then on use it.
+#[derive(Debug)]
+pub struct TrustedNetworks {
+    own: NetworkId,
+    own_ca: Vec<u8>,
+    current: std::sync::RwLock<Arc<NetworkVerifiers>>,
+}
+
+/// One network's verifiers, built from its CA.
+#[derive(Debug)]
+struct Verifiers {
+    ca_der: Arc<Vec<u8>>,
+    server: Arc<WebPkiServerVerifier>,
+    client: Arc<dyn ClientCertVerifier>,
+}
+
+#[derive(Debug, Default)]
+struct NetworkVerifiers {
+    by_network: std::collections::HashMap<NetworkId, Verifiers>,
+}
+
+fn verifiers(ca_der: &[u8]) -> Result<Verifiers, PkiError> {
+    let roots = roots(ca_der)?;
+    Ok(Verifiers {
+        ca_der: Arc::new(ca_der.to_vec()),
+        server: WebPkiServerVerifier::builder_with_provider(roots.clone(), provider())
+            .build()
+            .map_err(|e| PkiError::Tls(e.to_string()))?,
+        client: WebPkiClientVerifier::builder_with_provider(roots, provider())
+            .build()
+            .map_err(|e| PkiError::Tls(e.to_string()))?,
+    })
+}
+
+impl TrustedNetworks {
+    /// This network's CA only.
+    pub fn new(own: NetworkId, ca_der: &[u8]) -> Result<Arc<Self>, PkiError> {
+        let trusted = Self {
+            own,
+            own_ca: ca_der.to_vec(),
+            current: std::sync::RwLock::new(Arc::default()),
+        };
+        trusted.set_partners(&[])?;
+        Ok(Arc::new(trusted))
+    }
+
+    /// Replaces the partners' CAs (DER); this network's own CA stays. A partner naming this
+    /// network is refused, so a configuration can never replace the network's own root.
+    pub fn set_partners(&self, partners: &[(NetworkId, Vec<u8>)]) -> Result<(), PkiError> {
+        let mut by_network = std::collections::HashMap::new();
+        by_network.insert(self.own.clone(), verifiers(&self.own_ca)?);
+        for (network, ca_der) in partners {
+            if network == &self.own {
+                return Err(PkiError::Tls(format!(
+                    "a partner CA cannot be trusted for this network's own names ({network})"
+                )));
+            }
+            by_network.insert(network.clone(), verifiers(ca_der)?);
+        }
+        let next = Arc::new(NetworkVerifiers { by_network });
+        match self.current.write() {
+            Ok(mut guard) => *guard = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+        Ok(())
+    }
+
+    /// The CA (DER) trusted for `network`'s names, if any.
+    pub fn ca_der(&self, network: &NetworkId) -> Option<Arc<Vec<u8>>> {
+        self.get().by_network.get(network).map(|v| v.ca_der.clone())
+    }
+
+    /// Replaces the partners' CAs from a configuration's federation list (PEM).
+    pub fn follow(
+        &self,
+        federation: &[psn_core::config::FederatedNetwork],
+    ) -> Result<(), PkiError> {
+        let partners = federation
+            .iter()
+            .map(|f| {
+                let der = parse_pem_certificates(&f.ca_certificate)?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| PkiError::Unreadable {
+                        what: "partner CA",
+                        reason: format!("no certificate for {}", f.network),
+                    })?;
+                Ok((f.network.clone(), der.to_vec()))
+            })
+            .collect::<Result<Vec<_>, PkiError>>()?;
+        self.set_partners(&partners)
+    }
+
+    fn get(&self) -> Arc<NetworkVerifiers> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The verifiers of the network the certificate's gateway URI names.
+    fn for_certificate(&self, end_entity: &CertificateDer<'_>) -> Result<Verifiers, rustls::Error> {
+        let unknown = |reason: String| {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
+                Arc::new(PkiError::Tls(reason)),
+            )))
+        };
+        let info = CertificateInfo::from_der(end_entity.as_ref()).map_err(|_| {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+        })?;
+        let gateway = crate::gateway_identity(&info)
+            .ok_or_else(|| unknown("the certificate does not name a gateway".into()))?;
+        let network = gateway.member().network();
+        let current = self.get();
+        let found = current.by_network.get(network).ok_or_else(|| {
+            unknown(format!(
+                "the certificate names a gateway of {network}, a network this one does not trust"
+            ))
+        })?;
+        Ok(Verifiers {
+            ca_der: found.ca_der.clone(),
+            server: found.server.clone(),
+            client: found.client.clone(),
+        })
+    }
+}
+
+impl ClientCertVerifier for TrustedNetworks {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        // Gateways present their one certificate whatever the hints say.
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.for_certificate(end_entity)?
+            .client
+            .verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
 /// The gateway's peer-facing listener: TLS 1.3 only, and a client certificate chaining to the
-/// network CA is required before any byte of HTTP is read.
+/// CA of the network its gateway URI names (this network's, or a federated partner's) is
+/// required before any byte of HTTP is read.
 pub fn gateway_server_config(
     identity: Arc<SharedIdentity>,
-    ca_der: &[u8],
+    trusted: Arc<TrustedNetworks>,
 ) -> Result<ServerConfig, PkiError> {
-    let verifier = WebPkiClientVerifier::builder_with_provider(roots(ca_der)?, provider())
-        .build()
-        .map_err(|e| PkiError::Tls(e.to_string()))?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(trusted)
         .with_cert_resolver(identity);
     config.alpn_protocols = vec![b"h2".to_vec()];
     // No resumption: a resumed session would carry the peer's earlier certificate past a renewal
@@ -248,19 +434,17 @@ pub fn gateway_server_config(
 }
 
 /// The gateway's client towards peer gateways: presents its certificate and accepts a server
-/// whose chain reaches the network CA. Host names are not checked: gateway certificates name a
-/// gateway by URI, and the caller checks that URI against the configuration after the handshake.
+/// whose chain reaches the CA of the network its gateway URI names. Host names are not checked:
+/// gateway certificates name a gateway by URI, and the caller checks that URI against the
+/// configuration after the handshake.
 pub fn gateway_client_config(
     identity: Arc<SharedIdentity>,
-    ca_der: &[u8],
+    trusted: Arc<TrustedNetworks>,
 ) -> Result<ClientConfig, PkiError> {
-    let inner = WebPkiServerVerifier::builder_with_provider(roots(ca_der)?, provider())
-        .build()
-        .map_err(|e| PkiError::Tls(e.to_string()))?;
     let mut config = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(NetworkCaVerifier { inner }))
+        .with_custom_certificate_verifier(Arc::new(NetworkCaVerifier { trusted }))
         .with_client_cert_resolver(identity);
     config.alpn_protocols = vec![b"h2".to_vec()];
     config.resumption = rustls::client::Resumption::disabled();
@@ -269,7 +453,7 @@ pub fn gateway_client_config(
 
 #[derive(Debug)]
 struct NetworkCaVerifier {
-    inner: Arc<WebPkiServerVerifier>,
+    trusted: Arc<TrustedNetworks>,
 }
 
 impl ServerCertVerifier for NetworkCaVerifier {
@@ -282,13 +466,12 @@ impl ServerCertVerifier for NetworkCaVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         use rustls::CertificateError::{NotValidForName, NotValidForNameContext};
-        match self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
+        match self
+            .trusted
+            .for_certificate(end_entity)?
+            .server
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
             Err(rustls::Error::InvalidCertificate(
                 NotValidForName | NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -302,7 +485,7 @@ impl ServerCertVerifier for NetworkCaVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        ClientCertVerifier::verify_tls12_signature(self.trusted.as_ref(), message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -311,11 +494,11 @@ impl ServerCertVerifier for NetworkCaVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        ClientCertVerifier::verify_tls13_signature(self.trusted.as_ref(), message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        ClientCertVerifier::supported_verify_schemes(self.trusted.as_ref())
     }
 }
 

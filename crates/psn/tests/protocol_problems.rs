@@ -504,7 +504,9 @@ async fn peer_tls(
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let identity = psn_pki::TlsIdentity::from_pem(pem, pem).expect("identity");
     let shared = psn_pki::SharedIdentity::new(identity).expect("identity");
-    let config = psn_pki::gateway_client_config(shared, &net.ca_der).expect("tls");
+    let network = "GB".parse().expect("network");
+    let trusted = psn_pki::TrustedNetworks::new(network, &net.ca_der).expect("trust");
+    let config = psn_pki::gateway_client_config(shared, trusted).expect("tls");
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let name = rustls::pki_types::ServerName::try_from("gateway.psn.invalid").expect("name");
     tokio_rustls::TlsConnector::from(Arc::new(config))

@@ -30,21 +30,22 @@ const HOP: &str = "provider-gateway";
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What both sides of the exchange need: this gateway's log (for its own checkpoint), its data
-/// directory (where peers' checkpoints are kept) and the network CA (to verify theirs).
+/// directory (where peers' checkpoints are kept) and the CAs of the networks it trusts (to
+/// verify theirs: a federated partner's gateway seals under its own network's CA).
 #[derive(Clone)]
 pub struct Checkpoints {
     audit: AuditLog,
     data_dir: PathBuf,
-    ca_der: Arc<Vec<u8>>,
+    trusted: Arc<psn_pki::TrustedNetworks>,
 }
 
 impl Checkpoints {
-    /// The exchange for a gateway whose log is `audit`, trusting the network CA `ca_der`.
-    pub fn new(audit: AuditLog, ca_der: Vec<u8>) -> Self {
+    /// The exchange for a gateway whose log is `audit`, trusting the CAs of `trusted`.
+    pub fn new(audit: AuditLog, trusted: Arc<psn_pki::TrustedNetworks>) -> Self {
         Self {
             data_dir: audit.data_dir().to_path_buf(),
             audit,
-            ca_der: Arc::new(ca_der),
+            trusted,
         }
     }
 
@@ -70,7 +71,14 @@ impl Checkpoints {
         let Some(offered) = offered else {
             return Ok(());
         };
-        psn_audit::verify_checkpoint(&offered, peer, &self.ca_der).map_err(|e| {
+        let network = peer.member().network();
+        let ca_der = self.trusted.ca_der(network).ok_or_else(|| {
+            (
+                ProblemType::GatewayRevoked,
+                format!("{peer} is of {network}, a network this gateway does not trust"),
+            )
+        })?;
+        psn_audit::verify_checkpoint(&offered, peer, &ca_der).map_err(|e| {
             (
                 ProblemType::InvalidRequest,
                 format!("the checkpoint is not a seal of {peer}'s audit log: {e}"),

@@ -147,6 +147,11 @@ async fn handle_exchange(
     )
     .guarded(&shared);
     exchange.record.purpose.clone_from(&purpose);
+    let network = target.service.member().network();
+    if let Some(detail) = view.partner_expired(network, OffsetDateTime::now_utc()) {
+        let kind = ProblemType::PartnerConfigExpired;
+        return refuse(&shared, exchange, kind, detail, &id).await;
+    }
     if !view.has_service(&target.service) {
         let detail = format!(
             "{} is not offered by an active member of this network",

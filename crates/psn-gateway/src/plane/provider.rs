@@ -384,6 +384,10 @@ fn admit<'s>(
             "the provider gateway's configuration has expired",
         ));
     }
+    let network = peer.gateway.member().network();
+    if let Some(detail) = view.partner_expired(network, OffsetDateTime::now_utc()) {
+        return Err(Refusal::new(ProblemType::PartnerConfigExpired, detail));
+    }
     if !view.trusts(&peer.gateway, &peer.serial) {
         return Err(Refusal::new(
             ProblemType::GatewayRevoked,

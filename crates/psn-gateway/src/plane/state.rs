@@ -5,8 +5,8 @@
 use hashbrown::{DefaultHashBuilder, HashTable};
 use psn_core::access::Grant;
 use psn_core::config::{GatewayEntry, GlobalConfig, MemberEntry, MemberStatus, ServiceEntry};
-use psn_core::names::{GatewayId, MemberId, ServiceId, SubsystemId};
-use std::collections::HashSet;
+use psn_core::names::{GatewayId, MemberId, NetworkId, ServiceId, SubsystemId};
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -74,8 +74,17 @@ pub struct View {
     services: Positions<ServiceEntry, ServiceId>,
     subsystems: Positions<SubsystemId, SubsystemId>,
     revoked: HashSet<String>,
+    partners: HashMap<NetworkId, Partner>,
     /// Grants on this member's services.
     pub grants: Arc<Vec<Grant>>,
+}
+
+/// What a gateway needs of a federated network beyond the entries merged into the lists.
+#[derive(Debug)]
+struct Partner {
+    version: u64,
+    expires_at: OffsetDateTime,
+    revoked: HashSet<String>,
 }
 
 impl View {
@@ -94,6 +103,18 @@ impl View {
             services: Positions::of(&config.services, &hasher, |s| &s.id, all),
             subsystems: Positions::of(&config.subsystems, &hasher, |s| s, all),
             revoked: config.revoked_serials.iter().cloned().collect(),
+            partners: config
+                .federation
+                .iter()
+                .map(|f| {
+                    let partner = Partner {
+                        version: f.version,
+                        expires_at: f.expires_at,
+                        revoked: f.revoked_serials.iter().cloned().collect(),
+                    };
+                    (f.network.clone(), partner)
+                })
+                .collect(),
             hasher,
             config,
             grants,
@@ -110,12 +131,35 @@ impl View {
             .contains(&self.hasher, &self.config.members, member)
     }
 
-    /// Whether a peer presenting this identity and certificate serial is trusted now.
+    /// Whether a peer presenting this identity and certificate serial is trusted now: listed,
+    /// its member active, and its serial revoked neither by this network nor, for a partner's
+    /// gateway, by the partner. A partner's gateway needs the partner in the federation list.
     pub fn trusts(&self, gateway: &GatewayId, serial: &str) -> bool {
-        self.gateways
-            .contains(&self.hasher, &self.config.gateways, gateway)
+        let network = gateway.member().network();
+        let partner_allows = network == &self.config.network
+            || self
+                .partners
+                .get(network)
+                .is_some_and(|p| !p.revoked.contains(serial));
+        partner_allows
+            && self
+                .gateways
+                .contains(&self.hasher, &self.config.gateways, gateway)
             && self.is_active(gateway.member())
             && !self.revoked.contains(serial)
+    }
+
+    /// Why exchanges with `network` must fail closed at `now`, if they must: it is a federated
+    /// partner whose configuration, as this network last received it, has expired. This
+    /// network's own names, and networks it does not federate with, are never refused here.
+    pub fn partner_expired(&self, network: &NetworkId, now: OffsetDateTime) -> Option<String> {
+        let partner = self.partners.get(network)?;
+        (now >= partner.expires_at).then(|| {
+            format!(
+                "network {network}'s configuration version {} expired at {}; its authority has been unreachable too long",
+                partner.version, partner.expires_at
+            )
+        })
     }
 
     /// The provider's gateways that have announced an address, in the configuration's order.

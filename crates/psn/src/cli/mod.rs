@@ -9,6 +9,7 @@ mod compliance;
 mod config;
 mod connect;
 mod documents;
+mod federation;
 mod gateway;
 mod output;
 mod person;
@@ -87,6 +88,10 @@ pub enum Command {
     /// controls, the evidence they expect and what they map to (docs/compliance.md).
     #[command(subcommand)]
     Compliance(compliance::ComplianceCommand),
+    /// Join this network to partner networks: export and import signed anchors, say what each
+    /// partner may see, and watch each partner's freshness (docs/federation.md).
+    #[command(subcommand)]
+    Federation(federation::FederationCommand),
     /// Run a whole network on this machine: an authority and gateways of real UK public bodies
     /// with sample services, on loopback. Prints ready-to-paste calls; Ctrl-C stops it.
     Demo {
@@ -185,6 +190,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Access(c) => access::run(c).await,
         Command::Benchmark(c) => benchmark::run(c).await,
         Command::Compliance(c) => compliance::run(c).await,
+        Command::Federation(c) => federation::run(c).await,
         Command::Demo {
             data_dir,
             members,

@@ -1,0 +1,113 @@
+//! Calls on federation: an operator's anchor and partners, and one authority following a
+//! partner authority's view of it.
+
+use super::{AuthorityClient, ClientError};
+use crate::federation::{AnchorIssued, ExportPolicy, PartnerImport, PartnerList, PartnerView};
+use psn_core::names::NetworkId;
+use psn_core::problem::error_chain;
+use reqwest::{Method, StatusCode};
+use std::time::Duration;
+
+/// The answer to a view poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewFetch {
+    /// Nothing newer than the version held.
+    NotModified,
+    /// A signed view, still to be verified by the caller.
+    View(String),
+}
+
+/// The scheme of the `Authorization` header a partner authority sends: its signed request.
+pub const FEDERATION_AUTH_SCHEME: &str = "PSN-Federation";
+
+impl AuthorityClient {
+    /// A partner authority's client: trusts only the partner's CA (from the anchor imported)
+    /// and authenticates each request with a signed assertion.
+    pub fn partner(base: &str, partner_ca_der: &[u8]) -> Result<Self, ClientError> {
+        let tls =
+            psn_pki::client_config(partner_ca_der, None).map_err(|e| Self::tls_error(base, e))?;
+        Self::build(base, tls, None)
+    }
+
+    /// This network's signed anchor, valid for `valid_days` (operators).
+    pub async fn federation_anchor(&self, valid_days: u32) -> Result<AnchorIssued, ClientError> {
+        self.json(
+            self.request(Method::GET, "/v1/federation/anchor")
+                .query(&[("valid_days", valid_days)]),
+        )
+        .await
+    }
+
+    /// Imports a partner's anchor (operators).
+    pub async fn import_partner(&self, import: &PartnerImport) -> Result<PartnerView, ClientError> {
+        self.post("/v1/federation/partners", import).await
+    }
+
+    /// Every partner with its freshness (operators).
+    pub async fn partners(&self) -> Result<PartnerList, ClientError> {
+        self.get("/v1/federation/partners").await
+    }
+
+    /// One partner (operators).
+    pub async fn partner_view(&self, network: &NetworkId) -> Result<PartnerView, ClientError> {
+        self.get(&format!("/v1/federation/partners/{network}"))
+            .await
+    }
+
+    /// Replaces what this network exports to a partner (operators).
+    pub async fn set_export_policy(
+        &self,
+        network: &NetworkId,
+        policy: &ExportPolicy,
+    ) -> Result<PartnerView, ClientError> {
+        self.json(
+            self.request(
+                Method::PUT,
+                &format!("/v1/federation/partners/{network}/policy"),
+            )
+            .json(policy),
+        )
+        .await
+    }
+
+    /// Ends the federation with a partner (operators).
+    pub async fn remove_partner(&self, network: &NetworkId) -> Result<PartnerView, ClientError> {
+        self.json(self.request(
+            Method::DELETE,
+            &format!("/v1/federation/partners/{network}"),
+        ))
+        .await
+    }
+
+    /// The view the partner exports to this network, newer than `from`, holding the request up
+    /// to `wait` for one (long poll). `assertion` is this network's signed request.
+    pub async fn federation_view(
+        &self,
+        assertion: &str,
+        from: Option<u64>,
+        wait: Duration,
+    ) -> Result<ViewFetch, ClientError> {
+        let mut req = self
+            .request(Method::GET, "/v1/federation/view")
+            .header(
+                reqwest::header::AUTHORIZATION,
+                format!("{FEDERATION_AUTH_SCHEME} {assertion}"),
+            )
+            .query(&[("wait", wait.as_secs())])
+            .timeout(wait + Duration::from_secs(15));
+        if let Some(from) = from {
+            req = req.query(&[("from", from)]);
+        }
+        let resp = self.send(req).await?;
+        if resp.status() == StatusCode::NOT_MODIFIED {
+            return Ok(ViewFetch::NotModified);
+        }
+        resp.text()
+            .await
+            .map(ViewFetch::View)
+            .map_err(|e| ClientError::Transport {
+                url: self.base.clone(),
+                reason: error_chain(&e),
+            })
+    }
+}

@@ -1,0 +1,736 @@
+//! Federation (docs/federation.md, DESIGN.md "Federation"): the one place where this authority
+//! meets its partners.
+//!
+//! Outbound, it signs this network's anchor for an operator to hand over, and answers each
+//! partner authority's long poll with a view of this network's latest configuration cut down to
+//! what that partner's export policy allows, signed for that partner alone. Inbound, one follower
+//! task per partner long-polls the partner's authority, verifies each view under the CA imported
+//! with the partner's anchor and stores it; the registry generation moves, and the publisher
+//! merges the partner's names into this network's next signed configuration. Gateways therefore
+//! keep one root of trust, this authority's signature, and never reach a partner's authority.
+//! When a partner cannot be reached its last good view stays in use until it expires; its
+//! freshness (`pending`, `active`, `degraded`, `expired`) is computed here from what the store
+//! recorded, never assumed.
+
+use crate::datadir::FederationSettings;
+use crate::store::{NewPartner, PartnerRecord, StoreError};
+use crate::Authority;
+use psn_api::{
+    AnchorIssued, AuthorityClient, ExportPolicy, Freshness, FreshnessState, PartnerImport,
+    PartnerView, Received, ViewFetch,
+};
+use psn_core::config::GlobalConfig;
+use psn_core::federation::{Anchor, Assertion, View, ANCHOR_FORMAT, VIEW_FORMAT};
+use psn_core::names::NetworkId;
+use psn_core::problem::ProblemType;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+/// The largest view accepted from a partner (the configuration's own limit).
+const MAX_VIEW_BYTES: usize = 256 * 1024 * 1024;
+/// The longest an anchor may be valid for.
+pub const MAX_ANCHOR_DAYS: u32 = 365;
+/// The longest a partner may hold a view request open.
+pub const MAX_VIEW_WAIT: Duration = Duration::from_secs(60);
+
+/// Why a federation operation was refused: a problem for the caller, or the store failing.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The caller's fault or the state's, with the problem type to answer with.
+    Problem(ProblemType, String),
+    /// Storage failed or refused.
+    Store(StoreError),
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+fn refuse(kind: ProblemType, detail: impl Into<String>) -> Refusal {
+    Refusal::Problem(kind, detail.into())
+}
+
+/// Signs this network's anchor, valid for `valid_days` from now.
+pub fn anchor(authority: &Authority, valid_days: u32) -> Result<AnchorIssued, Refusal> {
+    if !(1..=MAX_ANCHOR_DAYS).contains(&valid_days) {
+        return Err(refuse(
+            ProblemType::InvalidRequest,
+            format!("valid_days must be between 1 and {MAX_ANCHOR_DAYS}"),
+        ));
+    }
+    let now = OffsetDateTime::now_utc();
+    let signer = authority.publisher.signer();
+    let expires_at = (now + time::Duration::days(i64::from(valid_days))).min(signer.not_after());
+    let anchor = Anchor {
+        format: ANCHOR_FORMAT.to_owned(),
+        network: authority.network.clone(),
+        endpoints: vec![authority.public_url.clone()],
+        ca_certificate: authority.ca.certificate_pem().to_owned(),
+        signer_certificate: signer.certificate_pem().to_owned(),
+        issued_at: now,
+        expires_at,
+    };
+    let jws = signer
+        .sign_anchor(&anchor)
+        .map_err(|e| refuse(ProblemType::Internal, e.to_string()))?;
+    Ok(AnchorIssued {
+        network: anchor.network,
+        anchor: jws,
+        fingerprint: authority.ca_pin.clone(),
+        expires_at,
+    })
+}
+
+/// Imports a partner's anchor: verified, not this network's own, its fingerprint the one the
+/// operator confirmed, then recorded with its event. The partner's authority is polled once at
+/// once, so the answer says whether its configuration could be fetched and verified (it cannot
+/// until the partner has imported this network's anchor too: the state stays `pending` and the
+/// error says why, and the follower keeps trying).
+pub async fn import(
+    authority: &Arc<Authority>,
+    actor: &str,
+    import: &PartnerImport,
+) -> Result<PartnerView, Refusal> {
+    let now = OffsetDateTime::now_utc();
+    let verified = psn_pki::verify_anchor(import.anchor.trim(), now)
+        .map_err(|e| refuse(ProblemType::InvalidRequest, e.to_string()))?;
+    let network = verified.anchor.network.clone();
+    if network == authority.network {
+        return Err(refuse(
+            ProblemType::InvalidRequest,
+            format!("the anchor is this network's own ({network}); import a partner's anchor"),
+        ));
+    }
+    if import.fingerprint.trim() != verified.fingerprint {
+        return Err(refuse(
+            ProblemType::InvalidRequest,
+            format!(
+                "the anchor's CA fingerprint is {}, not the {:?} confirmed; check it with {network}'s operator before importing",
+                verified.fingerprint, import.fingerprint
+            ),
+        ));
+    }
+    import
+        .policy
+        .check(&authority.network)
+        .map_err(|e| refuse(ProblemType::InvalidRequest, e))?;
+    let partner = NewPartner {
+        network: network.clone(),
+        anchor: import.anchor.trim().to_owned(),
+        fingerprint: verified.fingerprint,
+        endpoints: verified.anchor.endpoints,
+        ca_certificate: verified.anchor.ca_certificate,
+        policy: import.policy.clone(),
+    };
+    authority.store.add_partner(actor, &partner).await?;
+    let _ = poll(authority, &network, Duration::ZERO).await;
+    partner_view(authority, &network).await
+}
+
+/// A partner as the API shows it.
+pub async fn partner_view(
+    authority: &Authority,
+    network: &NetworkId,
+) -> Result<PartnerView, Refusal> {
+    let record = authority.store.partner(network).await?.ok_or_else(|| {
+        refuse(
+            ProblemType::NotFound,
+            format!("{network} is not a federated partner"),
+        )
+    })?;
+    Ok(describe(authority, record, OffsetDateTime::now_utc()))
+}
+
+/// Every partner as the API shows them.
+pub async fn partner_views(authority: &Authority) -> Result<Vec<PartnerView>, Refusal> {
+    let now = OffsetDateTime::now_utc();
+    Ok(authority
+        .store
+        .partners()
+        .await?
+        .into_iter()
+        .map(|record| describe(authority, record, now))
+        .collect())
+}
+
+fn describe(authority: &Authority, record: PartnerRecord, now: OffsetDateTime) -> PartnerView {
+    let network = &record.partner.network;
+    let received = authority
+        .publisher
+        .latest_config()
+        .map(|config| received(&config, network))
+        .unwrap_or_default();
+    let freshness = freshness(&record, &authority.settings.federation, now);
+    PartnerView {
+        network: network.clone(),
+        fingerprint: record.partner.fingerprint,
+        endpoints: record.partner.endpoints,
+        imported_at: record.imported_at,
+        imported_by: record.imported_by,
+        policy: record.partner.policy,
+        received,
+        freshness,
+    }
+}
+
+/// How many of `network`'s names the configuration trusts.
+fn received(config: &GlobalConfig, network: &NetworkId) -> Received {
+    let count = |n: usize| n as u64;
+    Received {
+        members: count(
+            config
+                .members
+                .iter()
+                .filter(|m| m.id.network() == network)
+                .count(),
+        ),
+        gateways: count(
+            config
+                .gateways
+                .iter()
+                .filter(|g| g.id.member().network() == network)
+                .count(),
+        ),
+        services: count(
+            config
+                .services
+                .iter()
+                .filter(|s| s.id.member().network() == network)
+                .count(),
+        ),
+    }
+}
+
+/// A partner's freshness at `now`: `expired` once its view has, `pending` before one arrived,
+/// `active` while its authority has answered within `missed_polls` polling intervals (plus a
+/// second of grace), `degraded` after that. Never `active` on a view past its expiry.
+pub fn freshness(
+    record: &PartnerRecord,
+    settings: &FederationSettings,
+    now: OffsetDateTime,
+) -> Freshness {
+    let allowed = settings.poll_wait * settings.missed_polls + Duration::from_secs(1);
+    let age = record
+        .last_success_at
+        .map(|at| u64::try_from((now - at).whole_seconds().max(0)).unwrap_or_default());
+    let state = match (record.view, record.last_success_at) {
+        (Some((_, expires)), _) if now >= expires => FreshnessState::Expired,
+        (None, _) => FreshnessState::Pending,
+        (Some(_), Some(at)) if now - at <= allowed => FreshnessState::Active,
+        (Some(_), _) => FreshnessState::Degraded,
+    };
+    Freshness {
+        state,
+        version: record.view.map(|(v, _)| v),
+        last_success_at: record.last_success_at,
+        age_seconds: age,
+        expires_at: record.view.map(|(_, e)| e),
+        last_error: record.last_error.as_ref().map(|(e, _)| e.clone()),
+        last_error_at: record.last_error.as_ref().map(|(_, at)| *at),
+    }
+}
+
+/// Replaces the export policy for a partner.
+pub async fn set_policy(
+    authority: &Authority,
+    actor: &str,
+    network: &NetworkId,
+    policy: &ExportPolicy,
+) -> Result<PartnerView, Refusal> {
+    policy
+        .check(&authority.network)
+        .map_err(|e| refuse(ProblemType::InvalidRequest, e))?;
+    let record = authority
+        .store
+        .set_export_policy(actor, network, policy)
+        .await?;
+    Ok(describe(authority, record, OffsetDateTime::now_utc()))
+}
+
+/// Ends a federation: the partner's names leave the next configuration, so gateways refuse
+/// exchanges with it from that version on.
+pub async fn remove(
+    authority: &Authority,
+    actor: &str,
+    network: &NetworkId,
+) -> Result<PartnerView, Refusal> {
+    let record = authority.store.remove_partner(actor, network).await?;
+    Ok(describe(authority, record, OffsetDateTime::now_utc()))
+}
+
+/// The partner a view request comes from, after its signed assertion verified.
+pub struct Requester {
+    network: NetworkId,
+    policy: ExportPolicy,
+}
+
+/// Checks a partner authority's signed request (`Authorization: PSN-Federation {jws}`).
+pub async fn requester(authority: &Authority, assertion: &str) -> Result<Requester, Refusal> {
+    let unauthenticated = |detail: String| refuse(ProblemType::Unauthenticated, detail);
+    let network = psn_pki::assertion_network(assertion)
+        .ok_or_else(|| unauthenticated("the request is not a federation assertion".into()))?;
+    let record = authority.store.partner(&network).await?.ok_or_else(|| {
+        unauthenticated(format!(
+            "{network} is not a federated partner of this network"
+        ))
+    })?;
+    let ca_der = ca_der(&record.partner.ca_certificate).map_err(unauthenticated)?;
+    psn_pki::verify_assertion(
+        assertion,
+        &ca_der,
+        &network,
+        &authority.network,
+        OffsetDateTime::now_utc(),
+    )
+    .map_err(|e| unauthenticated(e.to_string()))?;
+    Ok(Requester {
+        network,
+        policy: record.partner.policy,
+    })
+}
+
+fn ca_der(pem: &str) -> Result<Vec<u8>, String> {
+    psn_pki::parse_pem_certificates(pem)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .next()
+        .map(|c| c.to_vec())
+        .ok_or_else(|| "the partner's CA certificate is unreadable".to_owned())
+}
+
+/// The view for `requester` of the first configuration newer than `from`, waiting up to `wait`
+/// for one; `None` if none came.
+pub async fn view_for(
+    authority: &Authority,
+    requester: &Requester,
+    from: Option<u64>,
+    wait: Duration,
+) -> Result<Option<String>, Refusal> {
+    let mut versions = authority.publisher.subscribe();
+    let mut stopping = authority.stopping.clone();
+    let deadline = tokio::time::Instant::now() + wait.min(MAX_VIEW_WAIT);
+    let config = loop {
+        let newer = authority
+            .publisher
+            .current()
+            .filter(|p| from.is_none_or(|from| p.version > from));
+        if let Some(published) = newer {
+            break config_of(authority, &published)?;
+        }
+        tokio::select! {
+            changed = versions.changed() => if changed.is_err() { return Ok(None) },
+            _ = tokio::time::sleep_until(deadline) => return Ok(None),
+            _ = stopping.changed() => return Ok(None),
+        }
+    };
+    let view = build_view(
+        &config,
+        &requester.network,
+        &requester.policy,
+        OffsetDateTime::now_utc(),
+    );
+    authority
+        .publisher
+        .signer()
+        .sign_view(&view)
+        .map(Some)
+        .map_err(|e| refuse(ProblemType::Internal, e.to_string()))
+}
+
+/// The document of a published version: the one this process built, or its signed text read
+/// back (it was signed here, so it is parsed, not verified).
+fn config_of(
+    authority: &Authority,
+    published: &crate::publish::Published,
+) -> Result<Arc<GlobalConfig>, Refusal> {
+    if let Some(config) = authority
+        .publisher
+        .latest_config()
+        .filter(|c| c.version == published.version)
+    {
+        return Ok(config);
+    }
+    let text = std::str::from_utf8(&published.jws)
+        .map_err(|e| refuse(ProblemType::Internal, e.to_string()))?;
+    let envelope = psn_core::jws::CompactJws::parse(text, MAX_VIEW_BYTES)
+        .map_err(|e| refuse(ProblemType::Internal, e.to_string()))?;
+    serde_json::from_slice(envelope.unverified_payload())
+        .map(Arc::new)
+        .map_err(|e| refuse(ProblemType::Internal, e.to_string()))
+}
+
+/// What `policy` lets `audience` see of `config`: this network's own names only (never what
+/// partners exported to it), its exported members with their subsystems and gateways, and the
+/// services listed.
+pub fn build_view(
+    config: &GlobalConfig,
+    audience: &NetworkId,
+    policy: &ExportPolicy,
+    now: OffsetDateTime,
+) -> View {
+    let own = &config.network;
+    let exported = |member: &psn_core::names::MemberId| {
+        member.network() == own && policy.exports_member(member)
+    };
+    View {
+        format: VIEW_FORMAT.to_owned(),
+        network: own.clone(),
+        audience: audience.clone(),
+        version: config.version,
+        issued_at: now,
+        expires_at: config.expires_at,
+        members: config
+            .members
+            .iter()
+            .filter(|m| exported(&m.id))
+            .cloned()
+            .collect(),
+        subsystems: config
+            .subsystems
+            .iter()
+            .filter(|s| exported(s.member()))
+            .cloned()
+            .collect(),
+        gateways: config
+            .gateways
+            .iter()
+            .filter(|g| exported(g.id.member()))
+            .cloned()
+            .collect(),
+        services: config
+            .services
+            .iter()
+            .filter(|s| s.id.member().network() == own && policy.exports_service(&s.id))
+            .cloned()
+            .collect(),
+        revoked_serials: config.revoked_serials.clone(),
+    }
+}
+
+/// What one poll brought.
+enum Polled {
+    /// A newer view, verified and stored.
+    New(u64),
+    /// Nothing newer.
+    Current,
+    /// The partner is no longer imported.
+    Gone,
+}
+
+/// Polls the partner's authority once (holding the request up to `wait`), at each of its
+/// endpoints in order until one answers. Failures are recorded on the partner.
+async fn poll(
+    authority: &Arc<Authority>,
+    network: &NetworkId,
+    wait: Duration,
+) -> Result<(), String> {
+    match poll_once(authority, network, wait).await {
+        Ok(Polled::New(version)) => {
+            tracing::info!(%network, version, "received a federated partner's configuration");
+            if let Err(e) = authority.publisher.publish().await {
+                tracing::error!(error = %e, "publishing after a partner's change failed; will retry");
+            }
+            Ok(())
+        }
+        Ok(Polled::Current | Polled::Gone) => Ok(()),
+        Err(e) => {
+            let now = OffsetDateTime::now_utc();
+            if let Err(stored) = authority.store.partner_failed(network, &e, now).await {
+                tracing::error!(error = %stored, "recording a partner's failure");
+            }
+            tracing::warn!(%network, error = %e, "polling a federated partner failed");
+            Err(e)
+        }
+    }
+}
+
+async fn poll_once(
+    authority: &Arc<Authority>,
+    network: &NetworkId,
+    wait: Duration,
+) -> Result<Polled, String> {
+    let Some(record) = authority
+        .store
+        .partner(network)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(Polled::Gone);
+    };
+    let ca_der = ca_der(&record.partner.ca_certificate)?;
+    let held = record.view.map(|(v, _)| v);
+    let now = OffsetDateTime::now_utc();
+    let assertion = Assertion {
+        network: authority.network.clone(),
+        audience: network.clone(),
+        issued_at: now,
+        expires_at: now + wait + Duration::from_secs(60),
+    };
+    let assertion = authority
+        .publisher
+        .signer()
+        .sign_assertion(&assertion)
+        .map_err(|e| e.to_string())?;
+    let mut failures = Vec::new();
+    for endpoint in &record.partner.endpoints {
+        let fetched = match AuthorityClient::partner(endpoint, &ca_der) {
+            Ok(client) => client.federation_view(&assertion, held, wait).await,
+            Err(e) => Err(e),
+        };
+        let jws = match fetched {
+            Ok(ViewFetch::NotModified) => {
+                authority
+                    .store
+                    .partner_current(network, OffsetDateTime::now_utc())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                return Ok(Polled::Current);
+            }
+            Ok(ViewFetch::View(jws)) => jws,
+            Err(e) => {
+                failures.push(format!("{endpoint}: {e}"));
+                continue;
+            }
+        };
+        let now = OffsetDateTime::now_utc();
+        let view = psn_pki::verify_view(
+            &jws,
+            &ca_der,
+            network,
+            &authority.network,
+            held,
+            MAX_VIEW_BYTES,
+            now,
+        )
+        .map_err(|e| format!("{endpoint}: {e}"))?;
+        let accepted = authority
+            .store
+            .accept_view(network, &jws, &view, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(if accepted {
+            Polled::New(view.version)
+        } else {
+            Polled::Current
+        });
+    }
+    Err(failures.join("; "))
+}
+
+/// Follows one partner until it is removed or the authority stops: long polls back to back,
+/// and after a failure retries with a backoff from 1 s up to one polling interval.
+async fn follow(authority: Arc<Authority>, network: NetworkId) {
+    let wait = authority.settings.federation.poll_wait;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match poll(&authority, &network, wait).await {
+            Ok(()) => backoff = Duration::from_secs(1),
+            Err(_) => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(wait);
+            }
+        }
+    }
+}
+
+/// Keeps one follower per imported partner until `shutdown`, and the partners' metrics current.
+pub async fn run(authority: Arc<Authority>, mut shutdown: watch::Receiver<bool>) {
+    let mut followers: HashMap<NetworkId, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        let partners = match authority.store.partners().await {
+            Ok(partners) => partners,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading federated partners");
+                continue;
+            }
+        };
+        let now = OffsetDateTime::now_utc();
+        let imported: HashMap<NetworkId, PartnerRecord> = partners
+            .into_iter()
+            .map(|p| (p.partner.network.clone(), p))
+            .collect();
+        followers.retain(|network, task| {
+            let keep = imported.contains_key(network) && !task.is_finished();
+            if !keep {
+                task.abort();
+                authority.metrics.forget_partner(network);
+            }
+            keep
+        });
+        for (network, record) in &imported {
+            let state = freshness(record, &authority.settings.federation, now);
+            authority.metrics.partner(network, &state);
+            followers
+                .entry(network.clone())
+                .or_insert_with(|| tokio::spawn(follow(authority.clone(), network.clone())));
+        }
+    }
+    for task in followers.values() {
+        task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use psn_core::config::{AuthorityInfo, GatewayEntry, MemberEntry, MemberStatus, ServiceEntry};
+
+    fn member(id: &str) -> MemberEntry {
+        MemberEntry {
+            id: id.parse().expect("member"),
+            name: id.into(),
+            status: MemberStatus::Active,
+            sector: None,
+            region: None,
+        }
+    }
+
+    fn config() -> GlobalConfig {
+        let now = OffsetDateTime::now_utc();
+        GlobalConfig {
+            format: psn_core::config::CONFIG_FORMAT.into(),
+            network: "GB".parse().expect("network"),
+            version: 9,
+            issued_at: now,
+            expires_at: now + time::Duration::days(7),
+            authority: AuthorityInfo {
+                endpoints: vec![],
+                ca_certificate: String::new(),
+            },
+            classes: vec![],
+            members: vec![
+                member("GB-KENT/LA/E10000016"),
+                member("GB/GOV/D6"),
+                member("GB/LA/E10000014"),
+                member("GB/NHS/RJ1"),
+            ],
+            subsystems: [
+                "GB-KENT/LA/E10000016/app",
+                "GB/GOV/D6/eligibility",
+                "GB/NHS/RJ1/pas",
+            ]
+            .iter()
+            .map(|s| s.parse().expect("subsystem"))
+            .collect(),
+            gateways: [
+                "GB-KENT/LA/E10000016@gw1",
+                "GB/GOV/D6@gw1",
+                "GB/NHS/RJ1@gw1",
+            ]
+            .iter()
+            .map(|g| GatewayEntry {
+                id: g.parse().expect("gateway"),
+                address: None,
+            })
+            .collect(),
+            services: [
+                "GB/GOV/D6/eligibility/fsm-check",
+                "GB/GOV/D6/eligibility/other",
+            ]
+            .iter()
+            .map(|s| ServiceEntry {
+                id: s.parse().expect("service"),
+                title: "t".into(),
+                processes: vec![],
+            })
+            .collect(),
+            federation: vec![],
+            revoked_serials: vec!["0a".into()],
+        }
+    }
+
+    #[test]
+    fn a_view_carries_only_what_the_policy_exports_of_this_networks_own_names() {
+        let kent: NetworkId = "GB-KENT".parse().expect("network");
+        let nothing = build_view(
+            &config(),
+            &kent,
+            &ExportPolicy::default(),
+            OffsetDateTime::now_utc(),
+        );
+        assert!(
+            nothing.members.is_empty()
+                && nothing.gateways.is_empty()
+                && nothing.services.is_empty()
+        );
+        let policy = ExportPolicy {
+            classes: vec!["NHS".parse().expect("class")],
+            members: vec![],
+            services: vec!["GB/GOV/D6/eligibility/fsm-check".parse().expect("service")],
+        };
+        let view = build_view(&config(), &kent, &policy, OffsetDateTime::now_utc());
+        let ids: Vec<String> = view.members.iter().map(|m| m.id.to_string()).collect();
+        assert_eq!(
+            ids,
+            ["GB/GOV/D6", "GB/NHS/RJ1"],
+            "the partner's own and unlisted members stay out"
+        );
+        assert_eq!(view.gateways.len(), 2);
+        assert_eq!(view.services.len(), 1, "only the listed service of D6");
+        assert_eq!(view.version, 9);
+        assert!(view
+            .check(
+                &"GB".parse().expect("n"),
+                &kent,
+                None,
+                OffsetDateTime::now_utc()
+            )
+            .is_ok());
+    }
+
+    #[test]
+    fn freshness_is_never_active_on_an_expired_view_and_degrades_after_missed_polls() {
+        let now = OffsetDateTime::now_utc();
+        let settings = FederationSettings {
+            poll_wait: Duration::from_secs(10),
+            missed_polls: 3,
+        };
+        let record =
+            |view: Option<(u64, OffsetDateTime)>, success: Option<OffsetDateTime>| PartnerRecord {
+                partner: NewPartner {
+                    network: "GB".parse().expect("network"),
+                    anchor: String::new(),
+                    fingerprint: String::new(),
+                    endpoints: vec![],
+                    ca_certificate: String::new(),
+                    policy: ExportPolicy::default(),
+                },
+                imported_at: now,
+                imported_by: "operator".into(),
+                view,
+                last_success_at: success,
+                last_error: None,
+            };
+        let later = now + time::Duration::days(1);
+        let state = |r: &PartnerRecord| freshness(r, &settings, now).state;
+        assert_eq!(state(&record(None, None)), FreshnessState::Pending);
+        assert_eq!(
+            state(&record(
+                Some((3, later)),
+                Some(now - time::Duration::seconds(30))
+            )),
+            FreshnessState::Active
+        );
+        assert_eq!(
+            state(&record(
+                Some((3, later)),
+                Some(now - time::Duration::seconds(32))
+            )),
+            FreshnessState::Degraded
+        );
+        assert_eq!(
+            state(&record(Some((3, now)), Some(now))),
+            FreshnessState::Expired
+        );
+    }
+}

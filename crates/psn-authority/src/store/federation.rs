@@ -1,0 +1,322 @@
+//! Federated partners (docs/federation.md): each imported anchor with this network's export
+//! policy for that partner, and the last good view the partner exported to this network. A
+//! partner's arrival, departure, policy change or new view bumps the registry generation, so the
+//! next configuration carries it; a poll that brings nothing new, or fails, only updates the
+//! freshness columns.
+
+use super::{bump, event, from_millis, to_i64, to_millis, Result, Store, StoreError};
+use psn_api::ExportPolicy;
+use psn_core::federation::View;
+use psn_core::names::NetworkId;
+use sqlx::{Any, Row, Transaction};
+use time::OffsetDateTime;
+
+/// A partner to record at import.
+#[derive(Debug, Clone)]
+pub struct NewPartner {
+    /// The partner network.
+    pub network: NetworkId,
+    /// Its signed anchor, as imported.
+    pub anchor: String,
+    /// Its CA's fingerprint.
+    pub fingerprint: String,
+    /// Its authority's endpoints.
+    pub endpoints: Vec<String>,
+    /// Its CA certificate (PEM).
+    pub ca_certificate: String,
+    /// What this network exports to it.
+    pub policy: ExportPolicy,
+}
+
+/// A partner as stored.
+#[derive(Debug, Clone)]
+pub struct PartnerRecord {
+    /// What was recorded at import (the policy as it stands now).
+    pub partner: NewPartner,
+    /// When it was imported.
+    pub imported_at: OffsetDateTime,
+    /// Who imported it.
+    pub imported_by: String,
+    /// The last good view's version and expiry, if one has arrived.
+    pub view: Option<(u64, OffsetDateTime)>,
+    /// When a view or a "nothing newer" answer last arrived.
+    pub last_success_at: Option<OffsetDateTime>,
+    /// The last failure and when.
+    pub last_error: Option<(String, OffsetDateTime)>,
+}
+
+/// What one partner exports to this network, for the configuration.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The partner network.
+    pub network: NetworkId,
+    /// Its CA certificate (PEM).
+    pub ca_certificate: String,
+    /// The view, verified when it arrived.
+    pub view: View,
+}
+
+const COLUMNS: &str = "network, anchor, fingerprint, endpoints, ca_certificate, imported_at, \
+     imported_by, export_policy, view_version, view_expires_at, last_success_at, last_error, \
+     last_error_at";
+
+fn corrupt(what: &str) -> impl Fn(serde_json::Error) -> StoreError + '_ {
+    move |e| StoreError::Corrupt(format!("federation partner {what}: {e}"))
+}
+
+fn record(row: &sqlx::any::AnyRow) -> Result<PartnerRecord> {
+    let network: String = row.try_get(0)?;
+    let endpoints: String = row.try_get(3)?;
+    let policy: String = row.try_get(7)?;
+    let view_version: Option<i64> = row.try_get(8)?;
+    let view_expires: Option<i64> = row.try_get(9)?;
+    let error: Option<String> = row.try_get(11)?;
+    let error_at: Option<i64> = row.try_get(12)?;
+    Ok(PartnerRecord {
+        partner: NewPartner {
+            network: network
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("federation partner {network}: {e}")))?,
+            anchor: row.try_get(1)?,
+            fingerprint: row.try_get(2)?,
+            endpoints: serde_json::from_str(&endpoints).map_err(corrupt("endpoints"))?,
+            ca_certificate: row.try_get(4)?,
+            policy: serde_json::from_str(&policy).map_err(corrupt("export policy"))?,
+        },
+        imported_at: from_millis(row.try_get(5)?),
+        imported_by: row.try_get(6)?,
+        view: view_version
+            .zip(view_expires)
+            .map(|(v, e)| (u64::try_from(v).unwrap_or_default(), from_millis(e))),
+        last_success_at: row.try_get::<Option<i64>, _>(10)?.map(from_millis),
+        last_error: error.zip(error_at.map(from_millis)),
+    })
+}
+
+fn policy_json(policy: &ExportPolicy) -> Result<String> {
+    serde_json::to_string(policy).map_err(|e| StoreError::Invalid(format!("export policy: {e}")))
+}
+
+/// What every partner with a view exports to this network, in network order, read within the
+/// snapshot's transaction.
+pub(super) async fn received(tx: &mut Transaction<'_, Any>) -> Result<Vec<Received>> {
+    let rows = sqlx::query(
+        "SELECT network, ca_certificate, view_payload FROM federation_partners \
+         WHERE view_payload IS NOT NULL ORDER BY network",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let network: String = row.try_get(0)?;
+            let payload: String = row.try_get(2)?;
+            Ok(Received {
+                network: network.parse().map_err(|e| {
+                    StoreError::Corrupt(format!("federation partner {network}: {e}"))
+                })?,
+                ca_certificate: row.try_get(1)?,
+                view: serde_json::from_str(&payload).map_err(corrupt("view"))?,
+            })
+        })
+        .collect()
+}
+
+impl Store {
+    /// Records an imported partner with its event. `Conflict` if it is already a partner.
+    pub async fn add_partner(&self, actor: &str, partner: &NewPartner) -> Result<PartnerRecord> {
+        let endpoints = serde_json::to_string(&partner.endpoints)
+            .map_err(|e| StoreError::Invalid(format!("endpoints: {e}")))?;
+        let (_g, mut tx) = self.begin().await?;
+        let network = partner.network.to_string();
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT network FROM federation_partners WHERE network = $1")
+                .bind(&network)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "{network} is already a federated partner; remove it first to import a new anchor"
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO federation_partners (network, anchor, fingerprint, endpoints, \
+             ca_certificate, imported_at, imported_by, export_policy) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&network)
+        .bind(&partner.anchor)
+        .bind(&partner.fingerprint)
+        .bind(endpoints)
+        .bind(&partner.ca_certificate)
+        .bind(to_millis(OffsetDateTime::now_utc()))
+        .bind(actor)
+        .bind(policy_json(&partner.policy)?)
+        .execute(&mut *tx)
+        .await?;
+        let detail = serde_json::json!({
+            "fingerprint": partner.fingerprint,
+            "endpoints": partner.endpoints,
+            "policy": partner.policy,
+        });
+        event(&mut tx, actor, "federation.import", &network, detail).await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        self.partner(&partner.network)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("partner {network} vanished")))
+    }
+
+    /// Every partner, in network order.
+    pub async fn partners(&self) -> Result<Vec<PartnerRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM federation_partners ORDER BY network"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record).collect()
+    }
+
+    /// One partner.
+    pub async fn partner(&self, network: &NetworkId) -> Result<Option<PartnerRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM federation_partners WHERE network = $1"
+        ))
+        .bind(network.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(record).transpose()
+    }
+
+    /// Ends a federation: the partner and everything received from it go, with an event; the
+    /// next configuration no longer trusts its names.
+    pub async fn remove_partner(&self, actor: &str, network: &NetworkId) -> Result<PartnerRecord> {
+        let held = self
+            .partner(network)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("{network} is not a federated partner")))?;
+        let (_g, mut tx) = self.begin().await?;
+        let removed = sqlx::query("DELETE FROM federation_partners WHERE network = $1")
+            .bind(network.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if removed.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "{network} is not a federated partner"
+            )));
+        }
+        let detail = serde_json::json!({ "fingerprint": held.partner.fingerprint });
+        event(
+            &mut tx,
+            actor,
+            "federation.remove",
+            network.as_ref(),
+            detail,
+        )
+        .await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(held)
+    }
+
+    /// Replaces what this network exports to a partner, with an event; a new configuration
+    /// version follows, so the partner's next poll receives the new view.
+    pub async fn set_export_policy(
+        &self,
+        actor: &str,
+        network: &NetworkId,
+        policy: &ExportPolicy,
+    ) -> Result<PartnerRecord> {
+        let (_g, mut tx) = self.begin().await?;
+        let changed =
+            sqlx::query("UPDATE federation_partners SET export_policy = $1 WHERE network = $2")
+                .bind(policy_json(policy)?)
+                .bind(network.to_string())
+                .execute(&mut *tx)
+                .await?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "{network} is not a federated partner"
+            )));
+        }
+        let detail = serde_json::to_value(policy).unwrap_or_default();
+        event(
+            &mut tx,
+            actor,
+            "federation.policy",
+            network.as_ref(),
+            detail,
+        )
+        .await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        self.partner(network)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("{network} is not a federated partner")))
+    }
+
+    /// Keeps a verified view unless one as new is already held (two pollers racing, or a
+    /// replay), and marks the partner fresh. `Ok(false)` when nothing changed.
+    pub async fn accept_view(
+        &self,
+        network: &NetworkId,
+        jws: &str,
+        view: &View,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        let payload =
+            serde_json::to_string(view).map_err(|e| StoreError::Invalid(format!("view: {e}")))?;
+        let version = to_i64("view version", view.version)?;
+        let (_g, mut tx) = self.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE federation_partners SET view_jws = $1, view_payload = $2, view_version = $3, \
+             view_expires_at = $4, last_success_at = $5, last_error = NULL, last_error_at = NULL \
+             WHERE network = $6 AND (view_version IS NULL OR view_version < $3)",
+        )
+        .bind(jws)
+        .bind(payload)
+        .bind(version)
+        .bind(to_millis(view.expires_at))
+        .bind(to_millis(now))
+        .bind(network.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let accepted = changed.rows_affected() == 1;
+        if accepted {
+            bump(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(accepted)
+    }
+
+    /// Marks the partner fresh: its authority answered that nothing is newer.
+    pub async fn partner_current(&self, network: &NetworkId, now: OffsetDateTime) -> Result<()> {
+        sqlx::query(
+            "UPDATE federation_partners SET last_success_at = $1, last_error = NULL, \
+             last_error_at = NULL WHERE network = $2",
+        )
+        .bind(to_millis(now))
+        .bind(network.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records why a poll of the partner failed; what was received before stays in use.
+    pub async fn partner_failed(
+        &self,
+        network: &NetworkId,
+        error: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let error: String = error.chars().take(1_000).collect();
+        sqlx::query(
+            "UPDATE federation_partners SET last_error = $1, last_error_at = $2 WHERE network = $3",
+        )
+        .bind(error)
+        .bind(to_millis(now))
+        .bind(network.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,383 @@
+//! Federation (DESIGN.md "Federation"): the documents two networks' authorities exchange so that
+//! members of one call services of the other as if local, while each network's gateways keep one
+//! root of trust, their own authority's configuration signature.
+//!
+//! The flow: each network's operator exports an [`Anchor`] (its network id, authority endpoints,
+//! CA and configuration-signing certificate, signed by that signer), hands it to the partner out
+//! of band, and the partner imports it after confirming its fingerprint. From then on the
+//! partner's authority follows this network's [`View`]: what this network's export policy lets
+//! that partner see, signed afresh for each configuration version and addressed to that partner
+//! alone. The partner's authority asks for it with an [`Assertion`], a short-lived request
+//! signed by its own configuration signer, so neither authority's TLS listener needs to trust
+//! the other's CA. What a view carries reaches the partner's gateways merged into the partner's
+//! own signed configuration, with a [`crate::config::FederatedNetwork`] entry saying whose CA
+//! vouches for those names, which version they came from and when they stop being trusted.
+//!
+//! Signatures and certificate checks live in `psn-pki`; this module is the data and the checks
+//! that need no key.
+
+use crate::config::{GatewayEntry, MemberEntry, ServiceEntry};
+use crate::names::{MemberId, NetworkId, SubsystemId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The `format` of anchors.
+pub const ANCHOR_FORMAT: &str = "psn-federation-anchor/1";
+/// The JWS `typ` of a signed anchor.
+pub const ANCHOR_JWS_TYPE: &str = "psn-federation-anchor+json";
+/// The `format` of exported views.
+pub const VIEW_FORMAT: &str = "psn-federation-view/1";
+/// The JWS `typ` of a signed view.
+pub const VIEW_JWS_TYPE: &str = "psn-federation-view+json";
+/// The JWS `typ` of a partner authority's signed request.
+pub const ASSERTION_JWS_TYPE: &str = "psn-federation-assertion+json";
+/// How long an assertion may be valid: long enough for one long poll and clock skew, short
+/// enough that a captured one is soon worthless.
+pub const MAX_ASSERTION_SECONDS: i64 = 300;
+/// The most an anchor, view or assertion may weigh before it is parsed.
+pub const MAX_ANCHOR_BYTES: usize = 64 * 1024;
+
+/// A network's trust anchor, for another network's operator to import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Anchor {
+    /// [`ANCHOR_FORMAT`].
+    pub format: String,
+    /// The network the anchor introduces.
+    pub network: NetworkId,
+    /// Base URLs of its authority's API, in order of preference.
+    pub endpoints: Vec<String>,
+    /// Its CA certificate (PEM): the root its gateways' and signer's certificates chain to.
+    pub ca_certificate: String,
+    /// Its configuration signer's certificate (PEM), which signed this anchor.
+    pub signer_certificate: String,
+    /// When it was written.
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_at: OffsetDateTime,
+    /// After this instant the anchor may no longer be imported.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+impl Anchor {
+    /// The checks that need no key: the format, at least one `https` endpoint, and `now` within
+    /// the validity window.
+    pub fn check(&self, now: OffsetDateTime) -> Result<(), String> {
+        if self.format != ANCHOR_FORMAT {
+            return Err(format!("format {:?} is not {ANCHOR_FORMAT:?}", self.format));
+        }
+        if self.endpoints.is_empty() || self.endpoints.len() > 8 {
+            return Err("an anchor names between one and eight authority endpoints".into());
+        }
+        if let Some(bad) = self.endpoints.iter().find(|e| {
+            !e.starts_with("https://") || e.len() > 256 || e.contains(char::is_whitespace)
+        }) {
+            return Err(format!("endpoint {bad:?} is not an https URL"));
+        }
+        if self.expires_at <= self.issued_at {
+            return Err("the anchor expires before it was issued".into());
+        }
+        if now >= self.expires_at {
+            return Err(format!("the anchor expired at {}", self.expires_at));
+        }
+        if now < self.issued_at - time::Duration::minutes(5) {
+            return Err(format!("the anchor is not valid until {}", self.issued_at));
+        }
+        Ok(())
+    }
+}
+
+/// What one network exports to one partner, derived from one of its configuration versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct View {
+    /// [`VIEW_FORMAT`].
+    pub format: String,
+    /// The exporting network.
+    pub network: NetworkId,
+    /// The partner it is addressed to; any other network refuses it.
+    pub audience: NetworkId,
+    /// The exporting network's configuration version it was derived from.
+    pub version: u64,
+    /// When it was signed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_at: OffsetDateTime,
+    /// When the configuration it was derived from expires; after this the partner fails closed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Exported members (status included, so a partner's refusals can say why).
+    pub members: Vec<MemberEntry>,
+    /// Subsystems of exported active members.
+    pub subsystems: Vec<SubsystemId>,
+    /// Gateways of exported active members.
+    pub gateways: Vec<GatewayEntry>,
+    /// Exported services.
+    pub services: Vec<ServiceEntry>,
+    /// Revoked serials of the exporting network's certificates.
+    #[serde(default)]
+    pub revoked_serials: Vec<String>,
+}
+
+/// Why a view is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ViewError {
+    /// Not the format this version reads.
+    #[error("format {0:?} is not {VIEW_FORMAT:?}")]
+    Format(String),
+    /// Addressed to, or issued by, another network than expected.
+    #[error("the view is {found}, expected {expected}")]
+    WrongParties {
+        /// What the reader expected, `{network} → {audience}`.
+        expected: String,
+        /// What the view says.
+        found: String,
+    },
+    /// Names an entry outside the exporting network, which no network may speak for.
+    #[error("the view names {0}, which is not in the exporting network")]
+    Foreign(String),
+    /// Older than one already accepted.
+    #[error("the view is version {found}, older than version {held} already accepted")]
+    Rollback {
+        /// The version held.
+        held: u64,
+        /// The version offered.
+        found: u64,
+    },
+    /// Past its expiry.
+    #[error("the view expired at {0}")]
+    Expired(OffsetDateTime),
+}
+
+impl View {
+    /// Everything a reader checks once the signature has verified: the format, the parties, that
+    /// every entry is the exporting network's own, that the version does not go back, and
+    /// expiry.
+    pub fn check(
+        &self,
+        from: &NetworkId,
+        to: &NetworkId,
+        held: Option<u64>,
+        now: OffsetDateTime,
+    ) -> Result<(), ViewError> {
+        if self.format != VIEW_FORMAT {
+            return Err(ViewError::Format(self.format.clone()));
+        }
+        if &self.network != from || &self.audience != to {
+            return Err(ViewError::WrongParties {
+                expected: format!("{from} → {to}"),
+                found: format!("{} → {}", self.network, self.audience),
+            });
+        }
+        let own = |member: &MemberId| member.network() == from;
+        let foreign = self
+            .members
+            .iter()
+            .map(|m| (&m.id, m.id.to_string()))
+            .find(|(id, _)| !own(id))
+            .map(|(_, text)| text)
+            .or_else(|| {
+                self.subsystems
+                    .iter()
+                    .find(|s| !own(s.member()))
+                    .map(ToString::to_string)
+            })
+            .or_else(|| {
+                self.gateways
+                    .iter()
+                    .find(|g| !own(g.id.member()))
+                    .map(|g| g.id.to_string())
+            })
+            .or_else(|| {
+                self.services
+                    .iter()
+                    .find(|s| !own(s.id.member()))
+                    .map(|s| s.id.to_string())
+            });
+        if let Some(foreign) = foreign {
+            return Err(ViewError::Foreign(foreign));
+        }
+        if let Some(held) = held.filter(|held| self.version < *held) {
+            return Err(ViewError::Rollback {
+                held,
+                found: self.version,
+            });
+        }
+        if now >= self.expires_at {
+            return Err(ViewError::Expired(self.expires_at));
+        }
+        Ok(())
+    }
+}
+
+/// A partner authority's request for its view, signed by that partner's configuration signer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assertion {
+    /// The asking network.
+    pub network: NetworkId,
+    /// The network asked.
+    pub audience: NetworkId,
+    /// When it was signed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_at: OffsetDateTime,
+    /// When it stops being accepted; at most [`MAX_ASSERTION_SECONDS`] after `issued_at`.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+impl Assertion {
+    /// Whether the assertion is addressed to `audience` and valid at `now` (five minutes of
+    /// clock skew allowed before `issued_at`).
+    pub fn check(&self, audience: &NetworkId, now: OffsetDateTime) -> Result<(), String> {
+        if &self.audience != audience {
+            return Err(format!(
+                "the request is addressed to {}, not {audience}",
+                self.audience
+            ));
+        }
+        if (self.expires_at - self.issued_at).whole_seconds() > MAX_ASSERTION_SECONDS {
+            return Err(format!(
+                "the request is valid for more than {MAX_ASSERTION_SECONDS} seconds"
+            ));
+        }
+        if now >= self.expires_at || now < self.issued_at - time::Duration::minutes(5) {
+            return Err(format!(
+                "the request is valid from {} to {}, not now",
+                self.issued_at, self.expires_at
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MemberStatus;
+
+    fn member(id: &str) -> MemberEntry {
+        MemberEntry {
+            id: id.parse().expect("member"),
+            name: id.into(),
+            status: MemberStatus::Active,
+            sector: None,
+            region: None,
+        }
+    }
+
+    fn view(now: OffsetDateTime) -> View {
+        View {
+            format: VIEW_FORMAT.into(),
+            network: "GB".parse().expect("network"),
+            audience: "GB-KENT".parse().expect("network"),
+            version: 7,
+            issued_at: now,
+            expires_at: now + time::Duration::days(7),
+            members: vec![member("GB/GOV/D6")],
+            subsystems: vec!["GB/GOV/D6/eligibility".parse().expect("subsystem")],
+            gateways: vec![GatewayEntry {
+                id: "GB/GOV/D6@gw1".parse().expect("gateway"),
+                address: Some("127.0.0.1:1".into()),
+            }],
+            services: vec![],
+            revoked_serials: vec![],
+        }
+    }
+
+    #[test]
+    fn a_view_is_checked_for_its_parties_namespace_order_and_expiry() {
+        let now = OffsetDateTime::now_utc();
+        let gb: NetworkId = "GB".parse().expect("network");
+        let kent: NetworkId = "GB-KENT".parse().expect("network");
+        let yorks: NetworkId = "GB-YORKS".parse().expect("network");
+        assert_eq!(view(now).check(&gb, &kent, Some(7), now), Ok(()));
+        assert!(matches!(
+            view(now).check(&gb, &yorks, None, now),
+            Err(ViewError::WrongParties { .. })
+        ));
+        assert!(matches!(
+            view(now).check(&kent, &kent, None, now),
+            Err(ViewError::WrongParties { .. })
+        ));
+        assert_eq!(
+            view(now).check(&gb, &kent, Some(8), now),
+            Err(ViewError::Rollback { held: 8, found: 7 })
+        );
+        let later = now + time::Duration::days(8);
+        assert!(matches!(
+            view(now).check(&gb, &kent, None, later),
+            Err(ViewError::Expired(_))
+        ));
+        let mut smuggled = view(now);
+        smuggled.members.push(member("GB-KENT/LA/E10000016"));
+        assert_eq!(
+            smuggled.check(&gb, &kent, None, now),
+            Err(ViewError::Foreign("GB-KENT/LA/E10000016".into()))
+        );
+        let mut smuggled = view(now);
+        smuggled.gateways.push(GatewayEntry {
+            id: "GB-KENT/LA/E10000016@gw1".parse().expect("gateway"),
+            address: None,
+        });
+        assert!(matches!(
+            smuggled.check(&gb, &kent, None, now),
+            Err(ViewError::Foreign(_))
+        ));
+        let mut wrong = view(now);
+        wrong.format = "psn-federation-view/2".into();
+        assert!(matches!(
+            wrong.check(&gb, &kent, None, now),
+            Err(ViewError::Format(_))
+        ));
+    }
+
+    #[test]
+    fn an_assertion_is_short_lived_and_addressed() {
+        let now = OffsetDateTime::now_utc();
+        let gb: NetworkId = "GB".parse().expect("network");
+        let assertion = Assertion {
+            network: "GB-KENT".parse().expect("network"),
+            audience: gb.clone(),
+            issued_at: now,
+            expires_at: now + time::Duration::seconds(120),
+        };
+        assert_eq!(assertion.check(&gb, now), Ok(()));
+        assert!(assertion
+            .check(&"GB-YORKS".parse().expect("network"), now)
+            .is_err());
+        assert!(assertion
+            .check(&gb, now + time::Duration::seconds(121))
+            .is_err());
+        let long = Assertion {
+            expires_at: now + time::Duration::hours(1),
+            ..assertion
+        };
+        assert!(long.check(&gb, now).is_err());
+    }
+
+    #[test]
+    fn an_anchor_needs_https_endpoints_and_a_live_window() {
+        let now = OffsetDateTime::now_utc();
+        let anchor = Anchor {
+            format: ANCHOR_FORMAT.into(),
+            network: "GB".parse().expect("network"),
+            endpoints: vec!["https://127.0.0.1:8443".into()],
+            ca_certificate: String::new(),
+            signer_certificate: String::new(),
+            issued_at: now,
+            expires_at: now + time::Duration::days(30),
+        };
+        assert_eq!(anchor.check(now), Ok(()));
+        assert!(anchor.check(now + time::Duration::days(31)).is_err());
+        let plain = Anchor {
+            endpoints: vec!["http://127.0.0.1:8443".into()],
+            ..anchor.clone()
+        };
+        assert!(plain.check(now).is_err());
+        let none = Anchor {
+            endpoints: vec![],
+            ..anchor
+        };
+        assert!(none.check(now).is_err());
+    }
+}

@@ -1,0 +1,506 @@
+//! Federation end to end (docs/federation.md): two networks, each with its own authority, the
+//! national `GB` and the regional `GB-KENT`, join by importing each other's signed anchors. Kent
+//! County Council's gateway in `GB-KENT` calls the Department for Education's service in `GB`
+//! over mutual TLS checked against each partner's CA; both statements verify and both audit logs
+//! verify offline. Hostile anchors are refused at import, a member not exported is unknown to the
+//! partner, suspension and removal reach the other network's gateways, and a partner authority
+//! that stops leaves calls working on its last good configuration while its state degrades.
+
+mod common;
+
+use common::{backend, free_port};
+use psn_api::{
+    AuthorityClient, ExportPolicy, FreshnessState, NewGrant, NewMember, NewSubsystem,
+    PartnerImport, ServiceListing, StatusChange, TokenRequest,
+};
+use psn_authority::datadir::DataDir;
+use psn_core::names::{MemberId, NetworkId};
+use psn_gateway::{EnrolOptions, GatewayDir, RunningGateway};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const DFE: &str = "GB/GOV/D6";
+const KENT: &str = "GB-KENT/LA/E10000016";
+const MEDWAY: &str = "GB-KENT/LA/E06000035";
+const SERVICE: &str = "GB/GOV/D6/eligibility/fsm-check";
+
+struct Network {
+    id: NetworkId,
+    authority: Option<psn_authority::Running>,
+    operator: AuthorityClient,
+    data: DataDir,
+}
+
+async fn network(tmp: &std::path::Path, id: &str) -> Network {
+    let data = DataDir::new(tmp.join(id));
+    let network: NetworkId = id.parse().expect("network");
+    let report = psn_authority::init(&data, network.clone(), None)
+        .await
+        .expect("init");
+    let mut settings = data.load_settings().expect("settings");
+    settings.federation.poll_wait = Duration::from_secs(2);
+    settings.federation.missed_polls = 1;
+    std::fs::write(data.settings(), toml::to_string(&settings).expect("toml")).expect("settings");
+    let authority = start(&data).await;
+    let ca = authority.authority.ca.certificate_der().to_vec();
+    let operator =
+        AuthorityClient::operator(&authority.url, &ca, &report.operator_token).expect("client");
+    Network {
+        id: network,
+        authority: Some(authority),
+        operator,
+        data,
+    }
+}
+
+async fn start(data: &DataDir) -> psn_authority::Running {
+    psn_authority::start(
+        data,
+        psn_authority::ServeOptions {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            public_url: None,
+        },
+    )
+    .await
+    .expect("start authority")
+}
+
+impl Network {
+    fn running(&self) -> &psn_authority::Running {
+        self.authority.as_ref().expect("authority running")
+    }
+
+    /// Adds a member with one subsystem and enrols its gateway (not started).
+    async fn member(
+        &self,
+        tmp: &std::path::Path,
+        id: &str,
+        name: &str,
+        subsystem: &str,
+        locks: &mut Vec<std::fs::File>,
+    ) -> (GatewayDir, SocketAddr) {
+        let member: MemberId = id.parse().expect("member");
+        self.operator
+            .add_member(&NewMember {
+                id: member.clone(),
+                name: name.into(),
+                sector: None,
+                region: None,
+            })
+            .await
+            .expect("add member");
+        self.operator
+            .add_subsystem(
+                &member,
+                &NewSubsystem {
+                    code: subsystem.parse().expect("code"),
+                },
+            )
+            .await
+            .expect("subsystem");
+        let token = self
+            .operator
+            .create_token(&TokenRequest {
+                member,
+                gateway: "gw1".parse().expect("gw"),
+                ttl_seconds: None,
+            })
+            .await
+            .expect("token");
+        let ((internal, a), (external, b)) = (free_port(), free_port());
+        locks.extend([a, b]);
+        let dir = GatewayDir::new(tmp.join(id.replace('/', "-")));
+        psn_gateway::enrol(
+            &dir,
+            EnrolOptions {
+                token: token.token,
+                address: Some(format!("127.0.0.1:{external}")),
+            },
+        )
+        .await
+        .expect("enrol");
+        let mut settings = dir.load_settings().expect("settings");
+        settings.internal_listen = SocketAddr::from(([127, 0, 0, 1], internal));
+        settings.external_listen = SocketAddr::from(([127, 0, 0, 1], external));
+        dir.save_settings(&settings).expect("save");
+        (dir, settings.internal_listen)
+    }
+
+    /// Waits until this network's published configuration satisfies `done`.
+    async fn published(&self, what: &str, done: impl Fn(&psn_core::config::GlobalConfig) -> bool) {
+        let publisher = &self.running().authority.publisher;
+        let mut versions = publisher.subscribe();
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                if publisher.latest_config().is_some_and(|c| done(&c)) {
+                    return;
+                }
+                versions.changed().await.expect("publisher alive");
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{}: {what} within 20 s", self.id));
+    }
+}
+
+/// Waits until a running gateway's configuration satisfies `done`.
+async fn gateway_holds(
+    gateway: &RunningGateway,
+    what: &str,
+    done: impl Fn(&psn_core::config::GlobalConfig) -> bool,
+) {
+    let mut view = gateway.shared.view.clone();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if done(&view.borrow().config) {
+                return;
+            }
+            view.changed().await.expect("gateway alive");
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("gateway: {what} within 20 s"));
+}
+
+fn lists_member(config: &psn_core::config::GlobalConfig, id: &str) -> bool {
+    config.members.iter().any(|m| m.id.to_string() == id)
+}
+
+async fn call(internal: SocketAddr, client: &str) -> reqwest::Response {
+    common::client()
+        .get(format!("http://{internal}/r1/{SERVICE}/echo"))
+        .header("PSN-Client", client)
+        .send()
+        .await
+        .expect("call")
+}
+
+async fn psn(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_psn"))
+            .args(&args)
+            .env("PSN_LOG", "error")
+            .output()
+            .expect("run psn")
+    })
+    .await
+    .expect("psn ran")
+}
+
+fn tampered(anchor: &str) -> String {
+    // Flip one character of the payload: the signature no longer covers it.
+    let mut parts: Vec<String> = anchor.split('.').map(str::to_owned).collect();
+    let payload = &mut parts[1];
+    let flipped = if payload.ends_with('A') { 'B' } else { 'A' };
+    payload.pop();
+    payload.push(flipped);
+    parts.join(".")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_networks_call_each_other_as_if_local_and_keep_every_guarantee() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut locks = Vec::new();
+    let gb = network(tmp.path(), "GB").await;
+    let mut kent = network(tmp.path(), "GB-KENT").await;
+    let (backend, _) = backend().await;
+
+    let (dfe_dir, _) = gb
+        .member(
+            tmp.path(),
+            DFE,
+            "Department for Education",
+            "eligibility",
+            &mut locks,
+        )
+        .await;
+    psn_gateway::admin::add_service(
+        &dfe_dir,
+        ServiceListing {
+            id: SERVICE.parse().expect("service"),
+            title: "FSM check".into(),
+            description: String::new(),
+            processes: vec!["lgsl:4".into()],
+            details: Default::default(),
+        },
+        backend,
+        None,
+        None,
+    )
+    .await
+    .expect("publish service");
+    psn_gateway::admin::grant(
+        &dfe_dir,
+        NewGrant {
+            service: SERVICE.parse().expect("service"),
+            grantee: format!("{KENT}/revenues").parse().expect("grantee"),
+            method: None,
+            path: None,
+        },
+    )
+    .await
+    .expect("grant to a federated subsystem");
+    let (kent_dir, kent_internal) = kent
+        .member(
+            tmp.path(),
+            KENT,
+            "Kent County Council",
+            "revenues",
+            &mut locks,
+        )
+        .await;
+    kent.operator
+        .add_member(&NewMember {
+            id: MEDWAY.parse().expect("member"),
+            name: "Medway Council".into(),
+            sector: None,
+            region: None,
+        })
+        .await
+        .expect("medway");
+
+    // Anchors: exported, then hostile imports refused, changing nothing.
+    let gb_anchor = gb.operator.federation_anchor(30).await.expect("GB anchor");
+    let kent_anchor = kent
+        .operator
+        .federation_anchor(30)
+        .await
+        .expect("Kent anchor");
+    let import = |anchor: &str, fingerprint: &str, policy: ExportPolicy| PartnerImport {
+        anchor: anchor.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+        policy,
+    };
+    for (hostile, why) in [
+        (
+            import(
+                &gb_anchor.anchor,
+                &gb_anchor.fingerprint,
+                ExportPolicy::default(),
+            ),
+            "this network's own",
+        ),
+        (
+            import(
+                &kent_anchor.anchor,
+                &gb_anchor.fingerprint,
+                ExportPolicy::default(),
+            ),
+            "fingerprint",
+        ),
+        (
+            import(
+                &tampered(&kent_anchor.anchor),
+                &kent_anchor.fingerprint,
+                ExportPolicy::default(),
+            ),
+            "anchor refused",
+        ),
+        (
+            import(
+                "not an anchor",
+                &kent_anchor.fingerprint,
+                ExportPolicy::default(),
+            ),
+            "anchor refused",
+        ),
+        (
+            import(
+                &kent_anchor.anchor,
+                &kent_anchor.fingerprint,
+                ExportPolicy {
+                    members: vec![KENT.parse().expect("member")],
+                    ..Default::default()
+                },
+            ),
+            "not of network GB",
+        ),
+    ] {
+        let refused = gb
+            .operator
+            .import_partner(&hostile)
+            .await
+            .expect_err("refused");
+        assert!(refused.to_string().contains(why), "{why}: {refused}");
+    }
+    assert!(gb
+        .operator
+        .partners()
+        .await
+        .expect("partners")
+        .items
+        .is_empty());
+
+    // The real imports, each exporting only what the other needs.
+    let gb_exports = ExportPolicy {
+        services: vec![SERVICE.parse().expect("service")],
+        ..Default::default()
+    };
+    gb.operator
+        .import_partner(&import(
+            &kent_anchor.anchor,
+            &kent_anchor.fingerprint,
+            gb_exports,
+        ))
+        .await
+        .expect("GB imports GB-KENT");
+    let kent_exports = ExportPolicy {
+        members: vec![KENT.parse().expect("member")],
+        ..Default::default()
+    };
+    kent.operator
+        .import_partner(&import(
+            &gb_anchor.anchor,
+            &gb_anchor.fingerprint,
+            kent_exports,
+        ))
+        .await
+        .expect("GB-KENT imports GB");
+    gb.published("lists Kent County Council", |c| lists_member(c, KENT))
+        .await;
+    kent.published("lists DfE's service", |c| {
+        c.services.iter().any(|s| s.id.to_string() == SERVICE)
+    })
+    .await;
+    let gb_config = gb
+        .running()
+        .authority
+        .publisher
+        .latest_config()
+        .expect("config");
+    assert!(
+        !lists_member(&gb_config, MEDWAY),
+        "a member not exported is unknown to the partner"
+    );
+    let partner = gb.operator.partner_view(&kent.id).await.expect("partner");
+    assert_eq!(partner.freshness.state, FreshnessState::Active);
+    assert_eq!(partner.received.members, 1);
+
+    // Gateways of both networks, each following only its own authority.
+    for dir in [&dfe_dir, &kent_dir] {
+        psn_gateway::sync_config(dir, None).await.expect("sync");
+    }
+    let dfe = psn_gateway::start(&dfe_dir).await.expect("DfE gateway");
+    let kent_gw = psn_gateway::start(&kent_dir).await.expect("Kent gateway");
+    gateway_holds(&dfe, "trusts Kent's gateway", |c| lists_member(c, KENT)).await;
+
+    let client = format!("{KENT}/revenues");
+    let answer = call(kent_internal, &client).await;
+    assert_eq!(answer.status(), 200, "{:?}", answer.text().await);
+
+    // A subsystem Kent did not register is refused by Kent's own gateway; nothing crosses.
+    let stranger = call(kent_internal, &format!("{KENT}/payroll")).await;
+    assert_eq!(stranger.status(), 403);
+
+    // Both audit logs verify offline, the partner's statements checked against its CA from the
+    // configuration history kept with each log.
+    kent_gw.stop().await;
+    dfe.stop().await;
+    for dir in [&kent_dir, &dfe_dir] {
+        let out = psn(vec![
+            "audit".into(),
+            "verify".into(),
+            dir.root().display().to_string(),
+        ])
+        .await;
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let dfe = psn_gateway::start(&dfe_dir)
+        .await
+        .expect("DfE gateway again");
+    let kent_gw = psn_gateway::start(&kent_dir)
+        .await
+        .expect("Kent gateway again");
+
+    // Suspending the consumer in its own network reaches the provider's gateway in the other.
+    let kent_member: MemberId = KENT.parse().expect("member");
+    kent.operator
+        .suspend_member(&kent_member, &StatusChange { reason: None })
+        .await
+        .expect("suspend");
+    let suspended = std::time::Instant::now();
+    gateway_holds(&dfe, "refuses the suspended member's gateway", |c| {
+        c.members
+            .iter()
+            .any(|m| m.id == kent_member && m.status == psn_core::config::MemberStatus::Suspended)
+            && !c.gateways.iter().any(|g| g.id.member() == &kent_member)
+    })
+    .await;
+    assert!(
+        suspended.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        suspended.elapsed()
+    );
+    kent.operator
+        .reinstate_member(&kent_member, &StatusChange { reason: None })
+        .await
+        .expect("reinstate");
+    gateway_holds(&dfe, "trusts Kent again", |c| {
+        c.gateways.iter().any(|g| g.id.member() == &kent_member)
+    })
+    .await;
+    gateway_holds(&kent_gw, "Kent active again", |c| {
+        c.members
+            .iter()
+            .any(|m| m.id == kent_member && m.status == psn_core::config::MemberStatus::Active)
+    })
+    .await;
+    let answer = call(kent_internal, &client).await;
+    assert_eq!(answer.status(), 200, "{:?}", answer.text().await);
+
+    // The partner's authority stops: calls continue on the last good configuration, and the
+    // partner's state turns degraded, never active on stale data.
+    kent.authority.take().expect("running").stop().await;
+    let gb_op = gb.operator.clone();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let p = gb_op
+                .partner_view(&"GB-KENT".parse().expect("n"))
+                .await
+                .expect("partner");
+            if p.freshness.state == FreshnessState::Degraded {
+                assert!(p.freshness.last_error.is_some(), "{p:?}");
+                return;
+            }
+            assert_eq!(p.freshness.state, FreshnessState::Active);
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("degraded within 20 s");
+    let answer = call(kent_internal, &client).await;
+    assert_eq!(
+        answer.status(),
+        200,
+        "calls continue while the partner authority is down"
+    );
+    kent.authority = Some(start(&kent.data).await);
+
+    // Removing the federation stops cross-network calls.
+    gb.operator.remove_partner(&kent.id).await.expect("remove");
+    gateway_holds(&dfe, "forgets Kent", |c| {
+        c.federation.is_empty() && !lists_member(c, KENT)
+    })
+    .await;
+    let answer = call(kent_internal, &client).await;
+    assert_ne!(answer.status(), 200, "no call crosses a removed federation");
+    let events = gb.operator.events(0, 1000).await.expect("events");
+    let actions: Vec<&str> = events.items.iter().map(|e| e.action.as_str()).collect();
+    assert!(
+        actions.contains(&"federation.import") && actions.contains(&"federation.remove"),
+        "{actions:?}"
+    );
+
+    kent_gw.stop().await;
+    dfe.stop().await;
+    for net in [gb, kent] {
+        if let Some(a) = net.authority {
+            a.stop().await;
+        }
+    }
+}
