@@ -29,6 +29,7 @@ fn routed() -> BTreeSet<(String, String)> {
         include_str!("../src/api/access.rs"),
         include_str!("../src/api/benchmarks.rs"),
         include_str!("../src/api/compliance.rs"),
+        include_str!("../src/api/federation.rs"),
         include_str!("../src/people.rs")
     );
     let mut routes = BTreeSet::new();

@@ -54,10 +54,14 @@ async fn network(tmp: &std::path::Path, id: &str) -> Network {
 }
 
 async fn start(data: &DataDir) -> psn_authority::Running {
+    start_at(data, "127.0.0.1:0".parse().expect("addr")).await
+}
+
+async fn start_at(data: &DataDir, listen: SocketAddr) -> psn_authority::Running {
     psn_authority::start(
         data,
         psn_authority::ServeOptions {
-            listen: "127.0.0.1:0".parse().expect("addr"),
+            listen,
             public_url: None,
         },
     )
@@ -185,6 +189,36 @@ async fn psn(args: Vec<String>) -> std::process::Output {
     })
     .await
     .expect("psn ran")
+}
+
+/// Moves the expiry `data`'s authority holds for `partner`'s configuration an hour into the
+/// past, as it would stand once that long had passed without a word from the partner, and moves
+/// the registry generation so the next configuration carries it.
+async fn expire_partner(data: &DataDir, partner: &str) {
+    use sqlx::Connection;
+    let past = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let text = past
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time");
+    let ms = i64::try_from(past.unix_timestamp_nanos() / 1_000_000).expect("ms");
+    let url = format!("sqlite://{}", data.root().join("authority.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("database");
+    sqlx::query(
+        "UPDATE federation_partners SET view_expires_at = $1, \
+         view_payload = json_set(view_payload, '$.expires_at', $2) WHERE network = $3",
+    )
+    .bind(ms)
+    .bind(text)
+    .bind(partner)
+    .execute(&mut db)
+    .await
+    .expect("expire");
+    sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'registry'")
+        .execute(&mut db)
+        .await
+        .expect("generation");
 }
 
 fn tampered(anchor: &str) -> String {
@@ -455,6 +489,7 @@ async fn two_networks_call_each_other_as_if_local_and_keep_every_guarantee() {
 
     // The partner's authority stops: calls continue on the last good configuration, and the
     // partner's state turns degraded, never active on stale data.
+    let kent_address = kent.running().local_addr;
     kent.authority.take().expect("running").stop().await;
     let gb_op = gb.operator.clone();
     tokio::time::timeout(Duration::from_secs(20), async {
@@ -479,7 +514,45 @@ async fn two_networks_call_each_other_as_if_local_and_keep_every_guarantee() {
         200,
         "calls continue while the partner authority is down"
     );
-    kent.authority = Some(start(&kent.data).await);
+
+    // Time passes beyond the partner's expiry while its authority stays down. Seven days are
+    // not waited for: the expiry GB holds for GB-KENT's configuration is moved into the past in
+    // GB's database, exactly as it would stand then, and the registry generation moved so GB
+    // publishes. Cross-network calls then fail closed, naming the cause; GB's own traffic is
+    // untouched (its configuration is current).
+    expire_partner(&gb.data, "GB-KENT").await;
+    let kent_network: NetworkId = "GB-KENT".parse().expect("network");
+    gateway_holds(&dfe, "holds GB-KENT as expired", |c| {
+        c.federation
+            .iter()
+            .any(|f| f.network == kent_network && !f.is_valid_at(time::OffsetDateTime::now_utc()))
+    })
+    .await;
+    let answer = call(kent_internal, &client).await;
+    assert_eq!(answer.status(), 503);
+    let body = answer.text().await.expect("body");
+    assert!(
+        body.contains("urn:psn:problem:partner-config-expired"),
+        "{body}"
+    );
+    let partner = gb
+        .operator
+        .partner_view(&kent_network)
+        .await
+        .expect("partner");
+    assert_eq!(partner.freshness.state, FreshnessState::Expired);
+
+    // The partner's authority returns at its address: a fresh view arrives and calls cross
+    // again.
+    kent.authority = Some(start_at(&kent.data, kent_address).await);
+    gateway_holds(&dfe, "holds a current GB-KENT", |c| {
+        c.federation
+            .iter()
+            .any(|f| f.network == kent_network && f.is_valid_at(time::OffsetDateTime::now_utc()))
+    })
+    .await;
+    let answer = call(kent_internal, &client).await;
+    assert_eq!(answer.status(), 200, "{:?}", answer.text().await);
 
     // Removing the federation stops cross-network calls.
     gb.operator.remove_partner(&kent.id).await.expect("remove");

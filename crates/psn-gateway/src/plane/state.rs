@@ -275,6 +275,65 @@ mod tests {
     }
 
     #[test]
+    fn a_partners_gateways_need_the_partner_listed_current_and_its_serials_unrevoked() {
+        let now = OffsetDateTime::now_utc();
+        let mut config = Arc::unwrap_or_clone(view().config);
+        config
+            .members
+            .push(member_of("GB-KENT/LA/E10000016", MemberStatus::Active));
+        config.gateways.push(gateway(
+            "GB-KENT/LA/E10000016@gw1",
+            Some("kent.example:8443"),
+        ));
+        let kent: GatewayId = "GB-KENT/LA/E10000016@gw1".parse().expect("gateway");
+        let kent_network: NetworkId = "GB-KENT".parse().expect("network");
+        let unlisted = View::new(Arc::new(config.clone()), Arc::new(vec![]));
+        assert!(
+            !unlisted.trusts(&kent, "01"),
+            "listed names of a network not federated are not trusted"
+        );
+        config.federation.push(psn_core::config::FederatedNetwork {
+            network: kent_network.clone(),
+            ca_certificate: String::new(),
+            version: 3,
+            expires_at: now + time::Duration::hours(1),
+            revoked_serials: vec!["0kent".into()],
+        });
+        let listed = View::new(Arc::new(config), Arc::new(vec![]));
+        assert!(listed.trusts(&kent, "01"));
+        assert!(!listed.trusts(&kent, "0kent"), "revoked by its own network");
+        let own: GatewayId = "GB/LA/A1@gw1".parse().expect("gateway");
+        assert!(
+            listed.trusts(&own, "0kent"),
+            "a partner's revocations apply to its own gateways only"
+        );
+        assert_eq!(listed.partner_expired(&kent_network, now), None);
+        let later = now + time::Duration::hours(2);
+        let why = listed
+            .partner_expired(&kent_network, later)
+            .expect("expired");
+        assert!(
+            why.contains("GB-KENT") && why.contains("version 3"),
+            "{why}"
+        );
+        assert_eq!(
+            listed.partner_expired(&"GB".parse().expect("network"), later),
+            None,
+            "this network's own names are never refused as a partner's"
+        );
+    }
+
+    fn member_of(id: &str, status: MemberStatus) -> MemberEntry {
+        MemberEntry {
+            id: id.parse().expect("member"),
+            name: id.into(),
+            status,
+            sector: None,
+            region: None,
+        }
+    }
+
+    #[test]
     fn lookups_answer_from_the_document_and_its_statuses() {
         let view = view();
         let id = |s: &str| -> GatewayId { s.parse().expect("gateway") };

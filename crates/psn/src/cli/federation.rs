@@ -19,7 +19,7 @@ pub enum FederationCommand {
     Export {
         /// Where to write the anchor (standard output if absent).
         #[arg(long)]
-        output: Option<PathBuf>,
+        file: Option<PathBuf>,
         /// Days the partner has to import it.
         #[arg(long, default_value_t = 30)]
         valid_days: u32,
@@ -39,14 +39,14 @@ pub enum FederationCommand {
         #[command(flatten)]
         connect: Connect,
         #[arg(long, value_enum, default_value_t)]
-        format: output::Output,
+        output: output::Output,
     },
     /// Every partner with its freshness.
     List {
         #[command(flatten)]
         connect: Connect,
         #[arg(long, value_enum, default_value_t)]
-        format: output::Output,
+        output: output::Output,
     },
     /// One partner: fingerprint, endpoints, export policy, what it exports, freshness.
     Show {
@@ -55,7 +55,7 @@ pub enum FederationCommand {
         #[command(flatten)]
         connect: Connect,
         #[arg(long, value_enum, default_value_t)]
-        format: output::Output,
+        output: output::Output,
     },
     /// Replace what this network exports to a partner (nothing unless listed).
     Policy {
@@ -66,7 +66,7 @@ pub enum FederationCommand {
         #[command(flatten)]
         connect: Connect,
         #[arg(long, value_enum, default_value_t)]
-        format: output::Output,
+        output: output::Output,
     },
     /// End the federation with a partner: its names leave the next configuration and
     /// exchanges with it stop.
@@ -105,12 +105,12 @@ impl PolicyArgs {
 pub async fn run(command: FederationCommand) -> anyhow::Result<()> {
     match command {
         FederationCommand::Export {
-            output,
+            file,
             valid_days,
             connect,
         } => {
             let issued = connect.client()?.federation_anchor(valid_days).await?;
-            match output {
+            match file {
                 Some(path) => {
                     std::fs::write(&path, format!("{}\n", issued.anchor))
                         .with_context(|| format!("writing {}", path.display()))?;
@@ -133,7 +133,7 @@ pub async fn run(command: FederationCommand) -> anyhow::Result<()> {
             fingerprint,
             policy,
             connect,
-            format,
+            output,
         } => {
             let anchor = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
@@ -160,11 +160,11 @@ pub async fn run(command: FederationCommand) -> anyhow::Result<()> {
                     policy: policy.policy(),
                 })
                 .await?;
-            print_partner(&view, format)?;
+            print_partner(&view, output)?;
         }
-        FederationCommand::List { connect, format } => {
+        FederationCommand::List { connect, output } => {
             let list = connect.client()?.partners().await?;
-            match format {
+            match output {
                 output::Output::Json => output::json(&list)?,
                 output::Output::Table => output::table(
                     &[
@@ -183,22 +183,22 @@ pub async fn run(command: FederationCommand) -> anyhow::Result<()> {
         FederationCommand::Show {
             network,
             connect,
-            format,
+            output,
         } => {
             let view = connect.client()?.partner_view(&network).await?;
-            print_partner(&view, format)?;
+            print_partner(&view, output)?;
         }
         FederationCommand::Policy {
             network,
             policy,
             connect,
-            format,
+            output,
         } => {
             let view = connect
                 .client()?
                 .set_export_policy(&network, &policy.policy())
                 .await?;
-            print_partner(&view, format)?;
+            print_partner(&view, output)?;
         }
         FederationCommand::Remove { network, connect } => {
             let view = connect.client()?.remove_partner(&network).await?;
