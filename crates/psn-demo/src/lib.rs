@@ -5,8 +5,10 @@
 
 pub mod backends;
 mod catalogue;
+mod federation;
 mod people;
 
+pub use federation::DemoRegion;
 pub use people::DemoPerson;
 
 use psn_api::{
@@ -72,7 +74,9 @@ pub struct DemoInfo {
     pub people: Vec<DemoPerson>,
     /// Data directory.
     pub data_dir: PathBuf,
-    /// Members with gateways.
+    /// The regional network federated with GB, with its own authority.
+    pub region: DemoRegion,
+    /// Members with gateways (Kent County Council's regional gateway, in GB-KENT, last).
     pub members: Vec<DemoMember>,
     /// Services offered.
     pub services: Vec<ServiceId>,
@@ -85,6 +89,7 @@ pub struct Demo {
     /// What is running.
     pub info: DemoInfo,
     authority: psn_authority::Running,
+    region: psn_authority::Running,
     gateways: Vec<RunningGateway>,
     backends: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -98,6 +103,7 @@ impl Demo {
         for b in self.backends {
             b.abort();
         }
+        self.region.stop().await;
         self.authority.stop().await;
     }
 }
@@ -427,6 +433,10 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
     let request =
         request_and_approve(&authority.url, &ca_der, &dirs[2], hampshire_dir, &payroll).await?;
 
+    let region = federation::start(dir, &authority, &operator, dfe_dir, &fsm, monitoring).await?;
+    demo_members.push(region.member.clone());
+    dirs.push(region.gateway.clone());
+
     let mut gateways = Vec::new();
     for gw_dir in &dirs {
         psn_gateway::sync_config(gw_dir, None)
@@ -438,12 +448,14 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
                 .map_err(setup("starting a gateway"))?,
         );
     }
-    let latest = authority
-        .authority
-        .publisher
-        .current()
-        .map_or(0, |p| p.version);
-    for g in &gateways {
+    for (g, gw_dir) in gateways.iter().zip(&dirs) {
+        let settings = gw_dir.load_settings().map_err(setup("gateway settings"))?;
+        let own = if settings.network == region.info.network {
+            &region.authority
+        } else {
+            &authority
+        };
+        let latest = own.authority.publisher.current().map_or(0, |p| p.version);
         let mut view = g.shared.view.clone();
         while view.borrow().config.version < latest {
             if view.changed().await.is_err() {
@@ -455,6 +467,7 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
     let kent = &demo_members[1];
     let lincs = &demo_members[2];
     let devon = &demo_members[4];
+    let kent_region = &region.member;
     let call = |m: &DemoMember, subsystem: &str, path: &str| {
         format!(
             "curl -s -H 'PSN-Client: {}/{subsystem}' '{}/r1/{path}'",
@@ -465,6 +478,14 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
         Example {
             description: "Kent County Council checks free-school-meals eligibility with the Department for Education".into(),
             curl: call(kent, "revenues", "GB/GOV/D6/eligibility/fsm-check/check?nino=QQ123456C"),
+            expect_status: 200,
+        },
+        Example {
+            description: format!(
+                "Kent County Council's gateway on the regional network {} makes the same check across the federation with GB",
+                region.info.network
+            ),
+            curl: call(kent_region, "revenues", "GB/GOV/D6/eligibility/fsm-check/check?nino=QQ123458C"),
             expect_status: 200,
         },
         Example {
@@ -500,6 +521,7 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
         ui: format!("{}/ui/", authority.url),
         people,
         data_dir: dir.to_path_buf(),
+        region: region.info,
         members: demo_members,
         services: vec![fsm, payroll],
         examples,
@@ -512,6 +534,7 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
     Ok(Demo {
         info,
         authority,
+        region: region.authority,
         gateways,
         backends: vec![fsm_task, payroll_task],
     })

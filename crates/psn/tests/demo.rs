@@ -160,6 +160,37 @@ async fn the_demo_runs_and_its_example_calls_return_what_it_says() {
             .is_some_and(|c| c.iter().any(|c| c["state"] == "approaching-standard"))),
         "{status}"
     );
+    // Federation: each authority holds the other as an active partner, and GB trusts exactly
+    // the Kent regional member GB-KENT exports (Medway stays unknown to GB).
+    let partners = cli(&["federation", "list"]);
+    let partner = &partners["items"][0];
+    assert_eq!(partner["network"], "GB-KENT", "{partners}");
+    assert_eq!(partner["freshness"]["state"], "active", "{partners}");
+    assert_eq!(partner["received"]["members"], 1, "{partners}");
+    let region_dir = info["region"]["data_dir"]
+        .as_str()
+        .expect("region data dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_psn"))
+        .args([
+            "federation",
+            "show",
+            "GB",
+            "--output",
+            "json",
+            "--data-dir",
+            region_dir,
+        ])
+        .env("PSN_LOG", "error")
+        .output()
+        .expect("psn");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let gb: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(gb["freshness"]["state"], "active", "{gb}");
+    assert_eq!(gb["received"]["services"], 1, "{gb}");
     // Every example call left records, and the logs verify while the demo runs.
     for member in info["members"].as_array().expect("members") {
         let data_dir = member["data_dir"].as_str().expect("data dir");

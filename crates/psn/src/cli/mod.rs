@@ -215,8 +215,17 @@ async fn demo(
     let stop = authority::shutdown_signal()?;
     let demo = psn_demo::start(&dir, members, monitoring).await?;
     let info = &demo.info;
-    println!("psn demo: network GB is running on this machine\n");
-    println!("authority  {}", info.authority);
+    println!(
+        "psn demo: network GB and the regional network {} federated with it are running on this machine\n",
+        info.region.network
+    );
+    println!("authority  {} (GB)", info.authority);
+    println!(
+        "authority  {} ({}; see its partners with `psn federation list --data-dir {}`)",
+        info.region.authority,
+        info.region.network,
+        info.region.data_dir.display()
+    );
     for m in &info.members {
         println!(
             "gateway    {:<22} {:<45} internal {}  peers {}",
