@@ -64,6 +64,10 @@ pub struct Args {
     /// Rounds before those with a single gateway running: its own reload, nothing competing.
     #[arg(long, default_value_t = 3)]
     pub solo_rounds: usize,
+    /// Rounds after the fleet rounds in which a federated regional network's authority
+    /// suspends one of its members (0 leaves federation out).
+    #[arg(long, default_value_t = 10)]
+    pub federated_rounds: usize,
     /// Rounds of the catalogue search mix (16 queries a round).
     #[arg(long, default_value_t = 40)]
     pub search_rounds: usize,
@@ -99,6 +103,7 @@ impl Args {
             gateways: self.gateways,
             suspensions: self.suspensions,
             solo_rounds: self.solo_rounds,
+            federated_rounds: self.federated_rounds,
             repetitions: self.repetitions,
             search_rounds: self.search_rounds,
             round_timeout_seconds: self.round_timeout,
@@ -109,6 +114,7 @@ impl Args {
             s.gateways = 3;
             s.suspensions = 2;
             s.solo_rounds = 1;
+            s.federated_rounds = 2;
             s.repetitions = 2;
             s.search_rounds = 2;
         }
@@ -385,6 +391,7 @@ async fn measure(
             let victim = victim(&victims, rounds.len())?;
             let done = rounds::run(
                 &mut authority,
+                &rounds::Registrar::Own,
                 &mut providers[..1],
                 victim,
                 Kind::Solo,
@@ -415,6 +422,7 @@ async fn measure(
         let victim = victim(&victims, rounds.len())?;
         let done = rounds::run(
             &mut authority,
+            &rounds::Registrar::Own,
             &mut providers,
             victim,
             Kind::Fleet,
@@ -425,6 +433,24 @@ async fn measure(
         progress.round(&done);
         rounds.push(done);
     }
+    if s.federated_rounds > 0 {
+        let federated = federated_rounds(
+            s,
+            &mut authority,
+            &mut providers,
+            &network,
+            psn,
+            work,
+            logs,
+            &ports,
+            timeout,
+        )
+        .await?;
+        for done in federated {
+            progress.round(&done);
+            rounds.push(done);
+        }
+    }
     Ok(Measured {
         registry,
         build,
@@ -434,6 +460,133 @@ async fn measure(
         rounds,
     })
 }
+
+/// Kent's district councils: the regional network's members suspended in federated rounds.
+const REGIONAL_MEMBERS: [&str; 5] = [
+    "GB-KENT/LA/E07000105",
+    "GB-KENT/LA/E07000106",
+    "GB-KENT/LA/E07000107",
+    "GB-KENT/LA/E07000108",
+    "GB-KENT/LA/E07000109",
+];
+
+/// The federation rounds: a regional network `GB-KENT` with its own authority (a second `psn
+/// authority serve`) exports its members to the national network, whose authority follows its
+/// view by long poll; each round suspends one of them through the regional authority and times
+/// the refusal at every running national gateway (DESIGN.md: a federated partner's change at
+/// this network's gateways within 5 s p99).
+#[allow(clippy::too_many_arguments)]
+async fn federated_rounds(
+    s: &report::Settings,
+    authority: &mut Authority,
+    providers: &mut [network::Provider],
+    national: &NetworkId,
+    psn: &Path,
+    work: &Path,
+    logs: &Path,
+    ports: &Ports,
+    timeout: Duration,
+) -> anyhow::Result<Vec<Round>> {
+    let progress = Progress::new();
+    progress.say("starting the regional network GB-KENT's authority and federating it");
+    let region: NetworkId = "GB-KENT".parse()?;
+    let dir = DataDir::new(work.join("authority-kent"));
+    psn_authority::init(&dir, region.clone(), None).await?;
+    let kent = Authority::start_logging(
+        psn,
+        &dir,
+        ports.free()?,
+        &logs.join("authority-kent.log"),
+        timeout,
+    )
+    .await?;
+    let regional: Vec<psn_core::names::MemberId> = REGIONAL_MEMBERS
+        .iter()
+        .map(|m| m.parse())
+        .collect::<Result<_, _>>()?;
+    for member in &regional {
+        kent.operator
+            .add_member(&psn_api::NewMember {
+                id: member.clone(),
+                name: format!("Kent district council {}", member.code()),
+                sector: Some("local-government".into()),
+                region: Some("South East".into()),
+            })
+            .await?;
+    }
+    let wanted = regional.iter().cloned().map(Enrolment::Victim).collect();
+    let victims = network::enrol_all(&kent.operator, work, ports, wanted)
+        .await?
+        .victims;
+    let anchor = |operator: psn_api::AuthorityClient| async move {
+        operator.federation_anchor(30).await
+    };
+    let (national_anchor, regional_anchor) = (
+        anchor(authority.operator.clone()).await?,
+        anchor(kent.operator.clone()).await?,
+    );
+    authority
+        .operator
+        .import_partner(&psn_api::PartnerImport {
+            anchor: regional_anchor.anchor,
+            fingerprint: regional_anchor.fingerprint,
+            policy: psn_api::ExportPolicy::default(),
+        })
+        .await?;
+    kent.operator
+        .import_partner(&psn_api::PartnerImport {
+            anchor: national_anchor.anchor,
+            fingerprint: national_anchor.fingerprint,
+            policy: psn_api::ExportPolicy {
+                classes: vec!["LA".parse()?],
+                ..Default::default()
+            },
+        })
+        .await?;
+    // Until the national authority has published the regional members (one long poll away).
+    let deadline = Instant::now() + timeout;
+    loop {
+        let partner = authority.operator.partner_view(&region).await?;
+        if partner.received.members == regional.len() as u64 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the national authority did not receive GB-KENT's members within {timeout:?}: {partner:?}");
+        }
+        tokio::time::sleep(SETUP_POLL).await;
+    }
+    let version = authority.version().await?;
+    for provider in providers.iter_mut() {
+        provider.wait_for_version(version, timeout).await?;
+    }
+    tokio::time::sleep(SETTLE).await;
+    let ca_der = network::read_ca(&DataDir::new(work.join("authority")))?;
+    let registrar = rounds::Registrar::Partner {
+        authority: &kent,
+        ca_der: &ca_der,
+        network: national,
+    };
+    let mut rounds = Vec::new();
+    for round in 1..=s.federated_rounds {
+        let victim = victim(&victims, round - 1)?;
+        rounds.push(
+            rounds::run(
+                authority,
+                &registrar,
+                providers,
+                victim,
+                Kind::Federated,
+                round,
+                Duration::from_secs(s.round_timeout_seconds),
+            )
+            .await?,
+        );
+    }
+    Ok(rounds)
+}
+
+/// How often setup asks whether the partner's members have arrived (setup, not measurement).
+const SETUP_POLL: Duration = Duration::from_millis(200);
 
 /// Starts `providers` and waits until each has the authority's latest version in force, then
 /// lets the machine go quiet.

@@ -92,6 +92,17 @@ impl Authority {
         logs: &Path,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
+        Self::start_logging(psn, dir, port, &logs.join("authority.log"), timeout).await
+    }
+
+    /// [`Self::start`], logging to `log`.
+    pub async fn start_logging(
+        psn: &Path,
+        dir: &DataDir,
+        port: u16,
+        log: &Path,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let listen = format!("127.0.0.1:{port}");
         let data_dir = dir.root().display().to_string();
         let mut process = Process::spawn(
@@ -105,7 +116,7 @@ impl Authority {
                 "--listen",
                 &listen,
             ],
-            logs.join("authority.log"),
+            log.to_path_buf(),
             LOG_FILTER,
         )?;
         let url = format!("https://{listen}");

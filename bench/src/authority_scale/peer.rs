@@ -60,8 +60,12 @@ pub struct PeerClient {
 }
 
 impl PeerClient {
-    /// A client presenting the identity enrolled in `dir`.
-    pub fn new(dir: &GatewayDir) -> anyhow::Result<Self> {
+    /// A client presenting the identity enrolled in `dir`, trusting its own network's CA and
+    /// `partners`' CAs for their names (a federated member calling another network's gateways).
+    pub fn new(
+        dir: &GatewayDir,
+        partners: &[(psn_core::names::NetworkId, Vec<u8>)],
+    ) -> anyhow::Result<Self> {
         let (identity, _) = dir
             .load_identity()
             .context("the member's gateway identity")?;
@@ -69,6 +73,7 @@ impl PeerClient {
         let identity = psn_pki::SharedIdentity::new(identity)?;
         let network = dir.load_settings()?.network;
         let trusted = psn_pki::TrustedNetworks::new(network, &ca)?;
+        trusted.set_partners(partners)?;
         let config = psn_pki::gateway_client_config(identity, trusted)?;
         Ok(Self {
             tls: TlsConnector::from(Arc::new(config)),

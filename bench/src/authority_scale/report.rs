@@ -17,6 +17,9 @@ pub const BUILD_GOAL_MS: f64 = 1_000.0;
 pub const RELOAD_GOAL_MS: f64 = 200.0;
 /// Revocation goal: enforced at every gateway within 5 s, p99.
 pub const REVOCATION_GOAL_MS: f64 = 5_000.0;
+/// Federation goal (issue 19): a partner network's change at this network's gateways within
+/// 5 s p99.
+pub const FEDERATION_GOAL_MS: f64 = 5_000.0;
 /// Catalogue search goal (issue 16): p99 under 20 ms at 100,000 listings, facets included.
 pub const SEARCH_GOAL_MS: f64 = 20.0;
 /// Benchmark report goal (issue 17): "well under 100 ms" for a council's report over every
@@ -95,6 +98,8 @@ pub struct Settings {
     pub suspensions: usize,
     /// Solo rounds.
     pub solo_rounds: usize,
+    /// Federated rounds (a regional partner's suspension).
+    pub federated_rounds: usize,
     /// Repetitions of the in-process measurements.
     pub repetitions: usize,
     /// Rounds of the catalogue search mix.
@@ -185,6 +190,11 @@ pub struct RoundSummary {
     pub solo_refused: Option<Summary>,
     /// Solo rounds: refusal after the suspension call answered (the gateway's own reload).
     pub solo_after_publish: Option<Summary>,
+    /// Per federated round, from the partner's suspension until the last of this network's
+    /// gateways refused.
+    pub federated_refused_all: Option<Summary>,
+    /// Federated rounds: every (round, gateway) refusal.
+    pub federated_refused_each: Option<Summary>,
 }
 
 impl RoundSummary {
@@ -192,6 +202,10 @@ impl RoundSummary {
     pub fn of(rounds: &[Round]) -> Self {
         let fleet: Vec<&Round> = rounds.iter().filter(|r| r.kind == Kind::Fleet).collect();
         let solo: Vec<&Round> = rounds.iter().filter(|r| r.kind == Kind::Solo).collect();
+        let federated: Vec<&Round> = rounds
+            .iter()
+            .filter(|r| r.kind == Kind::Federated)
+            .collect();
         let quiet: Vec<&Round> = fleet.iter().copied().filter(|r| !r.contended).collect();
         let each = |rounds: &[&Round], f: fn(&super::rounds::Observation) -> f64| {
             let samples: Vec<f64> = rounds
@@ -217,6 +231,8 @@ impl RoundSummary {
             refused_all_quiet: per_round(&quiet, |r| r.all_refused_ms),
             solo_refused: each(&solo, |o| o.refused_ms),
             solo_after_publish: each(&solo, |o| o.after_publish_ms),
+            federated_refused_all: per_round(&federated, |r| r.all_refused_ms),
+            federated_refused_each: each(&federated, |o| o.refused_ms),
         }
     }
 }
@@ -294,6 +310,11 @@ impl Report {
                 "revocation enforced at every running gateway, p99 over rounds",
                 summary.refused_all.map(|s| s.p99),
                 REVOCATION_GOAL_MS,
+            ),
+            Goal::new(
+                "a federated partner's suspension enforced at every running gateway of this network, p99 over rounds",
+                summary.federated_refused_all.map(|s| s.p99),
+                FEDERATION_GOAL_MS,
             ),
             Goal::new(
                 format!(
@@ -564,6 +585,7 @@ impl Report {
                 match round.kind {
                     Kind::Solo => "solo",
                     Kind::Fleet => "fleet",
+                    Kind::Federated => "federated",
                 },
                 round.round,
                 if round.contended { " (contended)" } else { "" },
@@ -613,6 +635,14 @@ impl Report {
             (
                 "solo: the gateway refuses, after publish",
                 sum.solo_after_publish,
+            ),
+            (
+                "**federated: every gateway refuses a partner's suspended member** (per round)",
+                sum.federated_refused_all,
+            ),
+            (
+                "federated: a gateway refuses (every round × gateway)",
+                sum.federated_refused_each,
             ),
         ] {
             let _ = writeln!(md, "{}", summary_row(name, summary));

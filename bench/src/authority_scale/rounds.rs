@@ -38,6 +38,10 @@ pub enum Kind {
     Solo,
     /// Every gateway running: the fan-out of one version to all of them.
     Fleet,
+    /// Every gateway running, the member one of a federated regional network suspended by its
+    /// own authority: the partner's publish, this authority's poll of its view and publish, and
+    /// the fan-out (docs/federation.md).
+    Federated,
 }
 
 /// One gateway's part in a round.
@@ -111,16 +115,43 @@ struct Target {
     log: PathBuf,
 }
 
-/// Runs one round against `providers` (all running), suspending `victim`.
+/// Whose member the victim is: this network's (the measured authority suspends it), or a
+/// federated partner's, whose own authority suspends it.
+pub enum Registrar<'a> {
+    /// The measured authority.
+    Own,
+    /// A partner network's authority; `ca_der` is the measured network's CA, which the victim's
+    /// gateway identity needs to check the providers' certificates.
+    Partner {
+        authority: &'a Authority,
+        ca_der: &'a [u8],
+        network: &'a psn_core::names::NetworkId,
+    },
+}
+
+/// Runs one round against `providers` (all running), suspending `victim` through `registrar`.
 pub async fn run(
     authority: &mut Authority,
+    registrar: &Registrar<'_>,
     providers: &mut [Provider],
     victim: &Victim,
     kind: Kind,
     round: usize,
     timeout: Duration,
 ) -> anyhow::Result<Round> {
-    let client = PeerClient::new(&victim.dir)?;
+    let (operator, partner, partners) = match registrar {
+        Registrar::Own => (authority.operator.clone(), None, Vec::new()),
+        Registrar::Partner {
+            authority: partner,
+            ca_der,
+            network,
+        } => (
+            partner.operator.clone(),
+            Some(&partner.process),
+            vec![((*network).clone(), ca_der.to_vec())],
+        ),
+    };
+    let client = PeerClient::new(&victim.dir, &partners)?;
     let targets: Vec<Target> = providers
         .iter()
         .map(|p| {
@@ -151,15 +182,14 @@ pub async fn run(
             ),
         }
     }
-    let before = usage(&authority.process, providers)?;
+    let before = usage(&authority.process, partner, providers)?;
 
     let started_at = OffsetDateTime::now_utc();
     let sent = Instant::now();
     let change = StatusChange {
         reason: Some(format!("authority-scale benchmark, {kind:?} round {round}")),
     };
-    let suspended = authority
-        .operator
+    let suspended = operator
         .suspend_member(&victim.member, &change)
         .await
         .with_context(|| format!("suspending {}", victim.member))?;
@@ -192,7 +222,7 @@ pub async fn run(
             failures.join("\n  ")
         );
     }
-    let after = usage(&authority.process, providers)?;
+    let after = usage(&authority.process, partner, providers)?;
     for provider in providers.iter_mut() {
         provider.ensure_running()?;
     }
@@ -202,8 +232,7 @@ pub async fn run(
     }
 
     let reinstate_sent = Instant::now();
-    let reinstated = authority
-        .operator
+    let reinstated = operator
         .reinstate_member(&victim.member, &StatusChange { reason: None })
         .await
         .with_context(|| format!("reinstating {}", victim.member))?;
@@ -229,12 +258,19 @@ pub async fn run(
         accepted_again[index] = Some(at);
     }
 
-    let published_logged_ms = logged_ms(
-        authority.process.log(),
-        "published configuration",
-        suspended.config_version,
-        started_at,
-    );
+    // The log cross-checks name this network's versions; a partner's suspension is published
+    // under the partner's, so they do not apply to federated rounds.
+    let own = partner.is_none();
+    let published_logged_ms = own
+        .then(|| {
+            logged_ms(
+                authority.process.log(),
+                "published configuration",
+                suspended.config_version,
+                started_at,
+            )
+        })
+        .flatten();
     let mut observations = Vec::new();
     for (index, target) in targets.iter().enumerate() {
         let (Some((refused_at, confirmation)), Some(accepted_at), Some(version_after)) = (
@@ -248,12 +284,16 @@ pub async fn run(
             gateway: target.name.clone(),
             refused_ms: millis(refused_at - sent),
             after_publish_ms: millis(refused_at.saturating_duration_since(answered)),
-            applied_logged_ms: logged_ms(
-                &target.log,
-                "configuration updated",
-                suspended.config_version,
-                started_at,
-            ),
+            applied_logged_ms: own
+                .then(|| {
+                    logged_ms(
+                        &target.log,
+                        "configuration updated",
+                        suspended.config_version,
+                        started_at,
+                    )
+                })
+                .flatten(),
             confirmation: format!("{confirmation:?}"),
             version_after,
             reinstated_ms: millis(accepted_at - reinstate_sent),
@@ -354,7 +394,12 @@ struct Usage {
     machine: f64,
 }
 
-fn usage(authority: &Process, providers: &[Provider]) -> anyhow::Result<Usage> {
+/// CPU and writes so far; a partner authority's CPU counts with the measured authority's.
+fn usage(
+    authority: &Process,
+    partner: Option<&Process>,
+    providers: &[Provider],
+) -> anyhow::Result<Usage> {
     let (mut gateways, mut gateway_bytes) = (0.0, 0);
     for provider in providers {
         let process = provider.process()?;
@@ -362,7 +407,7 @@ fn usage(authority: &Process, providers: &[Provider]) -> anyhow::Result<Usage> {
         gateway_bytes += process.written_bytes()?;
     }
     Ok(Usage {
-        authority: authority.cpu_seconds()?,
+        authority: authority.cpu_seconds()? + partner.map_or(Ok(0.0), Process::cpu_seconds)?,
         gateways,
         gateway_bytes,
         bench: super::process::own_cpu_seconds()?,

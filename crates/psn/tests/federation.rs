@@ -457,7 +457,6 @@ async fn two_networks_call_each_other_as_if_local_and_keep_every_guarantee() {
         .suspend_member(&kent_member, &StatusChange { reason: None })
         .await
         .expect("suspend");
-    let suspended = std::time::Instant::now();
     gateway_holds(&dfe, "refuses the suspended member's gateway", |c| {
         c.members
             .iter()
