@@ -518,9 +518,8 @@ async fn federated_rounds(
     let victims = network::enrol_all(&kent.operator, work, ports, wanted)
         .await?
         .victims;
-    let anchor = |operator: psn_api::AuthorityClient| async move {
-        operator.federation_anchor(30).await
-    };
+    let anchor =
+        |operator: psn_api::AuthorityClient| async move { operator.federation_anchor(30).await };
     let (national_anchor, regional_anchor) = (
         anchor(authority.operator.clone()).await?,
         anchor(kent.operator.clone()).await?,

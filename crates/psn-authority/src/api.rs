@@ -1474,7 +1474,17 @@ async fn file_unregistered(
     // Services and subsystems have slashes; `unknown` and probing gateways' ids need no lookup
     // (gateway ids have them too, and are simply not found among the subsystems).
     let (services, clients) = (named(|k| &k.service), named(|k| &k.client));
-    let (services, clients) = a.store.registered_names(&services, &clients).await?;
+    let (mut known_services, mut known_clients) =
+        a.store.registered_names(&services, &clients).await?;
+    // A federated partner's services and subsystems are known too, by the configuration that
+    // trusts them: cross-network exchanges are filed under their real names on both sides.
+    crate::federation::partner_names(a, &services, &mut known_services, |c, name| {
+        crate::federation::lists(&c.services, name, |s| s.id.to_string())
+    });
+    crate::federation::partner_names(a, &clients, &mut known_clients, |c, name| {
+        crate::federation::lists(&c.subsystems, name, ToString::to_string)
+    });
+    let (services, clients) = (known_services, known_clients);
     let mut filed: BTreeMap<AggregateKey, AggregateCounts> = BTreeMap::new();
     for row in batch.rows {
         let mut key = row.key;

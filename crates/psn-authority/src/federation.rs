@@ -235,6 +235,38 @@ pub fn freshness(
     }
 }
 
+/// Adds to `known` those of `wanted` that the latest configuration lists as a federated
+/// partner's (`listed` looks one name up): what aggregates may be filed under besides the
+/// registry's own names.
+pub fn partner_names(
+    authority: &Authority,
+    wanted: &std::collections::BTreeSet<String>,
+    known: &mut std::collections::BTreeSet<String>,
+    listed: impl Fn(&GlobalConfig, &str) -> bool,
+) {
+    let Some(config) = authority.publisher.latest_config() else {
+        return;
+    };
+    if config.federation.is_empty() {
+        return;
+    }
+    let own = format!("{}/", config.network);
+    known.extend(
+        wanted
+            .iter()
+            .filter(|name| !name.starts_with(&own) && listed(&config, name))
+            .cloned(),
+    );
+}
+
+/// Whether a list sorted by id text in byte order (as every keyed list of the configuration
+/// is) holds `name`.
+pub fn lists<T>(items: &[T], name: &str, id: impl Fn(&T) -> String) -> bool {
+    items
+        .binary_search_by(|item| id(item).as_str().cmp(name))
+        .is_ok()
+}
+
 /// Replaces the export policy for a partner.
 pub async fn set_policy(
     authority: &Authority,
