@@ -78,6 +78,14 @@ const PROMISES: &[(&str, &str)] = &[
         "reinstated GB/LA/E10000016",
     ),
     ("psn authority events", "GB/LA/E10000016"),
+    ("psn federation export --file gb.anchor", "fingerprint "),
+    ("psn federation export --file kent.anchor", "fingerprint "),
+    ("psn federation import kent.anchor", "network      GB-KENT"),
+    ("psn federation import gb.anchor", "network      GB\n"),
+    ("psn federation list", "GB-KENT"),
+    ("psn federation show GB-KENT", "fingerprint"),
+    ("psn federation policy GB-KENT", "GB/LA/E10000016"),
+    ("psn federation remove GB-KENT", "removed GB-KENT"),
     ("psn authority person add", "added kent-admin@kent.gov.uk"),
     ("psn authority person list", "kent-admin@kent.gov.uk"),
     ("psn gateway serve", "serving"),
@@ -285,6 +293,7 @@ impl Reader {
             // A fixed port would collide with tests running in parallel; the server says which
             // port it took.
             ("127.0.0.1:7800", "127.0.0.1:0".to_owned()),
+            ("127.0.0.1:7900", "127.0.0.1:0".to_owned()),
             // The example peer address: a loopback port reserved for this test.
             ("gw1.kent.example:8443", format!("127.0.0.1:{kent_port}")),
             // The example backend: the fake one (a member's own system, outside psn).
@@ -355,7 +364,9 @@ impl Reader {
         match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
             ["curl", ..] => self.curl(line, &args[1..]).await,
             ["psn", "demo", ..] => self.start(line, "demo", &args[1..]),
-            ["psn", "authority", "serve", ..] => self.start(line, "./gb", &args[1..]),
+            ["psn", "authority", "serve", "--data-dir", dir, ..] => {
+                self.start(line, dir, &args[1..])
+            }
             ["psn", "gateway", "serve", "--data-dir", dir] => {
                 self.listen_on_loopback(dir);
                 self.start(line, dir, &args[1..]);
@@ -403,6 +414,18 @@ impl Reader {
         );
         if key.starts_with("psn authority token create") {
             self.learn("psn-enrol-1.…", stdout.trim().to_owned());
+        } else if let Some(dir) = key
+            .strip_prefix("psn federation export --file ")
+            .and_then(|rest| rest.split_once(" --data-dir ./"))
+            .map(|(_, dir)| dir.to_uppercase())
+        {
+            // The fingerprint the exporting operator reads out, for the partner's import.
+            let fingerprint = stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("fingerprint "))
+                .and_then(|rest| rest.split(':').next())
+                .expect("the export prints the fingerprint");
+            self.learn(&format!("{dir}-FINGERPRINT"), fingerprint.to_owned());
         } else if key.starts_with("psn gateway access grant") {
             self.learn("g-…", grant_id(stdout));
         } else if key.starts_with("psn gateway access revoke") {

@@ -110,23 +110,27 @@ pub async fn run(command: FederationCommand) -> anyhow::Result<()> {
             connect,
         } => {
             let issued = connect.client()?.federation_anchor(valid_days).await?;
+            let fingerprint = format!(
+                "fingerprint {}: read it out to the partner's operator",
+                issued.fingerprint
+            );
             match file {
                 Some(path) => {
                     std::fs::write(&path, format!("{}\n", issued.anchor))
                         .with_context(|| format!("writing {}", path.display()))?;
-                    eprintln!(
-                        "wrote {}'s anchor to {} (valid until {})",
+                    println!(
+                        "wrote {}'s anchor to {} (valid until {})\n{fingerprint}",
                         issued.network,
                         path.display(),
                         issued.expires_at
                     );
                 }
-                None => println!("{}", issued.anchor),
+                // The anchor alone on standard output, for a pipe; the fingerprint beside it.
+                None => {
+                    println!("{}", issued.anchor);
+                    eprintln!("{fingerprint}");
+                }
             }
-            eprintln!(
-                "fingerprint {}: read it out to the partner's operator",
-                issued.fingerprint
-            );
         }
         FederationCommand::Import {
             file,
