@@ -455,21 +455,23 @@ enum Polled {
 }
 
 /// Polls the partner's authority once (holding the request up to `wait`), at each of its
-/// endpoints in order until one answers. Failures are recorded on the partner.
+/// endpoints in order until one answers. Failures are recorded on the partner. `Ok(false)` once
+/// the partner is no longer imported.
 async fn poll(
     authority: &Arc<Authority>,
     network: &NetworkId,
     wait: Duration,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     match poll_once(authority, network, wait).await {
         Ok(Polled::New(version)) => {
             tracing::info!(%network, version, "received a federated partner's configuration");
             if let Err(e) = authority.publisher.publish().await {
                 tracing::error!(error = %e, "publishing after a partner's change failed; will retry");
             }
-            Ok(())
+            Ok(true)
         }
-        Ok(Polled::Current | Polled::Gone) => Ok(()),
+        Ok(Polled::Current) => Ok(true),
+        Ok(Polled::Gone) => Ok(false),
         Err(e) => {
             let now = OffsetDateTime::now_utc();
             if let Err(stored) = authority.store.partner_failed(network, &e, now).await {
@@ -540,12 +542,20 @@ async fn poll_once(
             now,
         )
         .map_err(|e| format!("{endpoint}: {e}"))?;
-        let accepted = authority
+        let held_view = authority
             .store
-            .accept_view(network, &jws, &view, now)
+            .held_view(network)
             .await
             .map_err(|e| e.to_string())?;
-        return Ok(if accepted {
+        let republish = held_view
+            .as_ref()
+            .is_none_or(|held| !held.same_names(&view) || held.past_half_life(now));
+        let accepted = authority
+            .store
+            .accept_view(network, &jws, &view, now, republish)
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(if accepted && republish {
             Polled::New(view.version)
         } else {
             Polled::Current
@@ -561,7 +571,8 @@ async fn follow(authority: Arc<Authority>, network: NetworkId) {
     let mut backoff = Duration::from_secs(1);
     loop {
         match poll(&authority, &network, wait).await {
-            Ok(()) => backoff = Duration::from_secs(1),
+            Ok(true) => backoff = Duration::from_secs(1),
+            Ok(false) => return,
             Err(_) => {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(wait);

@@ -209,6 +209,27 @@ impl View {
     }
 }
 
+impl View {
+    /// Whether `other` exports exactly the same names (members with their status, subsystems,
+    /// gateways with their addresses, services, revoked serials) whatever its version and times:
+    /// a partner publishes a new version for every change of its own, most of which change
+    /// nothing it exports, and a reader republishes only for what does (otherwise two partners
+    /// would republish each other's versions back and forth for ever).
+    pub fn same_names(&self, other: &View) -> bool {
+        self.members == other.members
+            && self.subsystems == other.subsystems
+            && self.gateways == other.gateways
+            && self.services == other.services
+            && self.revoked_serials == other.revoked_serials
+    }
+
+    /// Whether more than half of the view's life has passed at `now`: a reader then takes a
+    /// newer view of the same names too, so the expiry its gateways hold stays well ahead.
+    pub fn past_half_life(&self, now: OffsetDateTime) -> bool {
+        now >= self.issued_at + (self.expires_at - self.issued_at) / 2
+    }
+}
+
 /// A partner authority's request for its view, signed by that partner's configuration signer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -329,6 +350,26 @@ mod tests {
             wrong.check(&gb, &kent, None, now),
             Err(ViewError::Format(_))
         ));
+    }
+
+    #[test]
+    fn a_new_version_of_the_same_names_is_told_apart_from_a_change() {
+        let now = OffsetDateTime::now_utc();
+        let held = view(now);
+        let mut next = view(now + time::Duration::minutes(1));
+        next.version = 8;
+        next.expires_at += time::Duration::minutes(1);
+        assert!(held.same_names(&next), "only the version and times moved");
+        next.members[0].status = crate::config::MemberStatus::Suspended;
+        assert!(!held.same_names(&next), "a suspension is a change");
+        let mut moved = view(now);
+        moved.gateways[0].address = Some("127.0.0.1:2".into());
+        assert!(
+            !held.same_names(&moved),
+            "a gateway's new address is a change"
+        );
+        assert!(!held.past_half_life(now + time::Duration::days(3)));
+        assert!(held.past_half_life(now + time::Duration::days(4)));
     }
 
     #[test]

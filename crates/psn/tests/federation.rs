@@ -423,6 +423,34 @@ async fn two_networks_call_each_other_as_if_local_and_keep_every_guarantee() {
     assert_eq!(partner.freshness.state, FreshnessState::Active);
     assert_eq!(partner.received.members, 1);
 
+    // A change on one side that exports nothing new reaches the partner as a new view version
+    // but does not make it republish (and so cannot bounce back and forth between the two).
+    let version = |n: &Network| n.running().authority.publisher.current().map(|p| p.version);
+    let kent_before = version(&kent);
+    gb.operator
+        .add_member(&NewMember {
+            id: "GB/LA/E10000012".parse().expect("member"),
+            name: "Essex County Council".into(),
+            sector: None,
+            region: None,
+        })
+        .await
+        .expect("essex");
+    let gb_now = version(&gb).expect("GB published");
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let held = kent.operator.partner_view(&gb.id).await.expect("partner");
+            if held.freshness.version >= Some(gb_now) {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("GB-KENT holds GB's latest view");
+    assert_eq!(version(&kent), kent_before, "GB-KENT did not republish");
+    assert_eq!(version(&gb), Some(gb_now), "nor did GB in return");
+
     // Gateways of both networks, each following only its own authority.
     for dir in [&dfe_dir, &kent_dir] {
         psn_gateway::sync_config(dir, None).await.expect("sync");

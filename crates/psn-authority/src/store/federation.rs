@@ -254,14 +254,30 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("{network} is not a federated partner")))
     }
 
+    /// The last good view received from `network`, if any.
+    pub async fn held_view(&self, network: &NetworkId) -> Result<Option<View>> {
+        let payload: Option<Option<String>> =
+            sqlx::query_scalar("SELECT view_payload FROM federation_partners WHERE network = $1")
+                .bind(network.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        payload
+            .flatten()
+            .map(|p| serde_json::from_str(&p).map_err(corrupt("view")))
+            .transpose()
+    }
+
     /// Keeps a verified view unless one as new is already held (two pollers racing, or a
-    /// replay), and marks the partner fresh. `Ok(false)` when nothing changed.
+    /// replay), and marks the partner fresh; moves the registry generation only when
+    /// `republish` (the view changes what this network's configuration says). `Ok(false)` when
+    /// the view was not kept.
     pub async fn accept_view(
         &self,
         network: &NetworkId,
         jws: &str,
         view: &View,
         now: OffsetDateTime,
+        republish: bool,
     ) -> Result<bool> {
         let payload =
             serde_json::to_string(view).map_err(|e| StoreError::Invalid(format!("view: {e}")))?;
@@ -281,7 +297,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let accepted = changed.rows_affected() == 1;
-        if accepted {
+        if accepted && republish {
             bump(&mut tx).await?;
         }
         tx.commit().await?;
