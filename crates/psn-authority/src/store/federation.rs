@@ -306,6 +306,9 @@ impl Store {
 
     /// Marks the partner fresh: its authority answered that nothing is newer.
     pub async fn partner_current(&self, network: &NetworkId, now: OffsetDateTime) -> Result<()> {
+        // Every write takes the store's write lock: SQLite allows one writer, and a write
+        // outside the lock would fail under a long transaction with "database is locked".
+        let _writing = self.write_lock.lock().await;
         sqlx::query(
             "UPDATE federation_partners SET last_success_at = $1, last_error = NULL, \
              last_error_at = NULL WHERE network = $2",
@@ -325,6 +328,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<()> {
         let error: String = error.chars().take(1_000).collect();
+        let _writing = self.write_lock.lock().await;
         sqlx::query(
             "UPDATE federation_partners SET last_error = $1, last_error_at = $2 WHERE network = $3",
         )
