@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The web UI in a real browser: starts an authority (SQLite) on loopback with two members, an
-# enrolled gateway with a service, a grant and an SLA, and one person per role, then runs the
+# enrolled gateway with a service, a grant and an SLA, one person per role, and a federated
+# partner network GB-KENT (a second authority, each importing the other's anchor), then runs the
 # Playwright suite in ui-tests/ with Debian's Chromium (Playwright cannot download browsers here)
 # and axe-core. Benchmarks are set up over every real council with the demo's synthetic returns.
 # Screenshots of every page are kept under target/ui-tests/screenshots (in CARGO_TARGET_DIR when
@@ -23,23 +24,32 @@ rm -rf "$out"
 mkdir -p "$out/screenshots"
 work=$(mktemp -d)
 server=""
+kent_server=""
 cleanup() {
-  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  for pid in "$server" "$kent_server"; do
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
 
+listening() { # pid log -> the URL the authority serving as pid says it listens on
+  local url=""
+  for _ in $(seq 1 100); do
+    url=$(grep -o 'listening on https://[0-9.:]*' "$2" | sed 's/listening on //' || true)
+    [ -n "$url" ] && { echo "$url"; return 0; }
+    kill -0 "$1" || { cat "$2" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "the authority did not start" >&2
+  cat "$2" >&2
+  return 1
+}
+
 "$psn" authority init --data-dir "$work/gb" --network GB >/dev/null
 "$psn" authority serve --data-dir "$work/gb" --listen 127.0.0.1:0 >"$work/serve.log" 2>&1 &
 server=$!
-url=""
-for _ in $(seq 1 100); do
-  url=$(grep -o 'listening on https://[0-9.:]*' "$work/serve.log" | sed 's/listening on //' || true)
-  [ -n "$url" ] && break
-  kill -0 "$server" || { cat "$work/serve.log"; exit 1; }
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "the authority did not start"; cat "$work/serve.log"; exit 1; }
+url=$(listening "$server" "$work/serve.log")
 
 d=(--data-dir "$work/gb")
 "$psn" authority member add GB/LA/E10000016 --name "Kent County Council" --region "South East" "${d[@]}" >/dev/null
@@ -115,6 +125,35 @@ curl -sS --fail --cacert "$work/gb/ca.pem" -X PUT -H "authorization: Bearer $(ca
   "$url/v1/compliance/drafts/connection?member=GB/LA/E10000016" >/dev/null
 printf '%%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%%%EOF\n' >"$work/firewall-rules-review.pdf"
 
+# Federation: the regional network GB-KENT, its own authority with one member, exported to GB.
+# GB-KENT imports GB's anchor first, so GB's import polls a partner that already knows it and
+# GB's federation pages show GB-KENT active at once. Each fingerprint is read from what
+# `psn federation export` prints, as an operator reads it out to the other.
+"$psn" authority init --data-dir "$work/kent" --network GB-KENT >/dev/null
+"$psn" authority serve --data-dir "$work/kent" --listen 127.0.0.1:0 >"$work/kent-serve.log" 2>&1 &
+kent_server=$!
+listening "$kent_server" "$work/kent-serve.log" >/dev/null
+k=(--data-dir "$work/kent")
+kent_member=GB-KENT/LA/E10000016
+"$psn" authority member add "$kent_member" --name "Kent County Council" --region "South East" "${k[@]}" >/dev/null
+"$psn" federation export --output "$work/gb.anchor" "${d[@]}" 2>"$work/gb-export.txt"
+"$psn" federation export --output "$work/kent.anchor" "${k[@]}" 2>"$work/kent-export.txt"
+fingerprint() { sed -n 's/^fingerprint \([^:]*\): .*/\1/p' "$1"; }
+gb_fingerprint=$(fingerprint "$work/gb-export.txt")
+kent_fingerprint=$(fingerprint "$work/kent-export.txt")
+"$psn" federation import "$work/gb.anchor" --fingerprint "$gb_fingerprint" --export-member "$kent_member" \
+  "${k[@]}" >/dev/null 2>>"$work/federation.log"
+"$psn" federation import "$work/kent.anchor" --fingerprint "$kent_fingerprint" --export-service "$service" \
+  "${d[@]}" >/dev/null 2>>"$work/federation.log"
+partner=""
+for _ in $(seq 1 100); do
+  partner=$("$psn" federation show GB-KENT --format json "${d[@]}" |
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const p=JSON.parse(s);process.stdout.write(`${p.freshness.state} ${p.received.members}`)})')
+  [ "$partner" = "active 1" ] && break
+  sleep 0.1
+done
+[ "$partner" = "active 1" ] || { echo "GB did not receive GB-KENT's configuration: $partner"; cat "$work/federation.log"; exit 1; }
+
 cat >"$out/setup.json" <<JSON
 {
   "url": "$url",
@@ -126,7 +165,8 @@ cat >"$out/setup.json" <<JSON
   },
   "kentAssessor": { "username": "kent-assessor@kent.gov.uk", "password": "$kent_assessor" },
   "evidence": "$work/firewall-rules-review.pdf",
-  "requester": { "username": "devon-admin@devon.gov.uk", "password": "$devon" }
+  "requester": { "username": "devon-admin@devon.gov.uk", "password": "$devon" },
+  "federation": { "partner": "GB-KENT", "fingerprint": "$kent_fingerprint", "member": "$kent_member", "exported": "$service" }
 }
 JSON
 
@@ -136,6 +176,21 @@ if [ ! -d node_modules ]; then
 fi
 export PSN_UI_SETUP="$out/setup.json" PSN_UI_SCREENSHOTS="$out/screenshots" PSN_UI_RESULTS="$out/results"
 npx playwright test --grep-invert benchmarks
+# The federation ends before the benchmark set-up: importing every council is one long
+# transaction, and GB's follower of GB-KENT records each answer outside the store's write lock
+# (store/federation.rs, partner_current), which SQLite refuses in the middle of it ("database
+# is locked"). The follower is gone once the authority's metrics no longer name GB-KENT.
+follows_kent() {
+  local metrics
+  metrics=$(curl -sS --fail --cacert "$work/gb/ca.pem" "$url/metrics")
+  [[ $metrics == *'network="GB-KENT"'* ]]
+}
+"$psn" federation remove GB-KENT "${d[@]}" >/dev/null
+for _ in $(seq 1 100); do
+  follows_kent || break
+  sleep 0.1
+done
+if follows_kent; then echo "GB still follows GB-KENT"; exit 1; fi
 # Benchmarks: every real council, and the demo's synthetic returns for two financial years past
 # the embargo, so reports have distributions, peers and savings. Loaded after the other pages'
 # tests, whose two-member network (its member list, the keyboard journey) they would change.

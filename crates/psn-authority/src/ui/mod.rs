@@ -12,6 +12,7 @@ mod chart;
 mod compliance;
 mod compliance_review;
 mod documents;
+mod federation;
 mod headers;
 mod listing;
 mod oidc;
@@ -152,6 +153,8 @@ pub fn router(authority: Arc<Authority>) -> Router {
                 .layer(DefaultBodyLimit::max(compliance::CONTROL_FORM_LIMIT)),
         )
         .route("/ui/gateways", get(pages::gateways))
+        .route("/ui/federation", get(federation::partners))
+        .route("/ui/federation/{network}", get(federation::partner))
         .route("/ui/people", get(pages::people))
         .route("/ui/events", get(pages::events))
         .route("/ui/assets/{digest}/{file}", get(assets::serve))

@@ -27,7 +27,7 @@ pub struct SignedIn {
     pub csrf: String,
     /// Whether the People page is open to them.
     pub sees_people: bool,
-    /// Whether the Events page is open to them.
+    /// Whether the Events and Federation pages are open to them (the network's people).
     pub sees_events: bool,
 }
 
@@ -74,6 +74,8 @@ impl Layout {
         }
         if self.signed_in.as_ref().is_some_and(|s| s.sees_events) {
             items.push(("/ui/events", "Events"));
+            // The same people, the network's, see its federated partners (ui/federation.rs).
+            items.push(("/ui/federation", "Federation"));
         }
         items
             .into_iter()
