@@ -205,7 +205,7 @@ async fn the_pages_show_each_partner_pending_then_active_with_its_policy_and_fre
     assert!(empty.body.contains("No partner networks yet"));
     assert!(empty
         .body
-        .contains("psn federation export --output GB.anchor"));
+        .contains("psn federation export --file GB.anchor"));
     assert!(empty
         .body
         .contains("psn federation import FILE --fingerprint"));
