@@ -4,13 +4,11 @@
 //! does not export, so GB never hears of it. The two authorities exchange anchors the way two
 //! operators would (export, confirm the fingerprint, import), then each follows the other's view.
 
-use crate::{free_port, setup, DemoError, DemoMember};
-use psn_api::{
-    AuthorityClient, ExportPolicy, NewGrant, NewMember, NewSubsystem, PartnerImport, TokenRequest,
-};
+use crate::{setup, DemoError, DemoMember};
+use psn_api::{AuthorityClient, ExportPolicy, NewGrant, NewMember, NewSubsystem, PartnerImport};
 use psn_authority::datadir::DataDir;
 use psn_core::names::{MemberId, NetworkId, ServiceId};
-use psn_gateway::{EnrolOptions, GatewayDir};
+use psn_gateway::GatewayDir;
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -95,7 +93,15 @@ pub(crate) async fn start(
         )
         .await
         .map_err(setup("adding Kent's subsystem"))?;
-    let (member, gateway) = enrol(dir, &operator, &kent, monitoring).await?;
+    let (member, gateway) = crate::enrol_gateway(
+        dir,
+        &operator,
+        &kent,
+        "Kent County Council (regional network)".into(),
+        &["revenues".to_owned()],
+        monitoring,
+    )
+    .await?;
     psn_gateway::admin::grant(
         dfe,
         NewGrant {
@@ -193,52 +199,4 @@ async fn published(
                 "{what} did not reach the other network within 30 s"
             ))
         })?
-}
-
-/// Enrols Kent's regional gateway with GB-KENT's authority.
-async fn enrol(
-    dir: &Path,
-    operator: &AuthorityClient,
-    kent: &MemberId,
-    monitoring: bool,
-) -> Result<(DemoMember, GatewayDir), DemoError> {
-    let token = operator
-        .create_token(&TokenRequest {
-            member: kent.clone(),
-            gateway: "gw1".parse().map_err(setup("gateway"))?,
-            ttl_seconds: None,
-        })
-        .await
-        .map_err(setup("creating Kent's token"))?;
-    let (internal, external) = (free_port()?, free_port()?);
-    let gw_dir = GatewayDir::new(dir.join("gateways").join(KENT.replace('/', "-")));
-    psn_gateway::enrol(
-        &gw_dir,
-        EnrolOptions {
-            token: token.token,
-            address: Some(format!("127.0.0.1:{external}")),
-        },
-    )
-    .await
-    .map_err(setup("enrolling Kent's regional gateway"))?;
-    let mut settings = gw_dir.load_settings().map_err(setup("gateway settings"))?;
-    settings.internal_listen = SocketAddr::from(([127, 0, 0, 1], internal));
-    settings.external_listen = SocketAddr::from(([127, 0, 0, 1], external));
-    settings.monitoring.aggregates = monitoring;
-    settings.monitoring.probes = monitoring;
-    gw_dir
-        .save_settings(&settings)
-        .map_err(setup("gateway settings"))?;
-    let member = DemoMember {
-        id: kent.clone(),
-        name: "Kent County Council (regional network)".into(),
-        gateway: settings.gateway.to_string(),
-        internal: format!("http://127.0.0.1:{internal}"),
-        external: format!("127.0.0.1:{external}"),
-        subsystems: vec![format!("{KENT}/revenues")
-            .parse()
-            .map_err(setup("subsystem"))?],
-        data_dir: gw_dir.root().to_path_buf(),
-    };
-    Ok((member, gw_dir))
 }

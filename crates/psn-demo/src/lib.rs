@@ -309,53 +309,14 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
                 .await
                 .map_err(setup("adding a subsystem"))?;
         }
-        let token = operator
-            .create_token(&TokenRequest {
-                member: member.clone(),
-                gateway: "gw1".parse().map_err(setup("gateway"))?,
-                ttl_seconds: None,
-            })
-            .await
-            .map_err(setup("creating a token"))?;
-        let (internal, external) = (free_port()?, free_port()?);
-        let gw_dir = GatewayDir::new(
-            dir.join("gateways")
-                .join(member.to_string().replace('/', "-")),
-        );
-        psn_gateway::enrol(
-            &gw_dir,
-            EnrolOptions {
-                token: token.token,
-                address: Some(format!("127.0.0.1:{external}")),
-            },
-        )
-        .await
-        .map_err(setup("enrolling a gateway"))?;
-        let mut settings = gw_dir.load_settings().map_err(setup("gateway settings"))?;
-        settings.internal_listen = SocketAddr::from(([127, 0, 0, 1], internal));
-        settings.external_listen = SocketAddr::from(([127, 0, 0, 1], external));
-        settings.monitoring.aggregates = monitoring;
-        settings.monitoring.probes = monitoring;
-        gw_dir
-            .save_settings(&settings)
-            .map_err(setup("gateway settings"))?;
         let name = members
             .iter()
             .find(|m| &m.id == member)
             .map(|m| m.name.clone())
             .unwrap_or_default();
-        demo_members.push(DemoMember {
-            id: member.clone(),
-            name,
-            gateway: settings.gateway.to_string(),
-            internal: format!("http://127.0.0.1:{internal}"),
-            external: format!("127.0.0.1:{external}"),
-            subsystems: subsystems
-                .iter()
-                .filter_map(|s| format!("{member}/{s}").parse().ok())
-                .collect(),
-            data_dir: gw_dir.root().to_path_buf(),
-        });
+        let (demo_member, gw_dir) =
+            enrol_gateway(dir, &operator, member, name, subsystems, monitoring).await?;
+        demo_members.push(demo_member);
         dirs.push(gw_dir);
     }
 
@@ -538,6 +499,61 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
         gateways,
         backends: vec![fsm_task, payroll_task],
     })
+}
+
+/// Enrols `member`'s gateway `gw1` with the authority `operator` speaks for, on two free
+/// loopback ports, under `dir/gateways/`, monitoring as asked; not started.
+pub(crate) async fn enrol_gateway(
+    dir: &Path,
+    operator: &AuthorityClient,
+    member: &MemberId,
+    name: String,
+    subsystems: &[String],
+    monitoring: bool,
+) -> Result<(DemoMember, GatewayDir), DemoError> {
+    let token = operator
+        .create_token(&TokenRequest {
+            member: member.clone(),
+            gateway: "gw1".parse().map_err(setup("gateway"))?,
+            ttl_seconds: None,
+        })
+        .await
+        .map_err(setup("creating a token"))?;
+    let (internal, external) = (free_port()?, free_port()?);
+    let gw_dir = GatewayDir::new(
+        dir.join("gateways")
+            .join(member.to_string().replace('/', "-")),
+    );
+    psn_gateway::enrol(
+        &gw_dir,
+        EnrolOptions {
+            token: token.token,
+            address: Some(format!("127.0.0.1:{external}")),
+        },
+    )
+    .await
+    .map_err(setup("enrolling a gateway"))?;
+    let mut settings = gw_dir.load_settings().map_err(setup("gateway settings"))?;
+    settings.internal_listen = SocketAddr::from(([127, 0, 0, 1], internal));
+    settings.external_listen = SocketAddr::from(([127, 0, 0, 1], external));
+    settings.monitoring.aggregates = monitoring;
+    settings.monitoring.probes = monitoring;
+    gw_dir
+        .save_settings(&settings)
+        .map_err(setup("gateway settings"))?;
+    let demo_member = DemoMember {
+        id: member.clone(),
+        name,
+        gateway: settings.gateway.to_string(),
+        internal: format!("http://127.0.0.1:{internal}"),
+        external: format!("127.0.0.1:{external}"),
+        subsystems: subsystems
+            .iter()
+            .filter_map(|s| format!("{member}/{s}").parse().ok())
+            .collect(),
+        data_dir: gw_dir.root().to_path_buf(),
+    };
+    Ok((demo_member, gw_dir))
 }
 
 /// The demo's example access request: Lincolnshire's revenues team asks Hampshire for read
