@@ -304,6 +304,20 @@ impl Store {
         Ok(accepted)
     }
 
+    /// The last good view received from `network`, if one has arrived: what the catalogue
+    /// indexes of the partner's listings.
+    pub async fn partner_view(&self, network: &NetworkId) -> Result<Option<View>> {
+        let payload: Option<Option<String>> =
+            sqlx::query_scalar("SELECT view_payload FROM federation_partners WHERE network = $1")
+                .bind(network.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        payload
+            .flatten()
+            .map(|p| serde_json::from_str(&p).map_err(corrupt("view")))
+            .transpose()
+    }
+
     /// Marks the partner fresh: its authority answered that nothing is newer.
     pub async fn partner_current(&self, network: &NetworkId, now: OffsetDateTime) -> Result<()> {
         sqlx::query(
