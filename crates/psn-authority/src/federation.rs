@@ -540,9 +540,6 @@ async fn poll(
     match poll_once(authority, network, wait).await {
         Ok(Polled::New(version)) => {
             tracing::info!(%network, version, "received a federated partner's configuration");
-            // Indexed before publishing, so once a configuration trusts the partner's names its
-            // listings are already searchable.
-            catalogue_catch_up(authority).await;
             if let Err(e) = authority.publisher.publish().await {
                 tracing::error!(error = %e, "publishing after a partner's change failed; will retry");
             }
@@ -633,6 +630,12 @@ async fn poll_once(
             .accept_view(network, &jws, &view, now, republish)
             .await
             .map_err(|e| e.to_string())?;
+        if accepted {
+            // Indexed before any publishing, so once a configuration trusts the partner's names
+            // their listings are searchable; and indexed even when the names are the same, as a
+            // view whose listings alone changed is kept without republishing.
+            catalogue_catch_up(authority).await;
+        }
         return Ok(if accepted && republish {
             Polled::New(view.version)
         } else {
@@ -806,7 +809,11 @@ mod tests {
         );
         assert_eq!(view.gateways.len(), 2);
         assert_eq!(view.services.len(), 1, "only the listed service of D6");
-        let listed: Vec<String> = view.listings.iter().map(|l| l.service.to_string()).collect();
+        let listed: Vec<String> = view
+            .listings
+            .iter()
+            .map(|l| l.service.to_string())
+            .collect();
         assert_eq!(
             listed,
             ["GB/GOV/D6/eligibility/fsm-check"],

@@ -179,7 +179,11 @@ impl Catalogue {
     /// partner whose view changed are replaced, those of a partner removed, or whose view
     /// expired, are dropped. Views arrive and partners go without touching the events trail's
     /// listing events, so this compares the stored views' versions with those indexed.
-    async fn refresh_partners(&self, a: &Authority, now: OffsetDateTime) -> Result<(), SearchError> {
+    async fn refresh_partners(
+        &self,
+        a: &Authority,
+        now: OffsetDateTime,
+    ) -> Result<(), SearchError> {
         let live: HashMap<NetworkId, u64> = a
             .store
             .partners()
@@ -209,7 +213,7 @@ impl Catalogue {
         let mut indexed = HashMap::new();
         let mut upserts = Vec::new();
         for network in stale.iter().filter(|n| live.contains_key(*n)) {
-            if let Some(view) = a.store.partner_view(network).await? {
+            if let Some(view) = a.store.held_view(network).await? {
                 indexed.insert(network.clone(), view.version);
                 upserts.extend(view.listings.iter().map(|l| partner_listing(a, l)));
             }

@@ -195,7 +195,10 @@ impl ListingSummary {
             if value.chars().count() > max {
                 return Err((field, format!("is over {max} characters")));
             }
-            if value.chars().any(|c| c.is_control() && !(lines && c == '\n')) {
+            if value
+                .chars()
+                .any(|c| c.is_control() && !(lines && c == '\n'))
+            {
                 return Err((field, "holds control characters".to_owned()));
             }
             Ok(())
@@ -529,7 +532,9 @@ mod tests {
             ("processes", |l| {
                 l.processes = vec!["lgsl:1".into(); MAX_LISTING_ITEMS + 1]
             }),
-            ("areas", |l| l.areas = vec!["x".repeat(MAX_LISTING_FIELD + 1)]),
+            ("areas", |l| {
+                l.areas = vec!["x".repeat(MAX_LISTING_FIELD + 1)]
+            }),
             ("provider_name", |l| l.provider_name = "\u{7}".into()),
             ("price", |l| {
                 l.price = Some(ListingPrice {
@@ -555,10 +560,7 @@ mod tests {
     fn a_view_without_listings_still_reads() {
         let now = OffsetDateTime::now_utc();
         let mut older = serde_json::to_value(view(now)).expect("json");
-        older
-            .as_object_mut()
-            .expect("object")
-            .remove("listings");
+        older.as_object_mut().expect("object").remove("listings");
         let read: View = serde_json::from_value(older).expect("an older view parses");
         assert!(read.listings.is_empty());
     }

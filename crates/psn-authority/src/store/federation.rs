@@ -254,7 +254,7 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("{network} is not a federated partner")))
     }
 
-    /// The last good view received from `network`, if any.
+    /// The last good view received from `network`, if any (the catalogue indexes its listings).
     pub async fn held_view(&self, network: &NetworkId) -> Result<Option<View>> {
         let payload: Option<Option<String>> =
             sqlx::query_scalar("SELECT view_payload FROM federation_partners WHERE network = $1")
@@ -302,20 +302,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(accepted)
-    }
-
-    /// The last good view received from `network`, if one has arrived: what the catalogue
-    /// indexes of the partner's listings.
-    pub async fn partner_view(&self, network: &NetworkId) -> Result<Option<View>> {
-        let payload: Option<Option<String>> =
-            sqlx::query_scalar("SELECT view_payload FROM federation_partners WHERE network = $1")
-                .bind(network.to_string())
-                .fetch_optional(&self.pool)
-                .await?;
-        payload
-            .flatten()
-            .map(|p| serde_json::from_str(&p).map_err(corrupt("view")))
-            .transpose()
     }
 
     /// Marks the partner fresh: its authority answered that nothing is newer.

@@ -390,11 +390,7 @@ fn process_view(own: &NetworkId, p: ProcessPartners) -> ProcessView {
     ProcessView {
         id: p.process.id,
         label: p.process.label,
-        providers: p
-            .providers
-            .into_iter()
-            .map(|c| card_line(own, c))
-            .collect(),
+        providers: p.providers.into_iter().map(|c| card_line(own, c)).collect(),
         consumers: p
             .consumers
             .into_iter()
