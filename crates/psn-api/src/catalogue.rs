@@ -2,7 +2,7 @@
 //! the API's query string, the web UI's filter form and the CLI's flags), the page of hits with
 //! their highlighted text and facet counts, and who provides and consumes a process.
 
-use psn_core::names::{MemberId, ServiceId};
+use psn_core::names::{MemberId, NetworkId, ServiceId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,7 +20,7 @@ pub const MAX_SEARCH_OFFSET: u64 = 10_000;
 pub const DEFAULT_SEARCH_LIMIT: u64 = 20;
 
 /// The facets a search filters by and counts, by their names in query strings.
-pub const SEARCH_FACETS: [&str; 9] = [
+pub const SEARCH_FACETS: [&str; 10] = [
     "process",
     "provider_class",
     "sector",
@@ -29,6 +29,7 @@ pub const SEARCH_FACETS: [&str; 9] = [
     "service_type",
     "lifecycle",
     "who_may_apply",
+    "network",
     "availability",
 ];
 
@@ -238,6 +239,9 @@ pub struct MeasuredSummary {
 pub struct ListingCard {
     /// The service.
     pub service: ServiceId,
+    /// The network it belongs to: this one, or a federated partner whose view exported it
+    /// (then `measured` is empty: this network does not measure a partner's services).
+    pub network: NetworkId,
     /// Its title.
     pub title: String,
     /// The provider member.

@@ -13,15 +13,18 @@
 //! recorded, never assumed.
 
 use crate::datadir::FederationSettings;
-use crate::store::{NewPartner, PartnerRecord, StoreError};
+use crate::search::wire_name;
+use crate::store::{ListingSource, NewPartner, PartnerRecord, StoreError};
 use crate::Authority;
 use psn_api::{
     AnchorIssued, AuthorityClient, ExportPolicy, Freshness, FreshnessState, PartnerImport,
     PartnerView, Received, ViewFetch,
 };
-use psn_core::config::GlobalConfig;
-use psn_core::federation::{Anchor, Assertion, View, ANCHOR_FORMAT, VIEW_FORMAT};
-use psn_core::names::NetworkId;
+use psn_core::config::{GlobalConfig, ServiceEntry};
+use psn_core::federation::{
+    Anchor, Assertion, ListingPrice, ListingSummary, View, ANCHOR_FORMAT, VIEW_FORMAT,
+};
+use psn_core::names::{NetworkId, ServiceId};
 use psn_core::problem::ProblemType;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -292,6 +295,9 @@ pub async fn remove(
     network: &NetworkId,
 ) -> Result<PartnerView, Refusal> {
     let record = authority.store.remove_partner(actor, network).await?;
+    // The partner's listings leave the catalogue before the answer, so a search after it no
+    // longer finds them.
+    catalogue_catch_up(authority).await;
     Ok(describe(authority, record, OffsetDateTime::now_utc()))
 }
 
@@ -360,10 +366,15 @@ pub async fn view_for(
             _ = stopping.changed() => return Ok(None),
         }
     };
+    let services: Vec<ServiceId> = exported_services(&config, &requester.policy)
+        .map(|s| s.id.clone())
+        .collect();
+    let listings = authority.store.listing_sources_of(&services).await?;
     let view = build_view(
         &config,
         &requester.network,
         &requester.policy,
+        &listings,
         OffsetDateTime::now_utc(),
     );
     authority
@@ -396,15 +407,37 @@ fn config_of(
         .map_err(|e| refuse(ProblemType::Internal, e.to_string()))
 }
 
+/// The services of `config` that `policy` exports: this network's own only.
+pub fn exported_services<'a>(
+    config: &'a GlobalConfig,
+    policy: &'a ExportPolicy,
+) -> impl Iterator<Item = &'a ServiceEntry> + 'a {
+    config
+        .services
+        .iter()
+        .filter(|s| s.id.member().network() == &config.network && policy.exports_service(&s.id))
+}
+
 /// What `policy` lets `audience` see of `config`: this network's own names only (never what
-/// partners exported to it), its exported members with their subsystems and gateways, and the
-/// services listed.
+/// partners exported to it), its exported members with their subsystems and gateways, the
+/// services listed, and those services' catalogue listings among `listings` (searchable ones
+/// only, so the partner's catalogue never shows what this one withholds; a listing the view's
+/// checks would refuse is left out rather than costing the partner the whole view).
 pub fn build_view(
     config: &GlobalConfig,
     audience: &NetworkId,
     policy: &ExportPolicy,
+    listings: &[ListingSource],
     now: OffsetDateTime,
 ) -> View {
+    let services: Vec<ServiceEntry> = exported_services(config, policy).cloned().collect();
+    let listed: std::collections::BTreeSet<&ServiceId> = services.iter().map(|s| &s.id).collect();
+    let listings = listings
+        .iter()
+        .filter(|s| s.searchable() && listed.contains(&s.record.id))
+        .map(summary)
+        .filter(|l| l.check().is_ok())
+        .collect();
     let own = &config.network;
     let exported = |member: &psn_core::names::MemberId| {
         member.network() == own && policy.exports_member(member)
@@ -434,13 +467,55 @@ pub fn build_view(
             .filter(|g| exported(g.id.member()))
             .cloned()
             .collect(),
-        services: config
-            .services
-            .iter()
-            .filter(|s| s.id.member().network() == own && policy.exports_service(&s.id))
-            .cloned()
-            .collect(),
+        services,
         revoked_serials: config.revoked_serials.clone(),
+        listings,
+    }
+}
+
+/// A listing as a view carries it.
+fn summary(source: &ListingSource) -> ListingSummary {
+    let record = &source.record;
+    let details = &record.details;
+    ListingSummary {
+        service: record.id.clone(),
+        title: record.title.clone(),
+        description: record.description.clone(),
+        processes: record.processes.clone(),
+        provider_name: source.provider_name.clone(),
+        sector: source.sector.clone(),
+        region: source.region.clone(),
+        areas: details.areas.clone(),
+        service_type: wire_name(&details.service_type),
+        lifecycle: wire_name(&details.lifecycle),
+        who_may_apply: wire_name(&details.who_may_apply),
+        price: match &details.price {
+            psn_api::Price::Free {} => None,
+            psn_api::Price::PerUnit {
+                min_pence,
+                max_pence,
+                unit,
+                interval,
+            } => Some(ListingPrice {
+                min_pence: *min_pence,
+                max_pence: *max_pence,
+                unit: unit.clone(),
+                interval: wire_name(interval),
+            }),
+        },
+        published_at: source.published_at,
+    }
+}
+
+/// Brings the catalogue up to date with a partner's change; a failure is logged, and the
+/// catalogue's own task retries it.
+async fn catalogue_catch_up(authority: &Authority) {
+    if let Err(error) = authority
+        .catalogue
+        .catch_up(authority, OffsetDateTime::now_utc())
+        .await
+    {
+        tracing::warn!(%error, "indexing a partner's listings failed; will retry");
     }
 }
 
@@ -555,6 +630,12 @@ async fn poll_once(
             .accept_view(network, &jws, &view, now, republish)
             .await
             .map_err(|e| e.to_string())?;
+        if accepted {
+            // Indexed before any publishing, so once a configuration trusts the partner's names
+            // their listings are searchable; and indexed even when the names are the same, as a
+            // view whose listings alone changed is kept without republishing.
+            catalogue_catch_up(authority).await;
+        }
         return Ok(if accepted && republish {
             Polled::New(view.version)
         } else {
@@ -699,19 +780,27 @@ mod tests {
             &config(),
             &kent,
             &ExportPolicy::default(),
+            &sources(),
             OffsetDateTime::now_utc(),
         );
         assert!(
             nothing.members.is_empty()
                 && nothing.gateways.is_empty()
                 && nothing.services.is_empty()
+                && nothing.listings.is_empty()
         );
         let policy = ExportPolicy {
             classes: vec!["NHS".parse().expect("class")],
             members: vec![],
             services: vec!["GB/GOV/D6/eligibility/fsm-check".parse().expect("service")],
         };
-        let view = build_view(&config(), &kent, &policy, OffsetDateTime::now_utc());
+        let view = build_view(
+            &config(),
+            &kent,
+            &policy,
+            &sources(),
+            OffsetDateTime::now_utc(),
+        );
         let ids: Vec<String> = view.members.iter().map(|m| m.id.to_string()).collect();
         assert_eq!(
             ids,
@@ -720,6 +809,22 @@ mod tests {
         );
         assert_eq!(view.gateways.len(), 2);
         assert_eq!(view.services.len(), 1, "only the listed service of D6");
+        let listed: Vec<String> = view
+            .listings
+            .iter()
+            .map(|l| l.service.to_string())
+            .collect();
+        assert_eq!(
+            listed,
+            ["GB/GOV/D6/eligibility/fsm-check"],
+            "only the exported service's listing"
+        );
+        let listing = &view.listings[0];
+        assert_eq!(listing.provider_name, "Department for Education");
+        assert_eq!(listing.lifecycle, "live");
+        assert_eq!(listing.who_may_apply, "any-member");
+        let price = listing.price.as_ref().expect("a per-unit price");
+        assert_eq!((price.max_pence, price.interval.as_str()), (5, "month"));
         assert_eq!(view.version, 9);
         assert!(view
             .check(
@@ -728,6 +833,71 @@ mod tests {
                 None,
                 OffsetDateTime::now_utc()
             )
+            .is_ok());
+    }
+
+    fn source(id: &str, title: &str) -> ListingSource {
+        ListingSource {
+            record: crate::store::ServiceRecord {
+                id: id.parse().expect("service"),
+                title: title.into(),
+                description: "Whether a child may have free school meals.".into(),
+                processes: vec!["lgsl:4".into()],
+                details: psn_api::ListingDetails {
+                    price: psn_api::Price::PerUnit {
+                        min_pence: 1,
+                        max_pence: 5,
+                        unit: "check".into(),
+                        interval: psn_api::PriceInterval::Month,
+                    },
+                    ..psn_api::ListingDetails::default()
+                },
+            },
+            published_at: OffsetDateTime::UNIX_EPOCH,
+            provider_name: "Department for Education".into(),
+            provider_status: MemberStatus::Active,
+            services_withheld: false,
+            sector: None,
+            region: None,
+        }
+    }
+
+    /// The listings of both of D6's services (the policies above export only the first).
+    fn sources() -> Vec<ListingSource> {
+        vec![
+            source("GB/GOV/D6/eligibility/fsm-check", "FSM check"),
+            source("GB/GOV/D6/eligibility/other", "Other"),
+        ]
+    }
+
+    #[test]
+    fn a_view_leaves_out_listings_withheld_or_too_big_for_the_partner() {
+        let kent: NetworkId = "GB-KENT".parse().expect("network");
+        let policy = ExportPolicy {
+            services: vec![
+                "GB/GOV/D6/eligibility/fsm-check".parse().expect("service"),
+                "GB/GOV/D6/eligibility/other".parse().expect("service"),
+            ],
+            ..ExportPolicy::default()
+        };
+        let mut withheld = source("GB/GOV/D6/eligibility/fsm-check", "FSM check");
+        withheld.services_withheld = true;
+        let oversized = source(
+            "GB/GOV/D6/eligibility/other",
+            &"x".repeat(psn_core::federation::MAX_LISTING_TITLE + 1),
+        );
+        let view = build_view(
+            &config(),
+            &kent,
+            &policy,
+            &[withheld, oversized],
+            OffsetDateTime::now_utc(),
+        );
+        assert_eq!(view.services.len(), 2, "both services are still exported");
+        assert!(view.listings.is_empty(), "{:?}", view.listings);
+        let gb: NetworkId = "GB".parse().expect("network");
+        assert!(view
+            .check(&gb, &kent, None, OffsetDateTime::now_utc())
             .is_ok());
     }
 

@@ -31,7 +31,8 @@ use psn_api::{
     SearchRequest, SearchResults, SearchSort, SlaReportQuery,
 };
 use psn_catalogue::{CatalogueIndex, Facet, Listing, ProcessRef, SearchQuery, Snippet, Sort};
-use psn_core::names::{MemberId, ServiceId};
+use psn_core::federation::ListingSummary;
+use psn_core::names::{MemberId, NetworkId, ServiceId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -102,6 +103,8 @@ struct Shelf {
     listings: HashMap<String, Listing>,
     declared: HashMap<String, f64>,
     measured: HashMap<String, Measurement>,
+    /// The version of each federated partner's view whose listings are indexed.
+    partners: HashMap<NetworkId, u64>,
 }
 
 /// The catalogue's search index and the shelf behind its results.
@@ -166,8 +169,89 @@ impl Catalogue {
             listings,
             declared,
             measured,
+            partners: HashMap::new(),
         };
         *applied = seq;
+        self.refresh_partners(a, now).await
+    }
+
+    /// Indexes each federated partner's listings as its latest view carries them: those of a
+    /// partner whose view changed are replaced, those of a partner removed, or whose view
+    /// expired, are dropped. Views arrive and partners go without touching the events trail's
+    /// listing events, so this compares the stored views' versions with those indexed.
+    async fn refresh_partners(
+        &self,
+        a: &Authority,
+        now: OffsetDateTime,
+    ) -> Result<(), SearchError> {
+        let live: HashMap<NetworkId, u64> = a
+            .store
+            .partners()
+            .await?
+            .into_iter()
+            .filter_map(|p| match p.view {
+                Some((version, expires)) if now < expires => Some((p.partner.network, version)),
+                _ => None,
+            })
+            .collect();
+        let stale: BTreeSet<NetworkId> = {
+            let shelf = self.shelf.read().unwrap_or_else(PoisonError::into_inner);
+            let changed = |x: &HashMap<NetworkId, u64>, y: &HashMap<NetworkId, u64>| {
+                x.iter()
+                    .filter(|(n, v)| y.get(*n) != Some(*v))
+                    .map(|(n, _)| n.clone())
+                    .collect::<Vec<_>>()
+            };
+            changed(&live, &shelf.partners)
+                .into_iter()
+                .chain(changed(&shelf.partners, &live))
+                .collect()
+        };
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let mut indexed = HashMap::new();
+        let mut upserts = Vec::new();
+        for network in stale.iter().filter(|n| live.contains_key(*n)) {
+            if let Some(view) = a.store.held_view(network).await? {
+                indexed.insert(network.clone(), view.version);
+                upserts.extend(view.listings.iter().map(|l| partner_listing(a, l)));
+            }
+        }
+        let gone: Vec<String> = {
+            let shelf = self.shelf.read().unwrap_or_else(PoisonError::into_inner);
+            let kept: BTreeSet<&str> = upserts.iter().map(|l| l.service.as_str()).collect();
+            shelf
+                .listings
+                .values()
+                .filter(|l| stale.iter().any(|n| n.as_ref() == l.network()))
+                .filter(|l| !kept.contains(l.service.as_str()))
+                .map(|l| l.service.clone())
+                .collect()
+        };
+        let index = self.index.clone();
+        let (additions, removals) = (upserts.clone(), gone.clone());
+        tokio::task::spawn_blocking(move || {
+            for service in &removals {
+                index.remove(service)?;
+            }
+            index.upsert_many(&additions)
+        })
+        .await
+        .map_err(|e| SearchError::Invalid(format!("indexing stopped: {e}")))??;
+        let mut shelf = self.shelf.write().unwrap_or_else(PoisonError::into_inner);
+        for service in gone {
+            shelf.listings.remove(&service);
+        }
+        for listing in upserts {
+            shelf.listings.insert(listing.service.clone(), listing);
+        }
+        for network in stale {
+            match indexed.remove(&network) {
+                Some(version) => shelf.partners.insert(network, version),
+                None => shelf.partners.remove(&network),
+            };
+        }
         Ok(())
     }
 
@@ -211,6 +295,7 @@ impl Catalogue {
         for member in &members {
             self.reindex_member(a, member).await?;
         }
+        self.refresh_partners(a, now).await?;
         Ok(read)
     }
 
@@ -359,9 +444,12 @@ async fn measure(
         now,
     )
     .await?;
+    // Only this network's services: a partner's are measured by the partner, and its own
+    // consumers' exchanges here would misstate them.
     Ok(report
         .services
         .into_iter()
+        .filter(|s| s.service.member().network() == &a.network)
         .map(|s| {
             let mut consumers: Vec<(MemberId, u64)> = s
                 .consumers
@@ -434,6 +522,33 @@ fn to_listing(a: &Authority, source: &ListingSource, measured: Option<&Measureme
     }
 }
 
+/// The index's form of a federated partner's listing: what its view carries, unmeasured.
+fn partner_listing(a: &Authority, summary: &ListingSummary) -> Listing {
+    let provider = summary.service.member();
+    Listing {
+        service: summary.service.to_string(),
+        title: summary.title.clone(),
+        description: summary.description.clone(),
+        processes: summary
+            .processes
+            .iter()
+            .map(|id| process_ref(a, id))
+            .collect(),
+        provider: provider.to_string(),
+        provider_name: summary.provider_name.clone(),
+        provider_class: provider.class().as_str().to_owned(),
+        sector: summary.sector.clone(),
+        region: summary.region.clone(),
+        areas: summary.areas.clone(),
+        service_type: summary.service_type.clone(),
+        lifecycle: summary.lifecycle.clone(),
+        who_may_apply: summary.who_may_apply.clone(),
+        availability_percent: None,
+        calls_per_day: 0,
+        published_at: summary.published_at.unix_timestamp(),
+    }
+}
+
 /// A process with its label and the functions above it; the Local Government Service List's
 /// under [`LGSL_ROOT`].
 fn process_ref(a: &Authority, id: &str) -> ProcessRef {
@@ -470,8 +585,10 @@ pub fn process_value_label(a: &Authority, value: &str) -> String {
 
 /// The card results show for a listing.
 fn card(shelf: &Shelf, listing: &Listing) -> Option<ListingCard> {
+    let service: ServiceId = listing.service.parse().ok()?;
     Some(ListingCard {
-        service: listing.service.parse().ok()?,
+        network: service.member().network().clone(),
+        service,
         title: listing.title.clone(),
         provider: listing.provider.parse().ok()?,
         provider_name: listing.provider_name.clone(),
@@ -805,6 +922,7 @@ mod tests {
     fn quality_order_puts_unmeasured_last() {
         let card = |service: &str, availability: Option<f64>| ListingCard {
             service: service.parse().expect("id"),
+            network: "GB".parse().expect("network"),
             title: String::new(),
             provider: "GB/LA/E10000016".parse().expect("id"),
             provider_name: String::new(),

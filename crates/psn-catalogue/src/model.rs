@@ -41,6 +41,15 @@ pub struct Listing {
     pub published_at: i64,
 }
 
+impl Listing {
+    /// The network the listing belongs to: the first segment of its provider's id (every id
+    /// starts with its network, so a federated partner's listings never collide with this
+    /// network's, and the network needs no field of its own that could contradict the id).
+    pub fn network(&self) -> &str {
+        self.provider.split('/').next().unwrap_or_default()
+    }
+}
+
 /// A business process a service supports, with where it sits in the function hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessRef {
@@ -86,13 +95,15 @@ pub enum Facet {
     Lifecycle,
     /// [`Listing::who_may_apply`].
     WhoMayApply,
+    /// [`Listing::network`]: this network's own listings and each federated partner's.
+    Network,
     /// [`availability_band`] of [`Listing::availability_percent`].
     Availability,
 }
 
 impl Facet {
     /// Every facet, in display order.
-    pub const ALL: [Facet; 9] = [
+    pub const ALL: [Facet; 10] = [
         Facet::Process,
         Facet::ProviderClass,
         Facet::Sector,
@@ -101,6 +112,7 @@ impl Facet {
         Facet::ServiceType,
         Facet::Lifecycle,
         Facet::WhoMayApply,
+        Facet::Network,
         Facet::Availability,
     ];
 
@@ -115,6 +127,7 @@ impl Facet {
             Facet::ServiceType => "service_type",
             Facet::Lifecycle => "lifecycle",
             Facet::WhoMayApply => "who_may_apply",
+            Facet::Network => "network",
             Facet::Availability => "availability",
         }
     }
@@ -154,6 +167,9 @@ impl Facet {
             }
             Facet::WhoMayApply => {
                 values.insert(listing.who_may_apply.clone());
+            }
+            Facet::Network => {
+                values.insert(listing.network().to_owned());
             }
             Facet::Availability => {
                 values.insert(availability_band(listing.availability_percent).to_owned());

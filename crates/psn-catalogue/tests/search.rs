@@ -874,3 +874,35 @@ fn shared_index() -> &'static (CatalogueIndex, Vec<Listing>) {
     static INDEX: std::sync::OnceLock<(CatalogueIndex, Vec<Listing>)> = std::sync::OnceLock::new();
     INDEX.get_or_init(index)
 }
+
+#[test]
+fn the_network_facet_counts_and_filters_partners_listings() {
+    let index = CatalogueIndex::open_in_ram().expect("index");
+    let mut listings = corpus();
+    let mut partner = listings[0].clone();
+    partner.service = partner.service.replacen("GB/", "GB-KENT/", 1);
+    partner.provider = partner.provider.replacen("GB/", "GB-KENT/", 1);
+    listings.push(partner.clone());
+    index.replace_all(&listings).expect("indexed");
+    let counts = |result: &SearchResult| -> Vec<(String, u64)> {
+        result.facets[&Facet::Network]
+            .iter()
+            .map(|c| (c.value.clone(), c.count))
+            .collect()
+    };
+    let everything = search(&index, "");
+    let own = (listings.len() - 1) as u64;
+    assert_eq!(
+        counts(&everything),
+        [("GB".to_owned(), own), ("GB-KENT".to_owned(), 1)]
+    );
+    let kent = index
+        .search(&SearchQuery {
+            filters: filters(&[(Facet::Network, &["GB-KENT"])]),
+            limit: 100,
+            ..SearchQuery::default()
+        })
+        .expect("search");
+    assert_eq!(services(&kent), [partner.service.as_str()]);
+    assert_eq!(Facet::from_name("network"), Some(Facet::Network));
+}

@@ -17,7 +17,7 @@
 //! that need no key.
 
 use crate::config::{GatewayEntry, MemberEntry, ServiceEntry};
-use crate::names::{MemberId, NetworkId, SubsystemId};
+use crate::names::{MemberId, NetworkId, ServiceId, SubsystemId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -116,6 +116,129 @@ pub struct View {
     /// Revoked serials of the exporting network's certificates.
     #[serde(default)]
     pub revoked_serials: Vec<String>,
+    /// Catalogue listings of exported services, so the partner's catalogue finds them (absent
+    /// from views written before listings were exported, hence the default).
+    #[serde(default)]
+    pub listings: Vec<ListingSummary>,
+}
+
+/// Longest listing title a view carries, in characters (the catalogue's own limit).
+pub const MAX_LISTING_TITLE: usize = 512;
+/// Longest listing description a view carries, in characters (the catalogue's own limit).
+pub const MAX_LISTING_DESCRIPTION: usize = 4096;
+/// Most processes, or areas, one listing in a view names.
+pub const MAX_LISTING_ITEMS: usize = 32;
+/// Longest short field of a listing in a view (provider name, sector, process id, area, …).
+pub const MAX_LISTING_FIELD: usize = 200;
+
+/// What a person needs to find and judge a partner's service in the catalogue: the provider's
+/// listing cut to its searchable facts. The provider and its class are the service id's own
+/// parts, so they are not repeated (a repeat could contradict the id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListingSummary {
+    /// The service; one of the view's exported services.
+    pub service: ServiceId,
+    /// Its title.
+    pub title: String,
+    /// What it does.
+    #[serde(default)]
+    pub description: String,
+    /// Process ids of the exporting network's taxonomy (`lgsl:4`).
+    #[serde(default)]
+    pub processes: Vec<String>,
+    /// The provider's official name.
+    pub provider_name: String,
+    /// The provider's sector, where the exporting registry has one.
+    #[serde(default)]
+    pub sector: Option<String>,
+    /// The provider's region, where the exporting registry has one.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Areas served.
+    #[serde(default)]
+    pub areas: Vec<String>,
+    /// `rest`, `soap`, `events` or `files`.
+    pub service_type: String,
+    /// `discovery`, `alpha`, `beta`, `live`, `deprecated` or `withdrawn`.
+    pub lifecycle: String,
+    /// `any-member`, `member-classes` or `by-request`.
+    pub who_may_apply: String,
+    /// What it costs per unit; none when it is free.
+    #[serde(default)]
+    pub price: Option<ListingPrice>,
+    /// When it was first published (the catalogue's "newest" order).
+    #[serde(with = "time::serde::rfc3339")]
+    pub published_at: OffsetDateTime,
+}
+
+/// A per-unit charge, as the provider's listing states it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListingPrice {
+    /// Lowest charge per unit, pence.
+    pub min_pence: u64,
+    /// Highest charge per unit, pence.
+    pub max_pence: u64,
+    /// What one unit is (`employee`).
+    pub unit: String,
+    /// `each`, `month` or `year`.
+    pub interval: String,
+}
+
+impl ListingSummary {
+    /// The field at fault and why, if any text is too long, holds control characters (a
+    /// description may hold line breaks), or a list is too long: what a partner sends is shown
+    /// to this network's people, so it is bounded like this network's own listings.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let text = |field: &'static str, value: &str, max: usize, lines: bool| {
+            if value.chars().count() > max {
+                return Err((field, format!("is over {max} characters")));
+            }
+            if value
+                .chars()
+                .any(|c| c.is_control() && !(lines && c == '\n'))
+            {
+                return Err((field, "holds control characters".to_owned()));
+            }
+            Ok(())
+        };
+        let list = |field: &'static str, values: &[String]| {
+            if values.len() > MAX_LISTING_ITEMS {
+                return Err((field, format!("names over {MAX_LISTING_ITEMS} values")));
+            }
+            values
+                .iter()
+                .try_for_each(|v| text(field, v, MAX_LISTING_FIELD, false))
+        };
+        text("title", &self.title, MAX_LISTING_TITLE, false)?;
+        text(
+            "description",
+            &self.description,
+            MAX_LISTING_DESCRIPTION,
+            true,
+        )?;
+        list("processes", &self.processes)?;
+        list("areas", &self.areas)?;
+        for (field, value) in [
+            ("provider_name", Some(&self.provider_name)),
+            ("sector", self.sector.as_ref()),
+            ("region", self.region.as_ref()),
+            ("service_type", Some(&self.service_type)),
+            ("lifecycle", Some(&self.lifecycle)),
+            ("who_may_apply", Some(&self.who_may_apply)),
+            ("price", self.price.as_ref().map(|p| &p.unit)),
+            ("price", self.price.as_ref().map(|p| &p.interval)),
+        ] {
+            value.map_or(Ok(()), |v| text(field, v, MAX_LISTING_FIELD, false))?;
+        }
+        match &self.price {
+            Some(p) if p.min_pence > p.max_pence => {
+                Err(("price", "has a minimum above its maximum".to_owned()))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Why a view is refused.
@@ -146,6 +269,20 @@ pub enum ViewError {
     /// Past its expiry.
     #[error("the view expired at {0}")]
     Expired(OffsetDateTime),
+    /// Lists a service the view does not export (or lists one twice): a partner's catalogue
+    /// shows only what it may call.
+    #[error("the view lists {0}, which it does not export (or lists it twice)")]
+    UnexportedListing(String),
+    /// A listing's field is oversized or malformed.
+    #[error("the view's listing of {service}: {field} {reason}")]
+    ListingField {
+        /// The listing's service.
+        service: String,
+        /// The field at fault.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl View {
@@ -192,9 +329,29 @@ impl View {
                     .iter()
                     .find(|s| !own(s.id.member()))
                     .map(|s| s.id.to_string())
+            })
+            .or_else(|| {
+                self.listings
+                    .iter()
+                    .find(|l| !own(l.service.member()))
+                    .map(|l| l.service.to_string())
             });
         if let Some(foreign) = foreign {
             return Err(ViewError::Foreign(foreign));
+        }
+        let mut unlisted: std::collections::BTreeSet<&ServiceId> =
+            self.services.iter().map(|s| &s.id).collect();
+        for listing in &self.listings {
+            if !unlisted.remove(&listing.service) {
+                return Err(ViewError::UnexportedListing(listing.service.to_string()));
+            }
+            listing
+                .check()
+                .map_err(|(field, reason)| ViewError::ListingField {
+                    service: listing.service.to_string(),
+                    field,
+                    reason,
+                })?;
         }
         if let Some(held) = held.filter(|held| self.version < *held) {
             return Err(ViewError::Rollback {
@@ -300,9 +457,112 @@ mod tests {
                 id: "GB/GOV/D6@gw1".parse().expect("gateway"),
                 address: Some("127.0.0.1:1".into()),
             }],
-            services: vec![],
+            services: vec![ServiceEntry {
+                id: "GB/GOV/D6/eligibility/fsm-check".parse().expect("service"),
+                title: "FSM check".into(),
+                processes: vec![],
+            }],
             revoked_serials: vec![],
+            listings: vec![listing("GB/GOV/D6/eligibility/fsm-check")],
         }
+    }
+
+    fn listing(service: &str) -> ListingSummary {
+        ListingSummary {
+            service: service.parse().expect("service"),
+            title: "FSM check".into(),
+            description: "Whether a child may have free school meals.\nBy return.".into(),
+            processes: vec!["lgsl:4".into()],
+            provider_name: "Department for Education".into(),
+            sector: None,
+            region: None,
+            areas: vec!["England".into()],
+            service_type: "rest".into(),
+            lifecycle: "live".into(),
+            who_may_apply: "any-member".into(),
+            price: Some(ListingPrice {
+                min_pence: 0,
+                max_pence: 5,
+                unit: "check".into(),
+                interval: "each".into(),
+            }),
+            published_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_views_listings_are_of_its_exported_services_and_bounded() {
+        let now = OffsetDateTime::now_utc();
+        let gb: NetworkId = "GB".parse().expect("network");
+        let kent: NetworkId = "GB-KENT".parse().expect("network");
+        let check = |view: &View| view.check(&gb, &kent, None, now);
+        let mut unexported = view(now);
+        unexported
+            .listings
+            .push(listing("GB/GOV/D6/eligibility/not-exported"));
+        assert_eq!(
+            check(&unexported),
+            Err(ViewError::UnexportedListing(
+                "GB/GOV/D6/eligibility/not-exported".into()
+            ))
+        );
+        let mut twice = view(now);
+        twice
+            .listings
+            .push(listing("GB/GOV/D6/eligibility/fsm-check"));
+        assert!(matches!(
+            check(&twice),
+            Err(ViewError::UnexportedListing(_))
+        ));
+        let mut foreign = view(now);
+        foreign
+            .listings
+            .push(listing("GB-KENT/LA/E10000016/app/claims"));
+        assert_eq!(
+            check(&foreign),
+            Err(ViewError::Foreign("GB-KENT/LA/E10000016/app/claims".into()))
+        );
+        type Spoil = fn(&mut ListingSummary);
+        let spoilt: [(&str, Spoil); 7] = [
+            ("title", |l| l.title = "x".repeat(MAX_LISTING_TITLE + 1)),
+            ("title", |l| l.title = "a\nb".into()),
+            ("description", |l| {
+                l.description = "x".repeat(MAX_LISTING_DESCRIPTION + 1)
+            }),
+            ("processes", |l| {
+                l.processes = vec!["lgsl:1".into(); MAX_LISTING_ITEMS + 1]
+            }),
+            ("areas", |l| {
+                l.areas = vec!["x".repeat(MAX_LISTING_FIELD + 1)]
+            }),
+            ("provider_name", |l| l.provider_name = "\u{7}".into()),
+            ("price", |l| {
+                l.price = Some(ListingPrice {
+                    min_pence: 9,
+                    max_pence: 1,
+                    unit: "check".into(),
+                    interval: "each".into(),
+                })
+            }),
+        ];
+        for (expected, spoil) in spoilt {
+            let mut bad = view(now);
+            spoil(&mut bad.listings[0]);
+            assert!(
+                matches!(check(&bad), Err(ViewError::ListingField { field, .. }) if field == expected),
+                "{expected}: {:?}",
+                check(&bad)
+            );
+        }
+    }
+
+    #[test]
+    fn a_view_without_listings_still_reads() {
+        let now = OffsetDateTime::now_utc();
+        let mut older = serde_json::to_value(view(now)).expect("json");
+        older.as_object_mut().expect("object").remove("listings");
+        let read: View = serde_json::from_value(older).expect("an older view parses");
+        assert!(read.listings.is_empty());
     }
 
     #[test]

@@ -254,7 +254,7 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("{network} is not a federated partner")))
     }
 
-    /// The last good view received from `network`, if any.
+    /// The last good view received from `network`, if any (the catalogue indexes its listings).
     pub async fn held_view(&self, network: &NetworkId) -> Result<Option<View>> {
         let payload: Option<Option<String>> =
             sqlx::query_scalar("SELECT view_payload FROM federation_partners WHERE network = $1")

@@ -4,7 +4,8 @@
 
 use super::{from_millis, parse, Result, ServiceRecord, Store, StoreError};
 use psn_core::config::MemberStatus;
-use psn_core::names::MemberId;
+use psn_core::names::{MemberId, ServiceId};
+use sqlx::any::AnyRow;
 use sqlx::Row;
 use time::OffsetDateTime;
 
@@ -36,53 +37,78 @@ impl ListingSource {
     }
 }
 
+/// Every listing with its provider's facts; callers add a `WHERE` and the order.
+const SOURCES: &str = "SELECT v.id AS id, v.title AS title, v.description AS description, \
+     v.processes AS processes, v.details AS details, v.created_at AS created_at, \
+     m.name AS name, m.status AS status, m.sector AS sector, m.region AS region, \
+     h.member_id AS withheld \
+     FROM services v JOIN subsystems s ON s.id = v.subsystem_id \
+     JOIN members m ON m.id = s.member_id \
+     LEFT JOIN compliance_holds h ON h.member_id = m.id AND h.kind = 'service-provision'";
+
+/// Services looked up per query by [`Store::listing_sources_of`], well under every database's
+/// limit on bound parameters.
+const SERVICES_PER_QUERY: usize = 500;
+
+fn source(r: &AnyRow) -> Result<ListingSource> {
+    let processes: String = r.try_get("processes")?;
+    let details: String = r.try_get("details")?;
+    Ok(ListingSource {
+        record: ServiceRecord {
+            id: parse("service id", &r.try_get::<String, _>("id")?)?,
+            title: r.try_get("title")?,
+            description: r.try_get("description")?,
+            processes: processes
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            details: serde_json::from_str(&details)
+                .map_err(|e| StoreError::Corrupt(format!("listing details: {e}")))?,
+        },
+        published_at: from_millis(r.try_get("created_at")?),
+        provider_name: r.try_get("name")?,
+        provider_status: parse("member status", &r.try_get::<String, _>("status")?)?,
+        services_withheld: r.try_get::<Option<String>, _>("withheld")?.is_some(),
+        sector: r.try_get("sector")?,
+        region: r.try_get("region")?,
+    })
+}
+
 impl Store {
     /// Every listing (or only `member`'s), by service id, with its provider's facts.
     pub async fn listing_sources(&self, member: Option<&MemberId>) -> Result<Vec<ListingSource>> {
-        let mut sql = String::from(
-            "SELECT v.id AS id, v.title AS title, v.description AS description, \
-             v.processes AS processes, v.details AS details, v.created_at AS created_at, \
-             m.name AS name, m.status AS status, m.sector AS sector, m.region AS region, \
-             h.member_id AS withheld \
-             FROM services v JOIN subsystems s ON s.id = v.subsystem_id \
-             JOIN members m ON m.id = s.member_id \
-             LEFT JOIN compliance_holds h ON h.member_id = m.id AND h.kind = 'service-provision'",
-        );
-        if member.is_some() {
-            sql.push_str(" WHERE m.id = $1");
-        }
-        sql.push_str(" ORDER BY v.id");
+        let sql = match member {
+            Some(_) => format!("{SOURCES} WHERE m.id = $1 ORDER BY v.id"),
+            None => format!("{SOURCES} ORDER BY v.id"),
+        };
         let mut query = sqlx::query(&sql);
         if let Some(member) = member {
             query = query.bind(member.to_string());
         }
         let rows = query.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let processes: String = r.try_get("processes")?;
-                let details: String = r.try_get("details")?;
-                Ok(ListingSource {
-                    record: ServiceRecord {
-                        id: parse("service id", &r.try_get::<String, _>("id")?)?,
-                        title: r.try_get("title")?,
-                        description: r.try_get("description")?,
-                        processes: processes
-                            .split(',')
-                            .filter(|p| !p.is_empty())
-                            .map(str::to_owned)
-                            .collect(),
-                        details: serde_json::from_str(&details)
-                            .map_err(|e| StoreError::Corrupt(format!("listing details: {e}")))?,
-                    },
-                    published_at: from_millis(r.try_get("created_at")?),
-                    provider_name: r.try_get("name")?,
-                    provider_status: parse("member status", &r.try_get::<String, _>("status")?)?,
-                    services_withheld: r.try_get::<Option<String>, _>("withheld")?.is_some(),
-                    sector: r.try_get("sector")?,
-                    region: r.try_get("region")?,
-                })
-            })
-            .collect()
+        rows.iter().map(source).collect()
+    }
+
+    /// The listings of `services` (those listed), by service id, with their providers' facts:
+    /// what a federated partner's view carries of the services exported to it.
+    pub async fn listing_sources_of(&self, services: &[ServiceId]) -> Result<Vec<ListingSource>> {
+        let mut found = Vec::new();
+        for chunk in services.chunks(SERVICES_PER_QUERY) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "{SOURCES} WHERE v.id IN ({}) ORDER BY v.id",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for service in chunk {
+                query = query.bind(service.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                found.push(source(&row)?);
+            }
+        }
+        Ok(found)
     }
 
     /// The sequence number of the newest event in the trail (0 when there is none).

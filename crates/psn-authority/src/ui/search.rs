@@ -16,6 +16,7 @@ use psn_api::{
     FacetCounts, Highlighted, ListingCard, MemberPartners, ProcessPartners, SearchRequest,
     SearchSort, SEARCH_FACETS,
 };
+use psn_core::names::NetworkId;
 use std::sync::Arc;
 
 /// Text split into the parts a search matched and those it did not.
@@ -81,6 +82,9 @@ pub struct FacetBox {
 /// A measured or declared figure, with "not measured" spelled out.
 pub struct ListingLine {
     pub service: String,
+    /// A federated partner's network, for a partner's listing: it is tagged with it, and not
+    /// linked to this authority's service and member pages, which know only this registry.
+    pub partner_network: Option<String>,
     pub title: Vec<Part>,
     pub description: Vec<Part>,
     pub provider: String,
@@ -131,6 +135,7 @@ fn legend(facet: &str) -> &'static str {
         "service_type" => "Service type",
         "lifecycle" => "Lifecycle",
         "who_may_apply" => "Who may apply",
+        "network" => "Network",
         "availability" => "Measured availability (30 days)",
         _ => "Other",
     }
@@ -140,10 +145,16 @@ fn percent(p: Option<f64>) -> String {
     p.map_or_else(|| "not measured".into(), |p| format!("{p:.2}%"))
 }
 
-fn line(card: ListingCard, title: Vec<Part>, description: Vec<Part>) -> ListingLine {
+fn line(
+    own: &NetworkId,
+    card: ListingCard,
+    title: Vec<Part>,
+    description: Vec<Part>,
+) -> ListingLine {
     let m = &card.measured;
     ListingLine {
         service: card.service.to_string(),
+        partner_network: (&card.network != own).then(|| card.network.to_string()),
         title,
         description,
         provider: card.provider.to_string(),
@@ -177,12 +188,12 @@ fn line(card: ListingCard, title: Vec<Part>, description: Vec<Part>) -> ListingL
     }
 }
 
-fn card_line(card: ListingCard) -> ListingLine {
+fn card_line(own: &NetworkId, card: ListingCard) -> ListingLine {
     let title = vec![Part {
         text: card.title.clone(),
         matched: false,
     }];
-    line(card, title, Vec::new())
+    line(own, card, title, Vec::new())
 }
 
 /// The query string of `request` with `pairs` changed by `edit`, for links.
@@ -292,7 +303,7 @@ async fn catalogue_page(
         .into_iter()
         .map(|h| {
             let (title, description) = (parts(&h.title_match), parts(&h.description_match));
-            line(h.card, title, description)
+            line(&a.network, h.card, title, description)
         })
         .collect();
     super::compliance_review::tag_listings(ui, hits.iter_mut().collect()).await?;
@@ -375,11 +386,11 @@ pub struct MemberProcessLine {
     pub other_total: u64,
 }
 
-fn process_view(p: ProcessPartners) -> ProcessView {
+fn process_view(own: &NetworkId, p: ProcessPartners) -> ProcessView {
     ProcessView {
         id: p.process.id,
         label: p.process.label,
-        providers: p.providers.into_iter().map(card_line).collect(),
+        providers: p.providers.into_iter().map(|c| card_line(own, c)).collect(),
         consumers: p
             .consumers
             .into_iter()
@@ -395,7 +406,7 @@ fn process_view(p: ProcessPartners) -> ProcessView {
     }
 }
 
-fn member_view(m: MemberPartners) -> MemberView {
+fn member_view(own: &NetworkId, m: MemberPartners) -> MemberView {
     MemberView {
         id: m.member.id.to_string(),
         name: m.member.name,
@@ -410,7 +421,11 @@ fn member_view(m: MemberPartners) -> MemberView {
                     (true, false) => "Provides",
                     _ => "Consumes",
                 },
-                others: p.other_providers.into_iter().map(card_line).collect(),
+                others: p
+                    .other_providers
+                    .into_iter()
+                    .map(|c| card_line(own, c))
+                    .collect(),
                 other_total: p.other_provider_total,
             })
             .collect(),
@@ -454,7 +469,7 @@ async fn partners_page(ui: &Ui, viewer: &Viewer, raw: &RawQuery) -> Result<Partn
                 let found = crate::search::process_partners(a, value)
                     .await
                     .map_err(failure)?;
-                page.by_process = Some(process_view(found));
+                page.by_process = Some(process_view(&a.network, found));
             }
             "member" if page.by_member.is_none() => {
                 let id = value
@@ -464,7 +479,7 @@ async fn partners_page(ui: &Ui, viewer: &Viewer, raw: &RawQuery) -> Result<Partn
                 let found = crate::search::member_partners(a, &id)
                     .await
                     .map_err(failure)?;
-                page.by_member = Some(member_view(found));
+                page.by_member = Some(member_view(&a.network, found));
             }
             other => {
                 return Err(Failure::BadRequest(format!(
@@ -503,6 +518,35 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn only_a_partners_listing_is_tagged_with_its_network() {
+        let card = |service: &str| ListingCard {
+            service: service.parse().expect("service"),
+            network: service
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .parse()
+                .expect("network"),
+            title: "FSM check".into(),
+            provider: "GB/GOV/D6".parse().expect("member"),
+            provider_name: "Department for Education".into(),
+            sector: None,
+            region: None,
+            processes: vec![],
+            lifecycle: "live".into(),
+            service_type: "rest".into(),
+            who_may_apply: "any-member".into(),
+            declared_availability_percent: None,
+            measured: psn_api::MeasuredSummary::default(),
+        };
+        let kent: NetworkId = "GB-KENT".parse().expect("network");
+        let partners = card_line(&kent, card("GB/GOV/D6/eligibility/fsm-check"));
+        assert_eq!(partners.partner_network.as_deref(), Some("GB"));
+        let own = card_line(&kent, card("GB-KENT/LA/E10000016/revenues/council-tax"));
+        assert_eq!(own.partner_network, None);
     }
 
     #[test]
