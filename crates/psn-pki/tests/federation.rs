@@ -59,6 +59,7 @@ fn view_of(side: &Side, audience: &str, now: OffsetDateTime) -> View {
         gateways: vec![],
         services: vec![],
         revoked_serials: vec![],
+        listings: vec![],
     }
 }
 
