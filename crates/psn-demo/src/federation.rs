@@ -37,7 +37,7 @@ pub(crate) struct Region {
     pub(crate) info: DemoRegion,
     pub(crate) authority: psn_authority::Running,
     pub(crate) member: DemoMember,
-    pub(crate) gateway: GatewayDir,
+    pub(crate) gateway: crate::EnrolledGateway,
 }
 
 /// Starts `GB-KENT`'s authority in `dir`, registers Kent and Medway, enrols Kent's gateway,

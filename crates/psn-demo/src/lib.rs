@@ -16,7 +16,7 @@ use psn_api::{
 };
 use psn_authority::datadir::DataDir;
 use psn_core::names::{MemberId, ServiceId, SubsystemId};
-use psn_gateway::{EnrolOptions, GatewayDir, RunningGateway};
+use psn_gateway::{EnrolOptions, GatewayDir, Listeners, RunningGateway};
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -106,23 +106,6 @@ impl Demo {
         self.region.stop().await;
         self.authority.stop().await;
     }
-}
-
-/// A port for a gateway listener that is bound only once the gateway starts. Chosen below
-/// Linux's ephemeral range (32768 and up), where the machine's outgoing connections take their
-/// local ports, so that none takes it in between; a port in use now is skipped.
-fn free_port() -> Result<u16, DemoError> {
-    use std::hash::{BuildHasher, RandomState};
-    let random = RandomState::new();
-    (0u64..10_000)
-        .map(|attempt| 20_000 + (random.hash_one(attempt) % 12_000) as u16)
-        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
-        .ok_or_else(|| {
-            setup("finding a free port")(std::io::Error::new(
-                std::io::ErrorKind::AddrInUse,
-                "no free port between 20000 and 32000",
-            ))
-        })
 }
 
 /// The member that deliberately has no grant, to show a refusal.
@@ -297,6 +280,7 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
 
     let mut demo_members = Vec::new();
     let mut dirs = Vec::new();
+    let mut listeners = Vec::new();
     for (member, subsystems) in &plan {
         for s in subsystems {
             operator
@@ -314,10 +298,11 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
             .find(|m| &m.id == member)
             .map(|m| m.name.clone())
             .unwrap_or_default();
-        let (demo_member, gw_dir) =
+        let (demo_member, enrolled) =
             enrol_gateway(dir, &operator, member, name, subsystems, monitoring).await?;
         demo_members.push(demo_member);
-        dirs.push(gw_dir);
+        dirs.push(enrolled.dir);
+        listeners.push(enrolled.listeners);
     }
 
     let fsm: ServiceId = "GB/GOV/D6/eligibility/fsm-check"
@@ -396,15 +381,16 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
 
     let region = federation::start(dir, &authority, &operator, dfe_dir, &fsm, monitoring).await?;
     demo_members.push(region.member.clone());
-    dirs.push(region.gateway.clone());
+    dirs.push(region.gateway.dir.clone());
+    listeners.push(region.gateway.listeners);
 
     let mut gateways = Vec::new();
-    for gw_dir in &dirs {
+    for (gw_dir, listeners) in dirs.iter().zip(listeners) {
         psn_gateway::sync_config(gw_dir, None)
             .await
             .map_err(setup("syncing a gateway"))?;
         gateways.push(
-            psn_gateway::start(gw_dir)
+            psn_gateway::start_on(gw_dir, listeners)
                 .await
                 .map_err(setup("starting a gateway"))?,
         );
@@ -501,8 +487,14 @@ pub async fn start(dir: &Path, extra: usize, monitoring: bool) -> Result<Demo, D
     })
 }
 
-/// Enrols `member`'s gateway `gw1` with the authority `operator` speaks for, on two free
-/// loopback ports, under `dir/gateways/`, monitoring as asked; not started.
+/// A gateway enrolled but not started, and the sockets it will serve on.
+pub(crate) struct EnrolledGateway {
+    pub(crate) dir: GatewayDir,
+    pub(crate) listeners: Listeners,
+}
+
+/// Enrols `member`'s gateway `gw1` with the authority `operator` speaks for, on two loopback
+/// ports bound now and held until it starts, under `dir/gateways/`, monitoring as asked.
 pub(crate) async fn enrol_gateway(
     dir: &Path,
     operator: &AuthorityClient,
@@ -510,7 +502,7 @@ pub(crate) async fn enrol_gateway(
     name: String,
     subsystems: &[String],
     monitoring: bool,
-) -> Result<(DemoMember, GatewayDir), DemoError> {
+) -> Result<(DemoMember, EnrolledGateway), DemoError> {
     let token = operator
         .create_token(&TokenRequest {
             member: member.clone(),
@@ -519,7 +511,11 @@ pub(crate) async fn enrol_gateway(
         })
         .await
         .map_err(setup("creating a token"))?;
-    let (internal, external) = (free_port()?, free_port()?);
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let listeners = Listeners::bind(loopback, loopback).map_err(setup("binding a gateway"))?;
+    let (internal, external) = listeners
+        .addresses()
+        .map_err(setup("a gateway's addresses"))?;
     let gw_dir = GatewayDir::new(
         dir.join("gateways")
             .join(member.to_string().replace('/', "-")),
@@ -528,14 +524,14 @@ pub(crate) async fn enrol_gateway(
         &gw_dir,
         EnrolOptions {
             token: token.token,
-            address: Some(format!("127.0.0.1:{external}")),
+            address: Some(external.to_string()),
         },
     )
     .await
     .map_err(setup("enrolling a gateway"))?;
     let mut settings = gw_dir.load_settings().map_err(setup("gateway settings"))?;
-    settings.internal_listen = SocketAddr::from(([127, 0, 0, 1], internal));
-    settings.external_listen = SocketAddr::from(([127, 0, 0, 1], external));
+    settings.internal_listen = internal;
+    settings.external_listen = external;
     settings.monitoring.aggregates = monitoring;
     settings.monitoring.probes = monitoring;
     gw_dir
@@ -545,15 +541,21 @@ pub(crate) async fn enrol_gateway(
         id: member.clone(),
         name,
         gateway: settings.gateway.to_string(),
-        internal: format!("http://127.0.0.1:{internal}"),
-        external: format!("127.0.0.1:{external}"),
+        internal: format!("http://{internal}"),
+        external: external.to_string(),
         subsystems: subsystems
             .iter()
             .filter_map(|s| format!("{member}/{s}").parse().ok())
             .collect(),
         data_dir: gw_dir.root().to_path_buf(),
     };
-    Ok((demo_member, gw_dir))
+    Ok((
+        demo_member,
+        EnrolledGateway {
+            dir: gw_dir,
+            listeners,
+        },
+    ))
 }
 
 /// The demo's example access request: Lincolnshire's revenues team asks Hampshire for read

@@ -19,7 +19,7 @@ pub use datadir::{
 };
 pub use enrol::{enrol, EnrolOptions, Enrolled};
 pub use renew::{needs_renewal, renew, sync_config};
-pub use serve::{reload_identity, start, RunningGateway};
+pub use serve::{reload_identity, start, start_on, Listeners, RunningGateway};
 
 /// Why a gateway operation failed, in words for the operator.
 #[derive(Debug, thiserror::Error)]

@@ -141,8 +141,60 @@ fn grants_path(dir: &GatewayDir) -> std::path::PathBuf {
     dir.root().join("grants.json")
 }
 
-/// Starts the gateway from its data directory.
+/// The two sockets a gateway serves on, bound before it starts.
+///
+/// [`start`] binds them from the settings. A caller that announces the addresses before the
+/// gateway starts (the demo does, at enrolment) binds them itself with [`Listeners::bind`] and
+/// holds them until [`start_on`], so no other process can take a port in between.
+#[derive(Debug)]
+pub struct Listeners {
+    internal: std::net::TcpListener,
+    external: std::net::TcpListener,
+}
+
+impl Listeners {
+    /// Binds the internal and external addresses (port 0 takes any free port).
+    pub fn bind(internal: SocketAddr, external: SocketAddr) -> Result<Listeners, GatewayError> {
+        let bind = |addr: SocketAddr| {
+            std::net::TcpListener::bind(addr)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .map_err(|source| GatewayError::Io {
+                    path: addr.to_string(),
+                    source,
+                })
+        };
+        Ok(Listeners {
+            internal: bind(internal)?,
+            external: bind(external)?,
+        })
+    }
+
+    /// The addresses bound: (internal, external).
+    pub fn addresses(&self) -> std::io::Result<(SocketAddr, SocketAddr)> {
+        Ok((self.internal.local_addr()?, self.external.local_addr()?))
+    }
+
+    fn into_tokio(self) -> std::io::Result<(TcpListener, TcpListener)> {
+        Ok((
+            TcpListener::from_std(self.internal)?,
+            TcpListener::from_std(self.external)?,
+        ))
+    }
+}
+
+/// Starts the gateway from its data directory, on the addresses its settings name.
 pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
+    let settings = dir.load_settings()?;
+    let listeners = Listeners::bind(settings.internal_listen, settings.external_listen)?;
+    start_on(dir, listeners).await
+}
+
+/// Starts the gateway from its data directory on listeners already bound; the settings'
+/// listen addresses are not used.
+pub async fn start_on(
+    dir: &GatewayDir,
+    listeners: Listeners,
+) -> Result<RunningGateway, GatewayError> {
     let settings = dir.load_settings()?;
     let ca = dir.load_ca()?;
     let (tls_identity, identity_pem) = dir.load_identity()?;
@@ -197,18 +249,7 @@ pub async fn start(dir: &GatewayDir) -> Result<RunningGateway, GatewayError> {
         .map(|b| (b.service.clone(), b.max_delay))
         .collect();
     let kept_bodies = settings.audit.keep_bodies.iter().cloned().collect();
-    let internal = TcpListener::bind(settings.internal_listen)
-        .await
-        .map_err(|source| GatewayError::Io {
-            path: settings.internal_listen.to_string(),
-            source,
-        })?;
-    let external = TcpListener::bind(settings.external_listen)
-        .await
-        .map_err(|source| GatewayError::Io {
-            path: settings.external_listen.to_string(),
-            source,
-        })?;
+    let (internal, external) = listeners.into_tokio().map_err(io_error(dir.root()))?;
     let internal_addr = internal.local_addr().map_err(io_error(dir.root()))?;
     let external_addr = external.local_addr().map_err(io_error(dir.root()))?;
     let signing = Arc::new(RwLock::new(Arc::new(signing)));
