@@ -15,6 +15,9 @@ pub const MAX_POLICY_ENTRIES: usize = 10_000;
 /// partner's services and the partner's gateways may check its certificates. Services are
 /// exported only when listed by id, so exporting a member never publishes its services by
 /// accident.
+///
+/// Members and services of another partner may be listed by id too: they are relayed to this
+/// partner when, and only while, their own network's view lets this network re-export them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportPolicy {
@@ -27,11 +30,21 @@ pub struct ExportPolicy {
     /// Services exported (their members with them).
     #[serde(default)]
     pub services: Vec<ServiceId>,
+    /// Whether the partner may relay what this policy exports to its own partners (region →
+    /// national → region). Off by default.
+    #[serde(default)]
+    pub reexport: bool,
 }
 
 impl ExportPolicy {
-    /// Whether the policy is within bounds and names only this network's members and services.
-    pub fn check(&self, own: &NetworkId) -> Result<(), String> {
+    /// Whether the policy is within bounds and names only this network's members and services,
+    /// or those of another partner (`partners`) to relay to `audience`; never the audience's own.
+    pub fn check(
+        &self,
+        own: &NetworkId,
+        audience: &NetworkId,
+        partners: &[NetworkId],
+    ) -> Result<(), String> {
         for (what, len) in [
             ("classes", self.classes.len()),
             ("members", self.members.len()),
@@ -43,23 +56,32 @@ impl ExportPolicy {
                 ));
             }
         }
+        let exportable = |network: &NetworkId| {
+            network == own || (network != audience && partners.contains(network))
+        };
         let foreign = self
             .members
             .iter()
-            .find(|m| m.network() != own)
+            .find(|m| !exportable(m.network()))
             .map(ToString::to_string)
             .or_else(|| {
                 self.services
                     .iter()
-                    .find(|s| s.member().network() != own)
+                    .find(|s| !exportable(s.member().network()))
                     .map(ToString::to_string)
             });
         match foreign {
             Some(name) => Err(format!(
-                "{name} is not of network {own}; a network exports only its own members and services"
+                "{name} is neither of network {own} nor of another partner of it; a network exports its own members and services, and relays only another partner's"
             )),
             None => Ok(()),
         }
+    }
+
+    /// Whether the policy relays `member` of another network: by id or through one of its
+    /// services, never by class (a class names this network's members only).
+    pub fn relays_member(&self, member: &MemberId) -> bool {
+        self.members.contains(member) || self.services.iter().any(|s| s.member() == member)
     }
 
     /// Whether the policy exports `member` (by class, by id, or through one of its services).
@@ -186,6 +208,24 @@ pub struct PartnerView {
     pub received: Received,
     /// How current its configuration is.
     pub freshness: Freshness,
+    /// Other networks whose names this network trusts on this partner's word (relayed by it,
+    /// not partners of this network themselves).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relays: Vec<RelayedNetwork>,
+}
+
+/// A network a partner relays to this one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayedNetwork {
+    /// The relayed network.
+    pub network: NetworkId,
+    /// Its configuration version the relayed names come from.
+    pub version: u64,
+    /// When they stop being trusted (the earlier of its expiry and the relaying view's).
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// How many of its names this network trusts.
+    pub received: Received,
 }
 
 /// Counts of what a partner exports to this network.

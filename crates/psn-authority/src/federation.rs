@@ -18,13 +18,13 @@ use crate::store::{ListingSource, NewPartner, PartnerRecord, StoreError};
 use crate::Authority;
 use psn_api::{
     AnchorIssued, AuthorityClient, ExportPolicy, Freshness, FreshnessState, PartnerImport,
-    PartnerView, Received, ViewFetch,
+    PartnerView, Received, RelayedNetwork, ViewFetch,
 };
-use psn_core::config::{GlobalConfig, ServiceEntry};
+use psn_core::config::{FederatedNetwork, GlobalConfig, MemberEntry, ServiceEntry};
 use psn_core::federation::{
     Anchor, Assertion, ListingPrice, ListingSummary, View, ANCHOR_FORMAT, VIEW_FORMAT,
 };
-use psn_core::names::{NetworkId, ServiceId};
+use psn_core::names::{MemberId, NetworkId, ServiceId};
 use psn_core::problem::ProblemType;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -118,10 +118,7 @@ pub async fn import(
             ),
         ));
     }
-    import
-        .policy
-        .check(&authority.network)
-        .map_err(|e| refuse(ProblemType::InvalidRequest, e))?;
+    check_policy(authority, &network, &import.policy).await?;
     let partner = NewPartner {
         network: network.clone(),
         anchor: import.anchor.trim().to_owned(),
@@ -163,11 +160,25 @@ pub async fn partner_views(authority: &Authority) -> Result<Vec<PartnerView>, Re
 
 fn describe(authority: &Authority, record: PartnerRecord, now: OffsetDateTime) -> PartnerView {
     let network = &record.partner.network;
-    let received = authority
-        .publisher
-        .latest_config()
-        .map(|config| received(&config, network))
-        .unwrap_or_default();
+    let config = authority.publisher.latest_config();
+    let received_of = |of: &NetworkId| {
+        config
+            .as_ref()
+            .map(|config| received(config, of))
+            .unwrap_or_default()
+    };
+    let relays = config
+        .iter()
+        .flat_map(|config| config.federation.iter())
+        .filter(|f| f.via.as_ref() == Some(network))
+        .map(|f| RelayedNetwork {
+            network: f.network.clone(),
+            version: f.version,
+            expires_at: f.expires_at,
+            received: received_of(&f.network),
+        })
+        .collect();
+    let received = received_of(network);
     let freshness = freshness(&record, &authority.settings.federation, now);
     PartnerView {
         network: network.clone(),
@@ -178,6 +189,7 @@ fn describe(authority: &Authority, record: PartnerRecord, now: OffsetDateTime) -
         policy: record.partner.policy,
         received,
         freshness,
+        relays,
     }
 }
 
@@ -270,6 +282,25 @@ pub fn lists<T>(items: &[T], name: &str, id: impl Fn(&T) -> String) -> bool {
         .is_ok()
 }
 
+/// Refuses a policy for `audience` that is oversized or names what this network cannot export
+/// to it: names of neither this network nor another partner.
+async fn check_policy(
+    authority: &Authority,
+    audience: &NetworkId,
+    policy: &ExportPolicy,
+) -> Result<(), Refusal> {
+    let partners: Vec<NetworkId> = authority
+        .store
+        .partners()
+        .await?
+        .into_iter()
+        .map(|p| p.partner.network)
+        .collect();
+    policy
+        .check(&authority.network, audience, &partners)
+        .map_err(|e| refuse(ProblemType::InvalidRequest, e))
+}
+
 /// Replaces the export policy for a partner.
 pub async fn set_policy(
     authority: &Authority,
@@ -277,9 +308,7 @@ pub async fn set_policy(
     network: &NetworkId,
     policy: &ExportPolicy,
 ) -> Result<PartnerView, Refusal> {
-    policy
-        .check(&authority.network)
-        .map_err(|e| refuse(ProblemType::InvalidRequest, e))?;
+    check_policy(authority, network, policy).await?;
     let record = authority
         .store
         .set_export_policy(actor, network, policy)
@@ -301,10 +330,10 @@ pub async fn remove(
     Ok(describe(authority, record, OffsetDateTime::now_utc()))
 }
 
-/// The partner a view request comes from, after its signed assertion verified.
+/// The partner a view request comes from, after its signed assertion verified. Its policy is
+/// read when the view is built, not here: a long poll outlives a policy change.
 pub struct Requester {
     network: NetworkId,
-    policy: ExportPolicy,
 }
 
 /// Checks a partner authority's signed request (`Authorization: PSN-Federation {jws}`).
@@ -326,10 +355,7 @@ pub async fn requester(authority: &Authority, assertion: &str) -> Result<Request
         OffsetDateTime::now_utc(),
     )
     .map_err(|e| unauthenticated(e.to_string()))?;
-    Ok(Requester {
-        network,
-        policy: record.partner.policy,
-    })
+    Ok(Requester { network })
 }
 
 fn ca_der(pem: &str) -> Result<Vec<u8>, String> {
@@ -366,15 +392,30 @@ pub async fn view_for(
             _ = stopping.changed() => return Ok(None),
         }
     };
-    let services: Vec<ServiceId> = exported_services(&config, &requester.policy)
+    // The policy as it stands now: the change that woke this poll may be to the policy itself.
+    let policy = authority
+        .store
+        .partner(&requester.network)
+        .await?
+        .ok_or_else(|| {
+            refuse(
+                ProblemType::Unauthenticated,
+                format!("{} is no longer a federated partner", requester.network),
+            )
+        })?
+        .partner
+        .policy;
+    let services: Vec<ServiceId> = exported_services(&config, &policy)
         .map(|s| s.id.clone())
         .collect();
     let listings = authority.store.listing_sources_of(&services).await?;
+    let relays = authority.store.received_views().await?;
     let view = build_view(
         &config,
         &requester.network,
-        &requester.policy,
+        &policy,
         &listings,
+        &relays,
         OffsetDateTime::now_utc(),
     );
     authority
@@ -407,7 +448,8 @@ fn config_of(
         .map_err(|e| refuse(ProblemType::Internal, e.to_string()))
 }
 
-/// The services of `config` that `policy` exports: this network's own only.
+/// The services of `config` that `policy` exports of this network's own (those it relays have
+/// their listings in the partners' views).
 pub fn exported_services<'a>(
     config: &'a GlobalConfig,
     policy: &'a ExportPolicy,
@@ -418,30 +460,67 @@ pub fn exported_services<'a>(
         .filter(|s| s.id.member().network() == &config.network && policy.exports_service(&s.id))
 }
 
-/// What `policy` lets `audience` see of `config`: this network's own names only (never what
-/// partners exported to it), its exported members with their subsystems and gateways, the
-/// services listed, and those services' catalogue listings among `listings` (searchable ones
-/// only, so the partner's catalogue never shows what this one withholds; a listing the view's
-/// checks would refuse is left out rather than costing the partner the whole view).
+/// What `policy` lets `audience` see of `config`: this network's own names, its exported
+/// members with their subsystems and gateways, the services listed, and those services'
+/// catalogue listings among `listings` (searchable ones only, so the partner's catalogue never
+/// shows what this one withholds; a listing the view's checks would refuse is left out rather
+/// than costing the partner the whole view). Of what partners exported to this network, only
+/// what `relays` (the partners' views as held) allow to be re-exported is relayed, and only
+/// what the policy names by id: never the audience's own names, never what was relayed here.
 pub fn build_view(
     config: &GlobalConfig,
     audience: &NetworkId,
     policy: &ExportPolicy,
     listings: &[ListingSource],
+    relays: &[crate::store::Received],
     now: OffsetDateTime,
 ) -> View {
-    let services: Vec<ServiceEntry> = exported_services(config, policy).cloned().collect();
+    let own = &config.network;
+    let relayed: Vec<FederatedNetwork> = config
+        .federation
+        .iter()
+        .filter(|f| f.via.is_none() && &f.network != audience)
+        .filter(|f| {
+            relays
+                .iter()
+                .any(|r| r.network == f.network && r.view.reexport)
+        })
+        .cloned()
+        .collect();
+    let exported = |member: &MemberId| {
+        if member.network() == own {
+            policy.exports_member(member)
+        } else {
+            relayed.iter().any(|r| &r.network == member.network()) && policy.relays_member(member)
+        }
+    };
+    let services: Vec<ServiceEntry> = config
+        .services
+        .iter()
+        .filter(|s| exported(s.id.member()) && policy.exports_service(&s.id))
+        .cloned()
+        .collect();
     let listed: std::collections::BTreeSet<&ServiceId> = services.iter().map(|s| &s.id).collect();
-    let listings = listings
+    let own_listings = listings
         .iter()
         .filter(|s| s.searchable() && listed.contains(&s.record.id))
-        .map(summary)
+        .map(summary);
+    let relayed_listings = relays
+        .iter()
+        .filter(|r| relayed.iter().any(|f| f.network == r.network))
+        .flat_map(|r| r.view.listings.iter())
+        .filter(|l| listed.contains(&l.service))
+        .cloned();
+    let listings = own_listings
+        .chain(relayed_listings)
         .filter(|l| l.check().is_ok())
         .collect();
-    let own = &config.network;
-    let exported = |member: &psn_core::names::MemberId| {
-        member.network() == own && policy.exports_member(member)
-    };
+    let members: Vec<MemberEntry> = config
+        .members
+        .iter()
+        .filter(|m| exported(&m.id))
+        .cloned()
+        .collect();
     View {
         format: VIEW_FORMAT.to_owned(),
         network: own.clone(),
@@ -449,12 +528,6 @@ pub fn build_view(
         version: config.version,
         issued_at: now,
         expires_at: config.expires_at,
-        members: config
-            .members
-            .iter()
-            .filter(|m| exported(&m.id))
-            .cloned()
-            .collect(),
         subsystems: config
             .subsystems
             .iter()
@@ -470,6 +543,12 @@ pub fn build_view(
         services,
         revoked_serials: config.revoked_serials.clone(),
         listings,
+        reexport: policy.reexport,
+        relayed: relayed
+            .into_iter()
+            .filter(|r| members.iter().any(|m| m.id.network() == &r.network))
+            .collect(),
+        members,
     }
 }
 
@@ -781,6 +860,7 @@ mod tests {
             &kent,
             &ExportPolicy::default(),
             &sources(),
+            &[],
             OffsetDateTime::now_utc(),
         );
         assert!(
@@ -793,12 +873,14 @@ mod tests {
             classes: vec!["NHS".parse().expect("class")],
             members: vec![],
             services: vec!["GB/GOV/D6/eligibility/fsm-check".parse().expect("service")],
+            reexport: false,
         };
         let view = build_view(
             &config(),
             &kent,
             &policy,
             &sources(),
+            &[],
             OffsetDateTime::now_utc(),
         );
         let ids: Vec<String> = view.members.iter().map(|m| m.id.to_string()).collect();
@@ -834,6 +916,134 @@ mod tests {
                 OffsetDateTime::now_utc()
             )
             .is_ok());
+    }
+
+    fn federated(network: &str, via: Option<&str>) -> FederatedNetwork {
+        FederatedNetwork {
+            network: network.parse().expect("network"),
+            ca_certificate: format!("{network} CA"),
+            version: 5,
+            expires_at: OffsetDateTime::now_utc() + time::Duration::days(1),
+            revoked_serials: vec![],
+            via: via.map(|v| v.parse().expect("network")),
+        }
+    }
+
+    /// GB's configuration holding Kent's names (a partner) and Yorkshire's (relayed to GB).
+    fn hub_config() -> GlobalConfig {
+        let mut config = config();
+        config.members.push(member("GB-YORKS/LA/E08000016"));
+        for service in [
+            "GB-KENT/LA/E10000016/app/claims",
+            "GB-YORKS/LA/E08000016/app/claims",
+        ] {
+            config.services.push(ServiceEntry {
+                id: service.parse().expect("service"),
+                title: "Claims".into(),
+                processes: vec![],
+            });
+        }
+        config.federation = vec![
+            federated("GB-KENT", None),
+            federated("GB-YORKS", Some("GB-NORTH")),
+        ];
+        config
+    }
+
+    /// Kent's view as GB holds it, re-export allowed or not.
+    fn kent_view(reexport: bool) -> crate::store::Received {
+        let now = OffsetDateTime::now_utc();
+        let mut listing = summary(&source("GB/GOV/D6/eligibility/fsm-check", "Claims"));
+        listing.service = "GB-KENT/LA/E10000016/app/claims".parse().expect("service");
+        crate::store::Received {
+            network: "GB-KENT".parse().expect("network"),
+            ca_certificate: "GB-KENT CA".into(),
+            view: View {
+                format: VIEW_FORMAT.into(),
+                network: "GB-KENT".parse().expect("network"),
+                audience: "GB".parse().expect("network"),
+                version: 5,
+                issued_at: now,
+                expires_at: now + time::Duration::days(1),
+                members: vec![member("GB-KENT/LA/E10000016")],
+                subsystems: vec![],
+                gateways: vec![],
+                services: vec![],
+                revoked_serials: vec![],
+                listings: vec![listing],
+                reexport,
+                relayed: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn a_view_relays_a_partners_names_only_when_the_partner_allows_it_and_the_policy_names_them() {
+        let hants: NetworkId = "GB-HANTS".parse().expect("network");
+        let policy = ExportPolicy {
+            classes: vec!["LA".parse().expect("class")],
+            members: vec![
+                "GB-KENT/LA/E10000016".parse().expect("member"),
+                "GB-YORKS/LA/E08000016".parse().expect("member"),
+            ],
+            services: vec![
+                "GB-KENT/LA/E10000016/app/claims".parse().expect("service"),
+                "GB-YORKS/LA/E08000016/app/claims".parse().expect("service"),
+            ],
+            reexport: false,
+        };
+        let now = OffsetDateTime::now_utc();
+        let view = build_view(&hub_config(), &hants, &policy, &[], &[kent_view(true)], now);
+        let ids: Vec<String> = view.members.iter().map(|m| m.id.to_string()).collect();
+        assert_eq!(
+            ids,
+            ["GB-KENT/LA/E10000016", "GB/LA/E10000014"],
+            "Kent by id and GB's own LA class; Yorkshire was relayed to GB and goes no further"
+        );
+        let relayed: Vec<String> = view.relayed.iter().map(|r| r.network.to_string()).collect();
+        assert_eq!(relayed, ["GB-KENT"]);
+        assert_eq!(view.relayed[0].ca_certificate, "GB-KENT CA");
+        let services: Vec<String> = view.services.iter().map(|s| s.id.to_string()).collect();
+        assert_eq!(services, ["GB-KENT/LA/E10000016/app/claims"]);
+        assert_eq!(
+            view.listings.len(),
+            1,
+            "Kent's listing travels with its service"
+        );
+        assert_eq!(
+            view.check(&"GB".parse().expect("n"), &hants, None, now),
+            Ok(())
+        );
+
+        let refused = build_view(
+            &hub_config(),
+            &hants,
+            &policy,
+            &[],
+            &[kent_view(false)],
+            now,
+        );
+        assert!(
+            refused.relayed.is_empty()
+                && refused
+                    .members
+                    .iter()
+                    .all(|m| m.id.network().as_ref() == "GB"),
+            "Kent did not allow re-export: {:?}",
+            refused.members
+        );
+        let back = build_view(
+            &hub_config(),
+            &"GB-KENT".parse().expect("network"),
+            &policy,
+            &[],
+            &[kent_view(true)],
+            now,
+        );
+        assert!(
+            back.relayed.is_empty(),
+            "Kent's names are never relayed to Kent"
+        );
     }
 
     fn source(id: &str, title: &str) -> ListingSource {
@@ -891,6 +1101,7 @@ mod tests {
             &kent,
             &policy,
             &[withheld, oversized],
+            &[],
             OffsetDateTime::now_utc(),
         );
         assert_eq!(view.services.len(), 2, "both services are still exported");

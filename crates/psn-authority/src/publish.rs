@@ -5,12 +5,14 @@
 
 use crate::store::{Snapshot, Store, StoreError};
 use axum::body::Bytes;
-use psn_core::config::{AuthorityInfo, GatewayEntry, GlobalConfig, CONFIG_FORMAT};
+use psn_core::config::{
+    AuthorityInfo, FederatedNetwork, GatewayEntry, GlobalConfig, CONFIG_FORMAT,
+};
 use psn_core::config_delta::{ConfigDelta, Detached};
 use psn_core::encoding::{b64url, sha256};
-use psn_core::names::NetworkId;
+use psn_core::names::{MemberId, NetworkId};
 use psn_pki::ConfigSigner;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -83,29 +85,89 @@ pub fn build_config(
 /// A partner's entries were checked to be in its own namespace when its view arrived; the
 /// lists stay sorted by id text in byte order, so deltas and gateways treat them like any other.
 fn with_partners(mut config: GlobalConfig, partners: &[crate::store::Received]) -> GlobalConfig {
-    use psn_core::config::FederatedNetwork;
     if partners.is_empty() {
         return config;
     }
+    let trusted = trusted_networks(&config.network, partners);
     for partner in partners {
         let view = &partner.view;
-        config.members.extend(view.members.iter().cloned());
-        config.subsystems.extend(view.subsystems.iter().cloned());
-        config.gateways.extend(view.gateways.iter().cloned());
-        config.services.extend(view.services.iter().cloned());
-        config.federation.push(FederatedNetwork {
-            network: partner.network.clone(),
-            ca_certificate: partner.ca_certificate.clone(),
-            version: view.version,
-            expires_at: view.expires_at,
-            revoked_serials: view.revoked_serials.clone(),
-        });
+        // Each network's names come from the one view trusted for it, so two views of the same
+        // network can never mix.
+        let from_here = |member: &MemberId| {
+            trusted
+                .get(member.network())
+                .is_some_and(|(source, _)| source == &partner.network)
+        };
+        config
+            .members
+            .extend(view.members.iter().filter(|m| from_here(&m.id)).cloned());
+        config.subsystems.extend(
+            view.subsystems
+                .iter()
+                .filter(|s| from_here(s.member()))
+                .cloned(),
+        );
+        config.gateways.extend(
+            view.gateways
+                .iter()
+                .filter(|g| from_here(g.id.member()))
+                .cloned(),
+        );
+        config.services.extend(
+            view.services
+                .iter()
+                .filter(|s| from_here(s.id.member()))
+                .cloned(),
+        );
     }
+    config.federation = trusted.into_values().map(|(_, entry)| entry).collect();
     sort_by_text(&mut config.members, |m| m.id.to_string());
     sort_by_text(&mut config.subsystems, ToString::to_string);
     sort_by_text(&mut config.gateways, |g| g.id.to_string());
     sort_by_text(&mut config.services, |s| s.id.to_string());
     config
+}
+
+/// For each other network whose names this configuration carries: the partner whose view is
+/// trusted for it, and the entry saying whose CA vouches for those names. A partner speaks for
+/// itself; a network it relays is taken from it only when that network is not a partner too,
+/// from the relay holding its newest version, and never this network's own. A relayed
+/// network's names are trusted no longer than the relaying view.
+fn trusted_networks(
+    own: &NetworkId,
+    partners: &[crate::store::Received],
+) -> BTreeMap<NetworkId, (NetworkId, FederatedNetwork)> {
+    let mut trusted: BTreeMap<NetworkId, (NetworkId, FederatedNetwork)> = partners
+        .iter()
+        .map(|p| {
+            let entry = FederatedNetwork {
+                network: p.network.clone(),
+                ca_certificate: p.ca_certificate.clone(),
+                version: p.view.version,
+                expires_at: p.view.expires_at,
+                revoked_serials: p.view.revoked_serials.clone(),
+                via: None,
+            };
+            (p.network.clone(), (p.network.clone(), entry))
+        })
+        .collect();
+    for partner in partners {
+        for relayed in partner.view.relayed.iter().filter(|r| &r.network != own) {
+            let newer = match trusted.get(&relayed.network) {
+                None => true,
+                Some((_, held)) => held.via.is_some() && held.version < relayed.version,
+            };
+            if newer {
+                let entry = FederatedNetwork {
+                    expires_at: relayed.expires_at.min(partner.view.expires_at),
+                    via: Some(partner.network.clone()),
+                    ..relayed.clone()
+                };
+                trusted.insert(relayed.network.clone(), (partner.network.clone(), entry));
+            }
+        }
+    }
+    trusted
 }
 
 /// Sorts by id text in byte order, dropping repeats (a partner never repeats this network's
@@ -433,5 +495,118 @@ mod tests {
         let history = history_through(&[1, 2, MIN_DELTA_BUDGET + 10]);
         assert!(history.since(1).is_none(), "over the budget");
         assert!(history.since(2).is_none());
+    }
+
+    fn member(id: &str) -> MemberEntry {
+        MemberEntry {
+            id: id.parse().expect("member"),
+            name: id.into(),
+            status: MemberStatus::Active,
+            sector: None,
+            region: None,
+        }
+    }
+
+    /// `partner`'s view of its own `members`, relaying `relayed` as (network, version).
+    fn received(
+        partner: &str,
+        version: u64,
+        members: &[&str],
+        relayed: &[(&str, u64)],
+    ) -> crate::store::Received {
+        let issued_at = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+        crate::store::Received {
+            network: partner.parse().expect("network"),
+            ca_certificate: format!("{partner} CA"),
+            view: psn_core::federation::View {
+                format: psn_core::federation::VIEW_FORMAT.into(),
+                network: partner.parse().expect("network"),
+                audience: "GB".parse().expect("network"),
+                version,
+                issued_at,
+                expires_at: issued_at + time::Duration::days(version as i64),
+                members: members.iter().map(|m| member(m)).collect(),
+                subsystems: vec![],
+                gateways: vec![],
+                services: vec![],
+                revoked_serials: vec![],
+                listings: vec![],
+                reexport: false,
+                relayed: relayed
+                    .iter()
+                    .map(|(network, version)| FederatedNetwork {
+                        network: network.parse().expect("network"),
+                        ca_certificate: format!("{network} CA via {partner}"),
+                        version: *version,
+                        expires_at: issued_at + time::Duration::days(30),
+                        revoked_serials: vec![],
+                        via: None,
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    #[test]
+    fn each_network_is_trusted_from_one_view_a_partner_before_any_relay() {
+        let partners = [
+            // Kent is a partner, and also relayed by both hubs: Kent's own word is taken.
+            received("GB-KENT", 4, &["GB-KENT/LA/E10000016"], &[]),
+            // Both hubs relay Yorkshire; the newer version wins. Hub A also relays GB itself,
+            // which this network never takes from anyone.
+            received(
+                "GB-HUBA",
+                2,
+                &[
+                    "GB-KENT/LA/E06000035",
+                    "GB-YORKS/LA/E08000001",
+                    "GB/LA/E10000014",
+                ],
+                &[("GB-KENT", 9), ("GB-YORKS", 3), ("GB", 9)],
+            ),
+            received(
+                "GB-HUBB",
+                3,
+                &["GB-YORKS/LA/E08000016"],
+                &[("GB-KENT", 9), ("GB-YORKS", 7)],
+            ),
+        ];
+        let merged = with_partners((*config(1, 1)).clone(), &partners);
+        let trusted: Vec<(String, u64, Option<String>)> = merged
+            .federation
+            .iter()
+            .map(|f| {
+                (
+                    f.network.to_string(),
+                    f.version,
+                    f.via.as_ref().map(ToString::to_string),
+                )
+            })
+            .collect();
+        assert_eq!(
+            trusted,
+            [
+                ("GB-HUBA".to_owned(), 2, None),
+                ("GB-HUBB".to_owned(), 3, None),
+                ("GB-KENT".to_owned(), 4, None),
+                ("GB-YORKS".to_owned(), 7, Some("GB-HUBB".to_owned())),
+            ]
+        );
+        let yorks = &merged.federation[3];
+        assert_eq!(yorks.ca_certificate, "GB-YORKS CA via GB-HUBB");
+        assert_eq!(
+            yorks.expires_at, partners[2].view.expires_at,
+            "a relayed network is trusted no longer than the view relaying it"
+        );
+        let members: Vec<String> = merged.members.iter().map(|m| m.id.to_string()).collect();
+        assert_eq!(
+            members,
+            [
+                "GB-KENT/LA/E10000016",
+                "GB-YORKS/LA/E08000016",
+                "GB/LA/M00000"
+            ],
+            "names come only from the view trusted for their network"
+        );
     }
 }

@@ -210,22 +210,27 @@ impl Catalogue {
         if stale.is_empty() {
             return Ok(());
         }
+        // A view may relay another network's listings, so what any live view still carries is
+        // kept, and every other partner listing goes.
         let mut indexed = HashMap::new();
         let mut upserts = Vec::new();
-        for network in stale.iter().filter(|n| live.contains_key(*n)) {
+        let mut kept = BTreeSet::new();
+        for network in live.keys() {
             if let Some(view) = a.store.held_view(network).await? {
-                indexed.insert(network.clone(), view.version);
-                upserts.extend(view.listings.iter().map(|l| partner_listing(a, l)));
+                kept.extend(view.listings.iter().map(|l| l.service.to_string()));
+                if stale.contains(network) {
+                    indexed.insert(network.clone(), view.version);
+                    upserts.extend(view.listings.iter().map(|l| partner_listing(a, l)));
+                }
             }
         }
         let gone: Vec<String> = {
             let shelf = self.shelf.read().unwrap_or_else(PoisonError::into_inner);
-            let kept: BTreeSet<&str> = upserts.iter().map(|l| l.service.as_str()).collect();
             shelf
                 .listings
                 .values()
-                .filter(|l| stale.iter().any(|n| n.as_ref() == l.network()))
-                .filter(|l| !kept.contains(l.service.as_str()))
+                .filter(|l| l.network() != a.network.as_ref())
+                .filter(|l| !kept.contains(&l.service))
                 .map(|l| l.service.clone())
                 .collect()
         };

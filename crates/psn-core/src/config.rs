@@ -117,6 +117,10 @@ pub struct FederatedNetwork {
     /// Serial numbers its authority revoked; they apply to its gateways' certificates only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revoked_serials: Vec<String>,
+    /// The partner whose view relayed this network's names, when it is not a partner of this
+    /// network itself (region → national → region): that partner vouched for the CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<NetworkId>,
 }
 
 impl FederatedNetwork {

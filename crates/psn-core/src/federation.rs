@@ -120,7 +120,20 @@ pub struct View {
     /// from views written before listings were exported, hence the default).
     #[serde(default)]
     pub listings: Vec<ListingSummary>,
+    /// Whether the exporting network lets the reader relay what this view exports to the
+    /// reader's own partners (region → national → region).
+    #[serde(default)]
+    pub reexport: bool,
+    /// Other networks whose names this view relays, each with what the reader's gateways need
+    /// to trust them (CA, version, expiry, revoked serials). Only the exporting network's own
+    /// partners that allowed re-export appear here, never a network relayed to it: a name
+    /// travels at most one hop further than its own network's partners.
+    #[serde(default)]
+    pub relayed: Vec<crate::config::FederatedNetwork>,
 }
+
+/// Most networks one view may relay.
+pub const MAX_RELAYED_NETWORKS: usize = 32;
 
 /// Longest listing title a view carries, in characters (the catalogue's own limit).
 pub const MAX_LISTING_TITLE: usize = 512;
@@ -255,9 +268,15 @@ pub enum ViewError {
         /// What the view says.
         found: String,
     },
-    /// Names an entry outside the exporting network, which no network may speak for.
-    #[error("the view names {0}, which is not in the exporting network")]
+    /// Names an entry outside the exporting network and the networks it relays.
+    #[error(
+        "the view names {0}, which is neither in the exporting network nor a network it relays"
+    )]
     Foreign(String),
+    /// Relays a network it may not: the exporting or the reading network itself, one relayed
+    /// twice or one that was itself relayed, or too many.
+    #[error("the view may not relay {0}")]
+    Relay(String),
     /// Older than one already accepted.
     #[error("the view is version {found}, older than version {held} already accepted")]
     Rollback {
@@ -305,7 +324,10 @@ impl View {
                 found: format!("{} → {}", self.network, self.audience),
             });
         }
-        let own = |member: &MemberId| member.network() == from;
+        self.check_relayed(from, to)?;
+        let own = |member: &MemberId| {
+            member.network() == from || self.relayed.iter().any(|r| &r.network == member.network())
+        };
         let foreign = self
             .members
             .iter()
@@ -367,8 +389,33 @@ impl View {
 }
 
 impl View {
+    /// The relayed networks are few, each once, none the exporting or reading network, none
+    /// relayed to the exporter in turn.
+    fn check_relayed(&self, from: &NetworkId, to: &NetworkId) -> Result<(), ViewError> {
+        if self.relayed.len() > MAX_RELAYED_NETWORKS {
+            return Err(ViewError::Relay(format!(
+                "{} networks; at most {MAX_RELAYED_NETWORKS}",
+                self.relayed.len()
+            )));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for relayed in &self.relayed {
+            let network = &relayed.network;
+            if network == from || network == to || !seen.insert(network) {
+                return Err(ViewError::Relay(network.to_string()));
+            }
+            if let Some(via) = &relayed.via {
+                return Err(ViewError::Relay(format!(
+                    "{network}, which {via} relayed to it"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `other` exports exactly the same names (members with their status, subsystems,
-    /// gateways with their addresses, services, revoked serials) whatever its version and times:
+    /// gateways with their addresses, services, revoked serials, and the networks it relays
+    /// with their versions and expiry) whatever its own version and times:
     /// a partner publishes a new version for every change of its own, most of which change
     /// nothing it exports, and a reader republishes only for what does (otherwise two partners
     /// would republish each other's versions back and forth for ever).
@@ -378,6 +425,8 @@ impl View {
             && self.gateways == other.gateways
             && self.services == other.services
             && self.revoked_serials == other.revoked_serials
+            && self.reexport == other.reexport
+            && self.relayed == other.relayed
     }
 
     /// Whether more than half of the view's life has passed at `now`: a reader then takes a
@@ -464,7 +513,71 @@ mod tests {
             }],
             revoked_serials: vec![],
             listings: vec![listing("GB/GOV/D6/eligibility/fsm-check")],
+            reexport: false,
+            relayed: vec![],
         }
+    }
+
+    fn relayed(network: &str) -> crate::config::FederatedNetwork {
+        crate::config::FederatedNetwork {
+            network: network.parse().expect("network"),
+            ca_certificate: "CA".into(),
+            version: 3,
+            expires_at: OffsetDateTime::now_utc() + time::Duration::days(1),
+            revoked_serials: vec![],
+            via: None,
+        }
+    }
+
+    #[test]
+    fn a_view_names_only_its_own_network_and_the_networks_it_relays() {
+        let now = OffsetDateTime::now_utc();
+        let gb: NetworkId = "GB".parse().expect("network");
+        let hants: NetworkId = "GB-HANTS".parse().expect("network");
+        let mut relaying = view(now);
+        relaying.audience = hants.clone();
+        relaying.relayed.push(relayed("GB-KENT"));
+        relaying.members.push(member("GB-KENT/LA/E10000016"));
+        assert_eq!(relaying.check(&gb, &hants, None, now), Ok(()));
+        let mut unrelayed = relaying.clone();
+        unrelayed.members.push(member("GB-YORKS/LA/E08000016"));
+        assert_eq!(
+            unrelayed.check(&gb, &hants, None, now),
+            Err(ViewError::Foreign("GB-YORKS/LA/E08000016".into()))
+        );
+        type Spoil = fn(&mut View);
+        let refused: [(&str, Spoil); 5] = [
+            ("the reader's own network", |v| {
+                v.relayed.push(relayed("GB-HANTS"))
+            }),
+            ("the exporter itself", |v| v.relayed.push(relayed("GB"))),
+            ("a network twice", |v| v.relayed.push(relayed("GB-KENT"))),
+            ("a second hop", |v| {
+                let mut second = relayed("GB-YORKS");
+                second.via = Some("GB-NORTH".parse().expect("network"));
+                v.relayed.push(second)
+            }),
+            ("too many", |v| {
+                v.relayed = (0..=MAX_RELAYED_NETWORKS)
+                    .map(|i| relayed(&format!("GB-R{i}")))
+                    .collect()
+            }),
+        ];
+        for (what, spoil) in refused {
+            let mut bad = relaying.clone();
+            spoil(&mut bad);
+            assert!(
+                matches!(bad.check(&gb, &hants, None, now), Err(ViewError::Relay(_))),
+                "{what}: {:?}",
+                bad.check(&gb, &hants, None, now)
+            );
+        }
+        let mut changed = relaying.clone();
+        changed.relayed[0].revoked_serials.push("01".into());
+        assert!(
+            !relaying.same_names(&changed),
+            "a relayed revocation is a change"
+        );
     }
 
     fn listing(service: &str) -> ListingSummary {

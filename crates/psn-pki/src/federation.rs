@@ -104,7 +104,7 @@ fn checked_anchor(jws: &str, now: OffsetDateTime) -> Result<VerifiedAnchor, Fede
 }
 
 /// Verifies a view from network `from` addressed to `to` under `from`'s CA, with every check of
-/// [`View::check`].
+/// [`View::check`], and that each network it relays comes with a self-signed CA certificate.
 pub fn verify_view(
     jws: &str,
     ca_der: &[u8],
@@ -120,6 +120,11 @@ pub fn verify_view(
         serde_json::from_slice(&payload).map_err(|e| ConfigVerifyError::Payload(e.to_string()))?;
     within_signer(&signer, view.issued_at)?;
     view.check(from, to, held, now)?;
+    // A relayed CA reaches this network's gateways, which must be able to use it.
+    for relayed in &view.relayed {
+        ca_certificate(&relayed.ca_certificate)
+            .map_err(|e| ViewError::Relay(format!("{}: {e}", relayed.network)))?;
+    }
     Ok(view)
 }
 

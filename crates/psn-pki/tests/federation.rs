@@ -60,6 +60,8 @@ fn view_of(side: &Side, audience: &str, now: OffsetDateTime) -> View {
         services: vec![],
         revoked_serials: vec![],
         listings: vec![],
+        reexport: false,
+        relayed: vec![],
     }
 }
 
@@ -153,6 +155,50 @@ fn a_view_must_come_from_the_partner_and_be_addressed_here() {
         )
         .expect("sign");
     assert!(verify(&as_request, None).is_err());
+}
+
+#[test]
+fn a_relayed_network_must_come_with_a_usable_ca() {
+    let now = OffsetDateTime::now_utc();
+    let gb = side("GB");
+    let kent = side("GB-KENT");
+    let relayed = |ca_certificate: String| psn_core::config::FederatedNetwork {
+        network: kent.network.clone(),
+        ca_certificate,
+        version: 9,
+        expires_at: now + time::Duration::days(7),
+        revoked_serials: vec![],
+        via: None,
+    };
+    let verify = |ca_certificate: String| {
+        let mut view = view_of(&gb, "GB-HANTS", now);
+        view.relayed.push(relayed(ca_certificate));
+        let jws = gb.signer.sign_view(&view).expect("sign");
+        psn_pki::verify_view(
+            &jws,
+            gb.ca.certificate_der(),
+            &gb.network,
+            &net("GB-HANTS"),
+            None,
+            1 << 20,
+            now,
+        )
+    };
+    let view = verify(kent.ca.certificate_pem().to_owned()).expect("a relayed CA verifies");
+    assert_eq!(view.relayed[0].network, kent.network);
+    // Not a certificate, two certificates, and a leaf passed off as a CA: each would leave the
+    // reader's gateways unable to trust the relayed network, so the whole view is refused.
+    let leaf = kent.signer.certificate_pem().to_owned();
+    for bad in [
+        "not a certificate".to_owned(),
+        format!("{}{}", kent.ca.certificate_pem(), gb.ca.certificate_pem()),
+        leaf,
+    ] {
+        assert!(
+            matches!(verify(bad.clone()), Err(FederationError::View(_))),
+            "{bad}"
+        );
+    }
 }
 
 #[test]

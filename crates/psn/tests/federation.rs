@@ -5,17 +5,18 @@
 //! verify offline. Hostile anchors are refused at import, a member not exported is unknown to the
 //! partner, suspension and removal reach the other network's gateways, and a partner authority
 //! that stops leaves calls working on its last good configuration while its state degrades.
+//! A third network, `GB-HANTS`, reaches Kent through GB when Kent allows GB to re-export it.
 
 mod common;
 
-use common::{backend, free_port};
+use common::backend;
+use common::federation::{network, new_member, start_at, Network};
 use psn_api::{
-    AuthorityClient, ExportPolicy, FreshnessState, NewGrant, NewMember, NewSubsystem,
-    PartnerImport, ServiceListing, StatusChange, TokenRequest,
+    ExportPolicy, FreshnessState, NewGrant, NewMember, PartnerImport, ServiceListing, StatusChange,
 };
 use psn_authority::datadir::DataDir;
 use psn_core::names::{MemberId, NetworkId};
-use psn_gateway::{EnrolOptions, GatewayDir, RunningGateway};
+use psn_gateway::{GatewayDir, RunningGateway};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -24,127 +25,35 @@ const KENT: &str = "GB-KENT/LA/E10000016";
 const MEDWAY: &str = "GB-KENT/LA/E06000035";
 const SERVICE: &str = "GB/GOV/D6/eligibility/fsm-check";
 
-struct Network {
-    id: NetworkId,
-    authority: Option<psn_authority::Running>,
-    operator: AuthorityClient,
-    data: DataDir,
-}
-
-async fn network(tmp: &std::path::Path, id: &str) -> Network {
-    let data = DataDir::new(tmp.join(id));
-    let network: NetworkId = id.parse().expect("network");
-    let report = psn_authority::init(&data, network.clone(), None)
-        .await
-        .expect("init");
-    let mut settings = data.load_settings().expect("settings");
-    settings.federation.poll_wait = Duration::from_secs(2);
-    settings.federation.missed_polls = 1;
-    std::fs::write(data.settings(), toml::to_string(&settings).expect("toml")).expect("settings");
-    let authority = start(&data).await;
-    let ca = authority.authority.ca.certificate_der().to_vec();
-    let operator =
-        AuthorityClient::operator(&authority.url, &ca, &report.operator_token).expect("client");
-    Network {
-        id: network,
-        authority: Some(authority),
-        operator,
-        data,
-    }
-}
-
-async fn start(data: &DataDir) -> psn_authority::Running {
-    start_at(data, "127.0.0.1:0".parse().expect("addr")).await
-}
-
-async fn start_at(data: &DataDir, listen: SocketAddr) -> psn_authority::Running {
-    psn_authority::start(
-        data,
-        psn_authority::ServeOptions {
-            listen,
-            public_url: None,
+/// Publishes `service` (titled `title`, answered by `backend`) on the gateway in `dir` and
+/// grants it to `grantee`, a subsystem of any network.
+async fn provide(dir: &GatewayDir, service: &str, title: &str, backend: &str, grantee: &str) {
+    psn_gateway::admin::add_service(
+        dir,
+        ServiceListing {
+            id: service.parse().expect("service"),
+            title: title.into(),
+            description: String::new(),
+            processes: vec!["lgsl:4".into()],
+            details: Default::default(),
+        },
+        backend.to_owned(),
+        None,
+        None,
+    )
+    .await
+    .expect("publish service");
+    psn_gateway::admin::grant(
+        dir,
+        NewGrant {
+            service: service.parse().expect("service"),
+            grantee: grantee.parse().expect("grantee"),
+            method: None,
+            path: None,
         },
     )
     .await
-    .expect("start authority")
-}
-
-impl Network {
-    fn running(&self) -> &psn_authority::Running {
-        self.authority.as_ref().expect("authority running")
-    }
-
-    /// Adds a member with one subsystem and enrols its gateway (not started).
-    async fn member(
-        &self,
-        tmp: &std::path::Path,
-        id: &str,
-        name: &str,
-        subsystem: &str,
-        locks: &mut Vec<std::fs::File>,
-    ) -> (GatewayDir, SocketAddr) {
-        let member: MemberId = id.parse().expect("member");
-        self.operator
-            .add_member(&NewMember {
-                id: member.clone(),
-                name: name.into(),
-                sector: None,
-                region: None,
-            })
-            .await
-            .expect("add member");
-        self.operator
-            .add_subsystem(
-                &member,
-                &NewSubsystem {
-                    code: subsystem.parse().expect("code"),
-                },
-            )
-            .await
-            .expect("subsystem");
-        let token = self
-            .operator
-            .create_token(&TokenRequest {
-                member,
-                gateway: "gw1".parse().expect("gw"),
-                ttl_seconds: None,
-            })
-            .await
-            .expect("token");
-        let ((internal, a), (external, b)) = (free_port(), free_port());
-        locks.extend([a, b]);
-        let dir = GatewayDir::new(tmp.join(id.replace('/', "-")));
-        psn_gateway::enrol(
-            &dir,
-            EnrolOptions {
-                token: token.token,
-                address: Some(format!("127.0.0.1:{external}")),
-            },
-        )
-        .await
-        .expect("enrol");
-        let mut settings = dir.load_settings().expect("settings");
-        settings.internal_listen = SocketAddr::from(([127, 0, 0, 1], internal));
-        settings.external_listen = SocketAddr::from(([127, 0, 0, 1], external));
-        dir.save_settings(&settings).expect("save");
-        (dir, settings.internal_listen)
-    }
-
-    /// Waits until this network's published configuration satisfies `done`.
-    async fn published(&self, what: &str, done: impl Fn(&psn_core::config::GlobalConfig) -> bool) {
-        let publisher = &self.running().authority.publisher;
-        let mut versions = publisher.subscribe();
-        tokio::time::timeout(Duration::from_secs(20), async {
-            loop {
-                if publisher.latest_config().is_some_and(|c| done(&c)) {
-                    return;
-                }
-                versions.changed().await.expect("publisher alive");
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("{}: {what} within 20 s", self.id));
-    }
+    .expect("grant");
 }
 
 /// Waits until a running gateway's configuration satisfies `done`.
@@ -171,8 +80,12 @@ fn lists_member(config: &psn_core::config::GlobalConfig, id: &str) -> bool {
 }
 
 async fn call(internal: SocketAddr, client: &str) -> reqwest::Response {
+    call_service(internal, SERVICE, client).await
+}
+
+async fn call_service(internal: SocketAddr, service: &str, client: &str) -> reqwest::Response {
     common::client()
-        .get(format!("http://{internal}/r1/{SERVICE}/echo"))
+        .get(format!("http://{internal}/r1/{service}/echo"))
         .header("PSN-Client", client)
         .send()
         .await
@@ -189,6 +102,24 @@ async fn psn(args: Vec<String>) -> std::process::Output {
     })
     .await
     .expect("psn ran")
+}
+
+/// `psn audit verify` passes on each gateway's log, offline.
+async fn audit_logs_verify(dirs: &[&GatewayDir]) {
+    for dir in dirs {
+        let out = psn(vec![
+            "audit".into(),
+            "verify".into(),
+            dir.root().display().to_string(),
+        ])
+        .await;
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// Moves the expiry `data`'s authority holds for `partner`'s configuration an hour into the
@@ -255,43 +186,23 @@ async fn two_networks_call_each_other_as_if_local_and_keep_every_guarantee() {
     let (dfe_dir, _) = gb
         .member(
             tmp.path(),
-            DFE,
-            "Department for Education",
+            new_member(DFE, "Department for Education"),
             "eligibility",
             &mut locks,
         )
         .await;
-    psn_gateway::admin::add_service(
+    provide(
         &dfe_dir,
-        ServiceListing {
-            id: SERVICE.parse().expect("service"),
-            title: "FSM check".into(),
-            description: String::new(),
-            processes: vec!["lgsl:4".into()],
-            details: Default::default(),
-        },
-        backend,
-        None,
-        None,
+        SERVICE,
+        "FSM check",
+        &backend,
+        &format!("{KENT}/revenues"),
     )
-    .await
-    .expect("publish service");
-    psn_gateway::admin::grant(
-        &dfe_dir,
-        NewGrant {
-            service: SERVICE.parse().expect("service"),
-            grantee: format!("{KENT}/revenues").parse().expect("grantee"),
-            method: None,
-            path: None,
-        },
-    )
-    .await
-    .expect("grant to a federated subsystem");
+    .await;
     let (kent_dir, kent_internal) = kent
         .member(
             tmp.path(),
-            KENT,
-            "Kent County Council",
+            new_member(KENT, "Kent County Council"),
             "revenues",
             &mut locks,
         )
@@ -360,7 +271,7 @@ async fn two_networks_call_each_other_as_if_local_and_keep_every_guarantee() {
                     ..Default::default()
                 },
             ),
-            "not of network GB",
+            "neither of network GB",
         ),
     ] {
         let refused = gb
@@ -471,20 +382,7 @@ async fn two_networks_call_each_other_as_if_local_and_keep_every_guarantee() {
     // configuration history kept with each log.
     kent_gw.stop().await;
     dfe.stop().await;
-    for dir in [&kent_dir, &dfe_dir] {
-        let out = psn(vec![
-            "audit".into(),
-            "verify".into(),
-            dir.root().display().to_string(),
-        ])
-        .await;
-        assert!(
-            out.status.success(),
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    audit_logs_verify(&[&kent_dir, &dfe_dir]).await;
     // Stopping delivered each gateway's aggregates to its own authority: both file the
     // cross-network exchange under its real names, so both can report on it.
     let exchange = |side: &str| (side.to_owned(), SERVICE.to_owned(), client.clone());
@@ -614,8 +512,240 @@ async fn two_networks_call_each_other_as_if_local_and_keep_every_guarantee() {
     kent_gw.stop().await;
     dfe.stop().await;
     for net in [gb, kent] {
-        if let Some(a) = net.authority {
-            a.stop().await;
-        }
+        net.stop().await;
+    }
+}
+
+const HAMPSHIRE: &str = "GB-HANTS/LA/E10000014";
+const CLAIMS: &str = "GB-KENT/LA/E10000016/revenues/claims";
+
+/// The `(anchor, fingerprint)` import of `from`'s anchor with `policy`.
+async fn import_of(from: &Network, policy: ExportPolicy) -> PartnerImport {
+    let issued = from.operator.federation_anchor(30).await.expect("anchor");
+    PartnerImport {
+        anchor: issued.anchor,
+        fingerprint: issued.fingerprint,
+        policy,
+    }
+}
+
+/// The services `network`'s catalogue lists for `GB-KENT`.
+async fn kent_listings(network: &Network) -> Vec<String> {
+    let request =
+        psn_api::SearchRequest::from_pairs([("network", "GB-KENT")]).expect("search request");
+    let found = network.operator.search(&request).await.expect("search");
+    found
+        .hits
+        .iter()
+        .map(|h| h.card.service.to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_region_reaches_another_region_through_the_national_network_only_as_allowed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut locks = Vec::new();
+    let gb = network(tmp.path(), "GB").await;
+    let kent = network(tmp.path(), "GB-KENT").await;
+    let hants = network(tmp.path(), "GB-HANTS").await;
+    let (backend, _) = backend().await;
+    let (kent_dir, _) = kent
+        .member(
+            tmp.path(),
+            new_member(KENT, "Kent County Council"),
+            "revenues",
+            &mut locks,
+        )
+        .await;
+    provide(
+        &kent_dir,
+        CLAIMS,
+        "Council tax claims",
+        &backend,
+        &format!("{HAMPSHIRE}/hr"),
+    )
+    .await;
+    let (hants_dir, hants_internal) = hants
+        .member(
+            tmp.path(),
+            new_member(HAMPSHIRE, "Hampshire County Council"),
+            "hr",
+            &mut locks,
+        )
+        .await;
+
+    // Each region federates with GB only, lets GB re-export its council, and GB relays each
+    // council to the other region by name.
+    let kent_member: MemberId = KENT.parse().expect("member");
+    let hants_member: MemberId = HAMPSHIRE.parse().expect("member");
+    let allows_reexport =
+        |member: &MemberId, services: Vec<psn_core::names::ServiceId>| ExportPolicy {
+            members: vec![member.clone()],
+            services,
+            reexport: true,
+            ..Default::default()
+        };
+    kent.operator
+        .import_partner(
+            &import_of(
+                &gb,
+                allows_reexport(&kent_member, vec![CLAIMS.parse().expect("s")]),
+            )
+            .await,
+        )
+        .await
+        .expect("GB-KENT imports GB");
+    hants
+        .operator
+        .import_partner(&import_of(&gb, allows_reexport(&hants_member, vec![])).await)
+        .await
+        .expect("GB-HANTS imports GB");
+    gb.operator
+        .import_partner(&import_of(&kent, ExportPolicy::default()).await)
+        .await
+        .expect("GB imports GB-KENT");
+    // GB cannot relay a network's names back to it, nor names of a network it does not know.
+    let own_back = gb
+        .operator
+        .import_partner(
+            &import_of(
+                &hants,
+                ExportPolicy {
+                    members: vec![hants_member.clone()],
+                    ..Default::default()
+                },
+            )
+            .await,
+        )
+        .await
+        .expect_err("relaying Hampshire to itself");
+    assert!(
+        own_back.to_string().contains("neither of network GB"),
+        "{own_back}"
+    );
+    gb.operator
+        .import_partner(
+            &import_of(
+                &hants,
+                ExportPolicy {
+                    members: vec![kent_member.clone()],
+                    services: vec![CLAIMS.parse().expect("service")],
+                    ..Default::default()
+                },
+            )
+            .await,
+        )
+        .await
+        .expect("GB imports GB-HANTS, relaying Kent's service");
+    let unknown = gb
+        .operator
+        .set_export_policy(
+            &kent.id,
+            &ExportPolicy {
+                members: vec!["GB-YORKS/LA/E08000016".parse().expect("member")],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("a network GB does not federate with");
+    assert!(unknown.to_string().contains("GB-YORKS"), "{unknown}");
+    gb.operator
+        .set_export_policy(
+            &kent.id,
+            &ExportPolicy {
+                members: vec![hants_member.clone()],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("GB relays Hampshire to Kent");
+
+    let relayed_from_gb = |c: &psn_core::config::GlobalConfig, network: &str| {
+        c.federation.iter().any(|f| {
+            f.network.as_ref() == network && f.via.as_ref().map(|v| v.as_ref()) == Some("GB")
+        })
+    };
+    hants
+        .published("trusts Kent's council on GB's word", |c| {
+            lists_member(c, KENT)
+                && c.services.iter().any(|s| s.id.to_string() == CLAIMS)
+                && relayed_from_gb(c, "GB-KENT")
+        })
+        .await;
+    kent.published("trusts Hampshire on GB's word", |c| {
+        lists_member(c, HAMPSHIRE) && relayed_from_gb(c, "GB-HANTS")
+    })
+    .await;
+    let seen_by_hants = hants.operator.partner_view(&gb.id).await.expect("partner");
+    let relays: Vec<String> = seen_by_hants
+        .relays
+        .iter()
+        .map(|r| r.network.to_string())
+        .collect();
+    assert_eq!(relays, ["GB-KENT"], "{seen_by_hants:?}");
+    assert_eq!(seen_by_hants.relays[0].received.services, 1);
+    assert_eq!(
+        kent_listings(&hants).await,
+        [CLAIMS],
+        "Hampshire's catalogue finds Kent's service, tagged with Kent's network"
+    );
+
+    // Hampshire's gateway calls Kent's over mutual TLS checked against Kent's CA, which only
+    // GB vouched for to Hampshire's network; both audit logs verify offline.
+    for dir in [&kent_dir, &hants_dir] {
+        psn_gateway::sync_config(dir, None).await.expect("sync");
+    }
+    let kent_gw = psn_gateway::start(&kent_dir).await.expect("Kent gateway");
+    let hants_gw = psn_gateway::start(&hants_dir)
+        .await
+        .expect("Hampshire gateway");
+    let client = format!("{HAMPSHIRE}/hr");
+    let answer = call_service(hants_internal, CLAIMS, &client).await;
+    assert_eq!(answer.status(), 200, "{:?}", answer.text().await);
+    kent_gw.stop().await;
+    hants_gw.stop().await;
+    audit_logs_verify(&[&kent_dir, &hants_dir]).await;
+
+    // Kent withdraws GB's right to re-export it: Kent leaves Hampshire's network, and
+    // Hampshire's gateway no longer reaches it, though GB still knows Kent.
+    let hants_gw = psn_gateway::start(&hants_dir)
+        .await
+        .expect("Hampshire gateway");
+    kent.operator
+        .set_export_policy(
+            &gb.id,
+            &ExportPolicy {
+                members: vec![kent_member.clone()],
+                services: vec![CLAIMS.parse().expect("service")],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("Kent withdraws re-export");
+    gateway_holds(&hants_gw, "forgets Kent", |c| {
+        !lists_member(c, KENT) && c.federation.iter().all(|f| f.network.as_ref() != "GB-KENT")
+    })
+    .await;
+    let answer = call_service(hants_internal, CLAIMS, &client).await;
+    assert_ne!(
+        answer.status(),
+        200,
+        "nothing crosses once re-export is withdrawn"
+    );
+    let gb_config = gb
+        .running()
+        .authority
+        .publisher
+        .latest_config()
+        .expect("config");
+    assert!(
+        lists_member(&gb_config, KENT),
+        "GB itself still trusts Kent"
+    );
+    assert!(kent_listings(&hants).await.is_empty(), "nor is it listed");
+
+    hants_gw.stop().await;
+    for net in [gb, kent, hants] {
+        net.stop().await;
     }
 }

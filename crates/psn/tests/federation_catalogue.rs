@@ -8,17 +8,14 @@
 
 mod common;
 
-use common::{backend, free_port};
+use common::backend;
+use common::federation::{network, new_member, Network};
 use psn_api::{
-    AuthorityClient, ExportPolicy, ListingDetails, NewMember, NewSubsystem, PartnerImport,
-    SearchRequest, SearchResults, ServiceListing, TokenRequest,
+    ExportPolicy, ListingDetails, NewMember, PartnerImport, SearchRequest, SearchResults,
+    ServiceListing,
 };
-use psn_authority::datadir::DataDir;
 use psn_core::federation::MAX_LISTING_TITLE;
-use psn_core::names::{MemberId, NetworkId};
-use psn_gateway::{EnrolOptions, GatewayDir};
-use std::net::SocketAddr;
-use std::time::Duration;
+use psn_gateway::GatewayDir;
 
 const DFE: &str = "GB/GOV/D6";
 const KENT: &str = "GB-KENT/LA/E10000016";
@@ -26,118 +23,17 @@ const EXPORTED: &str = "GB/GOV/D6/eligibility/fsm-check";
 const HIDDEN: &str = "GB/GOV/D6/eligibility/pupil-premium";
 const KENT_SERVICE: &str = "GB-KENT/LA/E10000016/revenues/council-tax";
 
-struct Network {
-    id: NetworkId,
-    authority: psn_authority::Running,
-    operator: AuthorityClient,
-    _data: DataDir,
+/// The catalogue's view of a network: what its operator finds.
+async fn search(network: &Network, pairs: &[(&str, &str)]) -> SearchResults {
+    let request = SearchRequest::from_pairs(pairs.iter().copied()).expect("request");
+    network.operator.search(&request).await.expect("search")
 }
 
-async fn network(tmp: &std::path::Path, id: &str) -> Network {
-    let data = DataDir::new(tmp.join(id));
-    let network: NetworkId = id.parse().expect("network");
-    let report = psn_authority::init(&data, network.clone(), None)
-        .await
-        .expect("init");
-    let mut settings = data.load_settings().expect("settings");
-    settings.federation.poll_wait = Duration::from_secs(2);
-    std::fs::write(data.settings(), toml::to_string(&settings).expect("toml")).expect("settings");
-    let authority = psn_authority::start(
-        &data,
-        psn_authority::ServeOptions {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            public_url: None,
-        },
-    )
-    .await
-    .expect("start authority");
-    let ca = authority.authority.ca.certificate_der().to_vec();
-    let operator =
-        AuthorityClient::operator(&authority.url, &ca, &report.operator_token).expect("client");
-    Network {
-        id: network,
-        authority,
-        operator,
-        _data: data,
-    }
-}
-
-impl Network {
-    /// Adds a member with one subsystem and enrols its gateway (not started), for publishing.
-    async fn member(
-        &self,
-        tmp: &std::path::Path,
-        id: &str,
-        name: &str,
-        subsystem: &str,
-        locks: &mut Vec<std::fs::File>,
-    ) -> GatewayDir {
-        let member: MemberId = id.parse().expect("member");
-        self.operator
-            .add_member(&NewMember {
-                id: member.clone(),
-                name: name.into(),
-                sector: Some("central-government".into()),
-                region: None,
-            })
-            .await
-            .expect("add member");
-        self.operator
-            .add_subsystem(
-                &member,
-                &NewSubsystem {
-                    code: subsystem.parse().expect("code"),
-                },
-            )
-            .await
-            .expect("subsystem");
-        let token = self
-            .operator
-            .create_token(&TokenRequest {
-                member,
-                gateway: "gw1".parse().expect("gw"),
-                ttl_seconds: None,
-            })
-            .await
-            .expect("token");
-        let ((internal, a), (external, b)) = (free_port(), free_port());
-        locks.extend([a, b]);
-        let dir = GatewayDir::new(tmp.join(id.replace('/', "-")));
-        psn_gateway::enrol(
-            &dir,
-            EnrolOptions {
-                token: token.token,
-                address: Some(format!("127.0.0.1:{external}")),
-            },
-        )
-        .await
-        .expect("enrol");
-        let mut settings = dir.load_settings().expect("settings");
-        settings.internal_listen = SocketAddr::from(([127, 0, 0, 1], internal));
-        settings.external_listen = SocketAddr::from(([127, 0, 0, 1], external));
-        dir.save_settings(&settings).expect("save");
-        dir
-    }
-
-    /// Waits until this network's published configuration satisfies `done`.
-    async fn published(&self, what: &str, done: impl Fn(&psn_core::config::GlobalConfig) -> bool) {
-        let publisher = &self.authority.authority.publisher;
-        let mut versions = publisher.subscribe();
-        tokio::time::timeout(Duration::from_secs(20), async {
-            loop {
-                if publisher.latest_config().is_some_and(|c| done(&c)) {
-                    return;
-                }
-                versions.changed().await.expect("publisher alive");
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("{}: {what} within 20 s", self.id));
-    }
-
-    async fn search(&self, pairs: &[(&str, &str)]) -> SearchResults {
-        let request = SearchRequest::from_pairs(pairs.iter().copied()).expect("request");
-        self.operator.search(&request).await.expect("search")
+/// A member of the central-government sector (the sector travels with its listings).
+fn central(id: &str, name: &str) -> NewMember {
+    NewMember {
+        sector: Some("central-government".into()),
+        ..new_member(id, name)
     }
 }
 
@@ -200,11 +96,10 @@ async fn a_partners_exported_listings_are_searchable_tagged_with_their_network()
     let kent = network(tmp.path(), "GB-KENT").await;
     let (backend, _) = backend().await;
 
-    let dfe = gb
+    let (dfe, _) = gb
         .member(
             tmp.path(),
-            DFE,
-            "Department for Education",
+            central(DFE, "Department for Education"),
             "eligibility",
             &mut locks,
         )
@@ -225,11 +120,10 @@ async fn a_partners_exported_listings_are_searchable_tagged_with_their_network()
         "Whether a school receives pupil premium for a child.",
     )
     .await;
-    let kent_council = kent
+    let (kent_council, _) = kent
         .member(
             tmp.path(),
-            KENT,
-            "Kent County Council",
+            central(KENT, "Kent County Council"),
             "revenues",
             &mut locks,
         )
@@ -279,7 +173,7 @@ async fn a_partners_exported_listings_are_searchable_tagged_with_their_network()
     .await;
 
     // Kent's catalogue finds the exported listing, tagged with its network and unmeasured.
-    let found = kent.search(&[("q", "school meals")]).await;
+    let found = search(&kent, &[("q", "school meals")]).await;
     let hit = found
         .hits
         .iter()
@@ -291,25 +185,25 @@ async fn a_partners_exported_listings_are_searchable_tagged_with_their_network()
     assert_eq!(hit.card.lifecycle, "live");
     assert_eq!(hit.card.measured, psn_api::MeasuredSummary::default());
     assert!(
-        !services(&kent.search(&[("q", "pupil premium")]).await).contains(&HIDDEN.to_owned()),
+        !services(&search(&kent, &[("q", "pupil premium")]).await).contains(&HIDDEN.to_owned()),
         "a service not exported is not found"
     );
 
     // The network facet counts both networks and filters to one.
-    let everything = kent.search(&[]).await;
+    let everything = search(&kent, &[]).await;
     assert_eq!(services(&everything), [KENT_SERVICE, EXPORTED]);
     assert_eq!(
         network_counts(&everything),
         [("GB".to_owned(), 1), ("GB-KENT".to_owned(), 1)]
     );
-    let partner_only = kent.search(&[("network", "GB")]).await;
+    let partner_only = search(&kent, &[("network", "GB")]).await;
     assert_eq!(services(&partner_only), [EXPORTED]);
-    let own_only = kent.search(&[("network", "GB-KENT")]).await;
+    let own_only = search(&kent, &[("network", "GB-KENT")]).await;
     assert_eq!(services(&own_only), [KENT_SERVICE]);
     assert_eq!(own_only.hits[0].card.network.to_string(), "GB-KENT");
     // GB's own catalogue is unchanged by the federation: Kent exports nothing to it.
     assert_eq!(
-        services(&gb.search(&[]).await),
+        services(&search(&gb, &[]).await),
         [EXPORTED, HIDDEN],
         "Kent exported nothing, so GB's catalogue holds only its own"
     );
@@ -331,7 +225,7 @@ async fn a_partners_exported_listings_are_searchable_tagged_with_their_network()
     // with an oversized title. Both are refused by the check Kent's follower applies, and
     // Kent's catalogue is unchanged.
     let held = kent
-        .authority
+        .running()
         .authority
         .store
         .held_view(&gb.id)
@@ -343,8 +237,8 @@ async fn a_partners_exported_listings_are_searchable_tagged_with_their_network()
         1,
         "the view carries the exported listing"
     );
-    let signer = gb.authority.authority.publisher.signer();
-    let gb_ca = gb.authority.authority.ca.certificate_der().to_vec();
+    let signer = gb.running().authority.publisher.signer();
+    let gb_ca = gb.running().authority.ca.certificate_der().to_vec();
     let mut unexported = held.clone();
     unexported.version += 100;
     let mut smuggled = held.listings[0].clone();
@@ -370,7 +264,10 @@ async fn a_partners_exported_listings_are_searchable_tagged_with_their_network()
         .expect_err("refused");
         assert!(refused.to_string().contains(why), "{why}: {refused}");
     }
-    assert_eq!(services(&kent.search(&[]).await), [KENT_SERVICE, EXPORTED]);
+    assert_eq!(
+        services(&search(&kent, &[]).await),
+        [KENT_SERVICE, EXPORTED]
+    );
 
     // A wider export policy reaches Kent's catalogue with GB's next view.
     gb.operator
@@ -379,13 +276,15 @@ async fn a_partners_exported_listings_are_searchable_tagged_with_their_network()
         .expect("wider policy");
     kent.published("lists DfE's second service", |c| lists_service(c, HIDDEN))
         .await;
-    let found = kent.search(&[("network", "GB")]).await;
+    let found = search(&kent, &[("network", "GB")]).await;
     assert_eq!(services(&found), [EXPORTED, HIDDEN]);
 
     // Removing the partner removes its listings by the time the removal is answered.
     kent.operator.remove_partner(&gb.id).await.expect("remove");
-    let after = kent.search(&[]).await;
+    let after = search(&kent, &[]).await;
     assert_eq!(services(&after), [KENT_SERVICE]);
     assert_eq!(network_counts(&after), [("GB-KENT".to_owned(), 1)]);
-    assert!(!services(&kent.search(&[("q", "school meals")]).await).contains(&EXPORTED.to_owned()));
+    assert!(
+        !services(&search(&kent, &[("q", "school meals")]).await).contains(&EXPORTED.to_owned())
+    );
 }

@@ -210,7 +210,7 @@ async fn mistaken_and_hostile_federation_commands_are_refused_and_change_nothing
         ],
     )
     .await;
-    refused(&out, "not of network GB");
+    refused(&out, "neither of network GB");
     // Nothing was imported by any of that.
     let out = psn(
         cwd,
@@ -273,7 +273,7 @@ async fn mistaken_and_hostile_federation_commands_are_refused_and_change_nothing
         ],
     )
     .await;
-    refused(&out, "not of network GB");
+    refused(&out, "neither of network GB");
     let out = psn(
         cwd,
         &[

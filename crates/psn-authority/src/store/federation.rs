@@ -254,6 +254,15 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("{network} is not a federated partner")))
     }
 
+    /// What every partner with a view exports to this network, as held now, in network order
+    /// (a view for another partner relays from these).
+    pub async fn received_views(&self) -> Result<Vec<Received>> {
+        let mut tx = self.pool.begin().await?;
+        let views = received(&mut tx).await?;
+        tx.commit().await?;
+        Ok(views)
+    }
+
     /// The last good view received from `network`, if any (the catalogue indexes its listings).
     pub async fn held_view(&self, network: &NetworkId) -> Result<Option<View>> {
         let payload: Option<Option<String>> =

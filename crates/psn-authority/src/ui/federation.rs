@@ -85,6 +85,17 @@ pub struct PartnerPage {
     pub policy: Vec<PolicyLine>,
     pub freshness: FreshnessLine,
     pub received: Vec<String>,
+    /// Whether the partner may relay what is exported to it, in words.
+    pub reexport: &'static str,
+    pub relays: Vec<RelayLine>,
+}
+
+/// A network a partner relays to this one.
+pub struct RelayLine {
+    pub network: String,
+    pub version: u64,
+    pub expires: String,
+    pub received: String,
 }
 
 /// The tag and meaning of a state.
@@ -273,29 +284,52 @@ pub async fn partner(
         let view = rules::partner_view(&ui.authority, &network)
             .await
             .map_err(failure)?;
-        let now = OffsetDateTime::now_utc();
-        Ok(PartnerPage {
-            layout: viewer.frame("/ui/federation"),
-            network: view.network.to_string(),
-            freshness: freshness_line(&view, DETAIL_ERROR_CHARS, now),
-            received: received_words(&view.received),
-            imported: format!(
-                "{} by {}",
-                relative(view.imported_at, now),
-                view.imported_by
-            ),
-            policy: vec![
-                policy_line("Member classes", &view.policy.classes),
-                policy_line("Members", &view.policy.members),
-                policy_line("Services", &view.policy.services),
-            ],
-            fingerprint: view.fingerprint,
-            endpoints: view.endpoints,
-        })
+        Ok(partner_page(
+            viewer.frame("/ui/federation"),
+            view,
+            OffsetDateTime::now_utc(),
+        ))
     };
     match page.await {
         Ok(page) => render(StatusCode::OK, &page),
         Err(f) => viewer.fail(f),
+    }
+}
+
+/// The partner page of `view` at `now`.
+fn partner_page(layout: Layout, view: PartnerView, now: OffsetDateTime) -> PartnerPage {
+    PartnerPage {
+        layout,
+        network: view.network.to_string(),
+        freshness: freshness_line(&view, DETAIL_ERROR_CHARS, now),
+        received: received_words(&view.received),
+        imported: format!(
+            "{} by {}",
+            relative(view.imported_at, now),
+            view.imported_by
+        ),
+        policy: vec![
+            policy_line("Member classes", &view.policy.classes),
+            policy_line("Members", &view.policy.members),
+            policy_line("Services", &view.policy.services),
+        ],
+        reexport: if view.policy.reexport {
+            "Allowed: it may relay these to its own partners"
+        } else {
+            "Not allowed"
+        },
+        relays: view
+            .relays
+            .iter()
+            .map(|r| RelayLine {
+                network: r.network.to_string(),
+                version: r.version,
+                expires: relative(r.expires_at, now),
+                received: received_words(&r.received).join(", "),
+            })
+            .collect(),
+        fingerprint: view.fingerprint,
+        endpoints: view.endpoints,
     }
 }
 
@@ -347,7 +381,41 @@ mod tests {
                 last_error: Some(error.into()),
                 last_error_at: Some(now),
             },
+            relays: vec![],
         }
+    }
+
+    #[test]
+    fn a_partner_page_says_whether_it_may_re_export_and_what_it_relays() {
+        let now = OffsetDateTime::now_utc();
+        let layout = || Layout {
+            assets: "/assets",
+            current: "/ui/federation",
+            signed_in: None,
+        };
+        let alone = partner_page(layout(), partner("", now), now)
+            .render()
+            .expect("render");
+        assert!(alone.contains("Not allowed") && !alone.contains("Networks it relays"));
+        let mut hub = partner("", now);
+        hub.policy.reexport = true;
+        hub.relays.push(psn_api::RelayedNetwork {
+            network: "GB-HANTS".parse().expect("network"),
+            version: 12,
+            expires_at: now + time::Duration::days(2),
+            received: Received {
+                members: 1,
+                gateways: 1,
+                services: 3,
+            },
+        });
+        let page = partner_page(layout(), hub, now).render().expect("render");
+        assert!(page.contains("Allowed: it may relay"), "{page}");
+        assert!(page.contains("Networks it relays"), "{page}");
+        assert!(
+            page.contains(">GB-HANTS</th>") && page.contains("1 member, 1 gateway, 3 services"),
+            "{page}"
+        );
     }
 
     #[test]

@@ -298,6 +298,7 @@ mod tests {
             version: 3,
             expires_at: now + time::Duration::hours(1),
             revoked_serials: vec!["0kent".into()],
+            via: None,
         });
         let listed = View::new(Arc::new(config), Arc::new(vec![]));
         assert!(listed.trusts(&kent, "01"));

@@ -90,6 +90,11 @@ pub struct PolicyArgs {
     /// Export this service, and its member with it (repeatable).
     #[arg(long = "export-service", value_name = "SERVICE")]
     services: Vec<ServiceId>,
+    /// Let the partner relay what is exported to its own partners (region → national →
+    /// region). Another partner's members and services, named by id above, are relayed only
+    /// if that partner allows it.
+    #[arg(long = "allow-reexport")]
+    reexport: bool,
 }
 
 impl PolicyArgs {
@@ -98,6 +103,7 @@ impl PolicyArgs {
             classes: self.classes.clone(),
             members: self.members.clone(),
             services: self.services.clone(),
+            reexport: self.reexport,
         }
     }
 }
@@ -264,6 +270,17 @@ fn print_partner(view: &PartnerView, format: output::Output) -> anyhow::Result<(
                 "receiving    {} members, {} gateways, {} services",
                 view.received.members, view.received.gateways, view.received.services
             );
+            for relay in &view.relays {
+                println!(
+                    "relaying     {}: {} members, {} gateways, {} services (version {}, until {})",
+                    relay.network,
+                    relay.received.members,
+                    relay.received.gateways,
+                    relay.received.services,
+                    relay.version,
+                    relay.expires_at
+                );
+            }
             let p = &view.policy;
             let list = |items: Vec<String>| {
                 if items.is_empty() {
@@ -277,6 +294,14 @@ fn print_partner(view: &PartnerView, format: output::Output) -> anyhow::Result<(
                 list(p.classes.iter().map(ToString::to_string).collect()),
                 list(p.members.iter().map(ToString::to_string).collect()),
                 list(p.services.iter().map(ToString::to_string).collect())
+            );
+            println!(
+                "re-export    {}",
+                if p.reexport {
+                    "allowed: the partner may relay these to its own partners"
+                } else {
+                    "not allowed"
+                }
             );
             Ok(())
         }

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod federation;
 pub mod process;
 pub mod tls;
 
@@ -193,6 +194,71 @@ pub fn free_port() -> (u16, std::fs::File) {
         .expect("a free port")
 }
 
+/// Registers `member` with the authority `operator` speaks for, with one subsystem.
+pub async fn register(
+    operator: &AuthorityClient,
+    member: NewMember,
+    subsystem: &str,
+) -> psn_core::names::MemberId {
+    operator.add_member(&member).await.expect("add member");
+    operator
+        .add_subsystem(
+            &member.id,
+            &NewSubsystem {
+                code: subsystem.parse().expect("code"),
+            },
+        )
+        .await
+        .expect("subsystem");
+    member.id
+}
+
+/// A gateway enrolled in `dir` and configured to listen on two reserved loopback ports; not
+/// started.
+pub struct Enrolled {
+    pub dir: GatewayDir,
+    pub internal: SocketAddr,
+    pub external: SocketAddr,
+}
+
+/// Enrols `member`'s gateway `gw1` with a token from `operator`, announcing the external port;
+/// the ports' locks join `locks`.
+pub async fn enrol_gateway(
+    operator: &AuthorityClient,
+    member: &psn_core::names::MemberId,
+    dir: GatewayDir,
+    locks: &mut Vec<std::fs::File>,
+) -> Enrolled {
+    let token = operator
+        .create_token(&TokenRequest {
+            member: member.clone(),
+            gateway: "gw1".parse().expect("gw"),
+            ttl_seconds: None,
+        })
+        .await
+        .expect("token");
+    let ((internal, internal_lock), (external, external_lock)) = (free_port(), free_port());
+    locks.extend([internal_lock, external_lock]);
+    psn_gateway::enrol(
+        &dir,
+        EnrolOptions {
+            token: token.token,
+            address: Some(format!("127.0.0.1:{external}")),
+        },
+    )
+    .await
+    .expect("enrol");
+    let mut settings = dir.load_settings().expect("settings");
+    settings.internal_listen = SocketAddr::from(([127, 0, 0, 1], internal));
+    settings.external_listen = SocketAddr::from(([127, 0, 0, 1], external));
+    dir.save_settings(&settings).expect("save");
+    Enrolled {
+        dir,
+        internal: settings.internal_listen,
+        external: settings.external_listen,
+    }
+}
+
 impl Net {
     /// Provider (DfE) offering SERVICE granted to CONSUMER's `revenues`; OUTSIDER has no grant.
     /// Gateways are enrolled and configured but not started.
@@ -301,61 +367,32 @@ impl Net {
         response_timeout: Duration,
         certify: bool,
     ) {
-        let member: psn_core::names::MemberId = id.parse().expect("member");
-        self.operator
-            .add_member(&NewMember {
-                id: member.clone(),
+        let member = register(
+            &self.operator,
+            NewMember {
+                id: id.parse().expect("member"),
                 name: name.into(),
                 sector: None,
                 region: None,
-            })
-            .await
-            .expect("add member");
-        self.operator
-            .add_subsystem(
-                &member,
-                &NewSubsystem {
-                    code: subsystem.parse().expect("code"),
-                },
-            )
-            .await
-            .expect("subsystem");
+            },
+            subsystem,
+        )
+        .await;
         if certify {
             certify_connection(&self.operator, &member).await;
         }
-        let token = self
-            .operator
-            .create_token(&TokenRequest {
-                member,
-                gateway: "gw1".parse().expect("gw"),
-                ttl_seconds: None,
-            })
-            .await
-            .expect("token");
-        let ((internal, internal_lock), (external, external_lock)) = (free_port(), free_port());
-        self.port_locks.extend([internal_lock, external_lock]);
         let dir = GatewayDir::new(self.tmp.path().join(id.replace('/', "-")));
-        psn_gateway::enrol(
-            &dir,
-            EnrolOptions {
-                token: token.token,
-                address: Some(format!("127.0.0.1:{external}")),
-            },
-        )
-        .await
-        .expect("enrol");
-        let mut settings = dir.load_settings().expect("settings");
-        settings.internal_listen = SocketAddr::from(([127, 0, 0, 1], internal));
-        settings.external_listen = SocketAddr::from(([127, 0, 0, 1], external));
+        let enrolled = enrol_gateway(&self.operator, &member, dir, &mut self.port_locks).await;
+        let mut settings = enrolled.dir.load_settings().expect("settings");
         settings.limits.response_timeout = response_timeout;
-        dir.save_settings(&settings).expect("save");
+        enrolled.dir.save_settings(&settings).expect("save");
         self.members.insert(
             id,
             Member {
-                dir,
+                dir: enrolled.dir,
                 running: None,
-                internal: format!("http://127.0.0.1:{internal}"),
-                external: settings.external_listen,
+                internal: format!("http://{}", enrolled.internal),
+                external: enrolled.external,
             },
         );
     }
