@@ -1,7 +1,8 @@
 //! Federation (docs/federation.md): this network's anchor, the partners it trusts, what it
 //! exports to each, and how fresh each partner's configuration is.
 
-use psn_core::names::{ClassCode, MemberId, NetworkId, ServiceId};
+use psn_core::aggregate::AggregateRow;
+use psn_core::names::{ClassCode, GatewayId, MemberId, NetworkId, ServiceId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -244,4 +245,31 @@ pub struct Received {
 pub struct PartnerList {
     /// Partners in network order.
     pub items: Vec<PartnerView>,
+}
+
+/// Most outbox entries one answer to `GET /v1/federation/aggregates` carries.
+pub const MAX_FORWARDED_BATCHES: usize = 16;
+/// The most an answer to `GET /v1/federation/aggregates` may weigh (16 entries of at most
+/// 5,000 rows each fit well within it).
+pub const MAX_FORWARDED_BYTES: usize = 64 * 1024 * 1024;
+
+/// One gateway batch's rows that concern the asking partner: exchanges between this network's
+/// gateway and the partner's services or subsystems, as this network filed them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardedBatch {
+    /// Its place in this network's outbox for the partner; strictly increasing.
+    pub seq: u64,
+    /// The gateway of this network that reported the rows.
+    pub gateway: GatewayId,
+    /// The rows.
+    pub rows: Vec<AggregateRow>,
+}
+
+/// The answer to a partner's pull of the aggregates that concern it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardedAggregates {
+    /// Entries after the one asked from, oldest first, at most [`MAX_FORWARDED_BATCHES`].
+    pub items: Vec<ForwardedBatch>,
 }

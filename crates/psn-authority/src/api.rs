@@ -3,6 +3,7 @@
 //! RFC 9457 problem with a stable type, and bad input never changes anything.
 
 use crate::catalogue::EntryError;
+use crate::filing::{Filing, UnknownClient};
 use crate::publish::Published;
 use crate::report::ReportError;
 use crate::store::StoreError;
@@ -15,9 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use psn_api::*;
-use psn_core::aggregate::{
-    AggregateBatch, AggregateCounts, AggregateCursor, AggregateKey, AggregateRow, SampleKind, Side,
-};
+use psn_core::aggregate::{AggregateBatch, AggregateCursor, AggregateRow};
 use psn_core::config::MemberStatus;
 use psn_core::config_delta::DELTA_MEDIA_TYPE;
 use psn_core::names::{
@@ -28,7 +27,6 @@ use psn_core::token::{secret_hash, EnrolmentToken};
 use psn_pki::CertificateInfo;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -57,8 +55,6 @@ const MAX_PROCESS_PAGE: u64 = 500;
 const MAX_PROCESS_OFFSET: u64 = 100_000;
 /// Longest `/v1/processes` search text.
 const MAX_PROCESS_SEARCH: usize = 200;
-/// The last minute an aggregate row may name (the end of year 9999, the calendar's end).
-const LAST_MINUTE: i64 = 253_402_300_799 / 60;
 
 /// The peer certificate chain of the TLS connection a request arrived on.
 #[derive(Clone, Debug, Default)]
@@ -1361,76 +1357,19 @@ fn check_batch(batch: &AggregateBatch) -> Result<(), String> {
             batch.records
         ));
     }
-    for row in &batch.rows {
-        let key = &row.key;
-        if !(0..=LAST_MINUTE).contains(&key.minute) {
-            return Err(format!("row minute {} is not a plausible time", key.minute));
-        }
-        if key.service != UNKNOWN {
-            key.service
-                .parse::<ServiceId>()
-                .map_err(|e| format!("row service: {e}"))?;
-        }
-        let subsystem = key.client.parse::<SubsystemId>();
-        match (key.kind, subsystem) {
-            (_, Ok(_)) => {}
-            _ if key.client == UNKNOWN => {}
-            (SampleKind::Exchange, Err(e)) => {
-                return Err(format!("an exchange row's client must be a subsystem: {e}"))
-            }
-            (SampleKind::Probe, Err(_)) => {
-                key.client.parse::<GatewayId>().map(drop).map_err(|e| {
-                    format!("a probe row's client must be a subsystem or the probing gateway: {e}")
-                })?
-            }
-        }
-    }
-    Ok(())
+    batch.rows.iter().try_for_each(AggregateRow::check)
 }
 
 /// Whether a checked row is the calling gateway's to report: on the consumer side, exchanges
 /// and probes of its member's own subsystems, and its own probes; on the provider side, its
 /// member's own services (a probe naming a gateway must name the caller itself).
 fn row_belongs(gateway: &GatewayId, row: &AggregateRow) -> ApiResult<()> {
-    let key = &row.key;
-    let refuse = |why: String| {
-        Err(ApiError::new(
+    row.reported_by(gateway).map_err(|why| {
+        ApiError::new(
             ProblemType::Forbidden,
             format!("{gateway} may not report this row: {why}; nothing was stored"),
-        ))
-    };
-    // Checked by `check_batch`: the client is a subsystem, unknown, or for probes a gateway.
-    let subsystem = key.client.parse::<SubsystemId>().ok();
-    if subsystem.is_none() && key.client != UNKNOWN && key.client != gateway.to_string() {
-        return refuse(format!(
-            "a probe naming a gateway must name the probing gateway itself, not {}",
-            key.client
-        ));
-    }
-    match key.side {
-        Side::Consumer => {
-            if let Some(client) = subsystem.filter(|c| c.member() != gateway.member()) {
-                return refuse(format!(
-                    "client {client} is not a subsystem of {}",
-                    gateway.member()
-                ));
-            }
-        }
-        Side::Provider if key.service == UNKNOWN => {}
-        Side::Provider => {
-            let service: ServiceId = key.service.parse().map_err(|e: NameError| {
-                ApiError::new(ProblemType::InvalidRequest, e.to_string())
-            })?;
-            if service.member() != gateway.member() {
-                return refuse(format!(
-                    "service {service} is provided by {}, not {}",
-                    service.member(),
-                    gateway.member()
-                ));
-            }
-        }
-    }
-    Ok(())
+        )
+    })
 }
 
 async fn push_aggregates(
@@ -1443,67 +1382,33 @@ async fn push_aggregates(
         row_belongs(&gateway, row)?;
     }
     let batch = file_unregistered(&a, &gateway, batch).await?;
-    let cursor = a.store.accept_aggregates(&gateway, &batch).await?;
+    let forward = crate::federation::forwarded(&a, &batch.rows).await?;
+    let cursor = a
+        .store
+        .accept_aggregates(&gateway, &batch, &forward)
+        .await?;
     tracing::debug!(%gateway, to = %cursor, rows = batch.rows.len(), records = batch.records, "aggregates accepted");
     Ok(axum::Json(AggregateCursor {
         cursor: Some(cursor),
     }))
 }
 
-/// Files a checked batch's rows by what the registry knows: a service it does not have (never
-/// listed, or withdrawn before the rows arrived) becomes [`UNKNOWN`], and so does a provider
-/// side's client subsystem it does not have (the peer named it); rows that then share a key are
-/// added up, so every record still counts once. A consumer side's client is a subsystem of the
-/// caller's own member, which its configuration lists only once the registry has it and the
-/// registry never forgets: naming any other is something a correct gateway never does (it
-/// reports [`UNKNOWN`]), so the whole batch is refused and nothing is stored.
+/// Files a checked batch's rows by what this network knows ([`crate::filing`]); a consumer
+/// side's client is a subsystem of the caller's own member, which its configuration lists only
+/// once the registry has it and the registry never forgets: naming any other is something a
+/// correct gateway never does (it reports [`UNKNOWN`]), so the whole batch is refused and
+/// nothing is stored.
 async fn file_unregistered(
     a: &Authority,
     gateway: &GatewayId,
     mut batch: AggregateBatch,
 ) -> ApiResult<AggregateBatch> {
-    let named = |pick: fn(&AggregateKey) -> &String| {
-        batch
-            .rows
-            .iter()
-            .map(|r| pick(&r.key))
-            .filter(|n| n.contains('/'))
-            .cloned()
-            .collect::<BTreeSet<String>>()
-    };
-    // Services and subsystems have slashes; `unknown` and probing gateways' ids need no lookup
-    // (gateway ids have them too, and are simply not found among the subsystems).
-    let (services, clients) = (named(|k| &k.service), named(|k| &k.client));
-    let (mut known_services, mut known_clients) =
-        a.store.registered_names(&services, &clients).await?;
-    // A federated partner's services and subsystems are known too, by the configuration that
-    // trusts them: cross-network exchanges are filed under their real names on both sides.
-    crate::federation::partner_names(a, &services, &mut known_services, |c, name| {
-        crate::federation::lists(&c.services, name, |s| s.id.to_string())
-    });
-    crate::federation::partner_names(a, &clients, &mut known_clients, |c, name| {
-        crate::federation::lists(&c.subsystems, name, ToString::to_string)
-    });
-    let (services, clients) = (known_services, known_clients);
-    let mut filed: BTreeMap<AggregateKey, AggregateCounts> = BTreeMap::new();
-    for row in batch.rows {
-        let mut key = row.key;
-        let subsystem = key.client.parse::<SubsystemId>().is_ok();
-        if subsystem && !clients.contains(&key.client) {
-            if key.side == Side::Consumer {
-                return Err(unregistered_client(gateway, &key.client));
-            }
-            key.client = UNKNOWN.to_owned();
-        }
-        if key.service != UNKNOWN && !services.contains(&key.service) {
-            key.service = UNKNOWN.to_owned();
-        }
-        filed.entry(key).or_default().merge(&row.counts);
-    }
-    batch.rows = filed
-        .into_iter()
-        .map(|(key, counts)| AggregateRow { key, counts })
-        .collect();
+    batch.rows = crate::filing::file_rows(a, batch.rows, UnknownClient::Refuse)
+        .await
+        .map_err(|e| match e {
+            Filing::Store(e) => ApiError::from(e),
+            Filing::UnregisteredClient(client) => unregistered_client(gateway, &client),
+        })?;
     Ok(batch)
 }
 

@@ -13,20 +13,23 @@
 //! recorded, never assumed.
 
 use crate::datadir::FederationSettings;
+use crate::filing::UnknownClient;
 use crate::search::wire_name;
 use crate::store::{ListingSource, NewPartner, PartnerRecord, StoreError};
 use crate::Authority;
 use psn_api::{
-    AnchorIssued, AuthorityClient, ExportPolicy, Freshness, FreshnessState, PartnerImport,
-    PartnerView, Received, RelayedNetwork, ViewFetch,
+    AnchorIssued, AuthorityClient, ExportPolicy, ForwardedAggregates, ForwardedBatch, Freshness,
+    FreshnessState, PartnerImport, PartnerView, Received, RelayedNetwork, ViewFetch,
+    MAX_FORWARDED_BATCHES,
 };
+use psn_core::aggregate::AggregateRow;
 use psn_core::config::{FederatedNetwork, GlobalConfig, MemberEntry, ServiceEntry};
 use psn_core::federation::{
     Anchor, Assertion, ListingPrice, ListingSummary, View, ANCHOR_FORMAT, VIEW_FORMAT,
 };
 use psn_core::names::{MemberId, NetworkId, ServiceId};
 use psn_core::problem::ProblemType;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -289,13 +292,7 @@ async fn check_policy(
     audience: &NetworkId,
     policy: &ExportPolicy,
 ) -> Result<(), Refusal> {
-    let partners: Vec<NetworkId> = authority
-        .store
-        .partners()
-        .await?
-        .into_iter()
-        .map(|p| p.partner.network)
-        .collect();
+    let partners = authority.store.partner_networks().await?;
     policy
         .check(&authority.network, audience, &partners)
         .map_err(|e| refuse(ProblemType::InvalidRequest, e))
@@ -652,22 +649,15 @@ async fn poll_once(
     };
     let ca_der = ca_der(&record.partner.ca_certificate)?;
     let held = record.view.map(|(v, _)| v);
-    let now = OffsetDateTime::now_utc();
-    let assertion = Assertion {
-        network: authority.network.clone(),
-        audience: network.clone(),
-        issued_at: now,
-        expires_at: now + wait + Duration::from_secs(60),
-    };
-    let assertion = authority
-        .publisher
-        .signer()
-        .sign_assertion(&assertion)
-        .map_err(|e| e.to_string())?;
+    let assertion = sign_assertion(authority, network, wait + Duration::from_secs(60))?;
     let mut failures = Vec::new();
     for endpoint in &record.partner.endpoints {
         let fetched = match AuthorityClient::partner(endpoint, &ca_der) {
-            Ok(client) => client.federation_view(&assertion, held, wait).await,
+            Ok(client) => {
+                client
+                    .federation_view(&assertion, held, wait, MAX_VIEW_BYTES)
+                    .await
+            }
             Err(e) => Err(e),
         };
         let jws = match fetched {
@@ -724,6 +714,176 @@ async fn poll_once(
     Err(failures.join("; "))
 }
 
+/// This network's signed request to `partner`'s authority, valid for `valid_for`.
+fn sign_assertion(
+    authority: &Authority,
+    partner: &NetworkId,
+    valid_for: Duration,
+) -> Result<String, String> {
+    let now = OffsetDateTime::now_utc();
+    let assertion = Assertion {
+        network: authority.network.clone(),
+        audience: partner.clone(),
+        issued_at: now,
+        expires_at: now + valid_for,
+    };
+    authority
+        .publisher
+        .signer()
+        .sign_assertion(&assertion)
+        .map_err(|e| e.to_string())
+}
+
+/// The rows among `rows` (a gateway's batch, filed) that concern each partner: those naming a
+/// partner's service (consumer side) or a partner's subsystem or gateway (provider side). A
+/// network relayed to this one has no channel of its own here, so its rows stay here.
+pub async fn forwarded(
+    authority: &Authority,
+    rows: &[AggregateRow],
+) -> Result<Vec<(NetworkId, Vec<AggregateRow>)>, StoreError> {
+    let own = authority.network.as_ref();
+    if rows.iter().all(|row| row.other_network(own).is_none()) {
+        return Ok(Vec::new());
+    }
+    let partners = authority.store.partner_networks().await?;
+    let mut by_partner: BTreeMap<&NetworkId, Vec<AggregateRow>> = BTreeMap::new();
+    for row in rows {
+        let partner = row
+            .other_network(own)
+            .and_then(|network| partners.iter().find(|p| p.as_ref() == network));
+        if let Some(partner) = partner {
+            by_partner.entry(partner).or_default().push(row.clone());
+        }
+    }
+    Ok(by_partner
+        .into_iter()
+        .map(|(partner, rows)| (partner.clone(), rows))
+        .collect())
+}
+
+/// The aggregates queued for `requester` after outbox entry `after` (the last it stored).
+pub async fn aggregates_for(
+    authority: &Authority,
+    requester: &Requester,
+    after: u64,
+) -> Result<ForwardedAggregates, Refusal> {
+    Ok(ForwardedAggregates {
+        items: authority
+            .store
+            .forwarded_for(&requester.network, after, MAX_FORWARDED_BATCHES)
+            .await?,
+    })
+}
+
+/// Why a partner's forwarded rows are refused, if they are: entries out of order or beyond the
+/// page, a reporter that is not the partner's gateway, or a row that is malformed, not that
+/// gateway's to report, or not about an exchange with this network.
+fn check_forwarded(
+    own: &NetworkId,
+    partner: &NetworkId,
+    after: u64,
+    answer: &ForwardedAggregates,
+) -> Result<(), String> {
+    if answer.items.len() > MAX_FORWARDED_BATCHES {
+        return Err(format!(
+            "{} entries; at most {MAX_FORWARDED_BATCHES}",
+            answer.items.len()
+        ));
+    }
+    let mut last = after;
+    for batch in &answer.items {
+        if batch.seq <= last {
+            return Err(format!("entry {} does not follow entry {last}", batch.seq));
+        }
+        last = batch.seq;
+        if batch.gateway.member().network() != partner {
+            return Err(format!("{} is not a gateway of {partner}", batch.gateway));
+        }
+        if batch.rows.len() > psn_core::aggregate::MAX_BATCH_ROWS {
+            return Err(format!("entry {} holds too many rows", batch.seq));
+        }
+        for row in &batch.rows {
+            row.check()
+                .and_then(|()| row.reported_by(&batch.gateway))
+                .and_then(|()| match row.other_network(partner.as_ref()) {
+                    Some(network) if network == own.as_ref() => Ok(()),
+                    _ => Err(format!("a row does not concern {own}")),
+                })
+                .map_err(|why| format!("entry {}: {why}", batch.seq))?;
+        }
+    }
+    Ok(())
+}
+
+/// Pulls one page of the aggregates `partner` forwards about exchanges with this network,
+/// checks and files them, and stores them with the partner's new position. How many entries
+/// came (a full page means more are waiting).
+async fn pull_aggregates(authority: &Authority, partner: &NetworkId) -> Result<usize, String> {
+    let (Some(after), Some(record)) = (
+        authority
+            .store
+            .aggregates_after(partner)
+            .await
+            .map_err(|e| e.to_string())?,
+        authority
+            .store
+            .partner(partner)
+            .await
+            .map_err(|e| e.to_string())?,
+    ) else {
+        return Ok(0);
+    };
+    let ca_der = ca_der(&record.partner.ca_certificate)?;
+    let assertion = sign_assertion(authority, partner, Duration::from_secs(60))?;
+    let mut failures = Vec::new();
+    for endpoint in &record.partner.endpoints {
+        let answer = match AuthorityClient::partner(endpoint, &ca_der) {
+            Ok(client) => client.federation_aggregates(&assertion, after).await,
+            Err(e) => Err(e),
+        };
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) => {
+                failures.push(format!("{endpoint}: {e}"));
+                continue;
+            }
+        };
+        check_forwarded(&authority.network, partner, after, &answer)
+            .map_err(|e| format!("{endpoint}: forwarded aggregates refused: {e}"))?;
+        let mut filed = Vec::with_capacity(answer.items.len());
+        for batch in answer.items {
+            let rows =
+                crate::filing::file_rows(authority, batch.rows, UnknownClient::FileAsUnknown)
+                    .await
+                    .map_err(|e| format!("filing forwarded aggregates: {e}"))?;
+            filed.push(ForwardedBatch { rows, ..batch });
+        }
+        authority
+            .store
+            .accept_forwarded(partner, after, &filed)
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(filed.len());
+    }
+    Err(failures.join("; "))
+}
+
+/// Pulls the partner's forwarded aggregates until a page is not full (at most 16 pages at a
+/// time, so one busy partner cannot hold its follower); a failure is logged and retried with
+/// the next poll.
+async fn pull_all_aggregates(authority: &Authority, partner: &NetworkId) {
+    for _ in 0..16 {
+        match pull_aggregates(authority, partner).await {
+            Ok(n) if n == MAX_FORWARDED_BATCHES => continue,
+            Ok(_) => return,
+            Err(error) => {
+                tracing::warn!(%partner, %error, "pulling a partner's aggregates failed; will retry");
+                return;
+            }
+        }
+    }
+}
+
 /// Follows one partner until it is removed or the authority stops: long polls back to back,
 /// and after a failure retries with a backoff from 1 s up to one polling interval.
 async fn follow(authority: Arc<Authority>, network: NetworkId) {
@@ -731,7 +891,10 @@ async fn follow(authority: Arc<Authority>, network: NetworkId) {
     let mut backoff = Duration::from_secs(1);
     loop {
         match poll(&authority, &network, wait).await {
-            Ok(true) => backoff = Duration::from_secs(1),
+            Ok(true) => {
+                backoff = Duration::from_secs(1);
+                pull_all_aggregates(&authority, &network).await;
+            }
             Ok(false) => return,
             Err(_) => {
                 tokio::time::sleep(backoff).await;
@@ -1110,6 +1273,135 @@ mod tests {
         assert!(view
             .check(&gb, &kent, None, OffsetDateTime::now_utc())
             .is_ok());
+    }
+
+    fn forwarded_row(side: psn_core::aggregate::Side, service: &str, client: &str) -> AggregateRow {
+        AggregateRow {
+            key: psn_core::aggregate::AggregateKey {
+                minute: 29_000_000,
+                side,
+                kind: psn_core::aggregate::SampleKind::Exchange,
+                service: service.into(),
+                client: client.into(),
+                outcome: psn_core::aggregate::Outcome::Ok,
+            },
+            counts: psn_core::aggregate::AggregateCounts::default(),
+        }
+    }
+
+    #[test]
+    fn forwarded_rows_must_be_the_partners_gateways_own_and_about_this_network() {
+        use psn_core::aggregate::Side::{Consumer, Provider};
+        let gb: NetworkId = "GB".parse().expect("network");
+        let kent: NetworkId = "GB-KENT".parse().expect("network");
+        let kent_gateway = "GB-KENT/LA/E10000016@gw1";
+        let answer = |gateway: &str, rows: Vec<AggregateRow>| ForwardedAggregates {
+            items: vec![ForwardedBatch {
+                seq: 8,
+                gateway: gateway.parse().expect("gateway"),
+                rows,
+            }],
+        };
+        // Kent's consumer calling DfE, and Kent's provider answering DfE's subsystem.
+        let good = answer(
+            kent_gateway,
+            vec![
+                forwarded_row(
+                    Consumer,
+                    "GB/GOV/D6/eligibility/fsm-check",
+                    "GB-KENT/LA/E10000016/revenues",
+                ),
+                forwarded_row(
+                    Provider,
+                    "GB-KENT/LA/E10000016/revenues/claims",
+                    "GB/GOV/D6/eligibility",
+                ),
+            ],
+        );
+        assert_eq!(check_forwarded(&gb, &kent, 7, &good), Ok(()));
+        assert!(
+            check_forwarded(&gb, &kent, 8, &good).is_err(),
+            "entry 8 was stored already"
+        );
+        let refused = [
+            (
+                "a gateway of another network",
+                answer(
+                    "GB-YORKS/LA/E08000016@gw1",
+                    vec![forwarded_row(
+                        Consumer,
+                        "GB/GOV/D6/eligibility/fsm-check",
+                        "GB-YORKS/LA/E08000016/app",
+                    )],
+                ),
+            ),
+            (
+                "a row about Kent alone",
+                answer(
+                    kent_gateway,
+                    vec![forwarded_row(
+                        Consumer,
+                        "GB-KENT/LA/E06000035/app/x",
+                        "GB-KENT/LA/E10000016/revenues",
+                    )],
+                ),
+            ),
+            (
+                "another member's subsystem as Kent's consumer",
+                answer(
+                    kent_gateway,
+                    vec![forwarded_row(
+                        Consumer,
+                        "GB/GOV/D6/eligibility/fsm-check",
+                        "GB-KENT/LA/E06000035/app",
+                    )],
+                ),
+            ),
+            (
+                "a provider row for a service of another member",
+                answer(
+                    kent_gateway,
+                    vec![forwarded_row(
+                        Provider,
+                        "GB-KENT/LA/E06000035/app/x",
+                        "GB/GOV/D6/eligibility",
+                    )],
+                ),
+            ),
+            (
+                "a malformed service",
+                answer(
+                    kent_gateway,
+                    vec![forwarded_row(
+                        Consumer,
+                        "GB/not a service",
+                        "GB-KENT/LA/E10000016/revenues",
+                    )],
+                ),
+            ),
+        ];
+        for (what, hostile) in refused {
+            assert!(check_forwarded(&gb, &kent, 0, &hostile).is_err(), "{what}");
+        }
+        let too_many = ForwardedAggregates {
+            items: (1..=MAX_FORWARDED_BATCHES as u64 + 1)
+                .map(|seq| ForwardedBatch {
+                    seq,
+                    gateway: kent_gateway.parse().expect("gateway"),
+                    rows: vec![],
+                })
+                .collect(),
+        };
+        assert!(check_forwarded(&gb, &kent, 0, &too_many).is_err());
+        let mut backwards = good.clone();
+        backwards.items.push(ForwardedBatch {
+            seq: 8,
+            ..good.items[0].clone()
+        });
+        assert!(
+            check_forwarded(&gb, &kent, 0, &backwards).is_err(),
+            "entries in order, once"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod compliance;
 pub mod datadir;
 pub mod export;
 pub mod federation;
+pub mod filing;
 pub mod metrics;
 pub mod openapi_check;
 pub mod people;

@@ -1699,12 +1699,62 @@ pub enum AggregateScope<'a> {
     Provider(&'a MemberId),
 }
 
-/// Columns of `aggregate_rows` in the order [`Store::accept_aggregates`] binds them.
-const AGGREGATE_COLUMNS: &str =
-    "gateway_id, batch, minute, side, kind, service_id, client, outcome, count, total, upstream";
-/// Rows per multi-row insert: 11 values each stays well under SQLite's and PostgreSQL's limits
+/// The columns of an aggregate row after its reporter's, in the order [`insert_rows`] binds
+/// them (the same in `aggregate_rows` and `federated_aggregate_rows`).
+const AGGREGATE_ROW_COLUMNS: &str =
+    "minute, side, kind, service_id, client, outcome, count, total, upstream";
+/// Rows per multi-row insert: 12 values each stays well under SQLite's and PostgreSQL's limits
 /// on bound parameters.
 const AGGREGATE_INSERT_CHUNK: usize = 400;
+
+/// A value of a leading column of [`insert_rows`].
+#[derive(Clone)]
+enum Leading {
+    Text(String),
+    Number(i64),
+}
+
+/// Inserts `rows` into `table_and_leading` (a table of this module and its leading columns,
+/// never input, e.g. `aggregate_rows (gateway_id, batch`), each row with `leading`'s values
+/// before its own.
+async fn insert_rows<const N: usize>(
+    tx: &mut Transaction<'_, Any>,
+    table_and_leading: &str,
+    leading: [Leading; N],
+    rows: &[AggregateRow],
+) -> Result<()> {
+    for chunk in rows.chunks(AGGREGATE_INSERT_CHUNK) {
+        let sql = format!(
+            "INSERT INTO {table_and_leading}, {AGGREGATE_ROW_COLUMNS}) VALUES {}",
+            placeholders(chunk.len(), N + 9)
+        );
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            let total = serde_json::to_string(&row.counts.total)
+                .map_err(|e| StoreError::Invalid(format!("histogram: {e}")))?;
+            let upstream = serde_json::to_string(&row.counts.upstream)
+                .map_err(|e| StoreError::Invalid(format!("histogram: {e}")))?;
+            for value in &leading {
+                q = match value {
+                    Leading::Text(text) => q.bind(text.clone()),
+                    Leading::Number(number) => q.bind(*number),
+                };
+            }
+            q = q
+                .bind(row.key.minute)
+                .bind(row.key.side.as_str())
+                .bind(row.key.kind.as_str())
+                .bind(row.key.service.clone())
+                .bind(row.key.client.clone())
+                .bind(row.key.outcome.as_str())
+                .bind(to_i64("row count", row.counts.count)?)
+                .bind(total)
+                .bind(upstream);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
 /// Identifiers per registry lookup when aggregate rows are filed.
 const AGGREGATE_LOOKUP_CHUNK: usize = 500;
 
@@ -1759,6 +1809,7 @@ impl Store {
         &self,
         gateway: &GatewayId,
         batch: &AggregateBatch,
+        forward: &[(NetworkId, Vec<AggregateRow>)],
     ) -> Result<LogCursor> {
         let to_segment = to_i64("cursor segment", batch.to.segment)?;
         let to_position = to_i64("cursor position", batch.to.position)?;
@@ -1843,32 +1894,14 @@ impl Store {
                 }
             }
         };
-        for chunk in batch.rows.chunks(AGGREGATE_INSERT_CHUNK) {
-            let sql = format!(
-                "INSERT INTO aggregate_rows ({AGGREGATE_COLUMNS}) VALUES {}",
-                placeholders(chunk.len(), 11)
-            );
-            let mut q = sqlx::query(&sql);
-            for row in chunk {
-                let total = serde_json::to_string(&row.counts.total)
-                    .map_err(|e| StoreError::Invalid(format!("histogram: {e}")))?;
-                let upstream = serde_json::to_string(&row.counts.upstream)
-                    .map_err(|e| StoreError::Invalid(format!("histogram: {e}")))?;
-                q = q
-                    .bind(id.clone())
-                    .bind(batch_no)
-                    .bind(row.key.minute)
-                    .bind(row.key.side.as_str())
-                    .bind(row.key.kind.as_str())
-                    .bind(row.key.service.clone())
-                    .bind(row.key.client.clone())
-                    .bind(row.key.outcome.as_str())
-                    .bind(to_i64("row count", row.counts.count)?)
-                    .bind(total)
-                    .bind(upstream);
-            }
-            q.execute(&mut *tx).await?;
-        }
+        insert_rows(
+            &mut tx,
+            "aggregate_rows (gateway_id, batch",
+            [Leading::Text(id.clone()), Leading::Number(batch_no)],
+            &batch.rows,
+        )
+        .await?;
+        federation::queue_forwarded(&mut tx, gateway, forward).await?;
         tx.commit().await?;
         Ok(batch.to)
     }
@@ -1937,21 +1970,26 @@ impl Store {
         mut f: impl FnMut(AggregateRow),
     ) -> Result<()> {
         use futures_util::TryStreamExt;
-        let base =
-            "SELECT minute, side, kind, service_id, client, outcome, count, total, upstream \
-                    FROM aggregate_rows WHERE minute >= $1 AND minute < $2";
         // A prefix match written with substr and length, which both databases answer the same
         // way whatever PostgreSQL's collation (LIKE is case-insensitive on SQLite).
-        let (sql, text) = match scope {
-            AggregateScope::All => (base.to_owned(), None),
-            AggregateScope::Service(s) => {
-                (format!("{base} AND service_id = $3"), Some(s.to_string()))
-            }
+        let (filter, text) = match scope {
+            AggregateScope::All => ("", None),
+            AggregateScope::Service(s) => (" AND service_id = $3", Some(s.to_string())),
             AggregateScope::Provider(m) => (
-                format!("{base} AND substr(service_id, 1, length($3)) = $3"),
+                " AND substr(service_id, 1, length($3)) = $3",
                 Some(format!("{m}/")),
             ),
         };
+        // This network's gateways' rows and those partners forwarded about exchanges with it,
+        // each table by its own indexes.
+        let sql = ["aggregate_rows", "federated_aggregate_rows"]
+            .map(|table| {
+                format!(
+                    "SELECT {AGGREGATE_ROW_COLUMNS} FROM {table} \
+                     WHERE minute >= $1 AND minute < $2{filter}"
+                )
+            })
+            .join(" UNION ALL ");
         let mut query = sqlx::query(&sql).bind(from_minute).bind(until_minute);
         if let Some(text) = text {
             query = query.bind(text);

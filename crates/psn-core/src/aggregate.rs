@@ -313,6 +313,86 @@ pub struct AggregateRow {
     pub counts: AggregateCounts,
 }
 
+/// The last minute a row may name (the end of year 9999, the calendar's end).
+pub const LAST_MINUTE: i64 = 253_402_300_799 / 60;
+
+impl AggregateRow {
+    /// What the row says on its own: a plausible minute, a service id or [`UNKNOWN`], and a
+    /// client that is a subsystem or [`UNKNOWN`] (for a probe also the probing gateway).
+    pub fn check(&self) -> Result<(), String> {
+        use crate::names::{GatewayId, ServiceId, SubsystemId};
+        let key = &self.key;
+        if !(0..=LAST_MINUTE).contains(&key.minute) {
+            return Err(format!("row minute {} is not a plausible time", key.minute));
+        }
+        if key.service != UNKNOWN {
+            key.service
+                .parse::<ServiceId>()
+                .map_err(|e| format!("row service: {e}"))?;
+        }
+        match (key.kind, key.client.parse::<SubsystemId>()) {
+            (_, Ok(_)) => Ok(()),
+            _ if key.client == UNKNOWN => Ok(()),
+            (SampleKind::Exchange, Err(e)) => {
+                Err(format!("an exchange row's client must be a subsystem: {e}"))
+            }
+            (SampleKind::Probe, Err(_)) => key.client.parse::<GatewayId>().map(drop).map_err(|e| {
+                format!("a probe row's client must be a subsystem or the probing gateway: {e}")
+            }),
+        }
+    }
+
+    /// Whether `gateway` may report this checked row: on the consumer side, exchanges and
+    /// probes of its member's own subsystems, and its own probes; on the provider side, its
+    /// member's own services (a probe naming a gateway must name the reporter itself). Why not,
+    /// if not.
+    pub fn reported_by(&self, gateway: &crate::names::GatewayId) -> Result<(), String> {
+        use crate::names::{ServiceId, SubsystemId};
+        let key = &self.key;
+        let subsystem = key.client.parse::<SubsystemId>().ok();
+        if subsystem.is_none() && key.client != UNKNOWN && key.client != gateway.to_string() {
+            return Err(format!(
+                "a probe naming a gateway must name the probing gateway itself, not {}",
+                key.client
+            ));
+        }
+        match key.side {
+            Side::Consumer => match subsystem.filter(|c| c.member() != gateway.member()) {
+                Some(client) => Err(format!(
+                    "client {client} is not a subsystem of {}",
+                    gateway.member()
+                )),
+                None => Ok(()),
+            },
+            Side::Provider if key.service == UNKNOWN => Ok(()),
+            Side::Provider => {
+                let service: ServiceId = key.service.parse().map_err(|e| format!("{e}"))?;
+                if service.member() == gateway.member() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "service {service} is provided by {}, not {}",
+                        service.member(),
+                        gateway.member()
+                    ))
+                }
+            }
+        }
+    }
+
+    /// The network, other than the reporter's own, whose name the row carries: the service's on
+    /// the consumer side, the client's on the provider side. A cross-network exchange's row
+    /// concerns that network too.
+    pub fn other_network<'a>(&'a self, own: &str) -> Option<&'a str> {
+        let name = match self.key.side {
+            Side::Consumer => &self.key.service,
+            Side::Provider => &self.key.client,
+        };
+        let network = name.split('/').next().filter(|_| name != UNKNOWN)?;
+        (network != own).then_some(network)
+    }
+}
+
 /// Most rows in one batch; a gateway splits larger spans of its log.
 pub const MAX_BATCH_ROWS: usize = 5_000;
 

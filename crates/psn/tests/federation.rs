@@ -165,6 +165,33 @@ async fn aggregate_rows(data: &DataDir) -> Vec<(String, String, String)> {
         .expect("rows")
 }
 
+/// Waits until `data`'s authority holds a row `partner` forwarded with this (side, service,
+/// client).
+async fn forwarded_row_arrives(data: &DataDir, partner: &str, row: &(String, String, String)) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", data.root().join("authority.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("database");
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let rows: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT side, service_id, client FROM federated_aggregate_rows WHERE partner = $1",
+            )
+            .bind(partner)
+            .fetch_all(&mut db)
+            .await
+            .expect("rows");
+            if rows.contains(row) {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{partner}'s {row:?} forwarded within 20 s"));
+}
+
 fn tampered(anchor: &str) -> String {
     // Flip one character of the payload: the signature no longer covers it.
     let mut parts: Vec<String> = anchor.split('.').map(str::to_owned).collect();
@@ -384,12 +411,15 @@ async fn two_networks_call_each_other_as_if_local_and_keep_every_guarantee() {
     dfe.stop().await;
     audit_logs_verify(&[&kent_dir, &dfe_dir]).await;
     // Stopping delivered each gateway's aggregates to its own authority: both file the
-    // cross-network exchange under its real names, so both can report on it.
+    // cross-network exchange under its real names. Each forwards its side to the other, which
+    // pulls it with its next poll, so both hold both sides and can report on them.
     let exchange = |side: &str| (side.to_owned(), SERVICE.to_owned(), client.clone());
     let kent_rows = aggregate_rows(&kent.data).await;
     assert!(kent_rows.contains(&exchange("consumer")), "{kent_rows:?}");
     let gb_rows = aggregate_rows(&gb.data).await;
     assert!(gb_rows.contains(&exchange("provider")), "{gb_rows:?}");
+    forwarded_row_arrives(&gb.data, "GB-KENT", &exchange("consumer")).await;
+    forwarded_row_arrives(&kent.data, "GB", &exchange("provider")).await;
     let dfe = psn_gateway::start(&dfe_dir)
         .await
         .expect("DfE gateway again");

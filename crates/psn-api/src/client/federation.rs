@@ -2,7 +2,10 @@
 //! partner authority's view of it.
 
 use super::{AuthorityClient, ClientError};
-use crate::federation::{AnchorIssued, ExportPolicy, PartnerImport, PartnerList, PartnerView};
+use crate::federation::{
+    AnchorIssued, ExportPolicy, ForwardedAggregates, PartnerImport, PartnerList, PartnerView,
+    MAX_FORWARDED_BYTES,
+};
 use psn_core::names::NetworkId;
 use psn_core::problem::error_chain;
 use reqwest::{Method, StatusCode};
@@ -80,12 +83,14 @@ impl AuthorityClient {
     }
 
     /// The view the partner exports to this network, newer than `from`, holding the request up
-    /// to `wait` for one (long poll). `assertion` is this network's signed request.
+    /// to `wait` for one (long poll). `assertion` is this network's signed request. An answer
+    /// over `max_len` bytes is refused as it arrives, never held whole.
     pub async fn federation_view(
         &self,
         assertion: &str,
         from: Option<u64>,
         wait: Duration,
+        max_len: usize,
     ) -> Result<ViewFetch, ClientError> {
         let mut req = self
             .request(Method::GET, "/v1/federation/view")
@@ -102,12 +107,52 @@ impl AuthorityClient {
         if resp.status() == StatusCode::NOT_MODIFIED {
             return Ok(ViewFetch::NotModified);
         }
-        resp.text()
-            .await
+        let body = self.bounded_body(resp, max_len).await?;
+        String::from_utf8(body)
             .map(ViewFetch::View)
-            .map_err(|e| ClientError::Transport {
-                url: self.base.clone(),
-                reason: error_chain(&e),
-            })
+            .map_err(|_| ClientError::Unexpected("the view is not UTF-8 text".into()))
+    }
+
+    /// The aggregates the partner forwards about exchanges with this network, after outbox
+    /// entry `after` (the last one stored here). `assertion` is this network's signed request.
+    pub async fn federation_aggregates(
+        &self,
+        assertion: &str,
+        after: u64,
+    ) -> Result<ForwardedAggregates, ClientError> {
+        let req = self
+            .request(Method::GET, "/v1/federation/aggregates")
+            .header(
+                reqwest::header::AUTHORIZATION,
+                format!("{FEDERATION_AUTH_SCHEME} {assertion}"),
+            )
+            .query(&[("after", after)]);
+        let resp = self.send(req).await?;
+        let body = self.bounded_body(resp, MAX_FORWARDED_BYTES).await?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::Unexpected(e.to_string()))
+    }
+
+    /// A partner's answer, read up to `max` bytes: a partner is another organisation's server,
+    /// and what it sends is bounded before it is held.
+    async fn bounded_body(
+        &self,
+        mut resp: reqwest::Response,
+        max: usize,
+    ) -> Result<Vec<u8>, ClientError> {
+        let over = || ClientError::Unexpected(format!("the partner's answer is over {max} bytes"));
+        if resp.content_length().is_some_and(|n| n > max as u64) {
+            return Err(over());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| ClientError::Transport {
+            url: self.base.clone(),
+            reason: error_chain(&e),
+        })? {
+            if body.len() + chunk.len() > max {
+                return Err(over());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 }

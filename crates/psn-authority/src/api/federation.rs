@@ -1,6 +1,7 @@
 //! Federation endpoints (docs/federation.md): operators manage this network's anchor and its
 //! partners; a partner authority, authenticated by its signed request, long-polls the view this
-//! network exports to it. Every rule is in `crate::federation`.
+//! network exports to it and pulls the aggregates of exchanges with it. Every rule is in
+//! `crate::federation`.
 
 use super::{ApiError, ApiResult, Body, Operator, Query};
 use crate::federation::{self as rules, Refusal};
@@ -30,6 +31,7 @@ pub(super) fn routes() -> Router<Arc<Authority>> {
         )
         .route("/v1/federation/partners/{network}/policy", put(set_policy))
         .route("/v1/federation/view", get(view))
+        .route("/v1/federation/aggregates", get(aggregates))
 }
 
 impl From<Refusal> for ApiError {
@@ -129,18 +131,7 @@ async fn view(
     headers: HeaderMap,
     Query(q): Query<ViewQuery>,
 ) -> ApiResult<Response> {
-    let assertion = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case(FEDERATION_AUTH_SCHEME))
-        .map(|(_, jws)| jws.trim())
-        .ok_or_else(|| {
-            ApiError::new(
-                ProblemType::Unauthenticated,
-                format!("send the partner's signed request as Authorization: {FEDERATION_AUTH_SCHEME} <jws>"),
-            )
-        })?;
+    let assertion = assertion(&headers)?;
     let wait = q.wait.unwrap_or(0);
     if wait > rules::MAX_VIEW_WAIT.as_secs() {
         return Err(ApiError::new(
@@ -163,4 +154,44 @@ async fn view(
             .into_response()),
         None => Ok(StatusCode::NOT_MODIFIED.into_response()),
     }
+}
+
+/// The partner's signed request from `Authorization: PSN-Federation {jws}`.
+fn assertion(headers: &HeaderMap) -> ApiResult<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case(FEDERATION_AUTH_SCHEME))
+        .map(|(_, jws)| jws.trim())
+        .ok_or_else(|| {
+            ApiError::new(
+                ProblemType::Unauthenticated,
+                format!("send the partner's signed request as Authorization: {FEDERATION_AUTH_SCHEME} <jws>"),
+            )
+        })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AggregatesQuery {
+    after: Option<u64>,
+}
+
+/// `GET /v1/federation/aggregates?after=` (a partner authority, `Authorization: PSN-Federation
+/// {signed request}`): the aggregate rows of exchanges between this network's gateways and the
+/// partner's names, queued after outbox entry `after` (the last one the partner stored; the
+/// entries up to it are then dropped).
+async fn aggregates(
+    State(a): State<Arc<Authority>>,
+    headers: HeaderMap,
+    Query(q): Query<AggregatesQuery>,
+) -> ApiResult<Response> {
+    let requester = rules::requester(&a, assertion(&headers)?).await?;
+    let answer = rules::aggregates_for(&a, &requester, q.after.unwrap_or(0)).await?;
+    Ok((
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(answer),
+    )
+        .into_response())
 }

@@ -4,10 +4,14 @@
 //! next configuration carries it; a poll that brings nothing new, or fails, only updates the
 //! freshness columns.
 
-use super::{bump, event, from_millis, to_i64, to_millis, Result, Store, StoreError};
-use psn_api::ExportPolicy;
+use super::{
+    bump, event, from_i64, from_millis, insert_rows, to_i64, to_millis, Leading, Result, Store,
+    StoreError,
+};
+use psn_api::{ExportPolicy, ForwardedBatch};
+use psn_core::aggregate::AggregateRow;
 use psn_core::federation::View;
-use psn_core::names::NetworkId;
+use psn_core::names::{GatewayId, NetworkId};
 use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
 
@@ -121,7 +125,131 @@ pub(super) async fn received(tx: &mut Transaction<'_, Any>) -> Result<Vec<Receiv
         .collect()
 }
 
+/// Queues, within the transaction that accepts a gateway's batch, the rows of it that concern
+/// each partner: one outbox entry per partner, numbered from the counters table.
+pub(super) async fn queue_forwarded(
+    tx: &mut Transaction<'_, Any>,
+    gateway: &GatewayId,
+    forward: &[(NetworkId, Vec<AggregateRow>)],
+) -> Result<()> {
+    for (partner, rows) in forward.iter().filter(|(_, rows)| !rows.is_empty()) {
+        let seq: i64 = sqlx::query_scalar(
+            "UPDATE counters SET value = value + 1 WHERE name = 'federation_outbox' RETURNING value",
+        )
+        .fetch_one(&mut **tx)
+        .await?;
+        let rows = serde_json::to_string(rows)
+            .map_err(|e| StoreError::Invalid(format!("forwarded rows: {e}")))?;
+        sqlx::query(
+            "INSERT INTO federation_outbox (partner, seq, gateway_id, rows) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(partner.to_string())
+        .bind(seq)
+        .bind(gateway.to_string())
+        .bind(rows)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 impl Store {
+    /// The outbox entries for `partner` after `after`, oldest first, at most `limit`. Entries up
+    /// to `after` are deleted first: the partner asks from the last one it stored, so the
+    /// outbox holds only what it has not.
+    pub async fn forwarded_for(
+        &self,
+        partner: &NetworkId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ForwardedBatch>> {
+        let after = to_i64("outbox position", after)?;
+        let (_g, mut tx) = self.begin().await?;
+        sqlx::query("DELETE FROM federation_outbox WHERE partner = $1 AND seq <= $2")
+            .bind(partner.to_string())
+            .bind(after)
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT seq, gateway_id, rows FROM federation_outbox WHERE partner = $1 AND seq > $2 \
+             ORDER BY seq LIMIT $3",
+        )
+        .bind(partner.to_string())
+        .bind(after)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|row| {
+                let gateway: String = row.try_get(1)?;
+                let rows: String = row.try_get(2)?;
+                Ok(ForwardedBatch {
+                    seq: from_i64("outbox position", row.try_get(0)?)?,
+                    gateway: gateway.parse().map_err(|e| {
+                        StoreError::Corrupt(format!("outbox gateway {gateway}: {e}"))
+                    })?,
+                    rows: serde_json::from_str(&rows).map_err(corrupt("outbox rows"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// The last entry of `partner`'s outbox stored here; `None` if it is not a partner.
+    pub async fn aggregates_after(&self, partner: &NetworkId) -> Result<Option<u64>> {
+        let after: Option<i64> = sqlx::query_scalar(
+            "SELECT aggregates_after FROM federation_partners WHERE network = $1",
+        )
+        .bind(partner.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        after.map(|a| from_i64("outbox position", a)).transpose()
+    }
+
+    /// Stores rows `partner` forwarded (checked and filed) and moves its position from `after`
+    /// to the last entry's, in one transaction, so each entry is stored once: `Conflict` if the
+    /// position is no longer `after` (another pull stored them), and then nothing changes.
+    pub async fn accept_forwarded(
+        &self,
+        partner: &NetworkId,
+        after: u64,
+        batches: &[ForwardedBatch],
+    ) -> Result<()> {
+        let Some(last) = batches.last() else {
+            return Ok(());
+        };
+        let (_g, mut tx) = self.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE federation_partners SET aggregates_after = $1 \
+             WHERE network = $2 AND aggregates_after = $3",
+        )
+        .bind(to_i64("outbox position", last.seq)?)
+        .bind(partner.to_string())
+        .bind(to_i64("outbox position", after)?)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Err(StoreError::Conflict(format!(
+                "{partner}'s aggregates after {after} were stored meanwhile, or it is no longer a partner"
+            )));
+        }
+        for batch in batches {
+            insert_rows(
+                &mut tx,
+                "federated_aggregate_rows (partner, gateway_id, seq",
+                [
+                    Leading::Text(partner.to_string()),
+                    Leading::Text(batch.gateway.to_string()),
+                    Leading::Number(to_i64("outbox position", batch.seq)?),
+                ],
+                &batch.rows,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records an imported partner with its event. `Conflict` if it is already a partner.
     pub async fn add_partner(&self, actor: &str, partner: &NewPartner) -> Result<PartnerRecord> {
         let endpoints = serde_json::to_string(&partner.endpoints)
@@ -176,6 +304,20 @@ impl Store {
         rows.iter().map(record).collect()
     }
 
+    /// Every partner's network id, in order.
+    pub async fn partner_networks(&self) -> Result<Vec<NetworkId>> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT network FROM federation_partners ORDER BY network")
+                .fetch_all(&self.pool)
+                .await?;
+        ids.iter()
+            .map(|id| {
+                id.parse()
+                    .map_err(|e| StoreError::Corrupt(format!("federation partner {id}: {e}")))
+            })
+            .collect()
+    }
+
     /// One partner.
     pub async fn partner(&self, network: &NetworkId) -> Result<Option<PartnerRecord>> {
         let row = sqlx::query(&format!(
@@ -196,6 +338,12 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("{network} is not a federated partner")))?;
         let (_g, mut tx) = self.begin().await?;
         let removed = sqlx::query("DELETE FROM federation_partners WHERE network = $1")
+            .bind(network.to_string())
+            .execute(&mut *tx)
+            .await?;
+        // What was queued for it goes too; what it forwarded stays, as the record of exchanges
+        // that happened.
+        sqlx::query("DELETE FROM federation_outbox WHERE partner = $1")
             .bind(network.to_string())
             .execute(&mut *tx)
             .await?;
