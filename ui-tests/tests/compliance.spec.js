@@ -4,37 +4,11 @@
 // assessor certifies; the public status list shows the certificate. axe-core's WCAG 2.2 A and
 // AA rules report nothing on any compliance page, and at 320 px nothing scrolls sideways.
 import { test, expect } from '@playwright/test'
-import AxeBuilder from '@axe-core/playwright'
-import fs from 'node:fs'
+import * as shared from './helpers.js'
+import { setup, signIn } from './helpers.js'
 
-const setup = JSON.parse(fs.readFileSync(process.env.PSN_UI_SETUP, 'utf8'))
-const screenshots = process.env.PSN_UI_SCREENSHOTS
-const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22a', 'wcag22aa']
-
-async function accessible (page, name) {
-  const results = await new AxeBuilder({ page }).withTags(TAGS).analyze()
-  const found = results.violations.map((v) =>
-    `${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)
-  expect(found, name).toEqual([])
-  await page.screenshot({ path: `${screenshots}/compliance-${name}.png`, fullPage: true })
-}
-
-async function reflows (page, name) {
-  await page.setViewportSize({ width: 320, height: 720 })
-  const overflow = await page.evaluate(() =>
-    document.documentElement.scrollWidth - document.documentElement.clientWidth)
-  expect(overflow, `${name} scrolls sideways at 320 px`).toBeLessThanOrEqual(0)
-  await page.screenshot({ path: `${screenshots}/compliance-${name}-320.png`, fullPage: true })
-  await page.setViewportSize({ width: 1280, height: 720 })
-}
-
-async function signIn (page, person) {
-  await page.goto(`${setup.url}/ui/sign-in`)
-  await page.getByLabel('Username or email address').fill(person.username)
-  await page.getByLabel('Password').fill(person.password)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await expect(page).toHaveURL(`${setup.url}/ui/`)
-}
+const accessible = (page, name) => shared.accessible(page, `compliance-${name}`)
+const reflows = (page, name) => shared.reflows(page, `compliance-${name}`)
 
 async function signOut (page) {
   await page.getByRole('button', { name: /Sign out/ }).click()

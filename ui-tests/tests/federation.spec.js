@@ -5,46 +5,12 @@
 // a member's people are refused; a malformed address gets the not-found page. axe-core's WCAG
 // 2.2 A and AA rules report nothing on any of them, and at 320 px nothing scrolls sideways.
 import { test, expect } from '@playwright/test'
-import AxeBuilder from '@axe-core/playwright'
-import fs from 'node:fs'
+import * as shared from './helpers.js'
+import { setup, signIn, tabTo } from './helpers.js'
 
-const setup = JSON.parse(fs.readFileSync(process.env.PSN_UI_SETUP, 'utf8'))
-const screenshots = process.env.PSN_UI_SCREENSHOTS
-const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22a', 'wcag22aa']
+const accessible = (page, name) => shared.accessible(page, `federation-${name}`)
+const reflows = (page, name) => shared.reflows(page, `federation-${name}`)
 const partner = setup.federation.partner
-
-async function accessible (page, name) {
-  const results = await new AxeBuilder({ page }).withTags(TAGS).analyze()
-  const found = results.violations.map((v) =>
-    `${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)
-  expect(found, name).toEqual([])
-  await page.screenshot({ path: `${screenshots}/federation-${name}.png`, fullPage: true })
-}
-
-async function reflows (page, name) {
-  await page.setViewportSize({ width: 320, height: 720 })
-  const overflow = await page.evaluate(() =>
-    document.documentElement.scrollWidth - document.documentElement.clientWidth)
-  expect(overflow, `${name} scrolls sideways at 320 px`).toBeLessThanOrEqual(0)
-  await page.screenshot({ path: `${screenshots}/federation-${name}-320.png`, fullPage: true })
-  await page.setViewportSize({ width: 1280, height: 720 })
-}
-
-async function signIn (page, person) {
-  await page.goto(`${setup.url}/ui/sign-in`)
-  await page.getByLabel('Username or email address').fill(person.username)
-  await page.getByLabel('Password').fill(person.password)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await expect(page).toHaveURL(`${setup.url}/ui/`)
-}
-
-async function tabTo (page, matches) {
-  for (let i = 0; i < 60; i++) {
-    await page.keyboard.press('Tab')
-    if (await page.evaluate(matches)) return
-  }
-  throw new Error(`no focusable element matched ${matches}`)
-}
 
 test('federation: the operator reaches the partners by keyboard and sees GB-KENT active', async ({ page }) => {
   await page.goto(`${setup.url}/ui/sign-in`)

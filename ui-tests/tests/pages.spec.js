@@ -3,12 +3,7 @@
 // sign-in, opening a member and reading an SLA report work with the keyboard alone. .ci/ui-tests.sh starts the network
 // and writes the setup file.
 import { test, expect } from '@playwright/test'
-import AxeBuilder from '@axe-core/playwright'
-import fs from 'node:fs'
-
-const setup = JSON.parse(fs.readFileSync(process.env.PSN_UI_SETUP, 'utf8'))
-const screenshots = process.env.PSN_UI_SCREENSHOTS
-const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22a', 'wcag22aa']
+import { accessible, fitsWidth, screenshots, setup, signIn, tabTo } from './helpers.js'
 const KENT = 'GB/LA/E10000016'
 const DEVON = 'GB/LA/E10000008'
 
@@ -30,35 +25,6 @@ const pages = {
 
 function slug (path) {
   return path.replace(/[^a-zA-Z0-9]+/g, '-').replace(/^-|-$/g, '') || 'overview'
-}
-
-async function accessible (page, name) {
-  const results = await new AxeBuilder({ page }).withTags(TAGS).analyze()
-  const found = results.violations.map((v) =>
-    `${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)
-  expect(found, name).toEqual([])
-  await page.screenshot({ path: `${screenshots}/${name}.png`, fullPage: true })
-}
-
-async function reflows (page, name) {
-  const overflow = await page.evaluate(() =>
-    document.documentElement.scrollWidth - document.documentElement.clientWidth)
-  // On failure, name the innermost elements that stick out, to say what to fix.
-  const culprits = overflow <= 0
-    ? []
-    : await page.evaluate(() => [...document.querySelectorAll('body *')]
-      .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth &&
-        ![...e.children].some((c) => c.getBoundingClientRect().right > document.documentElement.clientWidth))
-      .map((e) => `${e.tagName.toLowerCase()}.${e.className}: ${e.textContent.trim().slice(0, 40)}`))
-  expect(overflow, `${name} scrolls sideways at 320 px: ${culprits.join('; ')}`).toBeLessThanOrEqual(0)
-}
-
-async function signIn (page, person) {
-  await page.goto(`${setup.url}/ui/sign-in`)
-  await page.getByLabel('Username or email address').fill(person.username)
-  await page.getByLabel('Password').fill(person.password)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await expect(page).toHaveURL(`${setup.url}/ui/`)
 }
 
 test('signed-out pages', async ({ page }) => {
@@ -83,18 +49,10 @@ for (const [role, person] of Object.entries(setup.people)) {
     await page.setViewportSize({ width: 320, height: 720 })
     for (const path of pages[role]) {
       await page.goto(`${setup.url}${path}`)
-      await reflows(page, path)
+      await fitsWidth(page, `${path} at 320 px`)
       await page.screenshot({ path: `${screenshots}/${role}-${slug(path)}-320.png`, fullPage: true })
     }
   })
-}
-
-async function tabTo (page, matches) {
-  for (let i = 0; i < 40; i++) {
-    await page.keyboard.press('Tab')
-    if (await page.evaluate(matches)) return
-  }
-  throw new Error(`no focusable element matched ${matches}`)
 }
 
 async function signInByKeyboard (page, person) {
@@ -219,15 +177,6 @@ test.describe('benchmarks', () => {
       `/ui/benchmarks/returns?member=${KENT}`, `/ui/benchmarks/groups?member=${KENT}`]
   }
 
-  // Tab until `matches` holds, through a page with more links than tabTo allows for.
-  async function tabThrough (page, matches) {
-    for (let i = 0; i < 400; i++) {
-      await page.keyboard.press('Tab')
-      if (await page.evaluate(matches)) return
-    }
-    throw new Error(`no focusable element matched ${matches}`)
-  }
-
   for (const [role, paths] of Object.entries(benchmarkPages)) {
     test(`${role}: every benchmark page`, async ({ page }) => {
       await signIn(page, setup.people[role])
@@ -239,7 +188,7 @@ test.describe('benchmarks', () => {
       await page.setViewportSize({ width: 320, height: 720 })
       for (const path of paths) {
         await page.goto(`${setup.url}${path}`)
-        await reflows(page, path)
+        await fitsWidth(page, `${path} at 320 px`)
       }
     })
   }
@@ -266,14 +215,15 @@ test.describe('benchmarks', () => {
     await accessible(page, 'benchmark-report-kent')
     // The downloads are reached with the keyboard.
     await page.getByRole('heading', { name: 'Download' }).click()
-    await tabThrough(page, () => document.activeElement.textContent.trim() === 'This report as CSV')
+    // Through a page with many links: up to 400 presses.
+    await tabTo(page, () => document.activeElement.textContent.trim() === 'This report as CSV', 400)
     const csv = page.waitForEvent('download')
     await page.keyboard.press('Enter')
     expect((await csv).suggestedFilename()).toMatch(/^benchmark-psn-4004-\d{4}-\d{2}\.csv$/)
     await page.keyboard.press('Tab')
     expect(await page.evaluate(() => document.activeElement.textContent.trim())).toBe('This report as JSON')
     await page.setViewportSize({ width: 320, height: 720 })
-    await reflows(page, 'benchmark report')
+    await fitsWidth(page, 'benchmark report at 320 px')
   })
 
   test('benchmark returns: a refused CSV shows the error summary and stores nothing', async ({ page }) => {

@@ -32,7 +32,7 @@ use psn_api::{
     Band, BenchmarkReport, FinancialYear, PeerChoice, PersonRole, PublicationRule, ReportRequest,
     RowStatus, SavingBasis, SubmitOutcome,
 };
-use psn_core::names::MemberId;
+use psn_core::names::{MemberId, NetworkId, ServiceId};
 use serde::Deserialize;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -428,6 +428,9 @@ pub struct SavingLine {
 
 /// A provider of the process.
 pub struct ProviderLine {
+    /// The provider's network when it is a federated partner's (no service or member page
+    /// here).
+    pub partner_network: Option<String>,
     pub service: String,
     pub title: String,
     pub provider: String,
@@ -475,12 +478,25 @@ pub struct ReportPage {
 /// `GET /ui/benchmarks/report?process=&member=&peers=&year=`.
 pub async fn report(State(ui): State<Arc<Ui>>, viewer: Viewer, raw: RawQuery) -> Response {
     match fetch_report(&ui, &viewer, &raw).await {
-        Ok((request, report)) => render(StatusCode::OK, &report_page(&viewer, &request, report)),
+        Ok((request, report)) => render(
+            StatusCode::OK,
+            &report_page(&viewer, &request, report, &ui.authority.network),
+        ),
         Err(f) => viewer.refuse(f),
     }
 }
 
-fn report_page(viewer: &Viewer, request: &ReportRequest, r: BenchmarkReport) -> ReportPage {
+/// The report page; `own` is this network, whose services have pages here (a federated
+/// partner's are shown with their network instead).
+fn report_page(
+    viewer: &Viewer,
+    request: &ReportRequest,
+    r: BenchmarkReport,
+    own: &NetworkId,
+) -> ReportPage {
+    let partner_network = |service: &ServiceId| {
+        (service.member().network() != own).then(|| service.member().network().to_string())
+    };
     let member_id = request
         .member
         .as_ref()
@@ -609,7 +625,9 @@ fn report_page(viewer: &Viewer, request: &ReportRequest, r: BenchmarkReport) -> 
                         ..
                     } => (
                         format!("Buying {title} from {provider_name} at {price}"),
-                        Some(service.to_string()),
+                        partner_network(service)
+                            .is_none()
+                            .then(|| service.to_string()),
                     ),
                 };
                 SavingLine {
@@ -626,6 +644,7 @@ fn report_page(viewer: &Viewer, request: &ReportRequest, r: BenchmarkReport) -> 
             .providers
             .iter()
             .map(|p| ProviderLine {
+                partner_network: partner_network(&p.service),
                 service: p.service.to_string(),
                 title: p.title.clone(),
                 provider: p.provider.to_string(),
@@ -1446,9 +1465,14 @@ mod tests {
             peers: PeerChoice::Auto,
             year: Some(FinancialYear { start: 2024 }),
         };
-        let html = report_page(&viewer, &request, sample_report())
-            .render()
-            .expect("renders");
+        let html = report_page(
+            &viewer,
+            &request,
+            sample_report(),
+            &"GB".parse().expect("network"),
+        )
+        .render()
+        .expect("renders");
         for expected in [
             "Accounts payable: Kent &#60;b&#62;County&#60;/b&#62; Council",
             "Synthetic figures",
@@ -1469,6 +1493,31 @@ mod tests {
         assert!(!html.contains("<b>County"), "names are escaped");
         assert!(!html.contains("NaN") && !html.contains("style="));
         assert!(!html.contains("-12"), "no bare minus on a saving");
+    }
+
+    #[test]
+    fn a_federated_partners_provider_is_shown_with_its_network_not_linked() {
+        let viewer = kent_admin();
+        let request = ReportRequest {
+            process: "psn:4004".into(),
+            member: Some(member("GB/LA/E10000016")),
+            peers: PeerChoice::Auto,
+            year: Some(FinancialYear { start: 2024 }),
+        };
+        let mut report = sample_report();
+        let partner: ServiceId = "GB-KENT/LA/E06000035/finance/payables"
+            .parse()
+            .expect("service");
+        report.providers[0].service = partner.clone();
+        report.providers[0].provider = partner.member().clone();
+        let html = report_page(&viewer, &request, report, &"GB".parse().expect("network"))
+            .render()
+            .expect("renders");
+        assert!(html.contains("GB-KENT network"), "{html}");
+        assert!(
+            !html.contains("/ui/services/GB-KENT") && !html.contains("/ui/members/GB-KENT"),
+            "a partner's service has no page here: {html}"
+        );
     }
 
     fn returns_form(viewer: &Viewer) -> ReturnsPage {
