@@ -126,6 +126,18 @@ pub struct PartnerImport {
     pub policy: ExportPolicy,
 }
 
+/// Replacing a partner's anchor with a newer one (`PUT /v1/federation/partners/{network}/anchor`):
+/// its authority moved, or its signer or CA was renewed. The export policy, the last good view
+/// and the freshness are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnchorRenewal {
+    /// The partner's new signed anchor, issued after the one held.
+    pub anchor: String,
+    /// The fingerprint confirmed with the partner's operator out of band.
+    pub fingerprint: String,
+}
+
 /// How current a partner's configuration is, as this authority holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -18,14 +18,15 @@ use crate::search::wire_name;
 use crate::store::{ListingSource, NewPartner, PartnerRecord, StoreError};
 use crate::Authority;
 use psn_api::{
-    AnchorIssued, AuthorityClient, ExportPolicy, ForwardedAggregates, ForwardedBatch, Freshness,
-    FreshnessState, PartnerImport, PartnerView, Received, RelayedNetwork, ViewFetch,
-    MAX_FORWARDED_BATCHES,
+    AnchorIssued, AnchorRenewal, AuthorityClient, ExportPolicy, ForwardedAggregates,
+    ForwardedBatch, Freshness, FreshnessState, PartnerImport, PartnerView, Received,
+    RelayedNetwork, ViewFetch, MAX_FORWARDED_BATCHES,
 };
 use psn_core::aggregate::AggregateRow;
 use psn_core::config::{FederatedNetwork, GlobalConfig, MemberEntry, ServiceEntry};
 use psn_core::federation::{
-    Anchor, Assertion, ListingPrice, ListingSummary, View, ANCHOR_FORMAT, VIEW_FORMAT,
+    Anchor, Assertion, ListingPrice, ListingSummary, View, ANCHOR_FORMAT, MAX_ANCHOR_BYTES,
+    VIEW_FORMAT,
 };
 use psn_core::names::{MemberId, NetworkId, ServiceId};
 use psn_core::problem::ProblemType;
@@ -122,17 +123,72 @@ pub async fn import(
         ));
     }
     check_policy(authority, &network, &import.policy).await?;
-    let partner = NewPartner {
-        network: network.clone(),
-        anchor: import.anchor.trim().to_owned(),
-        fingerprint: verified.fingerprint,
-        endpoints: verified.anchor.endpoints,
-        ca_certificate: verified.anchor.ca_certificate,
-        policy: import.policy.clone(),
-    };
+    let partner = partner_of(verified, &import.anchor, import.policy.clone());
     authority.store.add_partner(actor, &partner).await?;
     let _ = poll(authority, &network, Duration::ZERO).await;
     partner_view(authority, &network).await
+}
+
+/// What is recorded of a partner from its verified anchor (`text` as sent) and `policy`.
+fn partner_of(verified: psn_pki::VerifiedAnchor, text: &str, policy: ExportPolicy) -> NewPartner {
+    NewPartner {
+        network: verified.anchor.network,
+        anchor: text.trim().to_owned(),
+        fingerprint: verified.fingerprint,
+        endpoints: verified.anchor.endpoints,
+        ca_certificate: verified.anchor.ca_certificate,
+        policy,
+    }
+}
+
+/// Replaces `network`'s anchor with a newer one its operator sent (its authority moved, or its
+/// signer or CA was renewed): refused unless it verifies, is `network`'s, carries the
+/// fingerprint confirmed and was issued after the anchor held (an older anchor cannot be
+/// replayed). The policy, the last good view and the freshness stay; the partner is polled at
+/// the new endpoints at once. A new CA takes over from the next configuration version, so the
+/// partner re-issues its gateways' certificates under it before renewing (a cut-over).
+pub async fn renew(
+    authority: &Arc<Authority>,
+    actor: &str,
+    network: &NetworkId,
+    renewal: &AnchorRenewal,
+) -> Result<PartnerView, Refusal> {
+    let invalid = |detail: String| refuse(ProblemType::InvalidRequest, detail);
+    let verified = psn_pki::verify_anchor(renewal.anchor.trim(), OffsetDateTime::now_utc())
+        .map_err(|e| invalid(e.to_string()))?;
+    if &verified.anchor.network != network {
+        return Err(invalid(format!(
+            "the anchor is {}'s, not {network}'s",
+            verified.anchor.network
+        )));
+    }
+    if renewal.fingerprint.trim() != verified.fingerprint {
+        return Err(invalid(format!(
+            "the anchor's CA fingerprint is {}, not the {:?} confirmed; check it with {network}'s operator before renewing",
+            verified.fingerprint, renewal.fingerprint
+        )));
+    }
+    let held = authority.store.partner(network).await?.ok_or_else(|| {
+        refuse(
+            ProblemType::NotFound,
+            format!("{network} is not a federated partner; import its anchor instead"),
+        )
+    })?;
+    let held_issued = psn_core::jws::CompactJws::parse(&held.partner.anchor, MAX_ANCHOR_BYTES)
+        .ok()
+        .and_then(|jws| serde_json::from_slice::<Anchor>(jws.unverified_payload()).ok())
+        .map(|anchor| anchor.issued_at)
+        .ok_or_else(|| refuse(ProblemType::Internal, "the anchor held is unreadable"))?;
+    if verified.anchor.issued_at <= held_issued {
+        return Err(invalid(format!(
+            "the anchor was issued at {}, not after the one held (issued at {held_issued})",
+            verified.anchor.issued_at
+        )));
+    }
+    let renewed = partner_of(verified, &renewal.anchor, held.partner.policy);
+    authority.store.renew_anchor(actor, &renewed).await?;
+    let _ = poll(authority, network, Duration::ZERO).await;
+    partner_view(authority, network).await
 }
 
 /// A partner as the API shows it.

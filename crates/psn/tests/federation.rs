@@ -779,3 +779,116 @@ async fn a_region_reaches_another_region_through_the_national_network_only_as_al
         net.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partner_authority_that_moves_is_followed_once_its_newer_anchor_is_renewed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let gb = network(tmp.path(), "GB").await;
+    let mut kent = network(tmp.path(), "GB-KENT").await;
+    let yorks = network(tmp.path(), "GB-YORKS").await;
+    common::register(
+        &kent.operator,
+        new_member(KENT, "Kent County Council"),
+        "revenues",
+    )
+    .await;
+    let first = import_of(&kent, ExportPolicy::default()).await;
+    gb.operator
+        .import_partner(&first)
+        .await
+        .expect("GB imports GB-KENT");
+    kent.operator
+        .import_partner(
+            &import_of(
+                &gb,
+                ExportPolicy {
+                    members: vec![KENT.parse().expect("member")],
+                    ..Default::default()
+                },
+            )
+            .await,
+        )
+        .await
+        .expect("GB-KENT imports GB");
+    gb.published("lists Kent", |c| lists_member(c, KENT)).await;
+
+    // Kent's authority moves to another address; GB's follower can no longer reach it.
+    let old_endpoint = gb
+        .operator
+        .partner_view(&kent.id)
+        .await
+        .expect("partner")
+        .endpoints;
+    kent.restart_at("127.0.0.1:0".parse().expect("addr")).await;
+    let moved = import_of(&kent, ExportPolicy::default()).await;
+    let renewal = |anchor: &str, fingerprint: &str| psn_api::AnchorRenewal {
+        anchor: anchor.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+    };
+
+    // Hostile or mistaken renewals are refused and change nothing: the anchor held again (not
+    // newer), another network's anchor, a fingerprint not confirmed, and a network that is not
+    // a partner.
+    let yorks_anchor = import_of(&yorks, ExportPolicy::default()).await;
+    for (network, attempt, why) in [
+        (
+            &kent.id,
+            renewal(&first.anchor, &first.fingerprint),
+            "not after the one held",
+        ),
+        (
+            &kent.id,
+            renewal(&yorks_anchor.anchor, &yorks_anchor.fingerprint),
+            "GB-YORKS's, not GB-KENT's",
+        ),
+        (
+            &kent.id,
+            renewal(&moved.anchor, &yorks_anchor.fingerprint),
+            "fingerprint",
+        ),
+        (
+            &yorks.id,
+            renewal(&yorks_anchor.anchor, &yorks_anchor.fingerprint),
+            "not a federated partner",
+        ),
+    ] {
+        let refused = gb
+            .operator
+            .renew_partner_anchor(network, &attempt)
+            .await
+            .expect_err(why);
+        assert!(refused.to_string().contains(why), "{why}: {refused}");
+    }
+    let held = gb.operator.partner_view(&kent.id).await.expect("partner");
+    assert_eq!(held.endpoints, old_endpoint, "nothing changed");
+
+    // The newer anchor is renewed: the policy stays, and GB follows Kent at its new address, so
+    // Kent's next change reaches GB.
+    let renewed = gb
+        .operator
+        .renew_partner_anchor(&kent.id, &renewal(&moved.anchor, &moved.fingerprint))
+        .await
+        .expect("renewed");
+    assert_ne!(renewed.endpoints, old_endpoint);
+    kent.operator
+        .suspend_member(
+            &KENT.parse().expect("member"),
+            &StatusChange { reason: None },
+        )
+        .await
+        .expect("suspend");
+    gb.published("holds Kent suspended", |c| {
+        c.members.iter().any(|m| {
+            m.id.to_string() == KENT && m.status == psn_core::config::MemberStatus::Suspended
+        })
+    })
+    .await;
+    let events = gb.operator.events(0, 1000).await.expect("events");
+    assert!(
+        events.items.iter().any(|e| e.action == "federation.anchor"),
+        "the renewal is in the events trail"
+    );
+    for net in [gb, kent, yorks] {
+        net.stop().await;
+    }
+}

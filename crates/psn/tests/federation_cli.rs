@@ -194,6 +194,35 @@ async fn mistaken_and_hostile_federation_commands_are_refused_and_change_nothing
     )
     .await;
     refused(&out, "is not an anchor that may be imported");
+    // Renewing: an oversized file, and an anchor of a network that is not a partner yet.
+    let out = psn(
+        cwd,
+        &[
+            "federation",
+            "renew",
+            "garbage.anchor",
+            "--fingerprint",
+            &fingerprint,
+            "--data-dir",
+            "gb",
+        ],
+    )
+    .await;
+    refused(&out, "is not an anchor that may be imported");
+    let out = psn(
+        cwd,
+        &[
+            "federation",
+            "renew",
+            "kent.anchor",
+            "--fingerprint",
+            &fingerprint,
+            "--data-dir",
+            "gb",
+        ],
+    )
+    .await;
+    refused(&out, "not a federated partner; import its anchor instead");
     // A policy exporting another network's member.
     let out = psn(
         cwd,

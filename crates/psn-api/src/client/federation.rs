@@ -3,8 +3,8 @@
 
 use super::{AuthorityClient, ClientError};
 use crate::federation::{
-    AnchorIssued, ExportPolicy, ForwardedAggregates, PartnerImport, PartnerList, PartnerView,
-    MAX_FORWARDED_BYTES,
+    AnchorIssued, AnchorRenewal, ExportPolicy, ForwardedAggregates, PartnerImport, PartnerList,
+    PartnerView, MAX_FORWARDED_BYTES,
 };
 use psn_core::names::NetworkId;
 use psn_core::problem::error_chain;
@@ -69,6 +69,22 @@ impl AuthorityClient {
                 &format!("/v1/federation/partners/{network}/policy"),
             )
             .json(policy),
+        )
+        .await
+    }
+
+    /// Replaces a partner's anchor with a newer one (operators).
+    pub async fn renew_partner_anchor(
+        &self,
+        network: &NetworkId,
+        renewal: &AnchorRenewal,
+    ) -> Result<PartnerView, ClientError> {
+        self.json(
+            self.request(
+                Method::PUT,
+                &format!("/v1/federation/partners/{network}/anchor"),
+            )
+            .json(renewal),
         )
         .await
     }

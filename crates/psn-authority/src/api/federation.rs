@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use psn_api::{
-    AnchorIssued, ExportPolicy, PartnerImport, PartnerList, PartnerView, FEDERATION_AUTH_SCHEME,
-    JOSE_MEDIA_TYPE,
+    AnchorIssued, AnchorRenewal, ExportPolicy, PartnerImport, PartnerList, PartnerView,
+    FEDERATION_AUTH_SCHEME, JOSE_MEDIA_TYPE,
 };
 use psn_core::names::NetworkId;
 use psn_core::problem::ProblemType;
@@ -30,6 +30,7 @@ pub(super) fn routes() -> Router<Arc<Authority>> {
             get(show).delete(remove),
         )
         .route("/v1/federation/partners/{network}/policy", put(set_policy))
+        .route("/v1/federation/partners/{network}/anchor", put(renew))
         .route("/v1/federation/view", get(view))
         .route("/v1/federation/aggregates", get(aggregates))
 }
@@ -114,6 +115,18 @@ async fn set_policy(
     Ok(Json(
         rules::set_policy(&a, &actor, &network, &policy).await?,
     ))
+}
+
+/// `PUT /v1/federation/partners/{network}/anchor` (operators): replaces the partner's anchor
+/// with a newer one.
+async fn renew(
+    State(a): State<Arc<Authority>>,
+    Operator(actor): Operator,
+    Path(network): Path<String>,
+    Body(renewal): Body<AnchorRenewal>,
+) -> ApiResult<Json<PartnerView>> {
+    let network = network_path(&network)?;
+    Ok(Json(rules::renew(&a, &actor, &network, &renewal).await?))
 }
 
 #[derive(Deserialize)]

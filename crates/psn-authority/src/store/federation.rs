@@ -91,7 +91,8 @@ fn record(row: &sqlx::any::AnyRow) -> Result<PartnerRecord> {
         imported_by: row.try_get(6)?,
         view: view_version
             .zip(view_expires)
-            .map(|(v, e)| (u64::try_from(v).unwrap_or_default(), from_millis(e))),
+            .map(|(v, e)| Ok::<_, StoreError>((from_i64("view version", v)?, from_millis(e))))
+            .transpose()?,
         last_success_at: row.try_get::<Option<i64>, _>(10)?.map(from_millis),
         last_error: error.zip(error_at.map(from_millis)),
     })
@@ -366,6 +367,62 @@ impl Store {
         Ok(held)
     }
 
+    /// Replaces a partner's anchor (and what it says: fingerprint, endpoints, CA) with an
+    /// event; the policy, the last good view and the freshness stay. A new configuration version
+    /// follows, carrying the CA the anchor names.
+    pub async fn renew_anchor(&self, actor: &str, renewed: &NewPartner) -> Result<PartnerRecord> {
+        let network = &renewed.network;
+        let (_g, mut tx) = self.begin().await?;
+        let previous: Option<String> =
+            sqlx::query_scalar("SELECT fingerprint FROM federation_partners WHERE network = $1")
+                .bind(network.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(previous) = previous else {
+            return Err(StoreError::NotFound(format!(
+                "{network} is not a federated partner"
+            )));
+        };
+        let endpoints = serde_json::to_string(&renewed.endpoints)
+            .map_err(|e| StoreError::Invalid(format!("endpoints: {e}")))?;
+        sqlx::query(
+            "UPDATE federation_partners SET anchor = $1, fingerprint = $2, endpoints = $3, \
+             ca_certificate = $4 WHERE network = $5",
+        )
+        .bind(&renewed.anchor)
+        .bind(&renewed.fingerprint)
+        .bind(endpoints)
+        .bind(&renewed.ca_certificate)
+        .bind(network.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let detail = serde_json::json!({
+            "fingerprint": renewed.fingerprint,
+            "previous_fingerprint": previous,
+            "endpoints": renewed.endpoints,
+        });
+        self.recorded(tx, actor, "federation.anchor", network, detail)
+            .await
+    }
+
+    /// Ends a change to `network`'s record: its event, the registry generation bumped so the
+    /// next configuration carries it, the commit, and the record as it now stands.
+    async fn recorded(
+        &self,
+        mut tx: Transaction<'_, Any>,
+        actor: &str,
+        action: &str,
+        network: &NetworkId,
+        detail: serde_json::Value,
+    ) -> Result<PartnerRecord> {
+        event(&mut tx, actor, action, network.as_ref(), detail).await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        self.partner(network)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("{network} is not a federated partner")))
+    }
+
     /// Replaces what this network exports to a partner, with an event; a new configuration
     /// version follows, so the partner's next poll receives the new view.
     pub async fn set_export_policy(
@@ -386,20 +443,10 @@ impl Store {
                 "{network} is not a federated partner"
             )));
         }
-        let detail = serde_json::to_value(policy).unwrap_or_default();
-        event(
-            &mut tx,
-            actor,
-            "federation.policy",
-            network.as_ref(),
-            detail,
-        )
-        .await?;
-        bump(&mut tx).await?;
-        tx.commit().await?;
-        self.partner(network)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("{network} is not a federated partner")))
+        let detail = serde_json::to_value(policy)
+            .map_err(|e| StoreError::Invalid(format!("export policy: {e}")))?;
+        self.recorded(tx, actor, "federation.policy", network, detail)
+            .await
     }
 
     /// What every partner with a view exports to this network, as held now, in network order

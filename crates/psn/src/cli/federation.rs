@@ -6,7 +6,7 @@ use super::connect::Connect;
 use super::output;
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use psn_api::{ExportPolicy, PartnerImport, PartnerView};
+use psn_api::{AnchorRenewal, ExportPolicy, PartnerImport, PartnerView};
 use psn_core::names::{ClassCode, MemberId, NetworkId, ServiceId};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -63,6 +63,19 @@ pub enum FederationCommand {
         network: NetworkId,
         #[command(flatten)]
         policy: PolicyArgs,
+        #[command(flatten)]
+        connect: Connect,
+        #[arg(long, value_enum, default_value_t)]
+        output: output::Output,
+    },
+    /// Replace a partner's anchor with a newer one its operator sent (its authority moved, or
+    /// its signer or CA was renewed), keeping the export policy and what it sent.
+    Renew {
+        /// The new anchor file.
+        file: PathBuf,
+        /// The fingerprint confirmed with the partner's operator out of band.
+        #[arg(long)]
+        fingerprint: Option<String>,
         #[command(flatten)]
         connect: Connect,
         #[arg(long, value_enum, default_value_t)]
@@ -145,30 +158,33 @@ pub async fn run(command: FederationCommand) -> anyhow::Result<()> {
             connect,
             output,
         } => {
-            let anchor = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let verified = psn_pki::verify_anchor(anchor.trim(), time::OffsetDateTime::now_utc())
-                .with_context(|| {
-                format!("{} is not an anchor that may be imported", file.display())
-            })?;
-            eprintln!(
-                "{} anchor for network {} (authority {}), fingerprint {}",
-                file.display(),
-                verified.anchor.network,
-                verified.anchor.endpoints.join(", "),
-                verified.fingerprint
-            );
-            let fingerprint = match fingerprint {
-                Some(given) => given,
-                None => confirm(&verified.fingerprint)?,
-            };
+            let (anchor, _, fingerprint) = read_anchor(&file, fingerprint)?;
             let view = connect
                 .client()?
                 .import_partner(&PartnerImport {
-                    anchor: anchor.trim().to_owned(),
+                    anchor,
                     fingerprint,
                     policy: policy.policy(),
                 })
+                .await?;
+            print_partner(&view, output)?;
+        }
+        FederationCommand::Renew {
+            file,
+            fingerprint,
+            connect,
+            output,
+        } => {
+            let (anchor, network, fingerprint) = read_anchor(&file, fingerprint)?;
+            let view = connect
+                .client()?
+                .renew_partner_anchor(
+                    &network,
+                    &AnchorRenewal {
+                        anchor,
+                        fingerprint,
+                    },
+                )
                 .await?;
             print_partner(&view, output)?;
         }
@@ -245,6 +261,34 @@ fn row(p: &PartnerView) -> Vec<String> {
         p.received.services.to_string(),
         f.last_error.clone().unwrap_or_default(),
     ]
+}
+
+/// An anchor file's text, network and the fingerprint confirmed: the one given, or (on a
+/// terminal) the one the operator types after reading the anchor's.
+fn read_anchor(
+    file: &std::path::Path,
+    fingerprint: Option<String>,
+) -> anyhow::Result<(String, NetworkId, String)> {
+    let anchor =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let verified = psn_pki::verify_anchor(anchor.trim(), time::OffsetDateTime::now_utc())
+        .with_context(|| format!("{} is not an anchor that may be imported", file.display()))?;
+    eprintln!(
+        "{} anchor for network {} (authority {}), fingerprint {}",
+        file.display(),
+        verified.anchor.network,
+        verified.anchor.endpoints.join(", "),
+        verified.fingerprint
+    );
+    let fingerprint = match fingerprint {
+        Some(given) => given,
+        None => confirm(&verified.fingerprint)?,
+    };
+    Ok((
+        anchor.trim().to_owned(),
+        verified.anchor.network,
+        fingerprint,
+    ))
 }
 
 fn print_partner(view: &PartnerView, format: output::Output) -> anyhow::Result<()> {

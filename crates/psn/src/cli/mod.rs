@@ -409,6 +409,8 @@ mod tests {
         &["federation", "show", "GB-KENT", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["federation", "policy", "GB-KENT", "--export-class", "LA", "--export-member", "GB/GOV/D6", "--export-service", "GB/GOV/D6/eligibility/fsm-check", "--allow-reexport", "--output", "json", "--data-dir", "gb"],
         &["federation", "policy", "GB-KENT", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
+        &["federation", "renew", "kent.anchor", "--fingerprint", "abc", "--output", "json", "--data-dir", "gb"],
+        &["federation", "renew", "kent.anchor", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["federation", "remove", "GB-KENT", "--data-dir", "gb"],
         &["federation", "remove", "GB-KENT", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
         &["compliance", "framework", "list", "--output", "json", "--data-dir", "gb"],

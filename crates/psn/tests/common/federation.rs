@@ -18,6 +18,7 @@ pub struct Network {
     pub authority: Option<psn_authority::Running>,
     pub operator: AuthorityClient,
     pub data: DataDir,
+    operator_token: String,
 }
 
 /// Initialises and starts network `id`'s authority under `tmp/{id}`.
@@ -40,6 +41,7 @@ pub async fn network(tmp: &Path, id: &str) -> Network {
         authority: Some(authority),
         operator,
         data,
+        operator_token: report.operator_token,
     }
 }
 
@@ -90,6 +92,19 @@ impl Network {
         })
         .await
         .unwrap_or_else(|_| panic!("{}: {what} within 20 s", self.id));
+    }
+
+    /// Restarts the authority on `listen` (a new address when the port is 0) and points the
+    /// operator at it.
+    pub async fn restart_at(&mut self, listen: SocketAddr) {
+        if let Some(running) = self.authority.take() {
+            running.stop().await;
+        }
+        let running = start_at(&self.data, listen).await;
+        let ca = running.authority.ca.certificate_der().to_vec();
+        self.operator =
+            AuthorityClient::operator(&running.url, &ca, &self.operator_token).expect("client");
+        self.authority = Some(running);
     }
 
     /// Stops the authority if it runs.
