@@ -684,7 +684,17 @@ async fn poll(
             if let Err(stored) = authority.store.partner_failed(network, &e, now).await {
                 tracing::error!(error = %stored, "recording a partner's failure");
             }
-            tracing::warn!(%network, error = %e, "polling a federated partner failed");
+            // Until a first view arrives the partner is pending, and refusals are expected
+            // while its operator has not imported this network's anchor yet.
+            let pending = matches!(
+                authority.store.partner(network).await,
+                Ok(Some(record)) if record.view.is_none()
+            );
+            if pending {
+                tracing::info!(%network, error = %e, "a federated partner is pending: no view yet");
+            } else {
+                tracing::warn!(%network, error = %e, "polling a federated partner failed");
+            }
             Err(e)
         }
     }
