@@ -1459,12 +1459,7 @@ mod tests {
     #[test]
     fn the_report_page_shows_every_part_in_words() {
         let viewer = kent_admin();
-        let request = ReportRequest {
-            process: "psn:4004".into(),
-            member: Some(member("GB/LA/E10000016")),
-            peers: PeerChoice::Auto,
-            year: Some(FinancialYear { start: 2024 }),
-        };
+        let request = kent_request();
         let html = report_page(
             &viewer,
             &request,
@@ -1495,15 +1490,20 @@ mod tests {
         assert!(!html.contains("-12"), "no bare minus on a saving");
     }
 
-    #[test]
-    fn a_federated_partners_provider_is_shown_with_its_network_not_linked() {
-        let viewer = kent_admin();
-        let request = ReportRequest {
+    /// Kent's report on accounts payable for 2024-25, peers chosen for it.
+    fn kent_request() -> ReportRequest {
+        ReportRequest {
             process: "psn:4004".into(),
             member: Some(member("GB/LA/E10000016")),
             peers: PeerChoice::Auto,
             year: Some(FinancialYear { start: 2024 }),
-        };
+        }
+    }
+
+    #[test]
+    fn a_federated_partners_provider_is_shown_with_its_network_not_linked() {
+        let viewer = kent_admin();
+        let request = kent_request();
         let mut report = sample_report();
         let partner: ServiceId = "GB-KENT/LA/E06000035/finance/payables"
             .parse()
