@@ -124,11 +124,11 @@ async fn build_with(
         let config = build_config(&snapshot, &description, 1, now);
         builds.push(ms(start));
         let start = Instant::now();
-        let jws = signer.sign(&config)?;
+        let signed = signer.sign(&config)?;
         signs.push(ms(start));
-        last = Some((config, jws));
+        last = Some((config, signed.document));
     }
-    let Some((config, jws)) = last else {
+    let Some((config, document)) = last else {
         bail!("no build was measured (repetitions must be at least 1)");
     };
     let publisher = Publisher::new(store.clone(), signer, description);
@@ -164,7 +164,7 @@ async fn build_with(
         sign: Step::new("sign", signs),
         publish: Step::new("publish", publishes),
         latest: Step::new("latest version", latest),
-        document_bytes: jws.len(),
+        document_bytes: document.len(),
         members: config.members.len(),
         subsystems: config.subsystems.len(),
         gateways: config.gateways.len(),
@@ -177,15 +177,15 @@ async fn build_with(
 pub struct LoadFigures {
     /// Downloading the signed document from the running authority (one client, loopback TLS).
     pub download: Step,
-    /// Verifying the signature and the signer's chain, and parsing the payload.
+    /// Verifying the whole document: parsing it, checking the signed head and its signer's
+    /// chain, and every entry against the head's root.
     pub verify_parse: Step,
-    /// Part of `verify_parse`: splitting the JWS and base64url-decoding its payload.
-    pub decode: Step,
-    /// Part of `verify_parse`: the Ed25519 signature over the signing input.
-    pub signature: Step,
-    /// Part of `verify_parse`: parsing the payload JSON into the configuration (names are
-    /// validated as they are read).
+    /// Part of `verify_parse`: parsing the document JSON (names are validated as they are read).
     pub parse: Step,
+    /// Part of `verify_parse`: the signed head's Ed25519 signature and its signer's chain.
+    pub head: Step,
+    /// Part of `verify_parse`: hashing every entry into the tree and comparing its root.
+    pub tree: Step,
     /// Indexing the configuration for per-request lookups (the gateway's `View`).
     pub index: Step,
     /// The gateway's whole acceptance: verify and parse, then write the version twice (history
@@ -196,8 +196,11 @@ pub struct LoadFigures {
     /// Downloading the delta for one suspension or reinstatement, which is how a running
     /// gateway follows a change.
     pub delta_download: Step,
-    /// Accepting that delta: apply it, serialise the result, verify the version's signature
-    /// over it, write the version once (the current copy is a link) durably.
+    /// Checking that delta and making its changes in memory, as a running gateway does: the
+    /// head's signature, the changed entries against the new root, the lists changed (the
+    /// document is shared with the data plane's index, so it is copied before it changes).
+    pub delta_apply: Step,
+    /// Accepting that delta: check it as `delta_apply`, write it durably, make the changes.
     pub delta_accept: Step,
 }
 
@@ -220,30 +223,24 @@ impl LoadFigures {
     }
 }
 
-/// Times the three costly parts of `psn_pki::verify_config` one by one (milliseconds): decoding
-/// the JWS, checking its Ed25519 signature, parsing the payload. The signer's chain, checked
-/// there too, is one small certificate and is left out.
-fn verify_steps(jws: &str, max: usize) -> anyhow::Result<(f64, f64, f64)> {
+/// Times the three costly parts of `psn_pki::verify_config` one by one (milliseconds): parsing
+/// the document, checking its signed head, checking every entry against the head's root.
+fn verify_steps(
+    document: &str,
+    ca_der: &[u8],
+    network: &NetworkId,
+) -> anyhow::Result<(f64, f64, f64)> {
     let start = Instant::now();
-    let envelope = psn_core::jws::CompactJws::parse(jws, max)?;
-    let decode = ms(start);
-    let certificates = envelope.header().certificates()?;
-    let signer = certificates
-        .first()
-        .context("the configuration's JWS carries no signer certificate")?;
-    let spki = psn_pki::spki_der(signer)?;
-    // An Ed25519 SubjectPublicKeyInfo ends with the 32-byte raw key.
-    let key = spki
-        .get(spki.len().saturating_sub(32)..)
-        .context("the signer's public key is too short")?;
+    let document: psn_core::config::ConfigDocument = serde_json::from_str(document)?;
+    let parse = ms(start);
     let start = Instant::now();
-    let payload = envelope.verify_ed25519(key)?;
+    let (head, _) = psn_pki::verify_config_head(&document.head, ca_der, network)?;
     let signature = ms(start);
     let start = Instant::now();
-    let config: psn_core::config::GlobalConfig = serde_json::from_slice(&payload)?;
-    let parse = ms(start);
-    drop(config);
-    Ok((decode, signature, parse))
+    let held = psn_core::config_delta::HeldConfig::new(document.head, &head, document.config)?;
+    let tree = ms(start);
+    drop(held);
+    Ok((parse, signature, tree))
 }
 
 /// Where [`load`] works: the running authority, the network, and the member whose status it
@@ -276,37 +273,37 @@ pub async fn load(at: LoadSetting<'_>, repetitions: usize) -> anyhow::Result<Loa
     } = at;
     let (mut downloads, mut verifies, mut indexes, mut accepts, mut grants) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut delta_downloads, mut delta_accepts) = (Vec::new(), Vec::new());
+    let (mut delta_downloads, mut delta_applies, mut delta_accepts) =
+        (Vec::new(), Vec::new(), Vec::new());
     let mut suspended = false;
-    let (mut decodes, mut signatures, mut parses) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut parses, mut heads, mut trees) = (Vec::new(), Vec::new(), Vec::new());
     let max = psn_gateway::MAX_CONFIG_BYTES;
     for i in 0..repetitions {
         let start = Instant::now();
-        let jws = match operator.config(None, None).await? {
-            psn_api::ConfigFetch::Document { jws, .. } => jws,
+        let document = match operator.config(None, None).await? {
+            psn_api::ConfigFetch::Document { document, .. } => document,
             psn_api::ConfigFetch::NotModified => bail!("the authority sent no configuration"),
         };
         downloads.push(ms(start));
 
         let start = Instant::now();
-        let verified = psn_pki::verify_config(&jws, ca_der, network, max)?;
+        let verified = psn_pki::verify_config(&document, ca_der, network, max)?;
         verifies.push(ms(start));
 
-        let (decode, signature, parse) = verify_steps(&jws, max)?;
-        decodes.push(decode);
-        signatures.push(signature);
+        let (parse, head, tree) = verify_steps(&document, ca_der, network)?;
         parses.push(parse);
+        heads.push(head);
+        trees.push(tree);
 
+        let mut following = verified.held;
         let start = Instant::now();
-        let view =
-            psn_gateway::plane::state::View::new(Arc::new(verified.config), Arc::new(Vec::new()));
+        let view = psn_gateway::plane::state::View::new(following.shared(), Arc::new(Vec::new()));
         indexes.push(ms(start));
-        drop(view);
 
         let dir = GatewayDir::new(scratch.join(format!("load-{i}")));
         let mut cache = ConfigStore::open(&dir, network.clone(), ca_der.to_vec())?;
         let start = Instant::now();
-        cache.accept(&jws, time::OffsetDateTime::now_utc())?;
+        cache.accept(&document, time::OffsetDateTime::now_utc())?;
         accepts.push(ms(start));
 
         let held = cache.current().map_or(0, |c| c.version);
@@ -324,6 +321,11 @@ pub async fn load(at: LoadSetting<'_>, repetitions: usize) -> anyhow::Result<Loa
             bail!("the authority sent no delta from version {held}");
         };
         delta_downloads.push(ms(start));
+        let start = Instant::now();
+        let (head, _) = psn_pki::verify_config_head(&delta.head, ca_der, network)?;
+        following.apply(&delta, &head)?;
+        delta_applies.push(ms(start));
+        drop(view);
         let start = Instant::now();
         let accepted = cache.accept_delta(&delta, time::OffsetDateTime::now_utc())?;
         delta_accepts.push(ms(start));
@@ -349,13 +351,14 @@ pub async fn load(at: LoadSetting<'_>, repetitions: usize) -> anyhow::Result<Loa
     Ok(LoadFigures {
         download: Step::new("download", downloads),
         verify_parse: Step::new("verify and parse", verifies),
-        decode: Step::new("decode", decodes),
-        signature: Step::new("signature", signatures),
         parse: Step::new("parse", parses),
+        head: Step::new("head", heads),
+        tree: Step::new("tree", trees),
         index: Step::new("index", indexes),
         accept: Step::new("accept", accepts),
         grants: Step::new("grants", grants),
         delta_download: Step::new("delta download", delta_downloads),
+        delta_apply: Step::new("delta apply", delta_applies),
         delta_accept: Step::new("delta accept", delta_accepts),
     })
 }

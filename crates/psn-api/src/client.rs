@@ -54,8 +54,12 @@ impl ClientError {
 pub enum ConfigFetch {
     /// Nothing newer than the version named by the ETag.
     NotModified,
-    /// A signed configuration (still to be verified by the caller) and its ETag.
-    Document { jws: String, etag: Option<String> },
+    /// A configuration document (its head and entries still to be verified by the caller) and
+    /// its ETag.
+    Document {
+        document: String,
+        etag: Option<String>,
+    },
 }
 
 /// The result of a delta fetch (DESIGN.md "delta at scale").
@@ -316,11 +320,11 @@ impl AuthorityClient {
             .get(reqwest::header::ETAG)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let jws = resp.text().await.map_err(|e| ClientError::Transport {
+        let document = resp.text().await.map_err(|e| ClientError::Transport {
             url: self.base.clone(),
             reason: error_chain(&e),
         })?;
-        Ok(ConfigFetch::Document { jws, etag })
+        Ok(ConfigFetch::Document { document, etag })
     }
 
     /// Fetches the changes from version `from` to the latest. With `wait`, the authority holds

@@ -266,7 +266,7 @@ pub fn export(
         .map(|v| {
             Ok(BundleConfig {
                 version: *v,
-                jws: trust.config_text(*v)?,
+                jws: trust.config_text(&network, *v)?,
             })
         })
         .collect::<Result<Vec<_>, AuditError>>()?;

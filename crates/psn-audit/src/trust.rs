@@ -1,11 +1,13 @@
 //! What a verifier trusts: the network CA and the history of signed configurations, which say
 //! who was a member gateway and which certificates were revoked at any moment (DESIGN.md "Trust":
-//! revocation is by the signed configuration). A gateway keeps every version it accepted as
-//! `config/v{N}.jws`; a bundle carries the versions its records need.
+//! revocation is by the signed configuration). A gateway keeps every version it accepted, as a
+//! whole document `config/v{N}.json` or as the delta `config/v{N}.delta.json` that produced it
+//! from an earlier one; a bundle carries the whole documents of the versions its records need.
 
 use crate::error::io_error;
 use crate::AuditError;
 use psn_core::config::MemberStatus;
+use psn_core::config_delta::{ConfigDelta, HeldConfig};
 use psn_core::names::{GatewayId, NetworkId};
 use psn_pki::{verify_gateway_chain, GatewayCertificate, StatementVerifier};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -19,9 +21,16 @@ const MAX_CONFIG_BYTES: usize = 256 * 1024 * 1024;
 /// Where one configuration version is.
 #[derive(Debug, Clone)]
 enum ConfigSource {
+    /// A whole document on disk.
     File(PathBuf),
+    /// The delta that produced the version, on disk.
+    Delta(PathBuf),
+    /// A whole document in memory.
     Text(Arc<str>),
 }
+
+/// The most deltas followed back to a whole document, so a corrupt history cannot loop.
+const MAX_DELTA_CHAIN: usize = 1 << 16;
 
 /// The network CA and the configuration history.
 #[derive(Debug, Clone)]
@@ -67,8 +76,9 @@ impl ConfigFacts {
 }
 
 impl Trust {
-    /// The CA (`ca.pem`) and every configuration version (`config/v{N}.jws`) of a gateway data
-    /// directory. Versions are read only when a check needs them.
+    /// The CA (`ca.pem`) and every configuration version (`config/v{N}.json` or
+    /// `config/v{N}.delta.json`) of a gateway data directory. Versions are read only when a
+    /// check needs them.
     pub fn from_data_dir(data_dir: &Path) -> Result<Self, AuditError> {
         let ca_path = data_dir.join("ca.pem");
         let ca_pem = std::fs::read_to_string(&ca_path).map_err(io_error(&ca_path))?;
@@ -82,12 +92,21 @@ impl Trust {
         for entry in entries {
             let entry = entry.map_err(io_error(&config_dir))?;
             let name = entry.file_name();
-            let version = name
-                .to_str()
-                .and_then(|n| n.strip_prefix('v'))
-                .and_then(|n| n.strip_suffix(".jws"))
-                .and_then(|n| n.parse::<u64>().ok());
-            if let Some(version) = version {
+            let Some(name) = name.to_str().and_then(|n| n.strip_prefix('v')) else {
+                continue;
+            };
+            if let Some(version) = name
+                .strip_suffix(".delta.json")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                trust
+                    .configs
+                    .entry(version)
+                    .or_insert(ConfigSource::Delta(entry.path()));
+            } else if let Some(version) = name
+                .strip_suffix(".json")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
                 trust
                     .configs
                     .insert(version, ConfigSource::File(entry.path()));
@@ -145,15 +164,78 @@ impl Trust {
         self.configs.keys().copied().collect()
     }
 
-    /// The signed text of a version.
-    pub(crate) fn config_text(&self, version: u64) -> Result<String, AuditError> {
+    /// The whole document of a version, rebuilt from the deltas that lead to it where the
+    /// version was taken as a delta.
+    pub(crate) fn config_text(
+        &self,
+        network: &NetworkId,
+        version: u64,
+    ) -> Result<String, AuditError> {
         match self.configs.get(&version) {
             Some(ConfigSource::File(path)) => std::fs::read_to_string(path).map_err(io_error(path)),
             Some(ConfigSource::Text(text)) => Ok(text.to_string()),
+            Some(ConfigSource::Delta(_)) => self
+                .held(network, version, &mut None)
+                .and_then(|held| held.document().map_err(|e| e.to_string()))
+                .map_err(|e| AuditError::Input(format!("configuration version {version}: {e}"))),
             None => Err(AuditError::Input(format!(
                 "configuration version {version} is not held"
             ))),
         }
+    }
+
+    /// Version `version`, verified: a whole document checked against its signed head, or the
+    /// nearest earlier whole document (or `recent`, if it is on the way) with each delta after
+    /// it checked against its own signed head. Leaves the result in `recent` for the next call.
+    fn held(
+        &self,
+        network: &NetworkId,
+        version: u64,
+        recent: &mut Option<HeldConfig>,
+    ) -> Result<HeldConfig, String> {
+        let mut deltas = Vec::new();
+        let mut at = version;
+        let mut held = loop {
+            if let Some(held) = recent.as_ref().filter(|h| h.config().version == at) {
+                break held.clone();
+            }
+            match self.configs.get(&at) {
+                Some(ConfigSource::Delta(path)) => {
+                    if deltas.len() >= MAX_DELTA_CHAIN {
+                        return Err("its chain of deltas is too long".into());
+                    }
+                    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+                    let delta: ConfigDelta = serde_json::from_str(&text)
+                        .map_err(|e| format!("delta {}: {e}", path.display()))?;
+                    if delta.version != at || delta.from_version >= at {
+                        return Err(format!(
+                            "delta {} does not lead to version {at}",
+                            path.display()
+                        ));
+                    }
+                    at = delta.from_version;
+                    deltas.push(delta);
+                }
+                Some(_) => {
+                    let text = self.config_text(network, at).map_err(|e| e.to_string())?;
+                    break psn_pki::verify_config(&text, &self.ca_der, network, MAX_CONFIG_BYTES)
+                        .map_err(|e| e.to_string())?
+                        .held;
+                }
+                None => {
+                    return Err(format!(
+                        "version {at}, which a delta starts from, is not held"
+                    ))
+                }
+            }
+        };
+        for delta in deltas.iter().rev() {
+            let (head, _) = psn_pki::verify_config_head(&delta.head, &self.ca_der, network)
+                .map_err(|e| e.to_string())?;
+            held.apply(delta, &head).map_err(|e| e.to_string())?;
+        }
+        *recent = Some(held.clone());
+        Ok(held)
     }
 }
 
@@ -166,6 +248,8 @@ pub(crate) struct TrustCache<'a> {
     trust: &'a Trust,
     versions: Vec<u64>,
     configs: HashMap<u64, Result<Arc<ConfigFacts>, String>>,
+    /// The version last rebuilt, from which the next delta often starts.
+    recent: Option<HeldConfig>,
     certificates: HashMap<Vec<u8>, Result<CheckedCertificate, String>>,
     signatures: HashSet<[u8; 32]>,
 }
@@ -176,6 +260,7 @@ impl<'a> TrustCache<'a> {
             trust,
             versions: trust.versions(),
             configs: HashMap::new(),
+            recent: None,
             certificates: HashMap::new(),
             signatures: HashSet::new(),
         }
@@ -187,14 +272,9 @@ impl<'a> TrustCache<'a> {
         }
         let facts = self
             .trust
-            .config_text(version)
-            .map_err(|e| e.to_string())
-            .and_then(|jws| {
-                psn_pki::verify_config(&jws, &self.trust.ca_der, network, MAX_CONFIG_BYTES)
-                    .map_err(|e| e.to_string())
-            })
-            .and_then(|verified| {
-                let config = verified.config;
+            .held(network, version, &mut self.recent)
+            .and_then(|held| {
+                let config = held.config();
                 if config.version != version {
                     return Err(format!("it holds version {}", config.version));
                 }

@@ -31,7 +31,7 @@ fn sample() -> &'static (Vec<u8>, Trust) {
         let segment = std::fs::read(&fx.segments()[0]).expect("segment");
         let configs = [(
             1,
-            std::fs::read_to_string(fx.path().join("config/v1.jws")).expect("v1"),
+            std::fs::read_to_string(fx.path().join("config/v1.json")).expect("v1"),
         )];
         let trust = Trust::new(fx.ca().certificate_pem(), configs).expect("trust");
         let report = verify_segment_bytes(&segment, Some(&trust));

@@ -48,6 +48,33 @@ async fn a_revocation_counts_from_the_configuration_that_announced_it() {
 }
 
 #[tokio::test]
+async fn a_revocation_a_gateway_took_as_a_delta_counts_the_same() {
+    let fx = Fixture::new();
+    log_records(&fx, fx.exchanges("d", 3, 3), fx.peer.der()).await;
+    let earlier = OffsetDateTime::now_utc() - time::Duration::seconds(30);
+    fx.write_config_delta(2, earlier, &[&fx.peer.cert.serial]);
+    let b = first_break(&fx).expect("revoked before");
+    assert_eq!(b.kind, BreakKind::Untrusted, "{b}");
+    assert!(
+        b.detail.contains("version 2") && b.detail.contains("revokes"),
+        "{b}"
+    );
+
+    // A stored delta altered after the fact does not produce its signed root: the version is
+    // unusable, and said to be, rather than read as something the authority never signed.
+    let path = fx.path().join("config/v2.delta.json");
+    let tampered = std::fs::read_to_string(&path)
+        .expect("read")
+        .replace(&fx.peer.cert.serial, "00");
+    std::fs::write(&path, tampered).expect("write");
+    let b = first_break(&fx).expect("tampered history");
+    assert!(
+        b.detail.contains("version 2") && b.detail.contains("not usable"),
+        "{b}"
+    );
+}
+
+#[tokio::test]
 async fn a_sealer_that_was_revoked_cannot_seal() {
     let fx = Fixture::new();
     let earlier = OffsetDateTime::now_utc() - time::Duration::seconds(30);
@@ -67,7 +94,7 @@ async fn a_peer_the_configuration_does_not_list_is_untrusted() {
         &[],
         &[ME],
     );
-    std::fs::write(fx.path().join("config/v1.jws"), jws).expect("config");
+    std::fs::write(fx.path().join("config/v1.json"), jws).expect("config");
     log_records(&fx, fx.exchanges("n", 1, 1), fx.peer.der()).await;
     let b = first_break(&fx).expect("not listed");
     assert_eq!(b.kind, BreakKind::Untrusted, "{b}");

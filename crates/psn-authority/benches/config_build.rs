@@ -69,10 +69,14 @@ fn national(c: &mut Criterion) {
     let snapshot = rt.block_on(store.snapshot()).expect("snapshot");
     assert_eq!(snapshot.services.len(), MEMBERS * SERVICES_PER_MEMBER);
     let now = time::OffsetDateTime::now_utc();
-    let jws = signer
+    let document = signer
         .sign(&build_config(&snapshot, &description, 2, now))
-        .expect("sign");
-    eprintln!("signed configuration: {:.1} MB", jws.len() as f64 / 1e6);
+        .expect("sign")
+        .document;
+    eprintln!(
+        "signed configuration: {:.1} MB",
+        document.len() as f64 / 1e6
+    );
 
     let mut group = c.benchmark_group("national_scale");
     group
@@ -98,7 +102,8 @@ fn national(c: &mut Criterion) {
     });
     group.bench_function("gateway_verify_and_parse", |b| {
         b.iter(|| {
-            psn_pki::verify_config(&jws, ca.certificate_der(), &network, 1 << 28).expect("verify")
+            psn_pki::verify_config(&document, ca.certificate_der(), &network, 1 << 28)
+                .expect("verify")
         })
     });
     group.finish();

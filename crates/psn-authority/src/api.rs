@@ -17,7 +17,7 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use psn_api::*;
 use psn_core::aggregate::{AggregateBatch, AggregateCursor, AggregateRow};
-use psn_core::config::MemberStatus;
+use psn_core::config::{MemberStatus, CONFIG_MEDIA_TYPE};
 use psn_core::config_delta::DELTA_MEDIA_TYPE;
 use psn_core::names::{
     GatewayCode, GatewayId, MemberClass, MemberId, NameError, ServiceId, SubsystemId,
@@ -474,12 +474,12 @@ async fn config(
                 [
                     (
                         header::CONTENT_TYPE,
-                        HeaderValue::from_static(JOSE_MEDIA_TYPE),
+                        HeaderValue::from_static(CONFIG_MEDIA_TYPE),
                     ),
                     (header::ETAG, etag_of(current)),
                     (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
                 ],
-                current.jws.clone(),
+                current.document.clone(),
             )
                 .into_response())
         })
@@ -635,7 +635,9 @@ async fn config_version(
     })?;
     let record = a.store.config_version(version).await?;
     match record.and_then(|r| r.document) {
-        Some(document) => Ok(([(header::CONTENT_TYPE, JOSE_MEDIA_TYPE)], document).into_response()),
+        Some(document) => {
+            Ok(([(header::CONTENT_TYPE, CONFIG_MEDIA_TYPE)], document).into_response())
+        }
         None => Err(ApiError::new(
             ProblemType::NotFound,
             format!("configuration version {version} is not held"),
@@ -1093,7 +1095,7 @@ async fn enrol(
         })?;
     let published = a.publisher.publish().await?;
     tracing::info!(gateway = %gateway, serial = %certificate.serial, "gateway enrolled");
-    let config = String::from_utf8_lossy(&published.jws).into_owned();
+    let config = String::from_utf8_lossy(&published.document).into_owned();
     Ok((
         StatusCode::CREATED,
         axum::Json(EnrolResponse {

@@ -492,12 +492,8 @@ fn config_of(
     {
         return Ok(config);
     }
-    let text = std::str::from_utf8(&published.jws)
-        .map_err(|e| refuse(ProblemType::Internal, e.to_string()))?;
-    let envelope = psn_core::jws::CompactJws::parse(text, MAX_VIEW_BYTES)
-        .map_err(|e| refuse(ProblemType::Internal, e.to_string()))?;
-    serde_json::from_slice(envelope.unverified_payload())
-        .map(Arc::new)
+    serde_json::from_slice::<psn_core::config::ConfigDocument>(&published.document)
+        .map(|document| Arc::new(document.config))
         .map_err(|e| refuse(ProblemType::Internal, e.to_string()))
 }
 

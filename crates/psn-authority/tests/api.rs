@@ -460,7 +460,7 @@ async fn configuration_follows_suspension_renewal_and_revocation() {
             .await
             .expect("add");
         let ConfigFetch::Document {
-            jws,
+            document: jws,
             etag: new_etag,
         } = waiter.await.expect("join").expect("long poll")
         else {
@@ -469,7 +469,8 @@ async fn configuration_follows_suspension_renewal_and_revocation() {
         assert_eq!(new_etag, Some(format!("\"v{}\"", changed.config_version)));
         let config = psn_pki::verify_config(&jws, &a.ca_der, &"GB".parse().expect("net"), 1 << 26)
             .expect("verify")
-            .config;
+            .held
+            .shared();
         assert!(config
             .gateways
             .iter()
@@ -496,12 +497,15 @@ async fn configuration_follows_suspension_renewal_and_revocation() {
             .await
             .expect("suspend");
         assert_eq!(suspended.member.status, MemberStatus::Suspended);
-        let ConfigFetch::Document { jws, .. } = op.config(None, None).await.expect("config") else {
+        let ConfigFetch::Document { document: jws, .. } =
+            op.config(None, None).await.expect("config")
+        else {
             panic!("document")
         };
         let config = psn_pki::verify_config(&jws, &a.ca_der, &"GB".parse().expect("net"), 1 << 26)
             .expect("verify")
-            .config;
+            .held
+            .shared();
         assert_eq!(config.version, suspended.config_version);
         assert!(
             config.gateways.iter().all(|g| g.id != gateway),
@@ -536,12 +540,15 @@ async fn configuration_follows_suspension_renewal_and_revocation() {
             2,
             "both the first and the renewed certificate"
         );
-        let ConfigFetch::Document { jws, .. } = op.config(None, None).await.expect("config") else {
+        let ConfigFetch::Document { document: jws, .. } =
+            op.config(None, None).await.expect("config")
+        else {
             panic!("document")
         };
         let config = psn_pki::verify_config(&jws, &a.ca_der, &"GB".parse().expect("net"), 1 << 26)
             .expect("verify")
-            .config;
+            .held
+            .shared();
         for serial in &revoked.revoked_serials {
             assert!(config.revoked_serials.contains(serial));
         }
@@ -625,7 +632,10 @@ async fn gateway_endpoints_require_a_gateway_certificate() {
         .await
         .expect("send");
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["content-type"], "application/jose");
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/psn-config+json"
+    );
     a.stop().await;
 }
 
@@ -880,7 +890,7 @@ async fn add_county(a: &TestAuthority, code: &str) -> u64 {
 
 #[tokio::test]
 async fn deltas_rebuild_exactly_the_signed_versions_and_nothing_else() {
-    use psn_core::config_delta::ConfigDelta;
+    use psn_core::config_delta::{ConfigDelta, ContentError};
     use psn_gateway::{Accepted, ConfigStore, ConfigStoreError};
     use time::OffsetDateTime;
     for backend in backends() {
@@ -892,7 +902,7 @@ async fn deltas_rebuild_exactly_the_signed_versions_and_nothing_else() {
         let mut store = ConfigStore::open(&dir, network.clone(), a.ca_der.clone()).expect("store");
         let now = OffsetDateTime::now_utc;
         let whole = |fetch| match fetch {
-            ConfigFetch::Document { jws, .. } => jws,
+            ConfigFetch::Document { document, .. } => document,
             ConfigFetch::NotModified => panic!("expected a document"),
         };
         let delta = |fetch| match fetch {
@@ -910,7 +920,7 @@ async fn deltas_rebuild_exactly_the_signed_versions_and_nothing_else() {
             DeltaFetch::NotModified
         );
 
-        // A change: the delta rebuilds the very JWS a full download gives, and it is kept.
+        // A change: the delta gives the very document a full download gives, and it is kept.
         let second = add_county(&a, "E10000019").await;
         let step = delta(op.config_delta(first, None).await.expect("delta"));
         assert_eq!((step.from_version, step.version), (first, second));
@@ -921,13 +931,20 @@ async fn deltas_rebuild_exactly_the_signed_versions_and_nothing_else() {
             Accepted::New(second)
         );
         let full = whole(op.config(None, None).await.expect("config"));
-        assert_eq!(store.current_jws(), Some(full.as_str()));
+        let held = |store: &ConfigStore| store.document().expect("held").expect("document");
+        assert_eq!(held(&store), full);
         let config_dir = dir.config_dir();
         let on_disk = |name: &str| std::fs::read_to_string(config_dir.join(name)).expect("read");
-        assert_eq!(on_disk(&format!("v{second}.jws")), full);
-        assert_eq!(on_disk("current.jws"), full);
+        let stored_step: ConfigDelta =
+            serde_json::from_str(&on_disk(&format!("v{second}.delta.json"))).expect("delta");
+        assert_eq!(
+            stored_step, step,
+            "the delta is what is kept, not the whole document"
+        );
+        assert!(!config_dir.join(format!("v{second}.json")).exists());
         let reopened = ConfigStore::open(&dir, network.clone(), a.ca_der.clone()).expect("reopen");
         assert_eq!(reopened.current().map(|c| c.version), Some(second));
+        assert_eq!(held(&reopened), full, "a restart replays the delta");
 
         // Two steps behind: one composed delta. Tampered with, it changes nothing.
         add_county(&a, "E10000020").await;
@@ -939,28 +956,33 @@ async fn deltas_rebuild_exactly_the_signed_versions_and_nothing_else() {
         tampered.members.upsert[0].status = MemberStatus::Active;
         tampered.members.upsert[0].name = "Not a county".into();
         let err = store.accept_delta(&tampered, now()).expect_err("tampered");
-        assert!(matches!(err, ConfigStoreError::Verify(_)), "{err}");
+        assert!(
+            matches!(err, ConfigStoreError::Delta(ContentError::Root)),
+            "{err}"
+        );
         let mut stale = both.clone();
         stale.from_version = first;
         let err = store.accept_delta(&stale, now()).expect_err("wrong base");
+        assert!(
+            matches!(err, ConfigStoreError::Delta(ContentError::WrongBase { .. })),
+            "{err}"
+        );
+        let mut unsigned = both.clone();
+        unsigned.head = step.head.clone();
+        let err = store
+            .accept_delta(&unsigned, now())
+            .expect_err("another version's head");
         assert!(matches!(err, ConfigStoreError::Delta(_)), "{err}");
-        assert_eq!(store.current_jws(), Some(full.as_str()));
-        assert_eq!(on_disk("current.jws"), full);
-        assert!(!config_dir.join(format!("v{fourth}.jws")).exists());
+        assert_eq!(held(&store), full);
+        assert!(!config_dir.join(format!("v{fourth}.delta.json")).exists());
         assert_eq!(
             store.accept_delta(&both, now()).expect("accept"),
             Accepted::New(fourth)
         );
         assert_eq!(
-            store
-                .accept_delta(&both, now())
-                .expect_err("replayed")
-                .to_string(),
-            ConfigStoreError::Delta(psn_core::config_delta::DeltaError::WrongBase {
-                from: second,
-                held: fourth
-            })
-            .to_string()
+            store.accept_delta(&both, now()).expect("replayed"),
+            Accepted::Unchanged(fourth),
+            "the same version again changes nothing"
         );
         let err = store
             .accept_delta(&step, now())

@@ -1,6 +1,8 @@
 //! The global configuration: the one document through which the authority tells every gateway
-//! who is in the network and whom to trust (DESIGN.md "Trust"). It is signed as a JWS whose
-//! payload is this document in JSON; the signature and certificate checks live in `psn-pki`.
+//! who is in the network and whom to trust (DESIGN.md "Trust"). The authority signs a small head
+//! (a JWS) whose root covers every entry of the document through the tree of
+//! [`crate::config_tree`]; the document travels as the head beside the entries
+//! ([`ConfigDocument`]). The signature and certificate checks live in `psn-pki`.
 
 use crate::names::{GatewayId, MemberClass, MemberId, NetworkId, ServiceId, SubsystemId};
 use serde::{Deserialize, Serialize};
@@ -8,10 +10,80 @@ use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
 
 /// The `format` of documents this version of psn writes; readers refuse other major formats.
-pub const CONFIG_FORMAT: &str = "psn-config/1";
+pub const CONFIG_FORMAT: &str = "psn-config/2";
 
-/// The JWS `typ` of a signed configuration.
-pub const CONFIG_JWS_TYPE: &str = "psn-config+json";
+/// The JWS `typ` of a signed configuration head.
+pub const CONFIG_JWS_TYPE: &str = "psn-config-head+json";
+
+/// Media type of a [`ConfigDocument`] on the wire.
+pub const CONFIG_MEDIA_TYPE: &str = "application/psn-config+json";
+
+/// What the authority signs for one version: the version's facts and the root of the tree over
+/// its entries ([`crate::config_tree`]). Small whatever the network's size, so checking its
+/// signature costs the same for one member as for twenty-five thousand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigHead {
+    /// [`CONFIG_FORMAT`].
+    pub format: String,
+    /// The network the version governs.
+    pub network: NetworkId,
+    /// The version number.
+    pub version: u64,
+    /// When the authority built it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_at: OffsetDateTime,
+    /// When gateways stop trusting it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// [`crate::config_tree::TREE_ALGORITHM`].
+    pub tree: String,
+    /// The tree's root (base64url).
+    pub root: String,
+    /// How many entries the tree covers.
+    pub entries: u64,
+}
+
+impl ConfigHead {
+    /// Whether the version is within its validity window at `now` (as
+    /// [`GlobalConfig::is_valid_at`]).
+    pub fn is_valid_at(&self, now: OffsetDateTime) -> bool {
+        now < self.expires_at && now >= self.issued_at - time::Duration::minutes(5)
+    }
+
+    /// Whether `config` carries this head's facts (its entries are checked by the tree).
+    pub fn describes(&self, config: &GlobalConfig) -> bool {
+        self.format == config.format
+            && self.network == config.network
+            && self.version == config.version
+            && self.issued_at == config.issued_at
+            && self.expires_at == config.expires_at
+    }
+}
+
+/// A configuration version as it travels and is stored: the signed head (a compact JWS) beside
+/// the document whose entries its root covers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigDocument {
+    /// The compact JWS over the [`ConfigHead`].
+    pub head: String,
+    /// The document.
+    pub config: GlobalConfig,
+}
+
+impl ConfigDocument {
+    /// The document's JSON, written from borrowed parts: a national-scale configuration is not
+    /// copied to be sent or stored.
+    pub fn write(head: &str, config: &GlobalConfig) -> Result<String, serde_json::Error> {
+        #[derive(Serialize)]
+        struct Borrowed<'a> {
+            head: &'a str,
+            config: &'a GlobalConfig,
+        }
+        serde_json::to_string(&Borrowed { head, config })
+    }
+}
 
 /// Membership status, as recorded by the authority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -50,6 +122,7 @@ impl std::str::FromStr for MemberStatus {
 
 /// Where and how to reach the authority, and the root of the network's trust.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuthorityInfo {
     /// Base URLs of the authority's API, in order of preference.
     pub endpoints: Vec<String>,
@@ -59,6 +132,7 @@ pub struct AuthorityInfo {
 
 /// A member as every gateway sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MemberEntry {
     /// `{network}/{class}/{code}`.
     pub id: MemberId,
@@ -77,6 +151,7 @@ pub struct MemberEntry {
 /// A gateway trusted by the network. Gateways of members that are not active, and revoked
 /// gateways, are absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GatewayEntry {
     /// `{member}@{code}`; its certificate's URI SAN is `GatewayId::to_uri`.
     pub id: GatewayId,
@@ -87,6 +162,7 @@ pub struct GatewayEntry {
 
 /// A catalogue summary of a service, enough for a gateway to route and a person to recognise it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServiceEntry {
     /// `{subsystem}/{service}`.
     pub id: ServiceId,
@@ -102,6 +178,7 @@ pub struct ServiceEntry {
 /// own lists, under that network's names; this entry says which CA vouches for those names and
 /// until when they are to be trusted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FederatedNetwork {
     /// The other network's id.
     pub network: NetworkId,
@@ -130,8 +207,11 @@ impl FederatedNetwork {
     }
 }
 
-/// The signed document's payload.
+/// The document whose entries a signed head covers. Unknown fields are refused, here and in
+/// every entry: the entries are checked through what they say, so nothing may be said that the
+/// check cannot see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GlobalConfig {
     /// [`CONFIG_FORMAT`].
     pub format: String,

@@ -1,28 +1,34 @@
 //! Configuration deltas: how a gateway follows a national-scale configuration without
-//! downloading and parsing the whole document on every change (DESIGN.md "delta at scale").
+//! downloading, parsing or hashing the whole document on every change (DESIGN.md "Delta at
+//! scale", "Configuration tree").
 //!
-//! A delta is neither signed nor trusted on its own. It carries the changes from a version the
-//! gateway holds to a later one, together with the later version's JWS protected header and
-//! signature. The gateway applies the changes, serialises the result as the authority does and
-//! checks the authority's signature over it, so what it finally holds is the very JWS a full
-//! download would have given it: the same bytes, the same history, the same rollback and
-//! equivocation checks. A delta that does not rebuild the signed document exactly fails that
-//! check and the gateway falls back to the full document.
+//! A delta is not trusted on its own. It carries the changes from a version the gateway holds to
+//! a later one, with the later version's signed head. The gateway works out which leaves of its
+//! tree ([`crate::config_tree`]) the changes replace, computes the new root over the buckets they
+//! touch, and takes the changes only if that root is the one the head signs. What it then holds
+//! is the document a full download would have given it, byte for byte ([`HeldConfig::document`]),
+//! with the same rollback and equivocation checks. A delta that does not produce the signed root
+//! is refused and the gateway falls back to the full document.
 //!
 //! Every keyed list of the configuration is sorted by its entries' id text in byte order (the
-//! authority's snapshot order), so applying a delta is one merge of two sorted lists.
+//! authority's snapshot order), so an entry is found by halving and a large delta is one merge.
 
 use crate::config::{
-    AuthorityInfo, FederatedNetwork, GatewayEntry, GlobalConfig, MemberEntry, ServiceEntry,
+    AuthorityInfo, ConfigDocument, ConfigHead, FederatedNetwork, GatewayEntry, GlobalConfig,
+    MemberEntry, ServiceEntry, CONFIG_FORMAT,
 };
+use crate::config_tree::{
+    Digest, EntryTree, LeafHasher, Section, Staged, TreeError, TREE_ALGORITHM,
+};
+use crate::encoding::{b64url, b64url_decode};
 use crate::names::{MemberClass, NetworkId, SubsystemId};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use time::OffsetDateTime;
+use std::sync::Arc;
 
 /// The `format` of deltas this version of psn reads and writes.
-pub const DELTA_FORMAT: &str = "psn-config-delta/1";
+pub const DELTA_FORMAT: &str = "psn-config-delta/2";
 
 /// Media type of a delta on the wire.
 pub const DELTA_MEDIA_TYPE: &str = "application/psn-config-delta+json";
@@ -60,10 +66,12 @@ keyed_by!(MemberEntry, |entry| entry.id);
 keyed_by!(GatewayEntry, |entry| entry.id);
 keyed_by!(ServiceEntry, |entry| entry.id);
 keyed_by!(SubsystemId, |entry| entry);
+keyed_by!(String, |entry| entry);
 
-/// Why a delta cannot be built, composed or applied.
+/// Why a document's or a delta's entries are not those a signed head covers, or a delta cannot
+/// be built, composed or applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DeltaError {
+pub enum ContentError {
     /// The delta was written for another version than the one it is applied to or composed with.
     #[error("delta from version {from} cannot apply to version {held}")]
     WrongBase { from: u64, held: u64 },
@@ -73,17 +81,34 @@ pub enum DeltaError {
     /// Another network's or another format's delta.
     #[error("delta refused: {0}")]
     Foreign(String),
-    /// A list's changes are not strictly sorted by id text, or an id is both kept and removed.
-    #[error("delta's {0} changes are not strictly sorted by id, or name an id twice")]
+    /// A list, or a list's changes, not strictly sorted by id text, or an id both kept and
+    /// removed.
+    #[error("the {0} entries or changes are not strictly sorted by id, or name an id twice")]
     Unsorted(&'static str),
-    /// The signed version's JWS text is not a compact serialisation.
-    #[error("not a compact JWS: {0}")]
-    Envelope(&'static str),
+    /// The document's own facts differ from the signed head's.
+    #[error("{0}")]
+    Head(String),
+    /// The entries do not produce the root the head signs.
+    #[error("the entries do not produce the root the authority signed")]
+    Root,
+    /// The entries cannot form a tree.
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    /// An entry could not be written as JSON.
+    #[error("an entry cannot be serialised: {0}")]
+    Serialise(String),
+}
+
+impl From<serde_json::Error> for ContentError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Serialise(e.to_string())
+    }
 }
 
 /// The changes to one keyed list: entries added or changed, and ids removed, each strictly
 /// sorted by id text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Changes<T> {
     /// New entries, and entries whose content changed, whole.
     #[serde(default = "Vec::new", skip_serializing_if = "Vec::is_empty")]
@@ -145,58 +170,103 @@ impl<T: Keyed + Clone + PartialEq> Changes<T> {
         }
     }
 
-    /// `base` with these changes made; `base` sorted by id text. Removing an id that is not
-    /// listed changes nothing, so composed deltas need not know what each base held.
-    pub fn apply(&self, base: &[T], list: &'static str) -> Result<Vec<T>, DeltaError> {
-        let upserts: Vec<(String, &T)> = self.upsert.iter().map(|e| (e.key(), e)).collect();
-        if !strictly_sorted(upserts.iter().map(|(k, _)| k.as_str()))
+    /// The leaves these changes take out of and put into `base`'s section of the tree: the
+    /// replaced or removed entries' and the new ones'. An upsert equal to the entry held, or a
+    /// removal of an id not listed (a composed delta may name one), changes nothing.
+    fn leaf_changes(
+        &self,
+        base: &[T],
+        section: Section,
+        hasher: &mut LeafHasher,
+        removed: &mut Vec<Digest>,
+        added: &mut Vec<Digest>,
+    ) -> Result<(), ContentError>
+    where
+        T: Serialize,
+    {
+        self.check_order(section)?;
+        let mut key = String::new();
+        for entry in &self.upsert {
+            entry.write_key(&mut key);
+            match find(base, &key) {
+                Ok(held) if base[held] == *entry => {}
+                Ok(held) => {
+                    removed.push(hasher.leaf(section, &base[held])?);
+                    added.push(hasher.leaf(section, entry)?);
+                }
+                Err(_) => added.push(hasher.leaf(section, entry)?),
+            }
+        }
+        for id in &self.remove {
+            if let Ok(held) = find(base, id) {
+                removed.push(hasher.leaf(section, &base[held])?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses changes whose upserts or removals are not strictly sorted by id text, or that
+    /// both upsert and remove an id.
+    fn check_order(&self, section: Section) -> Result<(), ContentError> {
+        let upserts: Vec<String> = self.upsert.iter().map(Keyed::key).collect();
+        let both = upserts.iter().any(|k| self.remove.binary_search(k).is_ok());
+        if both
+            || !strictly_sorted(upserts.iter().map(String::as_str))
             || !strictly_sorted(self.remove.iter().map(String::as_str))
         {
-            return Err(DeltaError::Unsorted(list));
+            return Err(ContentError::Unsorted(section.name()));
         }
-        let removed = |k: &str| self.remove.binary_search_by(|r| r.as_str().cmp(k)).is_ok();
-        let last_change: Option<String> = self
-            .remove
-            .last()
-            .map(String::as_str)
-            .max(upserts.last().map(|(k, _)| k.as_str()))
-            .map(str::to_owned);
-        let mut upserts = upserts.into_iter().peekable();
-        let mut out = Vec::with_capacity(base.len() + self.upsert.len());
+        Ok(())
+    }
+
+    /// Makes these changes to `list`, sorted by id text, in place: a few changes are found by
+    /// halving, many are merged in one pass that moves entries rather than copying them.
+    fn apply_to(&self, list: &mut Vec<T>) {
+        const IN_PLACE: usize = 64;
         let mut key = String::new();
-        let mut rest = base;
-        while let Some((entry, after)) = rest.split_first() {
-            entry.write_key(&mut key);
-            if last_change
-                .as_deref()
-                .is_none_or(|last| key.as_str() > last)
-            {
-                break;
-            }
-            rest = after;
-            while let Some((k, e)) = upserts.next_if(|(k, _)| k.as_str() < key.as_str()) {
-                if removed(&k) {
-                    return Err(DeltaError::Unsorted(list));
+        if self.len() <= IN_PLACE {
+            for id in &self.remove {
+                if let Ok(held) = find(list, id) {
+                    list.remove(held);
                 }
-                out.push(e.clone());
             }
-            let is_removed = removed(&key);
-            match upserts.next_if(|(k, _)| *k == key) {
-                Some(_) if is_removed => return Err(DeltaError::Unsorted(list)),
-                Some((_, e)) => out.push(e.clone()),
-                None if is_removed => {}
-                None => out.push(entry.clone()),
+            for entry in &self.upsert {
+                entry.write_key(&mut key);
+                match find(list, &key) {
+                    Ok(held) => list[held] = entry.clone(),
+                    Err(at) => list.insert(at, entry.clone()),
+                }
+            }
+            return;
+        }
+        let base = std::mem::take(list);
+        let mut out = Vec::with_capacity(base.len() + self.upsert.len());
+        let mut upserts = self.upsert.iter().peekable();
+        let mut upsert_key = String::new();
+        for entry in base {
+            entry.write_key(&mut key);
+            let mut replaced = false;
+            while let Some(next) = upserts.peek() {
+                next.write_key(&mut upsert_key);
+                match upsert_key.as_str().cmp(key.as_str()) {
+                    Ordering::Less => out.push((*next).clone()),
+                    Ordering::Equal => {
+                        out.push((*next).clone());
+                        replaced = true;
+                    }
+                    Ordering::Greater => break,
+                }
+                upserts.next();
+                if replaced {
+                    break;
+                }
+            }
+            if !replaced && self.remove.binary_search(&key).is_err() {
+                out.push(entry);
             }
         }
-        for (k, e) in upserts {
-            if removed(&k) {
-                return Err(DeltaError::Unsorted(list));
-            }
-            out.push(e.clone());
-        }
-        // Past the last change every entry is kept as it is.
-        out.extend_from_slice(rest);
-        Ok(out)
+        out.extend(upserts.cloned());
+        *list = out;
     }
 
     /// These changes followed by `later`'s: what one delta spanning both would carry.
@@ -227,32 +297,10 @@ impl<T: Keyed + Clone + PartialEq> Changes<T> {
     }
 }
 
-/// A version's compact JWS without its payload: what a delta carries of the signed form.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Detached {
-    /// The protected header (base64url).
-    pub protected: String,
-    /// The signature (base64url).
-    pub signature: String,
-}
-
-impl Detached {
-    /// The header and signature of `jws`.
-    pub fn of(jws: &str) -> Result<Self, DeltaError> {
-        let mut parts = jws.trim_end().split('.');
-        match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(protected), Some(_), Some(signature), None) => Ok(Self {
-                protected: protected.to_owned(),
-                signature: signature.to_owned(),
-            }),
-            _ => Err(DeltaError::Envelope("expected three dot-separated parts")),
-        }
-    }
-}
-
-/// The changes from one configuration version to a later one, with the later version's
-/// signature. Small lists (classes, federation, revoked serials) travel whole.
+/// The changes from one configuration version to a later one, with the later version's signed
+/// head. Small sections (the authority, classes, federated networks) travel whole.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConfigDelta {
     /// [`DELTA_FORMAT`].
     pub format: String,
@@ -262,12 +310,9 @@ pub struct ConfigDelta {
     pub from_version: u64,
     /// The version they produce.
     pub version: u64,
-    /// The produced version's build time.
-    #[serde(with = "time::serde::rfc3339")]
-    pub issued_at: OffsetDateTime,
-    /// The produced version's expiry.
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
+    /// The produced version's signed head (compact JWS): its root is what the changed entries
+    /// are checked against.
+    pub head: String,
     /// The produced version's authority section.
     pub authority: AuthorityInfo,
     /// The produced version's member classes.
@@ -282,23 +327,19 @@ pub struct ConfigDelta {
     pub services: Changes<ServiceEntry>,
     /// The produced version's federated networks.
     pub federation: Vec<FederatedNetwork>,
-    /// The produced version's revoked serials.
-    pub revoked_serials: Vec<String>,
-    /// The produced version's JWS protected header (base64url), exactly as signed.
-    pub protected: String,
-    /// The produced version's JWS signature (base64url).
-    pub signature: String,
+    /// Revoked serial changes.
+    pub revoked_serials: Changes<String>,
 }
 
 impl ConfigDelta {
-    /// The delta from `old` to `new`, whose signed form's header and signature are `signed`.
+    /// The delta from `old` to `new`, whose signed head is `head`.
     pub fn between(
         old: &GlobalConfig,
         new: &GlobalConfig,
-        signed: &Detached,
-    ) -> Result<Self, DeltaError> {
+        head: &str,
+    ) -> Result<Self, ContentError> {
         if new.version <= old.version {
-            return Err(DeltaError::Backwards {
+            return Err(ContentError::Backwards {
                 from: old.version,
                 to: new.version,
             });
@@ -308,8 +349,7 @@ impl ConfigDelta {
             network: new.network.clone(),
             from_version: old.version,
             version: new.version,
-            issued_at: new.issued_at,
-            expires_at: new.expires_at,
+            head: head.to_owned(),
             authority: new.authority.clone(),
             classes: new.classes.clone(),
             members: Changes::between(&old.members, &new.members),
@@ -317,16 +357,14 @@ impl ConfigDelta {
             gateways: Changes::between(&old.gateways, &new.gateways),
             services: Changes::between(&old.services, &new.services),
             federation: new.federation.clone(),
-            revoked_serials: new.revoked_serials.clone(),
-            protected: signed.protected.clone(),
-            signature: signed.signature.clone(),
+            revoked_serials: Changes::between(&old.revoked_serials, &new.revoked_serials),
         })
     }
 
     /// This delta followed by `later`: one delta from this one's base to `later`'s version.
-    pub fn then(self, later: Self) -> Result<Self, DeltaError> {
+    pub fn then(self, later: Self) -> Result<Self, ContentError> {
         if later.from_version != self.version {
-            return Err(DeltaError::WrongBase {
+            return Err(ContentError::WrongBase {
                 from: later.from_version,
                 held: self.version,
             });
@@ -337,75 +375,302 @@ impl ConfigDelta {
             subsystems: self.subsystems.then(later.subsystems),
             gateways: self.gateways.then(later.gateways),
             services: self.services.then(later.services),
+            revoked_serials: self.revoked_serials.then(later.revoked_serials),
             ..later
         })
     }
 
     /// How many list entries the delta names: a measure of its size against a full document.
     pub fn entries(&self) -> usize {
-        self.members.len() + self.subsystems.len() + self.gateways.len() + self.services.len()
+        self.members.len()
+            + self.subsystems.len()
+            + self.gateways.len()
+            + self.services.len()
+            + self.revoked_serials.len()
     }
+}
 
-    /// The configuration the delta produces from `base`. Unverified: the caller checks the
-    /// signature over [`Self::signed_form`] of the result before trusting it.
-    pub fn apply(&self, base: &GlobalConfig) -> Result<GlobalConfig, DeltaError> {
-        if self.format != DELTA_FORMAT {
-            return Err(DeltaError::Foreign(format!(
-                "format {:?} is not {DELTA_FORMAT:?}",
-                self.format
-            )));
+/// A configuration version with the tree over its entries: what a gateway holds, so that the
+/// next version's changes are checked against the next signed root in time proportional to them.
+#[derive(Debug, Clone)]
+pub struct HeldConfig {
+    config: Arc<GlobalConfig>,
+    tree: EntryTree,
+    head: String,
+}
+
+impl HeldConfig {
+    /// Builds the tree over `config` and checks it against `head`, whose signature the caller
+    /// checked (it was signed as `head_jws`): the version's facts, the lists' order (so that the
+    /// entries have one form) and the root.
+    pub fn new(
+        head_jws: String,
+        head: &ConfigHead,
+        config: GlobalConfig,
+    ) -> Result<Self, ContentError> {
+        check_head(head, &config.network)?;
+        if !head.describes(&config) {
+            return Err(ContentError::Head(
+                "the document's format, network, version or validity differ from the signed head"
+                    .into(),
+            ));
         }
-        if self.network != base.network {
-            return Err(DeltaError::Foreign(format!(
-                "delta for network {}, configuration of network {}",
-                self.network, base.network
-            )));
+        check_sorted(&config.members, Section::Member)?;
+        check_sorted(&config.subsystems, Section::Subsystem)?;
+        check_sorted(&config.gateways, Section::Gateway)?;
+        check_sorted(&config.services, Section::Service)?;
+        check_sorted(&config.revoked_serials, Section::Revoked)?;
+        let leaves = LeafHasher::default().all(&config)?;
+        let tree = EntryTree::build(leaves)?;
+        if !root_matches(head, tree.root(), tree.len()) {
+            return Err(ContentError::Root);
         }
-        if self.from_version != base.version {
-            return Err(DeltaError::WrongBase {
-                from: self.from_version,
-                held: base.version,
-            });
-        }
-        if self.version <= self.from_version {
-            return Err(DeltaError::Backwards {
-                from: self.from_version,
-                to: self.version,
-            });
-        }
-        Ok(GlobalConfig {
-            format: base.format.clone(),
-            network: base.network.clone(),
-            version: self.version,
-            issued_at: self.issued_at,
-            expires_at: self.expires_at,
-            authority: self.authority.clone(),
-            classes: self.classes.clone(),
-            members: self.members.apply(&base.members, "member")?,
-            subsystems: self.subsystems.apply(&base.subsystems, "subsystem")?,
-            gateways: self.gateways.apply(&base.gateways, "gateway")?,
-            services: self.services.apply(&base.services, "service")?,
-            federation: self.federation.clone(),
-            revoked_serials: self.revoked_serials.clone(),
+        Ok(Self {
+            config: Arc::new(config),
+            tree,
+            head: head_jws,
         })
     }
 
-    /// The compact JWS the authority signed, if `config` is what it signed: `config` serialised
-    /// as the authority serialises it, between this delta's header and signature.
-    pub fn signed_form(&self, config: &GlobalConfig) -> Result<String, serde_json::Error> {
-        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        use base64::write::EncoderStringWriter;
-        let mut jws = String::with_capacity(self.protected.len() + self.signature.len() + 2);
-        jws.push_str(&self.protected);
-        jws.push('.');
-        // Serialised straight into the base64url encoder: no copy of a national-scale payload.
-        let mut encoder = EncoderStringWriter::from_consumer(jws, &URL_SAFE_NO_PAD);
-        serde_json::to_writer(&mut encoder, config)?;
-        let mut jws = encoder.into_inner();
-        jws.push('.');
-        jws.push_str(&self.signature);
-        Ok(jws)
+    /// The document.
+    pub fn config(&self) -> &GlobalConfig {
+        &self.config
     }
+
+    /// The document, shared rather than copied (tens of megabytes at national scale).
+    pub fn shared(&self) -> Arc<GlobalConfig> {
+        self.config.clone()
+    }
+
+    /// The signed head (compact JWS).
+    pub fn head(&self) -> &str {
+        &self.head
+    }
+
+    /// The document as it travels: exactly the bytes a full download of this version gives.
+    pub fn document(&self) -> Result<String, serde_json::Error> {
+        ConfigDocument::write(&self.head, &self.config)
+    }
+
+    /// Makes `delta`'s changes if they produce the entries `head` covers; `head` is the delta's
+    /// head, whose signature the caller checked. Nothing changes when the delta is refused.
+    pub fn apply(&mut self, delta: &ConfigDelta, head: &ConfigHead) -> Result<(), ContentError> {
+        let staged = self.stage(delta, head)?;
+        self.commit(staged)
+    }
+
+    /// Checks `delta`'s changes against `head` without making them, so that the caller can store
+    /// the delta durably before the version is used ([`Self::commit`]).
+    pub fn stage<'d>(
+        &self,
+        delta: &'d ConfigDelta,
+        head: &ConfigHead,
+    ) -> Result<StagedDelta<'d>, ContentError> {
+        let held = self.config.as_ref();
+        if delta.format != DELTA_FORMAT {
+            return Err(ContentError::Foreign(format!(
+                "format {:?} is not {DELTA_FORMAT:?}",
+                delta.format
+            )));
+        }
+        if delta.network != held.network {
+            return Err(ContentError::Foreign(format!(
+                "delta for network {}, configuration of network {}",
+                delta.network, held.network
+            )));
+        }
+        if delta.from_version != held.version {
+            return Err(ContentError::WrongBase {
+                from: delta.from_version,
+                held: held.version,
+            });
+        }
+        if delta.version <= delta.from_version {
+            return Err(ContentError::Backwards {
+                from: delta.from_version,
+                to: delta.version,
+            });
+        }
+        check_head(head, &held.network)?;
+        if head.version != delta.version {
+            return Err(ContentError::Head(format!(
+                "the delta produces version {}, its head signs version {}",
+                delta.version, head.version
+            )));
+        }
+        let (mut removed, mut added) = (Vec::new(), Vec::new());
+        let mut hasher = LeafHasher::default();
+        hasher.leaves(
+            Section::Authority,
+            std::slice::from_ref(&held.authority),
+            &mut removed,
+        )?;
+        hasher.leaves(
+            Section::Authority,
+            std::slice::from_ref(&delta.authority),
+            &mut added,
+        )?;
+        hasher.leaves(Section::Class, &held.classes, &mut removed)?;
+        hasher.leaves(Section::Class, &delta.classes, &mut added)?;
+        hasher.leaves(Section::Federation, &held.federation, &mut removed)?;
+        hasher.leaves(Section::Federation, &delta.federation, &mut added)?;
+        let keyed = [
+            delta.members.leaf_changes(
+                &held.members,
+                Section::Member,
+                &mut hasher,
+                &mut removed,
+                &mut added,
+            ),
+            delta.subsystems.leaf_changes(
+                &held.subsystems,
+                Section::Subsystem,
+                &mut hasher,
+                &mut removed,
+                &mut added,
+            ),
+            delta.gateways.leaf_changes(
+                &held.gateways,
+                Section::Gateway,
+                &mut hasher,
+                &mut removed,
+                &mut added,
+            ),
+            delta.services.leaf_changes(
+                &held.services,
+                Section::Service,
+                &mut hasher,
+                &mut removed,
+                &mut added,
+            ),
+            delta.revoked_serials.leaf_changes(
+                &held.revoked_serials,
+                Section::Revoked,
+                &mut hasher,
+                &mut removed,
+                &mut added,
+            ),
+        ];
+        keyed.into_iter().collect::<Result<(), _>>()?;
+        let tree = self.tree.stage(&removed, &added)?;
+        if !root_matches(head, tree.root(), tree.len()) {
+            return Err(ContentError::Root);
+        }
+        Ok(StagedDelta {
+            delta,
+            head: head.clone(),
+            tree,
+        })
+    }
+
+    /// Makes a change [`Self::stage`] checked against this version.
+    pub fn commit(&mut self, staged: StagedDelta<'_>) -> Result<(), ContentError> {
+        let StagedDelta { delta, head, tree } = staged;
+        if delta.from_version != self.config.version {
+            return Err(ContentError::WrongBase {
+                from: delta.from_version,
+                held: self.config.version,
+            });
+        }
+        self.tree.commit(tree);
+        let config = Arc::make_mut(&mut self.config);
+        config.version = head.version;
+        config.issued_at = head.issued_at;
+        config.expires_at = head.expires_at;
+        config.authority = delta.authority.clone();
+        config.classes = delta.classes.clone();
+        config.federation = delta.federation.clone();
+        delta.members.apply_to(&mut config.members);
+        delta.subsystems.apply_to(&mut config.subsystems);
+        delta.gateways.apply_to(&mut config.gateways);
+        delta.services.apply_to(&mut config.services);
+        delta.revoked_serials.apply_to(&mut config.revoked_serials);
+        self.head = delta.head.clone();
+        Ok(())
+    }
+}
+
+/// The head that covers `config`: its facts and the root of the tree over its entries, for the
+/// authority to sign.
+pub fn head_to_sign(config: &GlobalConfig) -> Result<ConfigHead, ContentError> {
+    let tree = EntryTree::build(LeafHasher::default().all(config)?)?;
+    Ok(ConfigHead {
+        format: config.format.clone(),
+        network: config.network.clone(),
+        version: config.version,
+        issued_at: config.issued_at,
+        expires_at: config.expires_at,
+        tree: TREE_ALGORITHM.to_owned(),
+        root: b64url(tree.root()),
+        entries: u64::try_from(tree.len()).map_err(|e| ContentError::Head(e.to_string()))?,
+    })
+}
+
+/// A delta checked against a held version's tree and the delta's signed head, not yet made.
+#[derive(Debug)]
+pub struct StagedDelta<'d> {
+    delta: &'d ConfigDelta,
+    head: ConfigHead,
+    tree: Staged,
+}
+
+impl StagedDelta<'_> {
+    /// The head the delta was checked against.
+    pub fn head(&self) -> &ConfigHead {
+        &self.head
+    }
+}
+
+/// The head's own facts: this format, this tree, this network.
+fn check_head(head: &ConfigHead, network: &NetworkId) -> Result<(), ContentError> {
+    if head.format != CONFIG_FORMAT {
+        return Err(ContentError::Foreign(format!(
+            "format {:?} is not {CONFIG_FORMAT:?}",
+            head.format
+        )));
+    }
+    if head.tree != TREE_ALGORITHM {
+        return Err(ContentError::Foreign(format!(
+            "tree {:?} is not {TREE_ALGORITHM:?}",
+            head.tree
+        )));
+    }
+    if &head.network != network {
+        return Err(ContentError::Foreign(format!(
+            "head for network {}, configuration of network {network}",
+            head.network
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a tree with `root` and `len` leaves is the one `head` signs.
+fn root_matches(head: &ConfigHead, root: &Digest, len: usize) -> bool {
+    b64url_decode(&head.root).is_some_and(|signed| signed.as_slice() == root.as_slice())
+        && u64::try_from(len).is_ok_and(|len| len == head.entries)
+}
+
+/// Refuses a list that is not strictly sorted by id text.
+fn check_sorted<T: Keyed>(list: &[T], section: Section) -> Result<(), ContentError> {
+    let mut previous = String::new();
+    let mut key = String::new();
+    for (position, entry) in list.iter().enumerate() {
+        entry.write_key(&mut key);
+        if position > 0 && key <= previous {
+            return Err(ContentError::Unsorted(section.name()));
+        }
+        std::mem::swap(&mut previous, &mut key);
+    }
+    Ok(())
+}
+
+/// The position of the entry with id text `key` in a list sorted by id text, or where it would go.
+fn find<T: Keyed>(list: &[T], key: &str) -> Result<usize, usize> {
+    let mut buffer = String::new();
+    list.binary_search_by(|entry| {
+        entry.write_key(&mut buffer);
+        buffer.as_str().cmp(key)
+    })
 }
 
 /// Whether `keys` strictly increase.
@@ -421,17 +686,17 @@ fn strictly_sorted<'k>(keys: impl Iterator<Item = &'k str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{MemberStatus, CONFIG_FORMAT};
-    use crate::encoding::b64url;
+    use crate::config::MemberStatus;
     use crate::names::GatewayId;
     use proptest::prelude::*;
+    use time::OffsetDateTime;
 
     fn member(code: &str, status: MemberStatus) -> MemberEntry {
         MemberEntry {
             id: format!("GB/LA/{code}").parse().expect("member id"),
             name: format!("Council {code}"),
             status,
-            sector: None,
+            sector: Some("local-government".into()),
             region: None,
         }
     }
@@ -493,8 +758,21 @@ mod tests {
         }
     }
 
-    fn jws() -> Detached {
-        Detached::of("aGVhZGVy.cGF5bG9hZA.c2ln").expect("three parts")
+    /// The head the authority would sign for `config`, and a stand-in for its JWS (the
+    /// signature is psn-pki's to check; these tests start from a head already checked).
+    fn head(config: &GlobalConfig) -> (String, ConfigHead) {
+        let head = head_to_sign(config).expect("head");
+        (format!("head-of-v{}", config.version), head)
+    }
+
+    fn held(config: &GlobalConfig) -> HeldConfig {
+        let (jws, head) = head(config);
+        HeldConfig::new(jws, &head, config.clone()).expect("held")
+    }
+
+    fn delta(old: &GlobalConfig, new: &GlobalConfig) -> (ConfigDelta, ConfigHead) {
+        let (jws, head) = head(new);
+        (ConfigDelta::between(old, new, &jws).expect("delta"), head)
     }
 
     #[test]
@@ -503,31 +781,32 @@ mod tests {
         let mut new = config(5, &["A1", "B2", "D4"], &[("A1", "x"), ("D4", "z")]);
         new.members[1].status = MemberStatus::Suspended;
         new.revoked_serials.push("0b".into());
-        let delta = ConfigDelta::between(&old, &new, &jws()).expect("delta");
+        let (delta, signed) = delta(&old, &new);
         assert_eq!(delta.members.upsert.len(), 2, "B2 changed, D4 added");
         assert_eq!(delta.members.remove, vec!["GB/LA/C3".to_owned()]);
         assert_eq!(delta.services.remove, vec!["GB/LA/B2/sys/y".to_owned()]);
-        assert_eq!(delta.apply(&old).expect("apply"), new);
-        let signed = delta.signed_form(&new).expect("signed form");
-        assert!(signed.starts_with("aGVhZGVy.") && signed.ends_with(".c2ln"));
-        let payload = serde_json::to_vec(&new).expect("json");
-        assert_eq!(signed, format!("aGVhZGVy.{}.c2ln", b64url(&payload)));
+        assert_eq!(delta.revoked_serials.upsert, vec!["0b".to_owned()]);
+        let mut held = held(&old);
+        held.apply(&delta, &signed).expect("apply");
+        assert_eq!(held.config(), &new);
+        assert_eq!(held.head(), "head-of-v5");
+        assert_eq!(
+            held.document().expect("document"),
+            ConfigDocument::write("head-of-v5", &new).expect("document"),
+            "byte for byte what a full download gives"
+        );
     }
 
     #[test]
     fn a_delta_survives_the_wire() {
         let old = config(1, &["A1"], &[]);
         let new = config(2, &["A1", "B2"], &[("B2", "s")]);
-        let delta = ConfigDelta::between(&old, &new, &jws()).expect("delta");
+        let (delta, signed) = delta(&old, &new);
         let text = serde_json::to_string(&delta).expect("json");
         let back: ConfigDelta = serde_json::from_str(&text).expect("parse");
-        assert_eq!(back.apply(&old).expect("apply"), new);
-        let rebuilt = back.apply(&old).expect("apply");
-        assert_eq!(
-            back.signed_form(&rebuilt).expect("signed"),
-            delta.signed_form(&new).expect("signed"),
-            "serialising what was parsed gives the bytes the authority signed"
-        );
+        let mut held = held(&old);
+        held.apply(&back, &signed).expect("apply");
+        assert_eq!(held.config(), &new);
     }
 
     #[test]
@@ -535,80 +814,187 @@ mod tests {
         let v1 = config(1, &["A1", "B2"], &[("A1", "s")]);
         let v2 = config(2, &["A1", "B2", "C3"], &[("A1", "s"), ("C3", "t")]);
         let v3 = config(3, &["A1", "D4"], &[("D4", "u")]);
-        let first = ConfigDelta::between(&v1, &v2, &jws()).expect("first");
-        let second = ConfigDelta::between(&v2, &v3, &jws()).expect("second");
+        let (first, _) = delta(&v1, &v2);
+        let (second, signed) = delta(&v2, &v3);
         let both = first.clone().then(second.clone()).expect("compose");
         assert_eq!((both.from_version, both.version), (1, 3));
-        assert_eq!(both.apply(&v1).expect("apply"), v3);
+        let mut held = held(&v1);
+        held.apply(&both, &signed).expect("apply");
+        assert_eq!(held.config(), &v3);
         assert!(matches!(
             second.then(first),
-            Err(DeltaError::WrongBase { from: 1, held: 3 })
+            Err(ContentError::WrongBase { from: 1, held: 3 })
         ));
     }
 
+    /// Applies a delta that must be refused, and checks the held version is untouched.
+    fn refused(held: &mut HeldConfig, delta: &ConfigDelta, head: &ConfigHead) -> ContentError {
+        let before = (
+            held.config().clone(),
+            held.head().to_owned(),
+            *held.tree.root(),
+        );
+        let error = held.apply(delta, head).expect_err("refused");
+        let after = (
+            held.config().clone(),
+            held.head().to_owned(),
+            *held.tree.root(),
+        );
+        assert_eq!(before, after, "a refused delta changes nothing");
+        error
+    }
+
     #[test]
-    fn a_delta_applies_only_to_its_own_base() {
+    fn a_delta_applies_only_to_its_own_base_and_head() {
         let v1 = config(1, &["A1"], &[]);
         let v2 = config(2, &["A1", "B2"], &[]);
         let v3 = config(3, &["B2"], &[]);
-        let delta = ConfigDelta::between(&v2, &v3, &jws()).expect("delta");
+        let (delta, signed) = delta(&v2, &v3);
+        let mut on_v1 = held(&v1);
         assert_eq!(
-            delta.apply(&v1),
-            Err(DeltaError::WrongBase { from: 2, held: 1 })
+            refused(&mut on_v1, &delta, &signed),
+            ContentError::WrongBase { from: 2, held: 1 }
         );
-        let mut other_network = v2.clone();
-        other_network.network = "XX".parse().expect("network");
+        let mut on_v2 = held(&v2);
+        let mut foreign = delta.clone();
+        foreign.format = "psn-config-delta/3".into();
         assert!(matches!(
-            delta.apply(&other_network),
-            Err(DeltaError::Foreign(_))
+            refused(&mut on_v2, &foreign, &signed),
+            ContentError::Foreign(_)
         ));
-        let mut future = delta.clone();
-        future.format = "psn-config-delta/2".into();
-        assert!(matches!(future.apply(&v2), Err(DeltaError::Foreign(_))));
-        let mut backwards = delta;
+        foreign = delta.clone();
+        foreign.network = "XX".parse().expect("network");
+        assert!(matches!(
+            refused(&mut on_v2, &foreign, &signed),
+            ContentError::Foreign(_)
+        ));
+        let mut backwards = delta.clone();
         backwards.version = 2;
         assert!(matches!(
-            backwards.apply(&v2),
-            Err(DeltaError::Backwards { .. })
+            refused(&mut on_v2, &backwards, &signed),
+            ContentError::Backwards { .. }
+        ));
+        let (_, v2_head) = head(&v2);
+        assert!(matches!(
+            refused(&mut on_v2, &delta, &v2_head),
+            ContentError::Head(_)
+        ));
+        let mut other_tree = signed.clone();
+        other_tree.tree = "merkle-sha1".into();
+        assert!(matches!(
+            refused(&mut on_v2, &delta, &other_tree),
+            ContentError::Foreign(_)
         ));
         assert!(matches!(
-            ConfigDelta::between(&v3, &v2, &jws()),
-            Err(DeltaError::Backwards { .. })
+            ConfigDelta::between(&v3, &v2, "h"),
+            Err(ContentError::Backwards { .. })
         ));
-        for malformed in ["one.two", "a.b.c.d", ""] {
-            assert!(matches!(
-                Detached::of(malformed),
-                Err(DeltaError::Envelope(_))
-            ));
+        on_v2.apply(&delta, &signed).expect("its own base");
+        assert!(
+            matches!(
+                refused(&mut on_v2, &delta, &signed),
+                ContentError::WrongBase { from: 2, held: 3 }
+            ),
+            "a replayed delta finds a newer version held"
+        );
+    }
+
+    #[test]
+    fn tampered_entries_are_refused_against_the_signed_root() {
+        let v1 = config(1, &["A1", "B2"], &[("A1", "s")]);
+        let mut v2 = config(2, &["A1", "B2", "C3"], &[("A1", "s"), ("C3", "t")]);
+        v2.members[1].status = MemberStatus::Suspended;
+        let (delta, signed) = delta(&v1, &v2);
+        let mut held = held(&v1);
+        let mut changed = delta.clone();
+        changed.members.upsert[0].status = MemberStatus::Active;
+        assert_eq!(refused(&mut held, &changed, &signed), ContentError::Root);
+        let mut missing = delta.clone();
+        missing.services.upsert.clear();
+        assert_eq!(refused(&mut held, &missing, &signed), ContentError::Root);
+        let mut extra = delta.clone();
+        extra.revoked_serials.upsert.push("ff".into());
+        assert_eq!(refused(&mut held, &extra, &signed), ContentError::Root);
+        let mut renamed = delta.clone();
+        renamed.authority.endpoints = vec!["https://elsewhere.example".into()];
+        assert_eq!(refused(&mut held, &renamed, &signed), ContentError::Root);
+        let mut wrong_root = signed.clone();
+        wrong_root.root = b64url(&[7u8; 32]);
+        assert_eq!(refused(&mut held, &delta, &wrong_root), ContentError::Root);
+        let mut wrong_count = signed.clone();
+        wrong_count.entries += 1;
+        assert_eq!(refused(&mut held, &delta, &wrong_count), ContentError::Root);
+        held.apply(&delta, &signed).expect("the genuine delta");
+        assert_eq!(held.config(), &v2);
+    }
+
+    #[test]
+    fn a_document_must_be_the_one_its_head_signs() {
+        let v1 = config(1, &["A1", "B2"], &[("A1", "s")]);
+        let (jws, signed) = head(&v1);
+        let mut tampered = v1.clone();
+        tampered.members[0].name = "Someone else".into();
+        assert_eq!(
+            HeldConfig::new(jws.clone(), &signed, tampered).err(),
+            Some(ContentError::Root)
+        );
+        let mut later = v1.clone();
+        later.version = 9;
+        assert!(matches!(
+            HeldConfig::new(jws.clone(), &signed, later),
+            Err(ContentError::Head(_))
+        ));
+        let mut reordered = v1.clone();
+        reordered.members.reverse();
+        assert_eq!(
+            HeldConfig::new(jws.clone(), &signed, reordered).err(),
+            Some(ContentError::Unsorted("member"))
+        );
+        let document = ConfigDocument::write(&jws, &v1).expect("document");
+        assert!(serde_json::from_str::<ConfigDocument>(&document).is_ok());
+        for (from, to) in [
+            ("\"revoked_serials\"", "\"revoked_serAals\""),
+            ("\"sector\"", "\"sectAr\""),
+            ("\"head\"", "\"hAad\""),
+            ("\"status\":\"active\"", "\"status\":\"active\",\"extra\":1"),
+        ] {
+            let renamed = document.replacen(from, to, 1);
+            assert_ne!(renamed, document, "{from}");
+            assert!(
+                serde_json::from_str::<ConfigDocument>(&renamed).is_err(),
+                "an unknown field the root cannot see is refused: {to}"
+            );
         }
+        let mut doubled = v1.clone();
+        doubled.revoked_serials.push("0a".into());
+        assert_eq!(
+            HeldConfig::new(jws, &signed, doubled).err(),
+            Some(ContentError::Unsorted("revoked"))
+        );
     }
 
     #[test]
     fn unsorted_or_contradictory_changes_are_refused() {
         let base = config(1, &["A1", "B2"], &[]);
-        let mut unsorted =
-            ConfigDelta::between(&base, &config(2, &["C3", "D4"], &[]), &jws()).expect("delta");
+        let mut held = held(&base);
+        let (mut unsorted, signed) = delta(&base, &config(2, &["C3", "D4"], &[]));
         unsorted.members.upsert.reverse();
-        assert_eq!(unsorted.apply(&base), Err(DeltaError::Unsorted("member")));
-        let mut both =
-            ConfigDelta::between(&base, &config(2, &["A1", "B2"], &[]), &jws()).expect("delta");
+        assert_eq!(
+            refused(&mut held, &unsorted, &signed),
+            ContentError::Unsorted("member")
+        );
+        let (mut both, signed) = delta(&base, &config(2, &["A1", "B2"], &[]));
         both.members.upsert.push(member("A1", MemberStatus::Left));
         both.members.remove.push("GB/LA/A1".into());
-        assert_eq!(both.apply(&base), Err(DeltaError::Unsorted("member")));
-        let mut duplicate =
-            ConfigDelta::between(&base, &config(2, &["A1", "B2"], &[]), &jws()).expect("delta");
-        duplicate.members.remove = vec!["GB/LA/B2".into(), "GB/LA/B2".into()];
-        assert_eq!(duplicate.apply(&base), Err(DeltaError::Unsorted("member")));
-        let mut added_and_removed =
-            ConfigDelta::between(&base, &config(2, &["A1", "B2"], &[]), &jws()).expect("delta");
-        added_and_removed
-            .members
-            .upsert
-            .push(member("Z9", MemberStatus::Active));
-        added_and_removed.members.remove.push("GB/LA/Z9".into());
         assert_eq!(
-            added_and_removed.apply(&base),
-            Err(DeltaError::Unsorted("member"))
+            refused(&mut held, &both, &signed),
+            ContentError::Unsorted("member")
+        );
+        let (mut duplicate, signed) = delta(&base, &config(2, &["A1", "B2"], &[]));
+        duplicate.members.remove = vec!["GB/LA/B2".into(), "GB/LA/B2".into()];
+        assert_eq!(
+            refused(&mut held, &duplicate, &signed),
+            ContentError::Unsorted("member")
         );
     }
 
@@ -617,15 +1003,18 @@ mod tests {
         for text in [
             "",
             "{}",
-            r#"{"format":"psn-config-delta/1"}"#,
-            r#"{"format":"psn-config-delta/1","network":"not a network!"}"#,
+            r#"{"format":"psn-config-delta/2"}"#,
+            r#"{"format":"psn-config-delta/2","network":"not a network!"}"#,
         ] {
             assert!(serde_json::from_str::<ConfigDelta>(text).is_err(), "{text}");
         }
         let old = config(1, &["A1"], &[]);
-        let delta = ConfigDelta::between(&old, &config(2, &["A2"], &[]), &jws()).expect("delta");
+        let (delta, _) = delta(&old, &config(2, &["A2"], &[]));
         let mut value = serde_json::to_value(&delta).expect("json");
         value["members"]["upsert"][0]["id"] = "GB/LA/../etc".into();
+        assert!(serde_json::from_value::<ConfigDelta>(value).is_err());
+        let mut value = serde_json::to_value(&delta).expect("json");
+        value["smuggled"] = "field".into();
         assert!(serde_json::from_value::<ConfigDelta>(value).is_err());
     }
 
@@ -644,24 +1033,61 @@ mod tests {
             .prop_map(|s| s.into_iter().filter(|c| !c.ends_with('-')).collect())
     }
 
+    fn many_codes() -> impl Strategy<Value = Vec<String>> {
+        proptest::collection::btree_set("[A-Z][0-9]{1,2}", 50..200)
+            .prop_map(|s| s.into_iter().collect())
+    }
+
+    fn as_refs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+
+    fn services<'a>(v: &[&'a str]) -> Vec<(&'a str, &'static str)> {
+        v.iter().map(|m| (*m, "s")).collect()
+    }
+
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
         #[test]
-        fn between_then_apply_is_the_identity(old in codes(), new in codes(), third in codes()) {
-            fn as_refs(v: &[String]) -> Vec<&str> {
-                v.iter().map(String::as_str).collect()
+        fn a_delta_chain_gives_the_fresh_document_byte_for_byte(
+            versions in proptest::collection::vec(prop_oneof![codes(), many_codes()], 2..8),
+        ) {
+            let configs: Vec<GlobalConfig> = versions
+                .iter()
+                .enumerate()
+                .map(|(i, codes)| {
+                    let codes = as_refs(codes);
+                    let mut config = config(i as u64 + 1, &codes, &services(&codes));
+                    if i % 2 == 1 {
+                        if let Some(first) = config.members.first_mut() {
+                            first.status = MemberStatus::Suspended;
+                        }
+                        config.revoked_serials.push(format!("{i:02x}"));
+                        config.revoked_serials.sort();
+                    }
+                    config
+                })
+                .collect();
+            let mut held = held(&configs[0]);
+            let mut composed: Option<ConfigDelta> = None;
+            for pair in configs.windows(2) {
+                let (step, signed) = delta(&pair[0], &pair[1]);
+                held.apply(&step, &signed).expect("apply");
+                let (jws, _) = head(&pair[1]);
+                prop_assert_eq!(
+                    held.document().expect("document"),
+                    ConfigDocument::write(&jws, &pair[1]).expect("document")
+                );
+                composed = Some(match composed {
+                    None => step,
+                    Some(before) => before.then(step).expect("compose"),
+                });
             }
-            fn services<'a>(v: &[&'a str]) -> Vec<(&'a str, &'static str)> {
-                v.iter().map(|m| (*m, "s")).collect()
-            }
-            let (o, n, t) = (as_refs(&old), as_refs(&new), as_refs(&third));
-            let v1 = config(1, &o, &services(&o));
-            let v2 = config(2, &n, &services(&n));
-            let v3 = config(3, &t, &services(&t));
-            let d12 = ConfigDelta::between(&v1, &v2, &jws()).expect("delta");
-            let d23 = ConfigDelta::between(&v2, &v3, &jws()).expect("delta");
-            prop_assert_eq!(d12.apply(&v1).expect("apply"), v2.clone());
-            prop_assert_eq!(d23.apply(&v2).expect("apply"), v3.clone());
-            prop_assert_eq!(d12.then(d23).expect("compose").apply(&v1).expect("apply"), v3);
+            let last = configs.last().expect("versions");
+            let mut jumped = self::held(&configs[0]);
+            let (_, signed) = head(last);
+            jumped.apply(&composed.expect("a step"), &signed).expect("composed");
+            prop_assert_eq!(jumped.config(), last);
         }
     }
 }

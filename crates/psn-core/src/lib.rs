@@ -7,6 +7,7 @@ pub mod aggregate;
 pub mod checkpoint;
 pub mod config;
 pub mod config_delta;
+pub mod config_tree;
 pub mod duration;
 pub mod encoding;
 pub mod federation;

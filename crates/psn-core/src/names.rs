@@ -967,6 +967,7 @@ pub struct MemberClass {
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct MemberClassRepr {
     code: ClassCode,
     description: String,

@@ -1,17 +1,21 @@
-//! The gateway's verified cache of the global configuration. A document is accepted only if its
-//! signature chains to the network CA, it is for this network, it has not expired and its version
-//! is not lower than the one held; it is then written to disk before it is used, so a restart
-//! resumes on the last valid configuration even with the authority down.
+//! The gateway's verified cache of the global configuration. A version is accepted only if its
+//! signed head chains to the network CA and is for this network, its entries produce the head's
+//! root, it has not expired and its version is not lower than the one held; it is then written to
+//! disk before it is used, so a restart resumes on the last valid configuration even with the
+//! authority down.
 //!
-//! A new version arrives whole or as a delta against the held one; a delta is applied and the
-//! result checked against the version's own signature, so both ways end with the same signed
-//! document held (DESIGN.md "delta at scale").
+//! A new version arrives whole or as a delta against the held one (DESIGN.md "Delta at scale",
+//! "Configuration tree"). On disk, `config/v{N}.json` is a whole document and
+//! `config/v{N}.delta.json` the delta that produced version N: a change costs a write of its own
+//! size, and a whole document is written every [`DELTAS_PER_DOCUMENT`] deltas so that a restart
+//! replays few. The files are also the history `psn audit verify` reads.
 
-use crate::datadir::{link_private, write_private, GatewayDir};
+use crate::datadir::{write_private, GatewayDir};
 use psn_core::config::GlobalConfig;
-use psn_core::config_delta::{ConfigDelta, DeltaError};
+use psn_core::config_delta::{ConfigDelta, ContentError, HeldConfig};
 use psn_core::names::NetworkId;
 use psn_pki::ConfigVerifyError;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -19,10 +23,13 @@ use time::OffsetDateTime;
 /// Largest configuration accepted: national scale is tens of megabytes.
 pub const MAX_CONFIG_BYTES: usize = 256 * 1024 * 1024;
 
+/// A whole document is written after this many deltas, bounding what a restart replays.
+pub const DELTAS_PER_DOCUMENT: usize = 256;
+
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigStoreError {
-    /// Signature, signer or payload failed verification.
+    /// Signature, signer or entries failed verification.
     #[error("configuration refused: {0}")]
     Verify(#[from] ConfigVerifyError),
     /// Older than the version already held: a replay or a rolled-back authority.
@@ -33,14 +40,14 @@ pub enum ConfigStoreError {
     Equivocation(u64),
     /// A delta that does not fit the held version (the whole document is then fetched).
     #[error("configuration delta refused: {0}")]
-    Delta(#[from] DeltaError),
+    Delta(#[from] ContentError),
     /// Past its validity window.
     #[error("configuration version {version} expired at {expires_at}")]
     Expired {
         version: u64,
         expires_at: OffsetDateTime,
     },
-    /// The cache could not be read or written.
+    /// The cache could not be read or written, or holds what cannot be read.
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -76,65 +83,139 @@ impl Arrival {
     }
 }
 
+/// What the configuration directory holds for one version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    Document,
+    Delta,
+}
+
+/// The versions in a configuration directory; a version stored both ways counts as a document.
+fn stored_versions(dir: &Path) -> Result<BTreeMap<u64, Stored>, ConfigStoreError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(source) => return Err(io_failure(dir, source)),
+    };
+    let mut versions = BTreeMap::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io_failure(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str().and_then(|n| n.strip_prefix('v')) else {
+            continue;
+        };
+        let (number, kind) = match name.strip_suffix(".delta.json") {
+            Some(number) => (number, Stored::Delta),
+            None => match name.strip_suffix(".json") {
+                Some(number) => (number, Stored::Document),
+                None => continue,
+            },
+        };
+        if let Ok(version) = number.parse::<u64>() {
+            let slot = versions.entry(version).or_insert(kind);
+            if kind == Stored::Document {
+                *slot = kind;
+            }
+        }
+    }
+    Ok(versions)
+}
+
+/// The path of a version's whole document in `dir`.
+pub fn document_path(dir: &Path, version: u64) -> PathBuf {
+    dir.join(format!("v{version}.json"))
+}
+
+/// The path of the delta that produced a version in `dir`.
+pub fn delta_path(dir: &Path, version: u64) -> PathBuf {
+    dir.join(format!("v{version}.delta.json"))
+}
+
+fn io_failure(path: &Path, source: std::io::Error) -> ConfigStoreError {
+    ConfigStoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigStoreError> {
+    std::fs::read_to_string(path).map_err(|e| io_failure(path, e))
+}
+
 /// The cache.
 pub struct ConfigStore {
     dir: PathBuf,
     ca_der: Vec<u8>,
     network: NetworkId,
-    current: Option<(Arc<GlobalConfig>, String)>,
+    current: Option<HeldConfig>,
+    /// Deltas stored since the newest whole document.
+    deltas_since_document: usize,
 }
 
 impl ConfigStore {
-    /// Opens the cache, verifying the stored current document (its signature and network, not its
-    /// expiry: an expired cache is reported by [`Self::is_expired`], not hidden).
+    /// Opens the cache: the newest whole document, verified (its signature, network and entries,
+    /// not its expiry: an expired cache is reported by [`Self::is_expired`], not hidden), then
+    /// each later delta in version order, each checked against its own signed head.
     pub fn open(
         dir: &GatewayDir,
         network: NetworkId,
         ca_der: Vec<u8>,
     ) -> Result<Self, ConfigStoreError> {
-        let config_dir = dir.config_dir();
         let mut store = Self {
-            dir: config_dir,
+            dir: dir.config_dir(),
             ca_der,
             network,
             current: None,
+            deltas_since_document: 0,
         };
-        let path = store.current_path();
-        match std::fs::read_to_string(&path) {
-            Ok(jws) => {
-                let verified =
-                    psn_pki::verify_config(&jws, &store.ca_der, &store.network, MAX_CONFIG_BYTES)?;
-                store.current = Some((Arc::new(verified.config), jws));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(ConfigStoreError::Io {
-                    path: path.display().to_string(),
-                    source,
-                })
-            }
+        let versions = stored_versions(&store.dir)?;
+        let Some((&base, _)) = versions
+            .iter()
+            .rev()
+            .find(|(_, kind)| **kind == Stored::Document)
+        else {
+            return Ok(store);
+        };
+        let document = read(&document_path(&store.dir, base))?;
+        let verified =
+            psn_pki::verify_config(&document, &store.ca_der, &store.network, MAX_CONFIG_BYTES)?;
+        store.current = Some(verified.held);
+        for (&version, _) in versions.range(base + 1..) {
+            let path = delta_path(&store.dir, version);
+            let delta: ConfigDelta = serde_json::from_str(&read(&path)?)
+                .map_err(|e| io_failure(&path, std::io::Error::other(e)))?;
+            let (head, _) =
+                psn_pki::verify_config_head(&delta.head, &store.ca_der, &store.network)?;
+            store.held_mut()?.apply(&delta, &head)?;
+            store.deltas_since_document += 1;
         }
         Ok(store)
     }
 
-    fn current_path(&self) -> PathBuf {
-        self.dir.join("current.jws")
+    fn held_mut(&mut self) -> Result<&mut HeldConfig, ConfigStoreError> {
+        self.current
+            .as_mut()
+            .ok_or(ConfigStoreError::Delta(ContentError::WrongBase {
+                from: 0,
+                held: 0,
+            }))
     }
 
     /// The configuration in force.
     pub fn current(&self) -> Option<&GlobalConfig> {
-        self.current.as_ref().map(|(c, _)| c.as_ref())
+        self.current.as_ref().map(HeldConfig::config)
     }
 
     /// The configuration in force, shared rather than copied (it is tens of megabytes at
     /// national scale).
     pub fn shared(&self) -> Option<Arc<GlobalConfig>> {
-        self.current.as_ref().map(|(c, _)| c.clone())
+        self.current.as_ref().map(HeldConfig::shared)
     }
 
-    /// The signed text of the configuration in force.
-    pub fn current_jws(&self) -> Option<&str> {
-        self.current.as_ref().map(|(_, j)| j.as_str())
+    /// The configuration in force as a whole document, byte for byte what the authority serves
+    /// for its version.
+    pub fn document(&self) -> Option<Result<String, serde_json::Error>> {
+        self.current.as_ref().map(HeldConfig::document)
     }
 
     /// The entity tag of the held version, for conditional fetches.
@@ -147,70 +228,18 @@ impl ConfigStore {
         self.current().is_none_or(|c| !c.is_valid_at(now))
     }
 
-    /// Verifies and, if newer, stores a signed configuration.
-    pub fn accept(&mut self, jws: &str, now: OffsetDateTime) -> Result<Accepted, ConfigStoreError> {
-        let verified = psn_pki::verify_config(jws, &self.ca_der, &self.network, MAX_CONFIG_BYTES)?;
-        self.hold(verified.config, jws.to_owned(), now)
-    }
-
-    /// Applies a delta to the held version and, if the result is exactly what the authority
-    /// signed for the delta's version, stores it as [`Self::accept`] would the whole document.
-    /// Nothing changes when the delta is refused.
-    pub fn accept_delta(
+    /// Verifies and, if newer, stores a whole document.
+    pub fn accept(
         &mut self,
-        delta: &ConfigDelta,
+        document: &str,
         now: OffsetDateTime,
     ) -> Result<Accepted, ConfigStoreError> {
-        let Some((held, _)) = &self.current else {
-            return Err(DeltaError::WrongBase {
-                from: delta.from_version,
-                held: 0,
-            }
-            .into());
-        };
-        if delta.version < held.version {
-            return Err(ConfigStoreError::Rollback {
-                offered: delta.version,
-                held: held.version,
-            });
-        }
-        let config = delta.apply(held)?;
-        let jws = delta
-            .signed_form(&config)
-            .map_err(|e| ConfigVerifyError::Payload(e.to_string()))?;
-        let verified = psn_pki::verify_rebuilt_config(
-            &jws,
-            config,
-            &self.ca_der,
-            &self.network,
-            MAX_CONFIG_BYTES,
-        )?;
-        self.hold(verified.config, jws, now)
-    }
-
-    /// Stores a verified document if it is newer than the held one: history first, then the
-    /// current copy (a link to the history file where the filesystem allows, so a version is
-    /// written once).
-    fn hold(
-        &mut self,
-        config: GlobalConfig,
-        jws: String,
-        now: OffsetDateTime,
-    ) -> Result<Accepted, ConfigStoreError> {
-        if let Some((held, held_jws)) = &self.current {
-            if config.version < held.version {
-                return Err(ConfigStoreError::Rollback {
-                    offered: config.version,
-                    held: held.version,
-                });
-            }
-            if config.version == held.version {
-                return if *held_jws == jws {
-                    Ok(Accepted::Unchanged(held.version))
-                } else {
-                    Err(ConfigStoreError::Equivocation(held.version))
-                };
-            }
+        let verified =
+            psn_pki::verify_config(document, &self.ca_der, &self.network, MAX_CONFIG_BYTES)?;
+        let held = verified.held;
+        let config = held.config();
+        if let Some(settled) = self.settled(config.version, held.head())? {
+            return Ok(settled);
         }
         if !config.is_valid_at(now) {
             return Err(ConfigStoreError::Expired {
@@ -218,17 +247,101 @@ impl ConfigStore {
                 expires_at: config.expires_at,
             });
         }
-        std::fs::create_dir_all(&self.dir).map_err(|source| ConfigStoreError::Io {
-            path: self.dir.display().to_string(),
-            source,
-        })?;
-        let history = self.dir.join(format!("v{}.jws", config.version));
-        write_private(&history, jws.as_bytes()).map_err(io_error(&history))?;
-        let current = self.current_path();
-        link_private(&history, &current, jws.as_bytes()).map_err(io_error(&current))?;
         let version = config.version;
-        self.current = Some((Arc::new(config), jws));
+        self.write(&document_path(&self.dir, version), document.as_bytes())?;
+        self.current = Some(held);
+        self.deltas_since_document = 0;
         Ok(Accepted::New(version))
+    }
+
+    /// Checks a delta against the held version's tree and the delta's signed head and, if it
+    /// produces that head's root, stores the delta and takes the version, as [`Self::accept`]
+    /// would the whole document. Nothing changes when the delta is refused.
+    pub fn accept_delta(
+        &mut self,
+        delta: &ConfigDelta,
+        now: OffsetDateTime,
+    ) -> Result<Accepted, ConfigStoreError> {
+        let (head, _) = psn_pki::verify_config_head(&delta.head, &self.ca_der, &self.network)?;
+        if head.version != delta.version {
+            return Err(ContentError::Head(format!(
+                "the delta produces version {}, its head signs version {}",
+                delta.version, head.version
+            ))
+            .into());
+        }
+        if self.current.is_none() {
+            return Err(ContentError::WrongBase {
+                from: delta.from_version,
+                held: 0,
+            }
+            .into());
+        }
+        if let Some(settled) = self.settled(head.version, &delta.head)? {
+            return Ok(settled);
+        }
+        if !head.is_valid_at(now) {
+            return Err(ConfigStoreError::Expired {
+                version: head.version,
+                expires_at: head.expires_at,
+            });
+        }
+        let text = serde_json::to_vec(delta)
+            .map_err(|e| ConfigStoreError::Delta(ContentError::from(e)))?;
+        let held = self.held_mut()?;
+        let staged = held.stage(delta, &head)?;
+        let path = delta_path(&self.dir, head.version);
+        self.write(&path, &text)?;
+        self.held_mut()?.commit(staged)?;
+        self.deltas_since_document += 1;
+        Ok(Accepted::New(head.version))
+    }
+
+    /// Writes the held version as a whole document if [`DELTAS_PER_DOCUMENT`] deltas have been
+    /// stored since the last one. Called after a version is in use: the deltas already make it
+    /// durable, so this only shortens the next restart's replay.
+    pub fn write_document_if_due(&mut self) -> Result<(), ConfigStoreError> {
+        if self.deltas_since_document < DELTAS_PER_DOCUMENT {
+            return Ok(());
+        }
+        let Some(held) = &self.current else {
+            return Ok(());
+        };
+        let document = held
+            .document()
+            .map_err(|e| ConfigStoreError::Delta(ContentError::from(e)))?;
+        let path = document_path(&self.dir, held.config().version);
+        self.write(&path, document.as_bytes())?;
+        self.deltas_since_document = 0;
+        Ok(())
+    }
+
+    /// What an offer of `version`, signed as `head`, comes to when it is not newer than the held
+    /// version: the same version again, or a refusal.
+    fn settled(&self, version: u64, head: &str) -> Result<Option<Accepted>, ConfigStoreError> {
+        let Some(held) = &self.current else {
+            return Ok(None);
+        };
+        let held_version = held.config().version;
+        if version < held_version {
+            return Err(ConfigStoreError::Rollback {
+                offered: version,
+                held: held_version,
+            });
+        }
+        if version > held_version {
+            return Ok(None);
+        }
+        if held.head() == head {
+            Ok(Some(Accepted::Unchanged(held_version)))
+        } else {
+            Err(ConfigStoreError::Equivocation(held_version))
+        }
+    }
+
+    fn write(&self, path: &Path, contents: &[u8]) -> Result<(), ConfigStoreError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| io_failure(&self.dir, e))?;
+        write_private(path, contents).map_err(io_error(path))
     }
 }
 

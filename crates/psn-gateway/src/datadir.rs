@@ -5,8 +5,8 @@
 //! gateway.toml        identity, network and authority endpoints
 //! ca.pem              network CA (checked against the enrolment token's pin)
 //! identity.pem        private key followed by the certificate chain (mode 0600; replaced atomically)
-//! config/current.jws  last accepted signed configuration
-//! config/v{N}.jws     every accepted version, for audit verification
+//! config/v{N}.json        an accepted version, whole (when fetched whole, and every 256 deltas)
+//! config/v{N}.delta.json  an accepted version, as the delta from the version before it
 //! ```
 
 use crate::{io_error, GatewayError};
@@ -480,28 +480,6 @@ fn sync_parent(path: &Path) {
             let _ = dir.sync_all();
         }
     }
-}
-
-/// Makes `path` name the same file as `existing` (written by [`write_private`]), replacing
-/// `path` atomically, so large documents kept twice are written once. Falls back to writing
-/// `contents` where hard links are not supported.
-pub(crate) fn link_private(
-    existing: &Path,
-    path: &Path,
-    contents: &[u8],
-) -> Result<(), GatewayError> {
-    let tmp = path.with_extension("link");
-    match std::fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_error(&tmp)(e)),
-    }
-    if std::fs::hard_link(existing, &tmp).is_err() {
-        return write_private(path, contents);
-    }
-    std::fs::rename(&tmp, path).map_err(io_error(path))?;
-    sync_parent(path);
-    Ok(())
 }
 
 #[cfg(test)]

@@ -95,7 +95,9 @@ pub async fn sync_config(
             let version = store.current().map_or(0, |c| c.version);
             Ok(Accepted::Unchanged(version))
         }
-        ConfigFetch::Document { jws, .. } => Ok(store.accept(&jws, OffsetDateTime::now_utc())?),
+        ConfigFetch::Document { document, .. } => {
+            Ok(store.accept(&document, OffsetDateTime::now_utc())?)
+        }
     }
 }
 

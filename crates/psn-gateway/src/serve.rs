@@ -795,6 +795,19 @@ async fn follow(
                         "configuration updated"
                     );
                 }
+                let store = store.clone();
+                let written =
+                    tokio::task::spawn_blocking(move || locked(&store).write_document_if_due())
+                        .await;
+                match written {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "could not write the whole configuration document; the deltas keep the version durable")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "writing the whole configuration document stopped; the deltas keep the version durable")
+                    }
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = ?backoff, "configuration follow failed; serving on the cached configuration");
@@ -861,8 +874,8 @@ async fn take_newer(
     }
     match client.config(etag.as_deref(), Some(WAIT)).await? {
         ConfigFetch::NotModified => Ok(None),
-        ConfigFetch::Document { jws, .. } => {
-            let check = move |s: &mut ConfigStore, now| s.accept(&jws, now);
+        ConfigFetch::Document { document, .. } => {
+            let check = move |s: &mut ConfigStore, now| s.accept(&document, now);
             take(store, dir, Arrival::Document, check).await
         }
     }

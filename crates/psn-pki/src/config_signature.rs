@@ -1,11 +1,13 @@
-//! Signing and verifying the global configuration. The signer's certificate travels in the JWS
-//! `x5c` header, so a gateway (or a third party auditing years later) needs only the network CA
-//! to check any configuration version.
+//! Signing and verifying the global configuration. The authority signs each version's head (the
+//! root of the tree over its entries, `psn_core::config_tree`); the signer's certificate travels
+//! in the JWS `x5c` header, so a gateway (or a third party auditing years later) needs only the
+//! network CA to check any configuration version, whole or as a delta.
 
 use crate::ca::{CertificateAuthority, IssuedCertificate};
 use crate::certificate::CertificateInfo;
 use crate::{config_signer_uri, PkiError};
-use psn_core::config::{GlobalConfig, CONFIG_FORMAT, CONFIG_JWS_TYPE};
+use psn_core::config::{ConfigDocument, ConfigHead, GlobalConfig, CONFIG_JWS_TYPE};
+use psn_core::config_delta::{head_to_sign, ContentError, HeldConfig};
 use psn_core::jws::{sign_compact, CompactJws, JwsError, JwsHeader, ALG_EDDSA};
 use psn_core::names::NetworkId;
 use rcgen::KeyPair;
@@ -89,16 +91,15 @@ impl ConfigSigner {
         self.certificate.not_after
     }
 
-    /// Serialises and signs a configuration, returning the compact JWS.
-    pub fn sign(&self, config: &GlobalConfig) -> Result<String, PkiError> {
-        let payload = serde_json::to_vec(config)
-            .map_err(|e| PkiError::Crypto(format!("cannot serialise configuration: {e}")))?;
-        Ok(self.sign_payload(&payload))
-    }
-
-    /// Signs already-serialised configuration bytes.
-    pub fn sign_payload(&self, payload: &[u8]) -> String {
-        self.sign_typed(CONFIG_JWS_TYPE, payload)
+    /// Signs a configuration: builds the tree over its entries, signs the head carrying the
+    /// root, and returns the document as it travels ([`ConfigDocument`]).
+    pub fn sign(&self, config: &GlobalConfig) -> Result<SignedConfig, PkiError> {
+        let crypto =
+            |e: &dyn std::fmt::Display| PkiError::Crypto(format!("cannot sign configuration: {e}"));
+        let head = head_to_sign(config).map_err(|e| crypto(&e))?;
+        let head = self.sign_document(CONFIG_JWS_TYPE, &head)?;
+        let document = ConfigDocument::write(&head, config).map_err(|e| crypto(&e))?;
+        Ok(SignedConfig { head, document })
     }
 
     /// Signs another document the signer speaks for (a federation anchor, view or request),
@@ -124,6 +125,15 @@ impl ConfigSigner {
     }
 }
 
+/// A signed configuration version.
+#[derive(Debug, Clone)]
+pub struct SignedConfig {
+    /// The signed head (compact JWS), which a delta to this version carries.
+    pub head: String,
+    /// The whole document ([`ConfigDocument`] JSON).
+    pub document: String,
+}
+
 mod base64_standard {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
@@ -134,13 +144,21 @@ mod base64_standard {
     }
 }
 
-/// A configuration whose signature, signer and network have been checked.
+/// A configuration whose head's signature, signer and network, and whose entries against the
+/// head's root, have been checked.
 #[derive(Debug, Clone)]
 pub struct VerifiedConfig {
-    /// The document.
-    pub config: GlobalConfig,
+    /// The document with its tree, ready to take deltas.
+    pub held: HeldConfig,
     /// Serial of the signer certificate, for the audit trail.
     pub signer_serial: String,
+}
+
+impl VerifiedConfig {
+    /// The document.
+    pub fn config(&self) -> &GlobalConfig {
+        self.held.config()
+    }
 }
 
 /// Why a signed configuration was refused.
@@ -152,8 +170,8 @@ pub enum ConfigVerifyError {
     /// The signer certificate is missing, not issued by the network CA, or not a signer's.
     #[error("configuration signer not trusted: {0}")]
     Signer(String),
-    /// The signed payload is not a configuration this version understands.
-    #[error("configuration payload unreadable: {0}")]
+    /// The signed head or the document is not one this version understands.
+    #[error("configuration unreadable: {0}")]
     Payload(String),
     /// Signed for another network.
     #[error("configuration is for network {found}, expected {expected}")]
@@ -161,37 +179,63 @@ pub enum ConfigVerifyError {
         expected: NetworkId,
         found: NetworkId,
     },
+    /// The entries are not those the signed head covers.
+    #[error("configuration entries refused: {0}")]
+    Content(#[from] ContentError),
 }
 
-/// Verifies a signed configuration against the network CA (DER) and the expected network.
-/// Expiry and version order are the caller's to judge, since an archived configuration is
-/// legitimately expired when an auditor checks it.
+/// Verifies a whole configuration document against the network CA (DER) and the expected
+/// network: the head's signature, then every entry against its root. Expiry and version order
+/// are the caller's to judge, since an archived configuration is legitimately expired when an
+/// auditor checks it.
 pub fn verify_config(
-    jws: &str,
+    document: &str,
     ca_der: &[u8],
     network: &NetworkId,
     max_len: usize,
 ) -> Result<VerifiedConfig, ConfigVerifyError> {
-    let envelope = CompactJws::parse(jws, max_len)?;
-    let (payload, signer) = verify_envelope(envelope, ca_der, network, CONFIG_JWS_TYPE)?;
-    let config: GlobalConfig =
-        serde_json::from_slice(&payload).map_err(|e| ConfigVerifyError::Payload(e.to_string()))?;
-    check_payload(config, &signer, network)
+    if document.len() > max_len {
+        return Err(JwsError::TooLarge {
+            len: document.len(),
+            limit: max_len,
+        }
+        .into());
+    }
+    let document: ConfigDocument =
+        serde_json::from_str(document).map_err(|e| ConfigVerifyError::Payload(e.to_string()))?;
+    let (head, signer_serial) = verify_config_head(&document.head, ca_der, network)?;
+    let held = HeldConfig::new(document.head, &head, document.config)?;
+    Ok(VerifiedConfig {
+        held,
+        signer_serial,
+    })
 }
 
-/// Verifies a signed configuration whose payload the caller serialised from `config` (a gateway
-/// that rebuilt the document from a delta), sparing the parse of a document already in hand.
-/// Checks everything [`verify_config`] checks.
-pub fn verify_rebuilt_config(
+/// Checks a configuration head: its signature and signer, its network, and its issue time within
+/// the signer certificate's validity.
+pub fn verify_config_head(
     jws: &str,
-    config: GlobalConfig,
     ca_der: &[u8],
     network: &NetworkId,
-    max_len: usize,
-) -> Result<VerifiedConfig, ConfigVerifyError> {
-    let envelope = CompactJws::parse_detached(jws, max_len)?;
-    let (_, signer) = verify_envelope(envelope, ca_der, network, CONFIG_JWS_TYPE)?;
-    check_payload(config, &signer, network)
+) -> Result<(ConfigHead, String), ConfigVerifyError> {
+    /// A head is a few hundred bytes; its certificate a few hundred more.
+    const MAX_HEAD_BYTES: usize = 64 * 1024;
+    let envelope = CompactJws::parse(jws, MAX_HEAD_BYTES)?;
+    let (payload, signer) = verify_envelope(envelope, ca_der, network, CONFIG_JWS_TYPE)?;
+    let head: ConfigHead =
+        serde_json::from_slice(&payload).map_err(|e| ConfigVerifyError::Payload(e.to_string()))?;
+    if &head.network != network {
+        return Err(ConfigVerifyError::WrongNetwork {
+            expected: network.clone(),
+            found: head.network,
+        });
+    }
+    if head.issued_at < signer.not_before || head.issued_at > signer.not_after {
+        return Err(ConfigVerifyError::Signer(
+            "signer certificate was not valid when the configuration was issued".into(),
+        ));
+    }
+    Ok((head, signer.serial))
 }
 
 /// The signature and signer checks: the `typ`, the signer certificate's issuer, signature and
@@ -234,36 +278,6 @@ pub(crate) fn verify_envelope(
     let public_key = x509_spki_key(signer_der).map_err(|e| signer_error(&e.to_string()))?;
     let payload = envelope.verify_ed25519(&public_key)?;
     Ok((payload, info))
-}
-
-/// The checks on the signed document itself: format, network, and issue time within the
-/// signer certificate's validity.
-fn check_payload(
-    config: GlobalConfig,
-    signer: &CertificateInfo,
-    network: &NetworkId,
-) -> Result<VerifiedConfig, ConfigVerifyError> {
-    if config.format != CONFIG_FORMAT {
-        return Err(ConfigVerifyError::Payload(format!(
-            "format {:?} is not {CONFIG_FORMAT:?}",
-            config.format
-        )));
-    }
-    if &config.network != network {
-        return Err(ConfigVerifyError::WrongNetwork {
-            expected: network.clone(),
-            found: config.network,
-        });
-    }
-    if config.issued_at < signer.not_before || config.issued_at > signer.not_after {
-        return Err(ConfigVerifyError::Signer(
-            "signer certificate was not valid when the configuration was issued".into(),
-        ));
-    }
-    Ok(VerifiedConfig {
-        config,
-        signer_serial: signer.serial.clone(),
-    })
 }
 
 /// The raw public key bits of an Ed25519 certificate.

@@ -19,7 +19,8 @@ pub use certificate::{
 };
 pub use chain::{verify_gateway_chain, ChainError, GatewayCertificate};
 pub use config_signature::{
-    verify_config, verify_rebuilt_config, ConfigSigner, ConfigVerifyError, VerifiedConfig,
+    verify_config, verify_config_head, ConfigSigner, ConfigVerifyError, SignedConfig,
+    VerifiedConfig,
 };
 pub use federation::{
     assertion_network, verify_anchor, verify_assertion, verify_view, FederationError,

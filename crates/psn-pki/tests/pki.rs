@@ -148,9 +148,9 @@ fn config(version: u64) -> GlobalConfig {
 }
 
 #[test]
-fn a_configuration_rebuilt_from_a_delta_verifies_only_if_it_is_what_was_signed() {
+fn a_delta_is_taken_only_if_it_produces_the_root_its_signed_head_covers() {
     use psn_core::config::{MemberEntry, MemberStatus};
-    use psn_core::config_delta::{ConfigDelta, Detached};
+    use psn_core::config_delta::ConfigDelta;
     let ca = CertificateAuthority::create(&network()).expect("ca");
     let signer = ConfigSigner::create(&ca, WEEK).expect("signer");
     let old = config(1);
@@ -162,70 +162,81 @@ fn a_configuration_rebuilt_from_a_delta_verifies_only_if_it_is_what_was_signed()
         sector: None,
         region: None,
     });
-    let new_jws = signer.sign(&new).expect("sign");
-    let signed = Detached::of(&new_jws).expect("detached");
-    let delta = ConfigDelta::between(&old, &new, &signed).expect("delta");
-    let rebuilt = delta.apply(&old).expect("apply");
-    let jws = delta.signed_form(&rebuilt).expect("signed form");
-    assert_eq!(
-        jws, new_jws,
-        "the rebuilt JWS is the signed one, byte for byte"
-    );
-    let verified = psn_pki::verify_rebuilt_config(
-        &jws,
-        rebuilt.clone(),
+    let signed_old = signer.sign(&old).expect("sign");
+    let signed_new = signer.sign(&new).expect("sign");
+    let held = psn_pki::verify_config(
+        &signed_old.document,
         ca.certificate_der(),
         &network(),
         1 << 20,
     )
-    .expect("verify");
-    assert_eq!(verified.config, new);
+    .expect("verify")
+    .held;
+    let delta = ConfigDelta::between(&old, &new, &signed_new.head).expect("delta");
+    let apply = |held: &mut psn_core::config_delta::HeldConfig,
+                 delta: &ConfigDelta,
+                 network: &NetworkId|
+     -> Result<(), String> {
+        let (head, _) = psn_pki::verify_config_head(&delta.head, ca.certificate_der(), network)
+            .map_err(|e| e.to_string())?;
+        held.apply(delta, &head).map_err(|e| e.to_string())
+    };
 
-    // A delta that smuggles in a change the authority did not sign rebuilds a document whose
-    // signature fails.
+    let mut following = held.clone();
+    apply(&mut following, &delta, &network()).expect("apply");
+    assert_eq!(following.config(), &new);
+    assert_eq!(
+        following.document().expect("document"),
+        signed_new.document,
+        "the document after the delta is the signed one, byte for byte"
+    );
+
+    // A delta that smuggles in a change the authority did not sign is refused, and the held
+    // version is kept.
     let mut tampered = delta.clone();
     tampered.members.upsert[0].status = MemberStatus::Suspended;
-    let forged = tampered.apply(&old).expect("apply");
-    let forged_jws = tampered.signed_form(&forged).expect("signed form");
-    let err = psn_pki::verify_rebuilt_config(
-        &forged_jws,
-        forged,
+    let mut kept = held.clone();
+    let err = apply(&mut kept, &tampered, &network()).expect_err("tampered");
+    assert!(err.contains("root"), "{err}");
+    assert_eq!(kept.config(), &old);
+
+    // A head whose signature was altered, or signed for another network, is refused.
+    let mut forged = delta.clone();
+    forged.head.push('A');
+    assert!(apply(&mut kept, &forged, &network()).is_err());
+    let kent: NetworkId = "GB-KENT".parse().expect("network");
+    assert!(apply(&mut kept, &delta, &kent).is_err());
+    assert_eq!(kept.config(), &old);
+
+    // A whole document whose entries were changed after signing is refused.
+    let mut document: serde_json::Value = serde_json::from_str(&signed_new.document).expect("json");
+    document["config"]["members"][0]["status"] = "suspended".into();
+    let err = psn_pki::verify_config(
+        &document.to_string(),
         ca.certificate_der(),
         &network(),
         1 << 20,
     )
-    .expect_err("tampered");
-    assert!(err.to_string().contains("signature"), "{err}");
-
-    // Another network's configuration is refused even with a good signature.
-    let kent: NetworkId = "GB-KENT".parse().expect("network");
-    let mut foreign = rebuilt;
-    foreign.network = kent;
-    assert!(psn_pki::verify_rebuilt_config(
-        &jws,
-        foreign,
-        ca.certificate_der(),
-        &network(),
-        1 << 20
-    )
-    .is_err());
+    .expect_err("tampered document");
+    assert!(err.to_string().contains("root"), "{err}");
 }
 
 #[test]
 fn configurations_verify_only_under_their_own_network_ca() {
     let ca = CertificateAuthority::create(&network()).expect("ca");
     let signer = ConfigSigner::create(&ca, WEEK).expect("signer");
-    let jws = signer.sign(&config(3)).expect("sign");
+    let jws = signer.sign(&config(3)).expect("sign").document;
     let verified =
         psn_pki::verify_config(&jws, ca.certificate_der(), &network(), 1 << 20).expect("verify");
-    assert_eq!(verified.config.version, 3);
+    assert_eq!(verified.config().version, 3);
 
     // Another CA's signer, even for the same network id, is not trusted.
     let rogue_ca = CertificateAuthority::create(&network()).expect("ca");
     let rogue = ConfigSigner::create(&rogue_ca, WEEK)
         .expect("signer")
         .sign(&config(4))
-        .expect("sign");
+        .expect("sign")
+        .document;
     assert!(psn_pki::verify_config(&rogue, ca.certificate_der(), &network(), 1 << 20).is_err());
 
     // A signer for another network is not trusted for this one.
@@ -236,7 +247,8 @@ fn configurations_verify_only_under_their_own_network_ca() {
     let kent_jws = ConfigSigner::create(&kent_ca, WEEK)
         .expect("signer")
         .sign(&kent_config)
-        .expect("sign");
+        .expect("sign")
+        .document;
     assert!(psn_pki::verify_config(&kent_jws, ca.certificate_der(), &network(), 1 << 20).is_err());
     assert!(
         psn_pki::verify_config(&kent_jws, kent_ca.certificate_der(), &network(), 1 << 20).is_err()
@@ -269,11 +281,14 @@ fn configurations_verify_only_under_their_own_network_ca() {
         typ: Some(psn_core::config::CONFIG_JWS_TYPE.into()),
         x5c: vec![base64::engine::general_purpose::STANDARD.encode(&gw_cert.der)],
     };
-    let forged = sign_compact(
-        &header,
-        &serde_json::to_vec(&config(6)).expect("json"),
-        &ring_key,
-    );
+    let genuine = signer.sign(&config(6)).expect("sign");
+    let head_payload = psn_core::jws::CompactJws::parse(&genuine.head, 1 << 16)
+        .expect("head")
+        .unverified_payload()
+        .to_vec();
+    let mut document: serde_json::Value = serde_json::from_str(&genuine.document).expect("json");
+    document["head"] = sign_compact(&header, &head_payload, &ring_key).into();
+    let forged = document.to_string();
     let err = psn_pki::verify_config(&forged, ca.certificate_der(), &network(), 1 << 20)
         .expect_err("gateway signed");
     assert!(

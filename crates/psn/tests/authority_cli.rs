@@ -324,7 +324,15 @@ fn lifecycle(database_url: Option<&str>) {
     assert!(err.contains("already been used"), "{err}");
 
     // One flipped byte anywhere in the signed document is rejected.
-    let current = std::fs::read(gw.join("config/current.jws")).expect("read config");
+    let whole = std::fs::read_dir(gw.join("config"))
+        .expect("config dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            name.ends_with(".json") && !name.ends_with(".delta.json")
+        })
+        .expect("the whole document stored at enrolment");
+    let current = std::fs::read(whole).expect("read config");
     for position in [10, current.len() / 2, current.len() - 10] {
         let mut tampered = current.clone();
         tampered[position] = if tampered[position] == b'A' {
@@ -332,7 +340,7 @@ fn lifecycle(database_url: Option<&str>) {
         } else {
             b'A'
         };
-        let path = tmp.path().join(format!("tampered-{position}.jws"));
+        let path = tmp.path().join(format!("tampered-{position}.json"));
         std::fs::write(&path, &tampered).expect("write");
         let err = fails(&[
             "config",

@@ -176,16 +176,21 @@ async fn running_gateways_take_changes_as_deltas_and_hold_the_signed_document() 
             via("document").is_none(),
             "{member} fetched a whole document"
         );
-        let psn_api::ConfigFetch::Document { jws, .. } =
+        let psn_api::ConfigFetch::Document { document, .. } =
             net.operator.config(None, None).await.expect("config")
         else {
             panic!("document");
         };
-        let held =
-            std::fs::read_to_string(net.members[member].dir.config_dir().join("current.jws"))
-                .expect("held");
+        let dir = &net.members[member].dir;
+        let store = psn_gateway::ConfigStore::open(
+            dir,
+            "GB".parse().expect("network"),
+            dir.load_ca().expect("ca"),
+        )
+        .expect("the gateway's stored versions verify");
+        let held = store.document().expect("held").expect("document");
         assert_eq!(
-            held, jws,
+            held, document,
             "{member} holds the very document the authority signed"
         );
     }

@@ -170,6 +170,22 @@ impl Fixture {
         revoked: &[&str],
         gateways: &[&str],
     ) -> String {
+        self.signer
+            .as_ref()
+            .expect("fixture made here")
+            .sign(&self.config_with(version, issued_at, revoked, gateways))
+            .expect("sign config")
+            .document
+    }
+
+    /// The configuration the fixture signs: two members, the given gateways and revocations.
+    pub fn config_with(
+        &self,
+        version: u64,
+        issued_at: OffsetDateTime,
+        revoked: &[&str],
+        gateways: &[&str],
+    ) -> GlobalConfig {
         let member = |id: &str, name: &str| MemberEntry {
             id: id.parse().expect("member"),
             name: name.into(),
@@ -177,7 +193,7 @@ impl Fixture {
             sector: None,
             region: None,
         };
-        let config = GlobalConfig {
+        let mut config = GlobalConfig {
             format: CONFIG_FORMAT.into(),
             network: network(),
             version,
@@ -189,8 +205,8 @@ impl Fixture {
             },
             classes: MemberClasses::uk_default().iter().cloned().collect(),
             members: vec![
-                member("GB/LA/E10000016", "Kent County Council"),
                 member("GB/GOV/D6", "Department for Education"),
+                member("GB/LA/E10000016", "Kent County Council"),
             ],
             subsystems: vec![],
             gateways: gateways
@@ -204,17 +220,38 @@ impl Fixture {
             federation: vec![],
             revoked_serials: revoked.iter().map(|s| (*s).to_owned()).collect(),
         };
-        self.signer
-            .as_ref()
-            .expect("fixture made here")
-            .sign(&config)
-            .expect("sign config")
+        config.gateways.sort_by_key(|g| g.id.to_string());
+        config.revoked_serials.sort();
+        config
     }
 
-    /// Stores a configuration version as the gateway would (`config/v{N}.jws`).
+    /// Stores a configuration version as the gateway would (`config/v{N}.json`).
     pub fn write_config(&self, version: u64, issued_at: OffsetDateTime, revoked: &[&str]) {
         let jws = self.config_jws(version, issued_at, revoked);
-        std::fs::write(self.dir.join(format!("config/v{version}.jws")), jws).expect("config");
+        std::fs::write(self.dir.join(format!("config/v{version}.json")), jws).expect("config");
+    }
+
+    /// Stores a configuration version as a running gateway does: as the delta from the version
+    /// before it, which must be stored whole (`config/v{N}.delta.json`).
+    pub fn write_config_delta(&self, version: u64, issued_at: OffsetDateTime, revoked: &[&str]) {
+        let before = self.dir.join(format!("config/v{}.json", version - 1));
+        let before: psn_core::config::ConfigDocument =
+            serde_json::from_str(&std::fs::read_to_string(before).expect("read")).expect("parse");
+        let after = self.config_with(version, issued_at, revoked, &[ME, PEER]);
+        let signed = self
+            .signer
+            .as_ref()
+            .expect("fixture made here")
+            .sign(&after)
+            .expect("sign config");
+        let delta =
+            psn_core::config_delta::ConfigDelta::between(&before.config, &after, &signed.head)
+                .expect("delta");
+        std::fs::write(
+            self.dir.join(format!("config/v{version}.delta.json")),
+            serde_json::to_string(&delta).expect("json"),
+        )
+        .expect("delta");
     }
 
     pub fn open(&self, options: LogOptions) -> (AuditLog, Recovery) {

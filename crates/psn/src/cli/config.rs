@@ -21,10 +21,12 @@ pub enum ConfigCommand {
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
-    /// Verify a signed configuration: signature, signer certificate, network and expiry.
+    /// Verify a signed configuration: signature, signer certificate, network, every entry
+    /// against the signed root, and expiry.
     /// Exits non-zero if anything is wrong.
     Verify {
-        /// A signed configuration file (JWS); default is the gateway's current one.
+        /// A configuration document (JSON: the signed head and the entries); default is the
+        /// version the gateway holds.
         file: Option<PathBuf>,
         /// Gateway data directory (supplies the CA, network and, without FILE, the document).
         #[arg(long)]
@@ -47,17 +49,12 @@ pub async fn run(command: ConfigCommand) -> anyhow::Result<()> {
             output,
         } => {
             let (jws, ca, network) = match gateway_dir {
-                Some(dir) => {
-                    let dir = GatewayDir::new(dir);
-                    let settings = dir.load_settings()?;
-                    let path = dir.config_dir().join("current.jws");
-                    (read(&path)?, dir.load_ca()?, settings.network)
-                }
+                Some(dir) => held_document(&GatewayDir::new(dir))?,
                 None => {
                     let client = connect.client()?;
                     let network: NetworkId = client.health().await?.network.parse()?;
                     let jws = match client.config(None, None).await? {
-                        psn_api::ConfigFetch::Document { jws, .. } => jws,
+                        psn_api::ConfigFetch::Document { document, .. } => document,
                         psn_api::ConfigFetch::NotModified => {
                             bail!("the authority answered 304 to an unconditional request")
                         }
@@ -78,9 +75,9 @@ pub async fn run(command: ConfigCommand) -> anyhow::Result<()> {
                 psn_pki::verify_config(&jws, &ca, &network, psn_gateway::MAX_CONFIG_BYTES)
                     .context("the configuration does not verify")?;
             match output {
-                Output::Json => output::json(&verified.config),
+                Output::Json => output::json(verified.config()),
                 Output::Table => {
-                    summary(&verified.config, &verified.signer_serial);
+                    summary(verified.config(), &verified.signer_serial);
                     Ok(())
                 }
             }
@@ -94,9 +91,13 @@ pub async fn run(command: ConfigCommand) -> anyhow::Result<()> {
             let (jws, ca, network) = match (gateway_dir, ca, network) {
                 (Some(dir), _, _) => {
                     let dir = GatewayDir::new(dir);
-                    let settings = dir.load_settings()?;
-                    let path = file.unwrap_or_else(|| dir.config_dir().join("current.jws"));
-                    (read(&path)?, dir.load_ca()?, settings.network)
+                    match file {
+                        Some(path) => {
+                            let settings = dir.load_settings()?;
+                            (read(&path)?, dir.load_ca()?, settings.network)
+                        }
+                        None => held_document(&dir)?,
+                    }
                 }
                 (None, Some(ca), Some(network)) => {
                     let path = file.context("name the configuration file to verify")?;
@@ -115,7 +116,7 @@ pub async fn run(command: ConfigCommand) -> anyhow::Result<()> {
             let verified =
                 psn_pki::verify_config(&jws, &ca, &network, psn_gateway::MAX_CONFIG_BYTES)
                     .context("INVALID configuration")?;
-            let config = &verified.config;
+            let config = verified.config();
             let now = time::OffsetDateTime::now_utc();
             if !config.is_valid_at(now) {
                 bail!(
@@ -135,6 +136,21 @@ pub async fn run(command: ConfigCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The whole document of the version a gateway holds, with the CA and network it is checked
+/// against. The gateway stores a version as a document or as the delta that produced it; the
+/// store rebuilds the document either way.
+fn held_document(dir: &GatewayDir) -> anyhow::Result<(String, Vec<u8>, NetworkId)> {
+    let settings = dir.load_settings()?;
+    let ca = dir.load_ca()?;
+    let store = psn_gateway::ConfigStore::open(dir, settings.network.clone(), ca.clone())
+        .context("INVALID configuration held")?;
+    let document = store
+        .document()
+        .context("the gateway holds no configuration yet")?
+        .context("the held configuration cannot be written out")?;
+    Ok((document, ca, settings.network))
 }
 
 fn read(path: &std::path::Path) -> anyhow::Result<String> {

@@ -362,7 +362,7 @@ mod tests {
         &["config", "show", "--gateway-dir", "gw", "--output", "json"],
         &["config", "show", "--data-dir", "gb"],
         &["config", "show", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem"],
-        &["config", "verify", "config.jws", "--ca", "ca.pem", "--network", "GB"],
+        &["config", "verify", "config.json", "--ca", "ca.pem", "--network", "GB"],
         &["audit", "verify", "gw", "--gateway-dir", "gw", "--ca", "ca.pem", "--output", "json"],
         &["audit", "verify", "gw", "--against-authority", "--authority", "https://a", "--token", "t", "--ca-file", "ca.pem", "--against-peer", "peer-gw"],
         &["audit", "show", "gw", "--message-id", "m", "--output", "json"],
