@@ -993,6 +993,26 @@ async fn deltas_rebuild_exactly_the_signed_versions_and_nothing_else() {
         );
         assert_eq!(store.current().map(|c| c.version), Some(fourth));
 
+        // A stored delta altered on disk is refused when the store reopens: the restart does
+        // not run on entries the authority never signed.
+        let stored = config_dir.join(format!("v{fourth}.delta.json"));
+        let genuine = std::fs::read_to_string(&stored).expect("read");
+        std::fs::write(
+            &stored,
+            genuine.replacen("County E10000020", "Not a county", 1),
+        )
+        .expect("tamper");
+        let err = ConfigStore::open(&dir, network.clone(), a.ca_der.clone())
+            .err()
+            .expect("a tampered stored delta");
+        assert!(
+            matches!(err, ConfigStoreError::Delta(ContentError::Root)),
+            "{err}"
+        );
+        std::fs::write(&stored, genuine).expect("restore");
+        let reopened = ConfigStore::open(&dir, network.clone(), a.ca_der.clone()).expect("reopen");
+        assert_eq!(reopened.current().map(|c| c.version), Some(fourth));
+
         // A long poll wakes with the delta when a version is published.
         let waiter = {
             let op = op.clone();
