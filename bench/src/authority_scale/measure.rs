@@ -52,10 +52,11 @@ pub struct BuildFigures {
     pub snapshot: Step,
     /// Building the document from the snapshot.
     pub build: Step,
-    /// Serialising and signing it (JWS, EdDSA).
+    /// The tree over its entries, the head signed (JWS, EdDSA) and the document written.
     pub sign: Step,
-    /// The authority's whole publish after a registry change: change detection, snapshot,
-    /// build, sign and storing the new version, as a suspension runs it.
+    /// The authority's publish after one member's change, as a suspension runs it: the change
+    /// log and the member's rows read, the delta worked out from the last version, the tree
+    /// updated, the head signed and the delta stored (the whole document follows it).
     pub publish: Step,
     /// Part of `publish`: reading the latest stored version's number and generation, which the
     /// publisher does first (and every second) to decide whether to build.
@@ -70,6 +71,13 @@ pub struct BuildFigures {
     pub gateways: usize,
     /// Services listed.
     pub services: usize,
+}
+
+impl BuildFigures {
+    /// A whole build's median: snapshot, build, tree and signature.
+    pub fn whole_median(&self) -> Option<f64> {
+        Some(self.snapshot.median()? + self.build.median()? + self.sign.median()?)
+    }
 }
 
 fn ms(since: Instant) -> f64 {

@@ -7,6 +7,8 @@
 //!   step of a gateway's load beside it;
 //! - **revocation**: from an operator suspending a member until every one of 20 running gateways
 //!   refuses it (< 5 s p99 over repeated suspensions);
+//! - **followers**: many lightweight configuration followers (issue 22: 1,000 hold a change
+//!   within 2 s p99), with an estimate for 10,000 (`followers`);
 //! - **catalogue search**: a realistic query mix with facet counts over every listing
 //!   (< 20 ms p99), against `GET /v1/health` on the same connection as the anchor.
 //!
@@ -15,6 +17,7 @@
 //! process. See `rounds` for how a refusal is observed.
 
 mod benchmarks;
+mod followers;
 mod http;
 mod measure;
 mod network;
@@ -71,6 +74,12 @@ pub struct Args {
     /// Rounds of the catalogue search mix (16 queries a round).
     #[arg(long, default_value_t = 40)]
     pub search_rounds: usize,
+    /// Lightweight configuration followers, after the rounds (0 leaves them out).
+    #[arg(long, default_value_t = 1_000)]
+    pub followers: usize,
+    /// Changes the followers follow.
+    #[arg(long, default_value_t = 5)]
+    pub follower_rounds: usize,
     /// Repetitions of each in-process build and load measurement.
     #[arg(long, default_value_t = 5)]
     pub repetitions: usize,
@@ -104,6 +113,8 @@ impl Args {
             suspensions: self.suspensions,
             solo_rounds: self.solo_rounds,
             federated_rounds: self.federated_rounds,
+            followers: self.followers,
+            follower_rounds: self.follower_rounds,
             repetitions: self.repetitions,
             search_rounds: self.search_rounds,
             round_timeout_seconds: self.round_timeout,
@@ -115,6 +126,8 @@ impl Args {
             s.suspensions = 2;
             s.solo_rounds = 1;
             s.federated_rounds = 2;
+            s.followers = 20;
+            s.follower_rounds = 2;
             s.repetitions = 2;
             s.search_rounds = 2;
         }
@@ -216,6 +229,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             &summary,
             &measured.search,
             &measured.benchmarks,
+            measured.followers.as_ref(),
         ),
         summary,
         settings,
@@ -224,6 +238,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         load: measured.load,
         search: measured.search,
         benchmarks: measured.benchmarks,
+        followers: measured.followers,
         rounds: measured.rounds,
     };
     let (json, markdown) = report.write(&args.out)?;
@@ -243,6 +258,7 @@ struct Measured {
     load: measure::LoadFigures,
     search: search::SearchFigures,
     benchmarks: benchmarks::BenchmarkFigures,
+    followers: Option<followers::FollowerFigures>,
     rounds: Vec<Round>,
 }
 
@@ -294,8 +310,9 @@ async fn measure(
     )
     .await?;
     progress.say(&format!(
-        "configuration: {:.1} MB; publish median {}",
+        "configuration: {:.1} MB; whole build median {}; publish after one member's change median {}",
         build.document_bytes as f64 / 1e6,
+        build.whole_median().map_or("–".into(), report::duration),
         build.publish.median().map_or("–".into(), report::duration)
     ));
 
@@ -361,6 +378,7 @@ async fn measure(
     let first = providers
         .first()
         .context("no provider gateway was enrolled")?;
+    let first_dir = first.dir.clone();
 
     progress.say(&format!(
         "measuring a gateway's load ({} runs of each step)",
@@ -451,12 +469,41 @@ async fn measure(
             rounds.push(done);
         }
     }
+    let followers = if s.followers > 0 && s.follower_rounds > 0 {
+        progress.say(&format!(
+            "following {} changes with {} lightweight configuration followers",
+            s.follower_rounds,
+            report::thousands(s.followers)
+        ));
+        let figures = followers::run(
+            followers::FollowSetting {
+                url: &format!("https://127.0.0.1:{authority_port}"),
+                ca_der: &ca_der,
+                network: &network,
+                identity: &first_dir,
+                operator: &authority.operator,
+                toggle: &toggle,
+            },
+            s.followers,
+            s.follower_rounds,
+            round_timeout,
+        )
+        .await?;
+        progress.say(&format!(
+            "followers: the last held each change after p99 {}",
+            figures.last.map_or("–".into(), |x| report::duration(x.p99))
+        ));
+        Some(figures)
+    } else {
+        None
+    };
     Ok(Measured {
         registry,
         build,
         load,
         search,
         benchmarks,
+        followers,
         rounds,
     })
 }

@@ -2,6 +2,7 @@
 //! goals, written as JSON (for tools) and Markdown (for people and docs/performance.md).
 
 use super::benchmarks::BenchmarkFigures;
+use super::followers::FollowerFigures;
 use super::measure::{BuildFigures, LoadFigures, Step};
 use super::rounds::{Kind, Round};
 use super::search::SearchFigures;
@@ -18,6 +19,13 @@ pub const RELOAD_GOAL_MS: f64 = 200.0;
 
 /// Issue 22's goal for a gateway's check and application of a one-member delta at national scale.
 pub const DELTA_APPLY_GOAL_MS: f64 = 5.0;
+/// Issue 22's goal for the authority's new version and delta after one member's change, worked
+/// out from the last version.
+pub const INCREMENTAL_BUILD_GOAL_MS: f64 = 50.0;
+/// Issue 22's goal for a suspension enforced at every one of 20 gateways on a 2-core machine.
+pub const SUSPENSION_GOAL_MS: f64 = 1_000.0;
+/// Issue 22's goal for 1,000 configuration followers all holding a change.
+pub const FOLLOWERS_GOAL_MS: f64 = 2_000.0;
 /// Revocation goal: enforced at every gateway within 5 s, p99.
 pub const REVOCATION_GOAL_MS: f64 = 5_000.0;
 /// Federation goal (issue 19): a partner network's change at this network's gateways within
@@ -103,6 +111,10 @@ pub struct Settings {
     pub solo_rounds: usize,
     /// Federated rounds (a regional partner's suspension).
     pub federated_rounds: usize,
+    /// Lightweight configuration followers.
+    pub followers: usize,
+    /// Changes the followers follow.
+    pub follower_rounds: usize,
     /// Repetitions of the in-process measurements.
     pub repetitions: usize,
     /// Rounds of the catalogue search mix.
@@ -267,6 +279,8 @@ pub struct Report {
     pub search: SearchFigures,
     /// Benchmark report figures.
     pub benchmarks: BenchmarkFigures,
+    /// Lightweight configuration followers, if they ran.
+    pub followers: Option<FollowerFigures>,
     /// Every round, solo first.
     pub rounds: Vec<Round>,
     /// Summaries over the rounds.
@@ -287,12 +301,18 @@ impl Report {
         summary: &RoundSummary,
         search: &SearchFigures,
         benchmarks: &BenchmarkFigures,
+        followers: Option<&FollowerFigures>,
     ) -> Vec<Goal> {
-        vec![
+        let mut goals = vec![
             Goal::new(
-                "configuration build (publish: snapshot, build, sign, store), median",
-                build.publish.median(),
+                "configuration build, whole (snapshot, build, tree and signature), medians summed",
+                build.whole_median(),
                 BUILD_GOAL_MS,
+            ),
+            Goal::new(
+                "configuration publish after one member's change (worked out from the last version: change log, the member's rows, delta, tree, signature, delta stored), median",
+                build.publish.median(),
+                INCREMENTAL_BUILD_GOAL_MS,
             ),
             Goal::new(
                 "gateway reload of the whole document (new or lagging gateway): verify signature and chain, parse, median",
@@ -320,6 +340,11 @@ impl Report {
                 REVOCATION_GOAL_MS,
             ),
             Goal::new(
+                "suspension enforced at every running gateway, p99 over rounds (issue 22)",
+                summary.refused_all.map(|s| s.p99),
+                SUSPENSION_GOAL_MS,
+            ),
+            Goal::new(
                 "a federated partner's suspension enforced at every running gateway of this network, p99 over rounds",
                 summary.federated_refused_all.map(|s| s.p99),
                 FEDERATION_GOAL_MS,
@@ -340,7 +365,18 @@ impl Report {
                 benchmarks.report.summary.map(|s| s.p99),
                 BENCHMARK_REPORT_GOAL_MS,
             ),
-        ]
+        ];
+        if let Some(f) = followers {
+            goals.push(Goal::new(
+                format!(
+                    "{} configuration followers all hold a change, p99 over rounds (issue 22)",
+                    thousands(f.followers)
+                ),
+                f.last.map(|s| s.p99),
+                FOLLOWERS_GOAL_MS,
+            ));
+        }
+        goals
     }
 
     /// Writes `authority-scale-{stamp}.json` and `.md` into `out`; returns their paths.
@@ -453,10 +489,10 @@ impl Report {
                     "snapshot of the registry (one read transaction)",
                 ),
                 (&b.build, "build the document"),
-                (&b.sign, "serialise and sign (JWS, EdDSA)"),
+                (&b.sign, "tree over the entries, head signed, document written"),
                 (
                     &b.publish,
-                    "**publish after a registry change** (detect, snapshot, build, sign, store)",
+                    "**publish after one member's change** (worked out from the last version: change log, the member's rows, delta, tree, head signed, delta stored)",
                 ),
                 (
                     &b.latest,
@@ -464,6 +500,34 @@ impl Report {
                 ),
             ],
         );
+
+        if let Some(f) = &self.followers {
+            let _ = writeln!(
+                md,
+                "\n## Lightweight configuration followers ({} followers, {} changes)\n\n\
+                 From the start of a suspension or reinstatement call until each follower held the \
+                 new version (its delta checked against the signed root), the followers running in \
+                 this process beside the authority and the gateways.\n",
+                thousands(f.followers),
+                f.rounds.len()
+            );
+            let _ = writeln!(md, "| | p50 | p99 | max | count |\n|---|---|---|---|---|");
+            let _ = writeln!(md, "{}", summary_row("a follower holds the change", f.held));
+            let _ = writeln!(
+                md,
+                "{}",
+                summary_row("the last follower holds it (per round)", f.last)
+            );
+            let _ = writeln!(md, "{}", summary_row("anchor: the suspension call", f.call));
+            for n in [1_000, 10_000] {
+                let _ = writeln!(
+                    md,
+                    "\nEstimate for {} followers (last holds a change, p99 over rounds; linear in the work per follower measured here): {}",
+                    thousands(n),
+                    f.estimate_ms(n).map_or_else(|| "–".to_owned(), duration)
+                );
+            }
+        }
 
         let q = &self.search;
         let _ = writeln!(

@@ -105,10 +105,14 @@ impl From<StoreError> for ApiError {
 impl From<crate::publish::PublishError> for ApiError {
     fn from(e: crate::publish::PublishError) -> Self {
         tracing::error!(error = %e, "publishing failed");
-        Self::new(
-            ProblemType::Internal,
-            "the change is saved, but publishing the configuration failed; it will be retried",
-        )
+        let detail = match e {
+            crate::publish::PublishError::NoDocument(_)
+            | crate::publish::PublishError::Stopped(_) => {
+                "the configuration's whole document is not available; fetch it again"
+            }
+            _ => "the change is saved, but publishing the configuration failed; it will be retried",
+        };
+        Self::new(ProblemType::Internal, detail)
     }
 }
 
@@ -468,23 +472,28 @@ async fn config(
     headers: HeaderMap,
     Query(q): Query<ConfigQuery>,
 ) -> ApiResult<Response> {
-    let answered = long_poll(&a, q.wait, |current| {
-        (!etag_matches(&headers, &current.etag)).then(|| {
-            Ok((
+    let polled = long_poll(&a, q.wait, |current| {
+        (!etag_matches(&headers, &current.etag)).then(|| current.clone())
+    })
+    .await?;
+    let answered = match polled {
+        Polled::Changed(current) => Answered {
+            response: (
                 [
                     (
                         header::CONTENT_TYPE,
                         HeaderValue::from_static(CONFIG_MEDIA_TYPE),
                     ),
-                    (header::ETAG, etag_of(current)),
+                    (header::ETAG, etag_of(&current)),
                     (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
                 ],
-                current.document.clone(),
+                current.document().await?,
             )
-                .into_response())
-        })
-    })
-    .await?;
+                .into_response(),
+            version: current.version,
+        },
+        Polled::Unchanged(answered) => answered,
+    };
     answered.record(&a, &reader).await
 }
 
@@ -517,11 +526,11 @@ impl Answered {
 /// answers, the `wait` (seconds, at most [`MAX_WAIT`]; more is refused) ends or the authority
 /// stops; then `304` with the latest version's ETag. Either way the caller now holds the latest
 /// version.
-async fn long_poll(
+async fn long_poll<T>(
     a: &Authority,
     wait: Option<u64>,
-    mut answer: impl FnMut(&Published) -> Option<ApiResult<Response>>,
-) -> ApiResult<Answered> {
+    mut answer: impl FnMut(&Arc<Published>) -> Option<T>,
+) -> ApiResult<Polled<T>> {
     let wait = Duration::from_secs(wait.unwrap_or(0));
     if wait > MAX_WAIT {
         return Err(ApiError::new(
@@ -536,23 +545,27 @@ async fn long_poll(
             .borrow_and_update()
             .clone()
             .ok_or_else(nothing_published)?;
-        if let Some(response) = answer(&current) {
-            return response.map(|response| Answered {
-                response,
-                version: current.version,
-            });
+        if let Some(answer) = answer(&current) {
+            return Ok(Polled::Changed(answer));
         }
         if !newer_published(a, &mut updates, deadline).await {
-            return Ok(Answered {
+            return Ok(Polled::Unchanged(Answered {
                 response: (
                     StatusCode::NOT_MODIFIED,
                     [(header::ETAG, etag_of(&current))],
                 )
                     .into_response(),
                 version: current.version,
-            });
+            }));
         }
     }
+}
+
+/// How a long poll ended: with what its `answer` gave for a version, or with `304` for the
+/// version the caller holds.
+enum Polled<T> {
+    Changed(T),
+    Unchanged(Answered),
 }
 
 /// Long poll: waits until a newer version is published, `deadline` passes or the authority
@@ -591,14 +604,19 @@ async fn config_delta(
     reader: Reader,
     Query(q): Query<DeltaQuery>,
 ) -> ApiResult<Response> {
-    let answered = long_poll(&a, q.wait, |current| {
-        (current.version != q.from).then(|| delta_response(&a, q.from, current.version))
+    let polled = long_poll(&a, q.wait, |current| {
+        (current.version != q.from).then_some(current.version)
     })
     .await?;
+    let answered = match polled {
+        Polled::Changed(latest) => delta_response(&a, q.from, latest)?,
+        Polled::Unchanged(answered) => answered,
+    };
     answered.record(&a, &reader).await
 }
 
-fn delta_response(a: &Authority, from: u64, latest: u64) -> ApiResult<Response> {
+/// The delta from `from` to the latest version, which the caller then holds.
+fn delta_response(a: &Authority, from: u64, latest: u64) -> ApiResult<Answered> {
     let delta = a.publisher.delta_since(from).ok_or_else(|| {
         ApiError::new(
             ProblemType::NotFound,
@@ -609,7 +627,7 @@ fn delta_response(a: &Authority, from: u64, latest: u64) -> ApiResult<Response> 
     })?;
     let body = serde_json::to_vec(&delta)
         .map_err(|e| ApiError::new(ProblemType::Internal, format!("configuration delta: {e}")))?;
-    Ok((
+    let response = (
         [
             (
                 header::CONTENT_TYPE,
@@ -619,7 +637,11 @@ fn delta_response(a: &Authority, from: u64, latest: u64) -> ApiResult<Response> 
         ],
         body,
     )
-        .into_response())
+        .into_response();
+    Ok(Answered {
+        response,
+        version: delta.version,
+    })
 }
 
 async fn config_version(
@@ -634,7 +656,17 @@ async fn config_version(
         )
     })?;
     let record = a.store.config_version(version).await?;
-    match record.and_then(|r| r.document) {
+    let stored = record.and_then(|r| r.document).map(axum::body::Bytes::from);
+    // A version worked out from the last one has its document stored just after it is
+    // announced; until then the publisher serves it.
+    let document = match stored {
+        Some(document) => Some(document),
+        None => match a.publisher.current().filter(|c| c.version == version) {
+            Some(current) => Some(current.document().await?),
+            None => None,
+        },
+    };
+    match document {
         Some(document) => {
             Ok(([(header::CONTENT_TYPE, CONFIG_MEDIA_TYPE)], document).into_response())
         }
@@ -1095,7 +1127,7 @@ async fn enrol(
         })?;
     let published = a.publisher.publish().await?;
     tracing::info!(gateway = %gateway, serial = %certificate.serial, "gateway enrolled");
-    let config = String::from_utf8_lossy(&published.document).into_owned();
+    let config = String::from_utf8_lossy(&published.document().await?).into_owned();
     Ok((
         StatusCode::CREATED,
         axum::Json(EnrolResponse {

@@ -437,7 +437,7 @@ pub async fn view_for(
             .current()
             .filter(|p| from.is_none_or(|from| p.version > from));
         if let Some(published) = newer {
-            break config_of(authority, &published)?;
+            break config_of(authority, &published).await?;
         }
         tokio::select! {
             changed = versions.changed() => if changed.is_err() { return Ok(None) },
@@ -481,7 +481,7 @@ pub async fn view_for(
 
 /// The document of a published version: the one this process built, or its signed text read
 /// back (it was signed here, so it is parsed, not verified).
-fn config_of(
+async fn config_of(
     authority: &Authority,
     published: &crate::publish::Published,
 ) -> Result<Arc<GlobalConfig>, Refusal> {
@@ -492,7 +492,11 @@ fn config_of(
     {
         return Ok(config);
     }
-    serde_json::from_slice::<psn_core::config::ConfigDocument>(&published.document)
+    let document = published
+        .document()
+        .await
+        .map_err(|e| refuse(ProblemType::Internal, e.to_string()))?;
+    serde_json::from_slice::<psn_core::config::ConfigDocument>(&document)
         .map(|document| Arc::new(document.config))
         .map_err(|e| refuse(ProblemType::Internal, e.to_string()))
 }
@@ -507,6 +511,7 @@ pub fn exported_services<'a>(
         .services
         .iter()
         .filter(|s| s.id.member().network() == &config.network && policy.exports_service(&s.id))
+        .map(Arc::as_ref)
 }
 
 /// What `policy` lets `audience` see of `config`: this network's own names, its exported
@@ -547,7 +552,7 @@ pub fn build_view(
         .services
         .iter()
         .filter(|s| exported(s.id.member()) && policy.exports_service(&s.id))
-        .cloned()
+        .map(|s| s.as_ref().clone())
         .collect();
     let listed: std::collections::BTreeSet<&ServiceId> = services.iter().map(|s| &s.id).collect();
     let own_listings = listings
@@ -568,7 +573,7 @@ pub fn build_view(
         .members
         .iter()
         .filter(|m| exported(&m.id))
-        .cloned()
+        .map(|m| m.as_ref().clone())
         .collect();
     View {
         format: VIEW_FORMAT.to_owned(),
@@ -581,13 +586,13 @@ pub fn build_view(
             .subsystems
             .iter()
             .filter(|s| exported(s.member()))
-            .cloned()
+            .map(|s| s.as_ref().clone())
             .collect(),
         gateways: config
             .gateways
             .iter()
             .filter(|g| exported(g.id.member()))
-            .cloned()
+            .map(|g| g.as_ref().clone())
             .collect(),
         services,
         revoked_serials: config.revoked_serials.clone(),
@@ -1036,19 +1041,21 @@ mod tests {
                 ca_certificate: String::new(),
             },
             classes: vec![],
-            members: vec![
-                member("GB-KENT/LA/E10000016"),
-                member("GB/GOV/D6"),
-                member("GB/LA/E10000014"),
-                member("GB/NHS/RJ1"),
-            ],
+            members: [
+                "GB-KENT/LA/E10000016",
+                "GB/GOV/D6",
+                "GB/LA/E10000014",
+                "GB/NHS/RJ1",
+            ]
+            .map(|m| Arc::new(member(m)))
+            .to_vec(),
             subsystems: [
                 "GB-KENT/LA/E10000016/app",
                 "GB/GOV/D6/eligibility",
                 "GB/NHS/RJ1/pas",
             ]
             .iter()
-            .map(|s| s.parse().expect("subsystem"))
+            .map(|s| Arc::new(s.parse().expect("subsystem")))
             .collect(),
             gateways: [
                 "GB-KENT/LA/E10000016@gw1",
@@ -1056,9 +1063,11 @@ mod tests {
                 "GB/NHS/RJ1@gw1",
             ]
             .iter()
-            .map(|g| GatewayEntry {
-                id: g.parse().expect("gateway"),
-                address: None,
+            .map(|g| {
+                Arc::new(GatewayEntry {
+                    id: g.parse().expect("gateway"),
+                    address: None,
+                })
             })
             .collect(),
             services: [
@@ -1066,10 +1075,12 @@ mod tests {
                 "GB/GOV/D6/eligibility/other",
             ]
             .iter()
-            .map(|s| ServiceEntry {
-                id: s.parse().expect("service"),
-                title: "t".into(),
-                processes: vec![],
+            .map(|s| {
+                Arc::new(ServiceEntry {
+                    id: s.parse().expect("service"),
+                    title: "t".into(),
+                    processes: vec![],
+                })
             })
             .collect(),
             federation: vec![],
@@ -1157,16 +1168,18 @@ mod tests {
     /// GB's configuration holding Kent's names (a partner) and Yorkshire's (relayed to GB).
     fn hub_config() -> GlobalConfig {
         let mut config = config();
-        config.members.push(member("GB-YORKS/LA/E08000016"));
+        config
+            .members
+            .push(Arc::new(member("GB-YORKS/LA/E08000016")));
         for service in [
             "GB-KENT/LA/E10000016/app/claims",
             "GB-YORKS/LA/E08000016/app/claims",
         ] {
-            config.services.push(ServiceEntry {
+            config.services.push(Arc::new(ServiceEntry {
                 id: service.parse().expect("service"),
                 title: "Claims".into(),
                 processes: vec![],
-            });
+            }));
         }
         config.federation = vec![
             federated("GB-KENT", None),

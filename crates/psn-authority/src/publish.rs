@@ -3,12 +3,12 @@
 //! before the current one is half-way to expiry, so gateways never run on a configuration close to
 //! its end while the authority is up.
 
-use crate::store::{Snapshot, Store, StoreError};
+use crate::store::{Increment, Snapshot, Store, StoreError, StoredVersion};
 use axum::body::Bytes;
 use psn_core::config::{
-    AuthorityInfo, FederatedNetwork, GatewayEntry, GlobalConfig, CONFIG_FORMAT,
+    AuthorityInfo, ConfigDocument, FederatedNetwork, GatewayEntry, GlobalConfig, CONFIG_FORMAT,
 };
-use psn_core::config_delta::ConfigDelta;
+use psn_core::config_delta::{ConfigDelta, ContentError, HeldConfig, UnsignedConfig};
 use psn_core::encoding::{b64url, sha256};
 use psn_core::names::{MemberId, NetworkId};
 use psn_pki::ConfigSigner;
@@ -18,6 +18,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::{watch, Mutex};
 
+mod increment;
+
 /// A published configuration, ready to serve.
 #[derive(Debug)]
 pub struct Published {
@@ -25,10 +27,50 @@ pub struct Published {
     pub version: u64,
     /// `"v{version}"`, the HTTP entity tag.
     pub etag: String,
-    /// The document ([`psn_core::config::ConfigDocument`] JSON).
-    pub document: Bytes,
     /// Expiry.
     pub expires_at: OffsetDateTime,
+    /// The document ([`psn_core::config::ConfigDocument`] JSON), written on first use when the
+    /// version was worked out from the last one.
+    document: tokio::sync::OnceCell<Bytes>,
+    /// What the document is written from until it is.
+    source: std::sync::Mutex<Option<(String, Arc<GlobalConfig>)>>,
+}
+
+impl Published {
+    /// The version's whole document, as a download of `/v1/config` gives it.
+    pub async fn document(&self) -> Result<Bytes, PublishError> {
+        self.document
+            .get_or_try_init(|| async {
+                let (head, config) = self
+                    .source
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone()
+                    .ok_or(PublishError::NoDocument(self.version))?;
+                let document = tokio::task::spawn_blocking(move || {
+                    ConfigDocument::write(&head, &config).map_err(ContentError::from)
+                })
+                .await
+                .map_err(|e| PublishError::Stopped(e.to_string()))??;
+                // The document stands on its own now; the publisher's next change need not copy
+                // the entries this version shared with it.
+                *self
+                    .source
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                Ok(Bytes::from(document))
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// A version's document as it is announced.
+enum Body {
+    /// Written already.
+    Written(Bytes),
+    /// To be written from the signed head and the entries.
+    From(String, Arc<GlobalConfig>),
 }
 
 /// What the configuration says about the authority itself.
@@ -42,6 +84,16 @@ pub struct AuthorityDescription {
     pub ca_certificate: String,
     /// Validity of each version.
     pub validity: Duration,
+}
+
+impl AuthorityDescription {
+    /// The document's section about the authority.
+    pub fn info(&self) -> AuthorityInfo {
+        AuthorityInfo {
+            endpoints: self.endpoints.clone(),
+            ca_certificate: self.ca_certificate.clone(),
+        }
+    }
 }
 
 /// Builds a configuration document from a registry snapshot. Pure, so the benchmark can time it
@@ -58,26 +110,30 @@ pub fn build_config(
         version,
         issued_at,
         expires_at: issued_at + description.validity,
-        authority: AuthorityInfo {
-            endpoints: description.endpoints.clone(),
-            ca_certificate: description.ca_certificate.clone(),
-        },
+        authority: description.info(),
         classes: snapshot.classes.clone(),
-        members: snapshot.members.clone(),
-        subsystems: snapshot.subsystems.clone(),
+        members: shared(&snapshot.members),
+        subsystems: shared(&snapshot.subsystems),
         gateways: snapshot
             .gateways
             .iter()
-            .map(|(id, address)| GatewayEntry {
-                id: id.clone(),
-                address: address.clone(),
+            .map(|(id, address)| {
+                Arc::new(GatewayEntry {
+                    id: id.clone(),
+                    address: address.clone(),
+                })
             })
             .collect(),
-        services: snapshot.services.clone(),
+        services: shared(&snapshot.services),
         federation: Vec::new(),
         revoked_serials: sorted_serials(&snapshot.revoked_serials),
     };
     with_partners(config, &snapshot.federation)
+}
+
+/// Copies of `entries`, each behind its own shared pointer as the document holds them.
+fn shared<T: Clone>(entries: &[T]) -> Vec<Arc<T>> {
+    entries.iter().cloned().map(Arc::new).collect()
 }
 
 /// Serials in byte order, each once: every keyed list of the document is sorted by its text.
@@ -106,26 +162,33 @@ fn with_partners(mut config: GlobalConfig, partners: &[crate::store::Received]) 
                 .get(member.network())
                 .is_some_and(|(source, _)| source == &partner.network)
         };
-        config
-            .members
-            .extend(view.members.iter().filter(|m| from_here(&m.id)).cloned());
+        config.members.extend(
+            view.members
+                .iter()
+                .filter(|m| from_here(&m.id))
+                .cloned()
+                .map(Arc::new),
+        );
         config.subsystems.extend(
             view.subsystems
                 .iter()
                 .filter(|s| from_here(s.member()))
-                .cloned(),
+                .cloned()
+                .map(Arc::new),
         );
         config.gateways.extend(
             view.gateways
                 .iter()
                 .filter(|g| from_here(g.id.member()))
-                .cloned(),
+                .cloned()
+                .map(Arc::new),
         );
         config.services.extend(
             view.services
                 .iter()
                 .filter(|s| from_here(s.id.member()))
-                .cloned(),
+                .cloned()
+                .map(Arc::new),
         );
     }
     config.federation = trusted.into_values().map(|(_, entry)| entry).collect();
@@ -194,19 +257,29 @@ const DELTA_STEPS: usize = 64;
 /// documents are small, and so is any delta of theirs.
 const MIN_DELTA_BUDGET: usize = 1_000;
 
-/// The versions this process published, as deltas, for gateways that hold one of them
-/// (DESIGN.md "delta at scale"). Only the latest document is kept whole.
+/// The last version this process built, with the tree over its entries and the registry
+/// generation it reflects, and the versions before it as deltas, for gateways that hold one of
+/// them (DESIGN.md "delta at scale").
 struct DeltaHistory {
-    latest: Arc<GlobalConfig>,
+    latest: HeldConfig,
+    generation: i64,
     /// One delta per version step, oldest first, ending at `latest`.
     steps: VecDeque<Arc<ConfigDelta>>,
 }
 
 impl DeltaHistory {
+    fn new(latest: HeldConfig, generation: i64) -> Self {
+        Self {
+            latest,
+            generation,
+            steps: VecDeque::new(),
+        }
+    }
+
     /// The entries a delta may name before sending the whole document is the better deal: a
     /// quarter of the document's, and never fewer than [`MIN_DELTA_BUDGET`].
     fn budget(&self) -> usize {
-        let config = &self.latest;
+        let config = self.latest.config();
         let entries = config.members.len()
             + config.subsystems.len()
             + config.gateways.len()
@@ -214,17 +287,51 @@ impl DeltaHistory {
         (entries / 4).max(MIN_DELTA_BUDGET)
     }
 
-    /// Records the step to `config`, whose delta from the latest is `step` (computed by
-    /// [`step_between`]); forgets the steps if there is none (a version published elsewhere came
-    /// between).
-    fn advance(&mut self, config: Arc<GlobalConfig>, step: Option<ConfigDelta>) {
+    /// Replaces the latest version with one built whole, whose delta from the latest is `step`
+    /// (computed by [`step_between`]); forgets the steps if there is none (a version published
+    /// elsewhere came between).
+    fn replace(&mut self, latest: HeldConfig, generation: i64, step: Option<ConfigDelta>) {
         match step {
-            Some(step) if step.from_version == self.latest.version => {
+            Some(step) if step.from_version == self.latest.config().version => {
                 self.steps.push_back(Arc::new(step));
             }
             _ => self.steps.clear(),
         }
-        self.latest = config;
+        self.latest = latest;
+        self.generation = generation;
+        self.trim();
+    }
+
+    /// Makes the latest version's successor from `increment`: works out the delta, has the
+    /// tree give the head it produces, signs the head and takes the changes. The new version's
+    /// delta is returned and kept as a step.
+    fn extend(
+        &mut self,
+        increment: &Increment,
+        publisher: &Publisher,
+        version: u64,
+        issued_at: OffsetDateTime,
+    ) -> Result<Arc<ConfigDelta>, PublishError> {
+        let mut delta = increment::delta_of(
+            self.latest.config(),
+            increment,
+            &publisher.description,
+            version,
+        );
+        let expires_at = issued_at + publisher.description.validity;
+        let proposed = self.latest.propose(&delta, issued_at, expires_at)?;
+        delta.head = publisher.signer.sign_head(proposed.head())?;
+        let staged = proposed.signed(&delta)?;
+        self.latest.commit(staged)?;
+        let delta = Arc::new(delta);
+        self.steps.push_back(delta.clone());
+        self.generation = increment.generation;
+        self.trim();
+        Ok(delta)
+    }
+
+    /// Forgets the oldest steps past [`DELTA_STEPS`] or the budget.
+    fn trim(&mut self) {
         let budget = self.budget();
         while self.steps.len() > DELTA_STEPS
             || self.steps.iter().map(|s| s.entries()).sum::<usize>() > budget
@@ -271,6 +378,15 @@ pub enum PublishError {
     /// Signing failed.
     #[error("signing the configuration: {0}")]
     Sign(#[from] psn_pki::PkiError),
+    /// The entries built do not form a configuration (a list out of order, say).
+    #[error("building the configuration: {0}")]
+    Content(#[from] ContentError),
+    /// A version's document can no longer be written.
+    #[error("configuration version {0} has no document to serve")]
+    NoDocument(u64),
+    /// The authority is stopping.
+    #[error("the authority stopped while writing the configuration: {0}")]
+    Stopped(String),
 }
 
 impl Publisher {
@@ -309,7 +425,7 @@ impl Publisher {
         let current = self.current()?;
         self.history()
             .as_ref()
-            .map(|h| h.latest.clone())
+            .map(|h| h.latest.shared())
             .filter(|c| c.version == current.version)
     }
 
@@ -326,6 +442,11 @@ impl Publisher {
     /// Publishes a new version if the registry changed since the last one, the last one is
     /// half-way to expiry, or none exists; otherwise returns the current one. Concurrent calls
     /// share one build.
+    ///
+    /// A version is worked out from the last one this process built when the registry's change
+    /// log says only some members' entries changed since ([`Store::increment_since`]); otherwise
+    /// it is built whole from a snapshot of the registry. Either way it is stored before it is
+    /// announced.
     pub async fn publish(&self) -> Result<Arc<Published>, PublishError> {
         let mut force = self.lock.lock().await;
         let generation = self.store.generation().await?;
@@ -340,22 +461,108 @@ impl Publisher {
                 let stored = self.store.config_version(latest.version).await?;
                 if let Some(document) = stored.and_then(|r| r.document) {
                     *self.history() = None;
-                    return Ok(self.announce(latest.version, document, latest.expires_at));
+                    let document = Body::Written(Bytes::from(document));
+                    return Ok(self.announce(latest.version, latest.expires_at, document));
                 }
             }
         }
+        let version = latest.as_ref().map_or(1, |l| l.version + 1);
+        // The base: the last version this process built, if it is the newest stored.
+        let base = self
+            .history()
+            .as_ref()
+            .filter(|h| latest.as_ref().map(|l| l.version) == Some(h.latest.config().version))
+            .map(|h| h.generation);
+        let increment = match base {
+            Some(since) if !*force => self.store.increment_since(since).await?,
+            _ => None,
+        };
+        let published = match increment {
+            Some(increment) => self.publish_increment(&increment, version, now).await,
+            None => self.publish_whole(version, now).await,
+        };
+        if published.is_err() {
+            // What this process holds may be ahead of what was stored; the next version is
+            // built whole.
+            *self.history() = None;
+        }
+        *force = false;
+        published
+    }
+
+    /// Publishes `version` worked out from the last one: only the changed members' entries are
+    /// read, hashed and signed for. The version is stored as its delta; its whole document is
+    /// written once it is announced.
+    async fn publish_increment(
+        &self,
+        increment: &Increment,
+        version: u64,
+        now: OffsetDateTime,
+    ) -> Result<Arc<Published>, PublishError> {
+        let (delta, config) = {
+            let mut history = self.history();
+            let history = history.as_mut().ok_or(PublishError::NoDocument(version))?;
+            let delta = history.extend(increment, self, version, now)?;
+            (delta, history.latest.shared())
+        };
+        let stored = serde_json::to_string(delta.as_ref()).map_err(ContentError::from)?;
+        self.store
+            .insert_config(
+                version,
+                increment.generation,
+                now,
+                config.expires_at,
+                StoredVersion::Delta(&stored),
+            )
+            .await?;
+        tracing::info!(
+            version,
+            members = increment.members.len(),
+            entries = delta.entries(),
+            "published configuration worked out from the last version"
+        );
+        let expires_at = config.expires_at;
+        let published = self.announce(version, expires_at, Body::From(delta.head.clone(), config));
+        let store = self.store.clone();
+        let writing = published.clone();
+        tokio::spawn(async move {
+            let written = async {
+                let document = writing.document().await?;
+                let digest = b64url(&sha256(&document));
+                let text = std::str::from_utf8(&document)
+                    .map_err(|e| PublishError::Content(ContentError::Serialise(e.to_string())))?;
+                store
+                    .set_config_document(writing.version, &digest, text)
+                    .await?;
+                Ok::<(), PublishError>(())
+            };
+            if let Err(e) = written.await {
+                tracing::warn!(version = writing.version, error = %e, "could not store the configuration's whole document; its delta is stored");
+            }
+        });
+        Ok(published)
+    }
+
+    /// Publishes `version` built whole from a snapshot of the registry.
+    async fn publish_whole(
+        &self,
+        version: u64,
+        now: OffsetDateTime,
+    ) -> Result<Arc<Published>, PublishError> {
         let snapshot = self.store.snapshot().await?;
-        let version = latest.map_or(1, |l| l.version + 1);
         let config = build_config(&snapshot, &self.description, version, now);
-        let signed = self.signer.sign(&config)?;
-        let digest = b64url(&sha256(signed.document.as_bytes()));
-        let config = Arc::new(config);
+        let unsigned = UnsignedConfig::new(config)?;
+        let head = self.signer.sign_head(unsigned.head())?;
+        let held = unsigned.signed(head);
+        let document = held.document().map_err(ContentError::from)?;
+        let digest = b64url(&sha256(document.as_bytes()));
+        let config = held.shared();
         // The delta for gateways is worked out on another core while the version is stored;
         // both are done before the version is announced.
         let step = {
-            let previous = self.history().as_ref().map(|h| h.latest.clone());
+            let previous = self.history().as_ref().map(|h| h.latest.shared());
             let config = config.clone();
-            let head = signed.head.clone();
+            let head = held.head().to_owned();
             tokio::task::spawn_blocking(move || step_between(previous.as_deref(), &config, &head))
         };
         let stored = self.store.insert_config(
@@ -363,22 +570,18 @@ impl Publisher {
             snapshot.generation,
             now,
             config.expires_at,
-            &digest,
-            &signed.document,
+            StoredVersion::Whole {
+                digest: &digest,
+                document: &document,
+            },
         );
         let (step, stored) = tokio::join!(step, stored);
         stored?;
-        *force = false;
         {
             let mut history = self.history();
             match history.as_mut() {
-                Some(history) => history.advance(config.clone(), step.ok().flatten()),
-                None => {
-                    *history = Some(DeltaHistory {
-                        latest: config.clone(),
-                        steps: VecDeque::new(),
-                    })
-                }
+                Some(history) => history.replace(held, snapshot.generation, step.ok().flatten()),
+                None => *history = Some(DeltaHistory::new(held, snapshot.generation)),
             }
         }
         tracing::info!(
@@ -386,23 +589,25 @@ impl Publisher {
             members = config.members.len(),
             gateways = config.gateways.len(),
             services = config.services.len(),
-            bytes = signed.document.len(),
+            bytes = document.len(),
             "published configuration"
         );
-        Ok(self.announce(version, signed.document, config.expires_at))
+        let document = Body::Written(Bytes::from(document));
+        Ok(self.announce(version, config.expires_at, document))
     }
 
-    fn announce(
-        &self,
-        version: u64,
-        document: String,
-        expires_at: OffsetDateTime,
-    ) -> Arc<Published> {
+    /// Makes `version` the current one.
+    fn announce(&self, version: u64, expires_at: OffsetDateTime, body: Body) -> Arc<Published> {
+        let (document, source) = match body {
+            Body::Written(document) => (tokio::sync::OnceCell::from(document), None),
+            Body::From(head, config) => (tokio::sync::OnceCell::new(), Some((head, config))),
+        };
         let published = Arc::new(Published {
             version,
             etag: format!("\"v{version}\""),
-            document: Bytes::from(document),
             expires_at,
+            document,
+            source: std::sync::Mutex::new(source),
         });
         self.current.send_replace(Some(published.clone()));
         published
@@ -444,12 +649,14 @@ mod tests {
             },
             classes: vec![],
             members: (0..members)
-                .map(|i| MemberEntry {
-                    id: format!("GB/LA/M{i:05}").parse().expect("member"),
-                    name: format!("Member {i}"),
-                    status: MemberStatus::Active,
-                    sector: None,
-                    region: None,
+                .map(|i| {
+                    Arc::new(MemberEntry {
+                        id: format!("GB/LA/M{i:05}").parse().expect("member"),
+                        name: format!("Member {i}"),
+                        status: MemberStatus::Active,
+                        sector: None,
+                        region: None,
+                    })
                 })
                 .collect(),
             subsystems: vec![],
@@ -463,15 +670,19 @@ mod tests {
     /// Stands for a version's signed head: these tests look at the changes, not the signature.
     const HEAD: &str = "head";
 
+    /// `config` held as the publisher holds what it built.
+    fn held(config: &GlobalConfig) -> HeldConfig {
+        UnsignedConfig::new(config.clone())
+            .expect("sorted lists")
+            .signed(HEAD.into())
+    }
+
     fn history_through(sizes: &[usize]) -> DeltaHistory {
-        let mut history = DeltaHistory {
-            latest: config(1, sizes[0]),
-            steps: VecDeque::new(),
-        };
+        let mut history = DeltaHistory::new(held(&config(1, sizes[0])), 1);
         for (i, size) in sizes.iter().enumerate().skip(1) {
             let next = config(i as u64 + 1, *size);
-            let step = step_between(Some(&history.latest), &next, HEAD);
-            history.advance(next, step);
+            let step = step_between(Some(history.latest.config()), &next, HEAD);
+            history.replace(held(&next), i as i64 + 1, step);
         }
         history
     }
@@ -482,7 +693,10 @@ mod tests {
         let delta = history.since(1).expect("delta from 1");
         assert_eq!((delta.from_version, delta.version), (1, 4));
         assert_eq!(delta.members.upsert.len(), 4);
-        assert_eq!(delta.members.upsert, config(4, 5).members[1..].to_vec());
+        let upserted: Vec<&MemberEntry> = delta.members.upsert.iter().collect();
+        let latest = config(4, 5);
+        let listed: Vec<&MemberEntry> = latest.members[1..].iter().map(|m| m.as_ref()).collect();
+        assert_eq!(upserted, listed);
         assert_eq!(history.since(3).map(|d| d.members.upsert.len()), Some(2));
         assert!(history.since(4).is_none(), "nothing from the latest");
         assert!(
@@ -495,9 +709,9 @@ mod tests {
     fn a_gap_or_a_delta_bigger_than_the_budget_leaves_only_the_whole_document() {
         let mut history = history_through(&[1, 2, 3]);
         let skipped = config(5, 4);
-        let step = step_between(Some(&history.latest), &skipped, HEAD);
+        let step = step_between(Some(history.latest.config()), &skipped, HEAD);
         assert!(step.is_none(), "version 4 was published elsewhere");
-        history.advance(skipped, step);
+        history.replace(held(&skipped), 5, step);
         assert!(history.since(1).is_none() && history.since(3).is_none());
 
         let history = history_through(&[1, 2, MIN_DELTA_BUDGET + 10]);

@@ -3,6 +3,8 @@
 //! the administrative audit trail and bumps the registry generation, so a configuration build
 //! can tell whether anything changed since the last one.
 
+use changes::Changed;
+pub use changes::{Increment, MemberEntries};
 use psn_api::{
     AdminEvent, AggregateDelivery, CertificateView, GatewayView, MemberQuery, MemberView, NewMember,
 };
@@ -25,6 +27,7 @@ use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
 
+mod changes;
 mod config_fetches;
 mod documents;
 mod federation;
@@ -154,6 +157,16 @@ pub struct Snapshot {
     pub federation: Vec<Received>,
 }
 
+/// How a new configuration version is stored.
+#[derive(Debug, Clone, Copy)]
+pub enum StoredVersion<'a> {
+    /// Its whole document and the document's SHA-256 (base64url).
+    Whole { digest: &'a str, document: &'a str },
+    /// Its delta from the version before ([`psn_core::config_delta::ConfigDelta`] JSON); the
+    /// document follows with [`Store::set_config_document`].
+    Delta(&'a str),
+}
+
 /// A stored configuration version.
 #[derive(Debug, Clone)]
 pub struct ConfigRecord {
@@ -163,8 +176,11 @@ pub struct ConfigRecord {
     pub generation: i64,
     /// Expiry.
     pub expires_at: OffsetDateTime,
-    /// The JWS, unless pruned.
+    /// The document ([`psn_core::config::ConfigDocument`] JSON), unless pruned or not yet
+    /// written.
     pub document: Option<String>,
+    /// The delta from the version before, when the version was worked out from it.
+    pub delta: Option<String>,
 }
 
 /// How many recent configuration documents keep their full text; older versions keep their
@@ -292,7 +308,7 @@ impl Store {
             serde_json::to_value(class).unwrap_or_default(),
         )
         .await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, Changed::Everything).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -315,7 +331,7 @@ impl Store {
             serde_json::to_value(member).unwrap_or_default(),
         )
         .await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, Changed::Member(&member.id)).await?;
         tx.commit().await?;
         self.member(&member.id)
             .await?
@@ -355,7 +371,7 @@ impl Store {
                 serde_json::json!({ "created": created.len(), "existing": existing.len() }),
             )
             .await?;
-            bump(&mut tx).await?;
+            bump(&mut tx, Changed::Everything).await?;
         }
         tx.commit().await?;
         Ok((created, existing))
@@ -485,7 +501,7 @@ impl Store {
             serde_json::json!({ "from": current.as_str(), "reason": reason }),
         )
         .await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, Changed::Member(id)).await?;
         tx.commit().await?;
         self.member(id)
             .await?
@@ -524,7 +540,7 @@ impl Store {
             serde_json::json!({}),
         )
         .await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, Changed::Member(id.member())).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -757,7 +773,7 @@ impl Store {
             serde_json::json!({ "serial": record.certificate.serial, "address": address }),
         )
         .await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, Changed::Member(gateway.member())).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -808,7 +824,7 @@ impl Store {
             serde_json::json!({ "address": address }),
         )
         .await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, Changed::Member(gateway.member())).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -858,7 +874,7 @@ impl Store {
             serde_json::json!({ "serials": serials }),
         )
         .await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, Changed::Member(gateway.member())).await?;
         tx.commit().await?;
         Ok(serials)
     }
@@ -915,7 +931,7 @@ impl Store {
             serde_json::json!({ "title": service.title }),
         )
         .await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, Changed::Member(service.id.member())).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -948,7 +964,7 @@ impl Store {
             serde_json::json!({}),
         )
         .await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, Changed::Member(id.member())).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1034,7 +1050,7 @@ impl Store {
     pub async fn add_grant(&self, actor: &str, grant: &Grant) -> Result<()> {
         let (_g, mut tx) = self.begin().await?;
         insert_grant(&mut tx, actor, grant).await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, Changed::NoEntry).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1068,7 +1084,7 @@ impl Store {
             serde_json::json!({ "id": id }),
         )
         .await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, Changed::NoEntry).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1147,7 +1163,7 @@ impl Store {
             serde_json::json!({ "subsystems": subsystems.len(), "services": services.len() }),
         )
         .await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, Changed::Everything).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1187,14 +1203,7 @@ impl Store {
             "SELECT id, name, status, sector, region FROM members",
             |row| {
                 let text: &str = row.try_get(0)?;
-                let member = MemberEntry {
-                    id: parse("member id", text)?,
-                    name: row.try_get(1)?,
-                    status: parse("member status", row.try_get::<&str, _>(2)?)?,
-                    sector: row.try_get(3)?,
-                    region: row.try_get(4)?,
-                };
-                members.push((text.to_owned(), member));
+                members.push((text.to_owned(), changes::member_entry(row)?));
                 Ok(())
             },
         )
@@ -1276,11 +1285,7 @@ impl Store {
                             Self::own_code("service", text, code)?,
                         ),
                         title: row.try_get(1)?,
-                        processes: processes
-                            .split(',')
-                            .filter(|p| !p.is_empty())
-                            .map(str::to_owned)
-                            .collect(),
+                        processes: changes::processes(processes),
                     };
                     services.push((text.to_owned(), service));
                 }
@@ -1290,12 +1295,7 @@ impl Store {
         .await?;
         Self::sort_by_id_text(&mut services);
 
-        let revoked_serials: Vec<String> = sqlx::query_scalar(
-            "SELECT serial FROM certificates WHERE revoked_at IS NOT NULL AND not_after > $1 ORDER BY serial",
-        )
-        .bind(to_millis(OffsetDateTime::now_utc()))
-        .fetch_all(&mut *tx)
-        .await?;
+        let revoked_serials = revoked_serials(&mut tx).await?;
         let federation = federation::received(&mut tx).await?;
         tx.commit().await?;
         Ok(Snapshot {
@@ -1372,23 +1372,23 @@ impl Store {
 
     /// A specific configuration version.
     pub async fn config_version(&self, version: u64) -> Result<Option<ConfigRecord>> {
-        let row = sqlx::query("SELECT version, registry_generation, expires_at, document FROM config_versions WHERE version = $1")
+        let row = sqlx::query("SELECT version, registry_generation, expires_at, document, delta FROM config_versions WHERE version = $1")
             .bind(i64::try_from(version).unwrap_or(i64::MAX))
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(config_from_row).transpose()
     }
 
-    /// Stores a newly signed configuration version and prunes old documents. `Conflict` if the
-    /// version exists (another authority node published first).
+    /// Stores a newly signed configuration version, built from registry `generation`, and prunes
+    /// old documents and change log rows. `Conflict` if the version exists (another authority
+    /// node published first).
     pub async fn insert_config(
         &self,
         version: u64,
         generation: i64,
         issued_at: OffsetDateTime,
         expires_at: OffsetDateTime,
-        digest: &str,
-        document: &str,
+        stored: StoredVersion<'_>,
     ) -> Result<()> {
         let (_g, mut tx) = self.begin().await?;
         let version =
@@ -1402,9 +1402,13 @@ impl Store {
                 newest.unwrap_or(0)
             )));
         }
+        let (digest, document, delta) = match stored {
+            StoredVersion::Whole { digest, document } => (digest, Some(document), None),
+            StoredVersion::Delta(delta) => ("", None, Some(delta)),
+        };
         sqlx::query(
-            "INSERT INTO config_versions (version, registry_generation, issued_at, expires_at, digest, document) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO config_versions (version, registry_generation, issued_at, expires_at, digest, document, delta) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(version)
         .bind(generation)
@@ -1412,12 +1416,41 @@ impl Store {
         .bind(to_millis(expires_at))
         .bind(digest)
         .bind(document)
+        .bind(delta)
         .execute(&mut *tx)
         .await?;
         sqlx::query("UPDATE config_versions SET document = NULL WHERE version <= $1 AND document IS NOT NULL")
             .bind(version - KEEP_DOCUMENTS)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM registry_changes WHERE generation <= $1")
+            .bind(generation - changes::KEEP_GENERATIONS)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes the whole document of a version stored as a delta, unless it is old enough that
+    /// its document would already have been pruned.
+    pub async fn set_config_document(
+        &self,
+        version: u64,
+        digest: &str,
+        document: &str,
+    ) -> Result<()> {
+        let (_g, mut tx) = self.begin().await?;
+        sqlx::query(
+            "UPDATE config_versions SET digest = $1, document = $2 \
+             WHERE version = $3 AND document IS NULL \
+             AND version > (SELECT MAX(version) FROM config_versions) - $4",
+        )
+        .bind(digest)
+        .bind(document)
+        .bind(to_i64("configuration version", version)?)
+        .bind(KEEP_DOCUMENTS)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1512,6 +1545,7 @@ fn member_from_row(row: &AnyRow) -> Result<MemberView> {
 fn config_from_row(row: &AnyRow) -> Result<ConfigRecord> {
     Ok(ConfigRecord {
         document: row.try_get("document")?,
+        delta: row.try_get("delta")?,
         ..config_head_from_row(row)?
     })
 }
@@ -1523,6 +1557,7 @@ fn config_head_from_row(row: &AnyRow) -> Result<ConfigRecord> {
         generation: row.try_get("registry_generation")?,
         expires_at: from_millis(row.try_get("expires_at")?),
         document: None,
+        delta: None,
     })
 }
 
@@ -1609,9 +1644,29 @@ async fn insert_certificate(
     Ok(())
 }
 
-/// Bumps the registry generation: the configuration publisher rebuilds when it moves.
-async fn bump(tx: &mut Transaction<'_, Any>) -> Result<()> {
-    sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'registry'")
+/// Serials of revoked certificates that have not expired, in order: what the configuration lists.
+async fn revoked_serials(tx: &mut Transaction<'_, Any>) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT serial FROM certificates WHERE revoked_at IS NOT NULL AND not_after > $1 ORDER BY serial",
+    )
+    .bind(to_millis(OffsetDateTime::now_utc()))
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// Bumps the registry generation, which the configuration publisher follows, and logs what the
+/// change touched so that the next version is worked out from the last one ([`changes`]).
+async fn bump(tx: &mut Transaction<'_, Any>, changed: Changed<'_>) -> Result<()> {
+    let generation: i64 = sqlx::query_scalar(
+        "UPDATE counters SET value = value + 1 WHERE name = 'registry' RETURNING value",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    let (scope, member) = changed.logged();
+    sqlx::query("INSERT INTO registry_changes (generation, scope, member_id) VALUES ($1, $2, $3)")
+        .bind(generation)
+        .bind(scope)
+        .bind(member)
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -23,9 +23,11 @@ use crate::config_tree::{
 use crate::encoding::{b64url, b64url_decode};
 use crate::names::{MemberClass, NetworkId, SubsystemId};
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use time::OffsetDateTime;
 
 /// The `format` of deltas this version of psn reads and writes.
 pub const DELTA_FORMAT: &str = "psn-config-delta/2";
@@ -60,6 +62,32 @@ macro_rules! keyed_by {
             }
         }
     };
+}
+
+/// How a list of the document holds its entries: the keyed lists of national size behind shared
+/// pointers, so that versions share unchanged entries; the revoked serials as they are.
+pub trait Holds<T>: Borrow<T> {
+    /// Holds a copy of `entry`.
+    fn hold(entry: &T) -> Self;
+}
+
+impl<T: Clone> Holds<T> for T {
+    fn hold(entry: &T) -> Self {
+        entry.clone()
+    }
+}
+
+impl<T: Clone> Holds<T> for Arc<T> {
+    fn hold(entry: &T) -> Self {
+        Arc::new(entry.clone())
+    }
+}
+
+/// A list's entry behind a shared pointer is keyed as the entry.
+impl<T: Keyed> Keyed for Arc<T> {
+    fn write_key(&self, out: &mut String) {
+        self.as_ref().write_key(out);
+    }
 }
 
 keyed_by!(MemberEntry, |entry| entry.id);
@@ -128,10 +156,14 @@ impl<T> Default for Changes<T> {
 }
 
 impl<T: Keyed + Clone + PartialEq> Changes<T> {
-    /// The changes that turn `old` into `new`; both sorted by id text.
-    pub fn between(old: &[T], new: &[T]) -> Self {
+    /// The changes that turn `old` into `new`; both sorted by id text. Either list may hold
+    /// its entries as they are or behind shared pointers.
+    pub fn between<A: Borrow<T>, B: Borrow<T>>(old: &[A], new: &[B]) -> Self {
         let mut changes = Self::default();
-        let (mut old, mut new) = (old.iter().peekable(), new.iter().peekable());
+        let (mut old, mut new) = (
+            old.iter().map(Borrow::borrow).peekable(),
+            new.iter().map(Borrow::borrow).peekable(),
+        );
         let (mut old_key, mut new_key) = (String::new(), String::new());
         let refresh = |entry: Option<&&T>, key: &mut String| {
             if let Some(entry) = entry {
@@ -170,12 +202,9 @@ impl<T: Keyed + Clone + PartialEq> Changes<T> {
         }
     }
 
-    /// The leaves these changes take out of and put into `base`'s section of the tree: the
-    /// replaced or removed entries' and the new ones'. An upsert equal to the entry held, or a
-    /// removal of an id not listed (a composed delta may name one), changes nothing.
-    fn leaf_changes(
+    fn leaf_changes<H: Holds<T> + Keyed + Serialize>(
         &self,
-        base: &[T],
+        base: &[H],
         section: Section,
         hasher: &mut LeafHasher,
         removed: &mut Vec<Digest>,
@@ -189,7 +218,7 @@ impl<T: Keyed + Clone + PartialEq> Changes<T> {
         for entry in &self.upsert {
             entry.write_key(&mut key);
             match find(base, &key) {
-                Ok(held) if base[held] == *entry => {}
+                Ok(held) if base[held].borrow() == entry => {}
                 Ok(held) => {
                     removed.push(hasher.leaf(section, &base[held])?);
                     added.push(hasher.leaf(section, entry)?);
@@ -221,7 +250,7 @@ impl<T: Keyed + Clone + PartialEq> Changes<T> {
 
     /// Makes these changes to `list`, sorted by id text, in place: a few changes are found by
     /// halving, many are merged in one pass that moves entries rather than copying them.
-    fn apply_to(&self, list: &mut Vec<T>) {
+    fn apply_to<H: Holds<T> + Keyed>(&self, list: &mut Vec<H>) {
         const IN_PLACE: usize = 64;
         let mut key = String::new();
         if self.len() <= IN_PLACE {
@@ -233,8 +262,8 @@ impl<T: Keyed + Clone + PartialEq> Changes<T> {
             for entry in &self.upsert {
                 entry.write_key(&mut key);
                 match find(list, &key) {
-                    Ok(held) => list[held] = entry.clone(),
-                    Err(at) => list.insert(at, entry.clone()),
+                    Ok(held) => list[held] = H::hold(entry),
+                    Err(at) => list.insert(at, H::hold(entry)),
                 }
             }
             return;
@@ -249,9 +278,9 @@ impl<T: Keyed + Clone + PartialEq> Changes<T> {
             while let Some(next) = upserts.peek() {
                 next.write_key(&mut upsert_key);
                 match upsert_key.as_str().cmp(key.as_str()) {
-                    Ordering::Less => out.push((*next).clone()),
+                    Ordering::Less => out.push(H::hold(next)),
                     Ordering::Equal => {
-                        out.push((*next).clone());
+                        out.push(H::hold(next));
                         replaced = true;
                     }
                     Ordering::Greater => break,
@@ -265,7 +294,7 @@ impl<T: Keyed + Clone + PartialEq> Changes<T> {
                 out.push(entry);
             }
         }
-        out.extend(upserts.cloned());
+        out.extend(upserts.map(H::hold));
         *list = out;
     }
 
@@ -415,13 +444,7 @@ impl HeldConfig {
                     .into(),
             ));
         }
-        check_sorted(&config.members, Section::Member)?;
-        check_sorted(&config.subsystems, Section::Subsystem)?;
-        check_sorted(&config.gateways, Section::Gateway)?;
-        check_sorted(&config.services, Section::Service)?;
-        check_sorted(&config.revoked_serials, Section::Revoked)?;
-        let leaves = LeafHasher::default().all(&config)?;
-        let tree = EntryTree::build(leaves)?;
+        let tree = tree_over(&config)?;
         if !root_matches(head, tree.root(), tree.len()) {
             return Err(ContentError::Root);
         }
@@ -466,6 +489,50 @@ impl HeldConfig {
         delta: &'d ConfigDelta,
         head: &ConfigHead,
     ) -> Result<StagedDelta<'d>, ContentError> {
+        let tree = self.changed_tree(delta)?;
+        check_head(head, &self.config.network)?;
+        if head.version != delta.version {
+            return Err(ContentError::Head(format!(
+                "the delta produces version {}, its head signs version {}",
+                delta.version, head.version
+            )));
+        }
+        if !root_matches(head, tree.root(), tree.len()) {
+            return Err(ContentError::Root);
+        }
+        Ok(StagedDelta {
+            delta,
+            head: head.clone(),
+            tree,
+        })
+    }
+
+    /// The authority's side of [`Self::stage`]: the head that `delta`'s changes produce from this
+    /// version, valid from `issued_at` to `expires_at`, for the authority to sign. The delta's own
+    /// head is not read; the signed one goes into it before [`ProposedDelta::signed`].
+    pub fn propose(
+        &self,
+        delta: &ConfigDelta,
+        issued_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<ProposedDelta, ContentError> {
+        let tree = self.changed_tree(delta)?;
+        let head = ConfigHead {
+            format: CONFIG_FORMAT.to_owned(),
+            network: delta.network.clone(),
+            version: delta.version,
+            issued_at,
+            expires_at,
+            tree: TREE_ALGORITHM.to_owned(),
+            root: b64url(tree.root()),
+            entries: u64::try_from(tree.len()).map_err(|e| ContentError::Head(e.to_string()))?,
+        };
+        Ok(ProposedDelta { head, tree })
+    }
+
+    /// The tree `delta`'s changes give this version's, after the checks that need no head: the
+    /// delta's format, network and versions, and the order of its changes.
+    fn changed_tree(&self, delta: &ConfigDelta) -> Result<Staged, ContentError> {
         let held = self.config.as_ref();
         if delta.format != DELTA_FORMAT {
             return Err(ContentError::Foreign(format!(
@@ -490,13 +557,6 @@ impl HeldConfig {
                 from: delta.from_version,
                 to: delta.version,
             });
-        }
-        check_head(head, &held.network)?;
-        if head.version != delta.version {
-            return Err(ContentError::Head(format!(
-                "the delta produces version {}, its head signs version {}",
-                delta.version, head.version
-            )));
         }
         let (mut removed, mut added) = (Vec::new(), Vec::new());
         let mut hasher = LeafHasher::default();
@@ -552,15 +612,7 @@ impl HeldConfig {
             ),
         ];
         keyed.into_iter().collect::<Result<(), _>>()?;
-        let tree = self.tree.stage(&removed, &added)?;
-        if !root_matches(head, tree.root(), tree.len()) {
-            return Err(ContentError::Root);
-        }
-        Ok(StagedDelta {
-            delta,
-            head: head.clone(),
-            tree,
-        })
+        Ok(self.tree.stage(&removed, &added)?)
     }
 
     /// Makes a change [`Self::stage`] checked against this version.
@@ -594,6 +646,54 @@ impl HeldConfig {
 /// authority to sign.
 pub fn head_to_sign(config: &GlobalConfig) -> Result<ConfigHead, ContentError> {
     let tree = EntryTree::build(LeafHasher::default().all(config)?)?;
+    head_over(config, &tree)
+}
+
+/// The tree over `config`'s entries, once its lists are checked to be in their one order.
+fn tree_over(config: &GlobalConfig) -> Result<EntryTree, ContentError> {
+    check_sorted(&config.members, Section::Member)?;
+    check_sorted(&config.subsystems, Section::Subsystem)?;
+    check_sorted(&config.gateways, Section::Gateway)?;
+    check_sorted(&config.services, Section::Service)?;
+    check_sorted(&config.revoked_serials, Section::Revoked)?;
+    Ok(EntryTree::build(LeafHasher::default().all(config)?)?)
+}
+
+/// A version the authority built whole, with the tree over its entries and the head that covers
+/// them, not yet signed. Signing it gives what a gateway would hold after checking it, without
+/// building the tree twice.
+#[derive(Debug)]
+pub struct UnsignedConfig {
+    config: GlobalConfig,
+    tree: EntryTree,
+    head: ConfigHead,
+}
+
+impl UnsignedConfig {
+    /// Builds the tree over `config`, whose lists must be in their one order.
+    pub fn new(config: GlobalConfig) -> Result<Self, ContentError> {
+        let tree = tree_over(&config)?;
+        let head = head_over(&config, &tree)?;
+        Ok(Self { config, tree, head })
+    }
+
+    /// The head to sign.
+    pub fn head(&self) -> &ConfigHead {
+        &self.head
+    }
+
+    /// The version with its signed head (`head_jws`, the compact JWS over [`Self::head`]).
+    pub fn signed(self, head_jws: String) -> HeldConfig {
+        HeldConfig {
+            config: Arc::new(self.config),
+            tree: self.tree,
+            head: head_jws,
+        }
+    }
+}
+
+/// The head of `config`, whose entries form `tree`.
+fn head_over(config: &GlobalConfig, tree: &EntryTree) -> Result<ConfigHead, ContentError> {
     Ok(ConfigHead {
         format: config.format.clone(),
         network: config.network.clone(),
@@ -618,6 +718,36 @@ impl StagedDelta<'_> {
     /// The head the delta was checked against.
     pub fn head(&self) -> &ConfigHead {
         &self.head
+    }
+}
+
+/// A version's head worked out by the authority from a delta ([`HeldConfig::propose`]), not yet
+/// signed.
+#[derive(Debug)]
+pub struct ProposedDelta {
+    head: ConfigHead,
+    tree: Staged,
+}
+
+impl ProposedDelta {
+    /// The head to sign.
+    pub fn head(&self) -> &ConfigHead {
+        &self.head
+    }
+
+    /// The delta, now carrying the signed head, ready for [`HeldConfig::commit`].
+    pub fn signed(self, delta: &ConfigDelta) -> Result<StagedDelta<'_>, ContentError> {
+        if delta.version != self.head.version {
+            return Err(ContentError::Head(format!(
+                "the delta produces version {}, the proposed head is of version {}",
+                delta.version, self.head.version
+            )));
+        }
+        Ok(StagedDelta {
+            delta,
+            head: self.head,
+            tree: self.tree,
+        })
     }
 }
 
@@ -711,9 +841,9 @@ mod tests {
         }
     }
 
-    fn sorted<T: Keyed>(mut entries: Vec<T>) -> Vec<T> {
+    fn sorted<T: Keyed>(mut entries: Vec<T>) -> Vec<Arc<T>> {
         entries.sort_by_key(|e| e.key());
-        entries
+        entries.into_iter().map(Arc::new).collect()
     }
 
     fn config(version: u64, members: &[&str], services: &[(&str, &str)]) -> GlobalConfig {
@@ -740,7 +870,11 @@ mod tests {
             subsystems: sorted(
                 members
                     .iter()
-                    .map(|m| format!("GB/LA/{m}/sys").parse().expect("subsystem"))
+                    .map(|m| {
+                        format!("GB/LA/{m}/sys")
+                            .parse::<SubsystemId>()
+                            .expect("subsystem")
+                    })
                     .collect(),
             ),
             gateways: sorted(
@@ -779,7 +913,7 @@ mod tests {
     fn a_delta_rebuilds_the_later_version_exactly() {
         let old = config(4, &["A1", "B2", "C3"], &[("A1", "x"), ("B2", "y")]);
         let mut new = config(5, &["A1", "B2", "D4"], &[("A1", "x"), ("D4", "z")]);
-        new.members[1].status = MemberStatus::Suspended;
+        Arc::make_mut(&mut new.members[1]).status = MemberStatus::Suspended;
         new.revoked_serials.push("0b".into());
         let (delta, signed) = delta(&old, &new);
         assert_eq!(delta.members.upsert.len(), 2, "B2 changed, D4 added");
@@ -903,7 +1037,7 @@ mod tests {
     fn tampered_entries_are_refused_against_the_signed_root() {
         let v1 = config(1, &["A1", "B2"], &[("A1", "s")]);
         let mut v2 = config(2, &["A1", "B2", "C3"], &[("A1", "s"), ("C3", "t")]);
-        v2.members[1].status = MemberStatus::Suspended;
+        Arc::make_mut(&mut v2.members[1]).status = MemberStatus::Suspended;
         let (delta, signed) = delta(&v1, &v2);
         let mut held = held(&v1);
         let mut changed = delta.clone();
@@ -933,7 +1067,7 @@ mod tests {
         let v1 = config(1, &["A1", "B2"], &[("A1", "s")]);
         let (jws, signed) = head(&v1);
         let mut tampered = v1.clone();
-        tampered.members[0].name = "Someone else".into();
+        Arc::make_mut(&mut tampered.members[0]).name = "Someone else".into();
         assert_eq!(
             HeldConfig::new(jws.clone(), &signed, tampered).err(),
             Some(ContentError::Root)
@@ -1060,7 +1194,7 @@ mod tests {
                     let mut config = config(i as u64 + 1, &codes, &services(&codes));
                     if i % 2 == 1 {
                         if let Some(first) = config.members.first_mut() {
-                            first.status = MemberStatus::Suspended;
+                            Arc::make_mut(first).status = MemberStatus::Suspended;
                         }
                         config.revoked_serials.push(format!("{i:02x}"));
                         config.revoked_serials.sort();

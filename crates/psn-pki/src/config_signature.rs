@@ -97,9 +97,15 @@ impl ConfigSigner {
         let crypto =
             |e: &dyn std::fmt::Display| PkiError::Crypto(format!("cannot sign configuration: {e}"));
         let head = head_to_sign(config).map_err(|e| crypto(&e))?;
-        let head = self.sign_document(CONFIG_JWS_TYPE, &head)?;
+        let head = self.sign_head(&head)?;
         let document = ConfigDocument::write(&head, config).map_err(|e| crypto(&e))?;
         Ok(SignedConfig { head, document })
+    }
+
+    /// Signs a configuration's head (compact JWS), which covers every entry through its root:
+    /// what the authority does for a version it worked out from the last one's tree.
+    pub fn sign_head(&self, head: &ConfigHead) -> Result<String, PkiError> {
+        self.sign_document(CONFIG_JWS_TYPE, head)
     }
 
     /// Signs another document the signer speaks for (a federation anchor, view or request),

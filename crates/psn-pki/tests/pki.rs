@@ -155,13 +155,13 @@ fn a_delta_is_taken_only_if_it_produces_the_root_its_signed_head_covers() {
     let signer = ConfigSigner::create(&ca, WEEK).expect("signer");
     let old = config(1);
     let mut new = config(2);
-    new.members.push(MemberEntry {
+    new.members.push(std::sync::Arc::new(MemberEntry {
         id: "GB/LA/E10000016".parse().expect("member"),
         name: "Kent County Council".into(),
         status: MemberStatus::Active,
         sector: None,
         region: None,
-    });
+    }));
     let signed_old = signer.sign(&old).expect("sign");
     let signed_new = signer.sign(&new).expect("sign");
     let held = psn_pki::verify_config(

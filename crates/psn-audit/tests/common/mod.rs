@@ -205,15 +205,17 @@ impl Fixture {
             },
             classes: MemberClasses::uk_default().iter().cloned().collect(),
             members: vec![
-                member("GB/GOV/D6", "Department for Education"),
-                member("GB/LA/E10000016", "Kent County Council"),
+                Arc::new(member("GB/GOV/D6", "Department for Education")),
+                Arc::new(member("GB/LA/E10000016", "Kent County Council")),
             ],
             subsystems: vec![],
             gateways: gateways
                 .iter()
-                .map(|g| GatewayEntry {
-                    id: g.parse().expect("gateway"),
-                    address: None,
+                .map(|g| {
+                    Arc::new(GatewayEntry {
+                        id: g.parse().expect("gateway"),
+                        address: None,
+                    })
                 })
                 .collect(),
             services: vec![],

@@ -3,7 +3,7 @@
 //! written in one transaction, so a delivery is never lost for a change that was acknowledged
 //! and never sent for one that was not.
 
-use super::{bump, event};
+use super::{bump, event, Changed};
 use super::{from_millis, insert_grant, parse, to_millis, Result, Store, StoreError};
 use psn_api::{AccessDirection, AccessRequestState, AccessRequestView, NewAccessRequest};
 use psn_core::access::Grant;
@@ -395,7 +395,7 @@ async fn apply(
             for grant in grants {
                 insert_grant(tx, actor, grant).await?;
             }
-            bump(tx).await?;
+            bump(tx, Changed::NoEntry).await?;
             let ids: Vec<&str> = grants.iter().map(|g| g.id.as_str()).collect();
             (
                 AccessRequestState::Approved,

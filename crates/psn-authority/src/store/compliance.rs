@@ -5,7 +5,7 @@
 //! in the audit trail, and every time comes from the caller so the lifecycle runs on the
 //! authority's injectable clock.
 
-use super::{bump, event, from_i64, from_millis, parse, to_i64, to_millis, word};
+use super::{bump, event, from_i64, from_millis, parse, to_i64, to_millis, word, Changed};
 use super::{Result, Store, StoreError};
 use psn_api::{
     Answer, CertificateState, ComplianceCertificate, EvidenceView, ReviewDecision, ReviewView,
@@ -912,7 +912,7 @@ impl Store {
             serde_json::json!({ "from": "active", "reason": reason }),
         )
         .await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, Changed::Member(member)).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -954,7 +954,7 @@ impl Store {
             serde_json::json!({ "from": "suspended", "reason": reason }),
         )
         .await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, Changed::Member(member)).await?;
         tx.commit().await?;
         Ok(true)
     }

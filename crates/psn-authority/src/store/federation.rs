@@ -5,8 +5,8 @@
 //! freshness columns.
 
 use super::{
-    bump, event, from_i64, from_millis, insert_rows, to_i64, to_millis, Leading, Result, Store,
-    StoreError,
+    bump, event, from_i64, from_millis, insert_rows, to_i64, to_millis, Changed, Leading, Result,
+    Store, StoreError,
 };
 use psn_api::{ExportPolicy, ForwardedBatch};
 use psn_core::aggregate::AggregateRow;
@@ -288,7 +288,7 @@ impl Store {
             "policy": partner.policy,
         });
         event(&mut tx, actor, "federation.import", &network, detail).await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, Changed::Everything).await?;
         tx.commit().await?;
         self.partner(&partner.network)
             .await?
@@ -362,7 +362,7 @@ impl Store {
             detail,
         )
         .await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, Changed::Everything).await?;
         tx.commit().await?;
         Ok(held)
     }
@@ -416,7 +416,7 @@ impl Store {
         detail: serde_json::Value,
     ) -> Result<PartnerRecord> {
         event(&mut tx, actor, action, network.as_ref(), detail).await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, Changed::Everything).await?;
         tx.commit().await?;
         self.partner(network)
             .await?
@@ -502,7 +502,7 @@ impl Store {
         .await?;
         let accepted = changed.rows_affected() == 1;
         if accepted && republish {
-            bump(&mut tx).await?;
+            bump(&mut tx, Changed::Everything).await?;
         }
         tx.commit().await?;
         Ok(accepted)

@@ -68,11 +68,11 @@ pub struct View {
     /// The document.
     pub config: Arc<GlobalConfig>,
     hasher: DefaultHashBuilder,
-    active_members: Positions<MemberEntry, MemberId>,
-    gateways: Positions<GatewayEntry, GatewayId>,
-    gateways_by_member: Positions<GatewayEntry, MemberId>,
-    services: Positions<ServiceEntry, ServiceId>,
-    subsystems: Positions<SubsystemId, SubsystemId>,
+    active_members: Positions<Arc<MemberEntry>, MemberId>,
+    gateways: Positions<Arc<GatewayEntry>, GatewayId>,
+    gateways_by_member: Positions<Arc<GatewayEntry>, MemberId>,
+    services: Positions<Arc<ServiceEntry>, ServiceId>,
+    subsystems: Positions<Arc<SubsystemId>, SubsystemId>,
     revoked: HashSet<String>,
     partners: HashMap<NetworkId, Partner>,
     /// Grants on this member's services.
@@ -174,7 +174,7 @@ impl View {
             .into_iter()
             .filter_map(|p| gateways.get(p))
             .filter(|g| g.address.is_some())
-            .cloned()
+            .map(|g| GatewayEntry::clone(g))
             .collect()
     }
 
@@ -211,21 +211,15 @@ mod tests {
     use super::*;
     use psn_core::config::{AuthorityInfo, MemberEntry, ServiceEntry, CONFIG_FORMAT};
 
-    fn member(code: &str, status: MemberStatus) -> MemberEntry {
-        MemberEntry {
-            id: format!("GB/LA/{code}").parse().expect("member"),
-            name: code.into(),
-            status,
-            sector: None,
-            region: None,
-        }
+    fn member(code: &str, status: MemberStatus) -> Arc<MemberEntry> {
+        member_of(&format!("GB/LA/{code}"), status)
     }
 
-    fn gateway(id: &str, address: Option<&str>) -> GatewayEntry {
-        GatewayEntry {
+    fn gateway(id: &str, address: Option<&str>) -> Arc<GatewayEntry> {
+        Arc::new(GatewayEntry {
             id: id.parse().expect("gateway"),
             address: address.map(str::to_owned),
-        }
+        })
     }
 
     fn view() -> View {
@@ -248,7 +242,7 @@ mod tests {
             ],
             subsystems: ["GB/LA/A1/sys", "GB/LA/B2/sys"]
                 .iter()
-                .map(|s| s.parse().expect("subsystem"))
+                .map(|s| Arc::new(s.parse().expect("subsystem")))
                 .collect(),
             gateways: vec![
                 gateway("GB/LA/A1@gw1", Some("a1.example:8443")),
@@ -256,18 +250,15 @@ mod tests {
                 gateway("GB/LA/A1@gw3", Some("a1-3.example:8443")),
                 gateway("GB/LA/B2@gw1", Some("b2.example:8443")),
             ],
-            services: vec![
-                ServiceEntry {
-                    id: "GB/LA/A1/sys/check".parse().expect("service"),
-                    title: "check".into(),
-                    processes: vec![],
-                },
-                ServiceEntry {
-                    id: "GB/LA/B2/sys/check".parse().expect("service"),
-                    title: "check".into(),
-                    processes: vec![],
-                },
-            ],
+            services: ["GB/LA/A1/sys/check", "GB/LA/B2/sys/check"]
+                .map(|id| {
+                    Arc::new(ServiceEntry {
+                        id: id.parse().expect("service"),
+                        title: "check".into(),
+                        processes: vec![],
+                    })
+                })
+                .to_vec(),
             federation: vec![],
             revoked_serials: vec!["0bad".into()],
         };
@@ -324,14 +315,14 @@ mod tests {
         );
     }
 
-    fn member_of(id: &str, status: MemberStatus) -> MemberEntry {
-        MemberEntry {
+    fn member_of(id: &str, status: MemberStatus) -> Arc<MemberEntry> {
+        Arc::new(MemberEntry {
             id: id.parse().expect("member"),
             name: id.into(),
             status,
             sector: None,
             region: None,
-        }
+        })
     }
 
     #[test]

@@ -1,0 +1,237 @@
+//! The authority works out a version after a member's change from the last version it built
+//! (docs/design.md "Incremental build"): each such version must be stored as a delta and be
+//! exactly the document a whole build from the registry gives, with a root its signed head
+//! covers. Every kind of change a member's entries go through is made once, on each backend.
+
+mod common;
+
+use common::{backends, enrol_member, EnrolledGateway, TestAuthority};
+use psn_api::{
+    AddressUpdate, ConfigFetch, ImportRequest, NewGrant, NewSubsystem, ServiceListing, ServiceRef,
+    StatusChange,
+};
+use psn_authority::publish::{build_config, AuthorityDescription};
+use psn_authority::store::Hold;
+use psn_core::access::Grantee;
+use psn_core::config::{ConfigDocument, GlobalConfig};
+use psn_core::names::{GatewayId, MemberId, ServiceId};
+use std::time::Duration;
+
+fn kent() -> MemberId {
+    "GB/LA/E10000016".parse().expect("id")
+}
+
+/// The current whole document, checked as a new gateway checks it.
+async fn current(a: &TestAuthority) -> GlobalConfig {
+    let ConfigFetch::Document { document, .. } =
+        a.operator().config(None, None).await.expect("config")
+    else {
+        panic!("no configuration published");
+    };
+    let parsed: ConfigDocument = serde_json::from_str(&document).expect("document");
+    let verified = psn_pki::verify_config(&document, &a.ca_der, &parsed.config.network, 1 << 26)
+        .expect("the document's entries give the root its head signs");
+    verified.config().clone()
+}
+
+/// Checks that `version` is the current one, was worked out from the one before (`stored as a
+/// delta`), and is what a whole build from the registry now gives.
+async fn assert_built_from_last(a: &TestAuthority, version: u64, what: &str) {
+    let config = current(a).await;
+    assert_eq!(config.version, version, "{what}: the current version");
+    let record = a
+        .store()
+        .config_version(version)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert!(
+        record.delta.is_some(),
+        "{what}: version {version} was built whole, not from the last"
+    );
+    let description = AuthorityDescription {
+        network: config.network.clone(),
+        endpoints: config.authority.endpoints.clone(),
+        ca_certificate: config.authority.ca_certificate.clone(),
+        validity: (config.expires_at - config.issued_at)
+            .try_into()
+            .expect("validity"),
+    };
+    let snapshot = a.store().snapshot().await.expect("snapshot");
+    let whole = build_config(&snapshot, &description, version, config.issued_at);
+    assert_eq!(config, whole, "{what}: the whole build differs");
+}
+
+/// Waits (long poll, not a sleep) for a version newer than `held`, published by the
+/// authority's own loop after a change made in the store.
+async fn next_version(a: &TestAuthority, held: u64) -> u64 {
+    let etag = format!("\"v{held}\"");
+    match a
+        .operator()
+        .config(Some(&etag), Some(Duration::from_secs(20)))
+        .await
+        .expect("long poll")
+    {
+        ConfigFetch::Document { document, .. } => {
+            let parsed: ConfigDocument = serde_json::from_str(&document).expect("document");
+            parsed.config.version
+        }
+        ConfigFetch::NotModified => panic!("no version after {held}"),
+    }
+}
+
+async fn publish(gateway: &EnrolledGateway, service: &ServiceId, title: &str) -> u64 {
+    gateway
+        .client
+        .publish_service(&ServiceListing {
+            id: service.clone(),
+            title: title.into(),
+            description: String::new(),
+            processes: vec!["lgsl:60".into()],
+            details: Default::default(),
+        })
+        .await
+        .expect("publish")
+        .config_version
+        .expect("the version with the service")
+}
+
+#[tokio::test]
+async fn each_member_change_is_worked_out_from_the_last_version_and_equals_a_whole_build() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        let op = a.operator();
+        let kent_gw = enrol_member(&a, "GB/LA/E10000016", "Kent", "revenues").await;
+        let surrey_gw = enrol_member(&a, "GB/LA/E10000030", "Surrey", "benefits").await;
+        let change = StatusChange {
+            reason: Some("test".into()),
+        };
+
+        let v = op.suspend_member(&kent(), &change).await.expect("suspend");
+        assert_built_from_last(&a, v.config_version, "suspension").await;
+        // The version's document is served by number too, as the one just published.
+        let by_number = op
+            .config_version(v.config_version)
+            .await
+            .expect("by number");
+        let by_number: ConfigDocument = serde_json::from_str(&by_number).expect("document");
+        assert_eq!(by_number.config, current(&a).await);
+        let v = op
+            .reinstate_member(&kent(), &change)
+            .await
+            .expect("reinstate");
+        assert_built_from_last(&a, v.config_version, "reinstatement").await;
+
+        let v = op
+            .add_subsystem(
+                &kent(),
+                &NewSubsystem {
+                    code: "planning".parse().expect("code"),
+                },
+            )
+            .await
+            .expect("subsystem")
+            .config_version;
+        assert_built_from_last(&a, v, "a new subsystem").await;
+
+        let tax: ServiceId = "GB/LA/E10000016/revenues/council-tax".parse().expect("id");
+        let v = publish(&kent_gw, &tax, "Council tax").await;
+        assert_built_from_last(&a, v, "a new service").await;
+        let v = publish(&kent_gw, &tax, "Council tax balance").await;
+        assert_built_from_last(&a, v, "a changed service").await;
+
+        let v = kent_gw
+            .client
+            .grant(&NewGrant {
+                service: tax.clone(),
+                grantee: Grantee::Member("GB/LA/E10000030".parse().expect("id")),
+                method: None,
+                path: None,
+            })
+            .await
+            .expect("grant")
+            .config_version;
+        assert_built_from_last(&a, v, "a grant, which lists no entry").await;
+
+        surrey_gw
+            .client
+            .set_address(&AddressUpdate {
+                address: "surrey.example:8443".into(),
+            })
+            .await
+            .expect("address");
+        let config = current(&a).await;
+        assert_built_from_last(&a, config.version, "a gateway's address").await;
+
+        // Compliance withholds and releases Kent's services; the authority's own loop
+        // publishes the change.
+        let held = config.version;
+        a.store()
+            .place_hold(
+                &kent(),
+                Hold::ServicesWithheld,
+                "no service-provision certificate",
+                time::OffsetDateTime::now_utc(),
+            )
+            .await
+            .expect("hold");
+        let v = next_version(&a, held).await;
+        assert!(!current(&a).await.services.iter().any(|s| s.id == tax));
+        assert_built_from_last(&a, v, "services withheld").await;
+        a.store()
+            .lift_hold(&kent(), Hold::ServicesWithheld, "certificate issued")
+            .await
+            .expect("lift");
+        let v = next_version(&a, v).await;
+        assert_built_from_last(&a, v, "services released").await;
+
+        let v = kent_gw
+            .client
+            .withdraw_service(&ServiceRef { id: tax.clone() })
+            .await
+            .expect("withdraw")
+            .config_version
+            .expect("the version without the service");
+        assert_built_from_last(&a, v, "a withdrawn service").await;
+
+        let gateway: GatewayId = "GB/LA/E10000030@gw1".parse().expect("id");
+        let revoked = op.revoke_gateway(&gateway).await.expect("revoke");
+        let config = current(&a).await;
+        assert!(!revoked.revoked_serials.is_empty());
+        assert!(revoked
+            .revoked_serials
+            .iter()
+            .all(|s| config.revoked_serials.contains(s)));
+        assert_built_from_last(&a, config.version, "a revoked gateway").await;
+
+        // A bulk import may touch anything: the version is built whole from the registry.
+        let imported = op
+            .import_members(&ImportRequest {
+                members: vec![psn_api::NewMember {
+                    id: "GB/LA/E10000034".parse().expect("id"),
+                    name: "Worcestershire".into(),
+                    sector: None,
+                    region: None,
+                }],
+            })
+            .await
+            .expect("import");
+        let record = a
+            .store()
+            .config_version(imported.config_version)
+            .await
+            .expect("read")
+            .expect("stored");
+        assert!(record.delta.is_none() && record.document.is_some());
+        let v = op.suspend_member(&kent(), &change).await.expect("suspend");
+        assert_built_from_last(&a, v.config_version, "a change after a whole build").await;
+
+        // A gateway behind by several versions composes their deltas into one.
+        let delta = match op.config_delta(1, None).await.expect("delta") {
+            psn_api::DeltaFetch::Delta(delta) => delta,
+            other => panic!("no delta from version 1: {other:?}"),
+        };
+        assert_eq!(delta.version, v.config_version);
+        a.stop().await;
+    }
+}
