@@ -235,3 +235,61 @@ async fn each_member_change_is_worked_out_from_the_last_version_and_equals_a_who
         a.stop().await;
     }
 }
+
+/// The change log tells the publisher what it may work out from the last version: members'
+/// entries and changes that list nothing, never a change to everything.
+#[tokio::test]
+async fn the_change_log_names_changed_members_and_refuses_changes_to_everything() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        let op = a.operator();
+        enrol_member(&a, "GB/LA/E10000016", "Kent", "revenues").await;
+        let store = a.store();
+        let before = store.generation().await.expect("generation");
+        let change = StatusChange::default();
+        op.suspend_member(&kent(), &change).await.expect("suspend");
+        op.reinstate_member(&kent(), &change)
+            .await
+            .expect("reinstate");
+        let increment = store
+            .increment_since(before)
+            .await
+            .expect("read")
+            .expect("only Kent's entries changed");
+        assert_eq!(increment.generation, before + 2);
+        let members: Vec<String> = increment.members.iter().map(|m| m.id.to_string()).collect();
+        assert_eq!(members, ["GB/LA/E10000016"], "each member once");
+        let kent_now = &increment.members[0];
+        assert_eq!(kent_now.subsystems.len(), 1);
+        assert_eq!(kent_now.gateways.len(), 1);
+
+        assert!(
+            store
+                .increment_since(before + 3)
+                .await
+                .expect("read")
+                .is_none(),
+            "a generation not reached yet"
+        );
+        let changed = store.generation().await.expect("generation");
+        op.import_members(&ImportRequest {
+            members: vec![psn_api::NewMember {
+                id: "GB/LA/E10000034".parse().expect("id"),
+                name: "Worcestershire".into(),
+                sector: None,
+                region: None,
+            }],
+        })
+        .await
+        .expect("import");
+        assert!(
+            store
+                .increment_since(changed)
+                .await
+                .expect("read")
+                .is_none(),
+            "a bulk import may change anything"
+        );
+        a.stop().await;
+    }
+}
