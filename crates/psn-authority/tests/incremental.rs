@@ -293,3 +293,59 @@ async fn the_change_log_names_changed_members_and_refuses_changes_to_everything(
         a.stop().await;
     }
 }
+
+/// A gateway's store keeps each version as its delta and, after [`DELTAS_PER_DOCUMENT`] of
+/// them, writes the version it holds whole, so that a restart replays few deltas; the whole
+/// document is the one the authority serves.
+#[tokio::test]
+async fn a_gateways_store_writes_the_held_version_whole_after_its_run_of_deltas() {
+    use psn_gateway::{Accepted, ConfigStore, GatewayDir, DELTAS_PER_DOCUMENT};
+    let a = TestAuthority::start(common::Backend::Sqlite).await;
+    let op = a.operator();
+    enrol_member(&a, "GB/LA/E10000016", "Kent", "revenues").await;
+    let ConfigFetch::Document { document, .. } = op.config(None, None).await.expect("config")
+    else {
+        panic!("no configuration published");
+    };
+    let dir = GatewayDir::new(a.gateway_dir("follower"));
+    let network: psn_core::names::NetworkId = "GB".parse().expect("network");
+    let mut store = ConfigStore::open(&dir, network.clone(), a.ca_der.clone()).expect("store");
+    let now = time::OffsetDateTime::now_utc;
+    let Accepted::New(mut held) = store.accept(&document, now()).expect("accept") else {
+        panic!("a new version");
+    };
+    let whole = |version: u64| dir.config_dir().join(format!("v{version}.json"));
+    let change = StatusChange::default();
+    for step in 1..=DELTAS_PER_DOCUMENT {
+        let changed = if step % 2 == 1 {
+            op.suspend_member(&kent(), &change).await
+        } else {
+            op.reinstate_member(&kent(), &change).await
+        };
+        let version = changed.expect("change").config_version;
+        let psn_api::DeltaFetch::Delta(delta) = op.config_delta(held, None).await.expect("delta")
+        else {
+            panic!("no delta from version {held}");
+        };
+        assert_eq!(
+            store.accept_delta(&delta, now()).expect("accept delta"),
+            Accepted::New(version)
+        );
+        store.write_document_if_due().expect("write if due");
+        assert_eq!(
+            whole(version).exists(),
+            step == DELTAS_PER_DOCUMENT,
+            "delta {step} of {DELTAS_PER_DOCUMENT}"
+        );
+        held = version;
+    }
+    let written = std::fs::read_to_string(whole(held)).expect("whole document");
+    let ConfigFetch::Document { document, .. } = op.config(None, None).await.expect("config")
+    else {
+        panic!("no configuration published");
+    };
+    assert_eq!(written, document, "the document a full download gives");
+    let reopened = ConfigStore::open(&dir, network, a.ca_der.clone()).expect("reopen");
+    assert_eq!(reopened.current().map(|c| c.version), Some(held));
+    a.stop().await;
+}

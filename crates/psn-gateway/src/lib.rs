@@ -12,7 +12,9 @@ pub mod plane;
 mod renew;
 mod serve;
 
-pub use config_store::{Accepted, Arrival, ConfigStore, ConfigStoreError, MAX_CONFIG_BYTES};
+pub use config_store::{
+    Accepted, Arrival, ConfigStore, ConfigStoreError, DELTAS_PER_DOCUMENT, MAX_CONFIG_BYTES,
+};
 pub use datadir::{
     AuditSettings, BufferedAudit, ClientRule, GatewayDir, GatewaySettings, InternalTls, Limits,
     LocalService, MonitoringSettings,
