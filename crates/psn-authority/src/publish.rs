@@ -499,12 +499,15 @@ impl Publisher {
         version: u64,
         now: OffsetDateTime,
     ) -> Result<Arc<Published>, PublishError> {
-        let (delta, config) = {
-            let mut history = self.history();
-            let history = history.as_mut().ok_or(PublishError::NoDocument(version))?;
+        let extended = self.history().as_mut().map(|history| {
             let delta = history.extend(increment, self, version, now)?;
-            (delta, history.latest.shared())
+            Ok::<_, PublishError>((delta, history.latest.shared()))
+        });
+        // The caller found the last version held; should it be gone, the version is built whole.
+        let Some(extended) = extended else {
+            return self.publish_whole(version, now).await;
         };
+        let (delta, config) = extended?;
         let stored = serde_json::to_string(delta.as_ref()).map_err(ContentError::from)?;
         self.store
             .insert_config(
@@ -528,11 +531,17 @@ impl Publisher {
         tokio::spawn(async move {
             let written = async {
                 let document = writing.document().await?;
-                let digest = b64url(&sha256(&document));
-                let text = std::str::from_utf8(&document)
-                    .map_err(|e| PublishError::Content(ContentError::Serialise(e.to_string())))?;
+                // Hashing and checking tens of megabytes stays off the runtime's threads.
+                let (digest, text) = tokio::task::spawn_blocking(move || {
+                    let digest = b64url(&sha256(&document));
+                    String::from_utf8(document.to_vec())
+                        .map(|text| (digest, text))
+                        .map_err(|e| ContentError::Serialise(e.to_string()))
+                })
+                .await
+                .map_err(|e| PublishError::Stopped(e.to_string()))??;
                 store
-                    .set_config_document(writing.version, &digest, text)
+                    .set_config_document(writing.version, &digest, &text)
                     .await?;
                 Ok::<(), PublishError>(())
             };

@@ -80,6 +80,20 @@ async fn next_version(a: &TestAuthority, held: u64) -> u64 {
     }
 }
 
+/// Imports one member: a bulk change, which may touch anything.
+async fn import_worcestershire(op: &psn_api::AuthorityClient) -> psn_api::ImportReport {
+    op.import_members(&ImportRequest {
+        members: vec![psn_api::NewMember {
+            id: "GB/LA/E10000034".parse().expect("id"),
+            name: "Worcestershire".into(),
+            sector: None,
+            region: None,
+        }],
+    })
+    .await
+    .expect("import")
+}
+
 async fn publish(gateway: &EnrolledGateway, service: &ServiceId, title: &str) -> u64 {
     gateway
         .client
@@ -205,17 +219,7 @@ async fn each_member_change_is_worked_out_from_the_last_version_and_equals_a_who
         assert_built_from_last(&a, config.version, "a revoked gateway").await;
 
         // A bulk import may touch anything: the version is built whole from the registry.
-        let imported = op
-            .import_members(&ImportRequest {
-                members: vec![psn_api::NewMember {
-                    id: "GB/LA/E10000034".parse().expect("id"),
-                    name: "Worcestershire".into(),
-                    sector: None,
-                    region: None,
-                }],
-            })
-            .await
-            .expect("import");
+        let imported = import_worcestershire(&op).await;
         let record = a
             .store()
             .config_version(imported.config_version)
@@ -272,16 +276,7 @@ async fn the_change_log_names_changed_members_and_refuses_changes_to_everything(
             "a generation not reached yet"
         );
         let changed = store.generation().await.expect("generation");
-        op.import_members(&ImportRequest {
-            members: vec![psn_api::NewMember {
-                id: "GB/LA/E10000034".parse().expect("id"),
-                name: "Worcestershire".into(),
-                sector: None,
-                region: None,
-            }],
-        })
-        .await
-        .expect("import");
+        import_worcestershire(&op).await;
         assert!(
             store
                 .increment_since(changed)
