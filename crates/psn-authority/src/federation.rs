@@ -30,6 +30,7 @@ use psn_core::federation::{
 };
 use psn_core::names::{MemberId, NetworkId, ServiceId};
 use psn_core::problem::ProblemType;
+use psn_core::shared_list::SharedList;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -335,7 +336,7 @@ pub fn partner_names(
 
 /// Whether a list sorted by id text in byte order (as every keyed list of the configuration
 /// is) holds `name`.
-pub fn lists<T>(items: &[T], name: &str, id: impl Fn(&T) -> String) -> bool {
+pub fn lists<T>(items: &SharedList<T>, name: &str, id: impl Fn(&T) -> String) -> bool {
     items
         .binary_search_by(|item| id(item).as_str().cmp(name))
         .is_ok()
@@ -1048,7 +1049,8 @@ mod tests {
                 "GB/NHS/RJ1",
             ]
             .map(|m| Arc::new(member(m)))
-            .to_vec(),
+            .into_iter()
+            .collect(),
             subsystems: [
                 "GB-KENT/LA/E10000016/app",
                 "GB/GOV/D6/eligibility",
@@ -1107,7 +1109,7 @@ mod tests {
         );
         let policy = ExportPolicy {
             classes: vec!["NHS".parse().expect("class")],
-            members: vec![],
+            members: Default::default(),
             services: vec!["GB/GOV/D6/eligibility/fsm-check".parse().expect("service")],
             reexport: false,
         };
@@ -1204,9 +1206,9 @@ mod tests {
                 issued_at: now,
                 expires_at: now + time::Duration::days(1),
                 members: vec![member("GB-KENT/LA/E10000016")],
-                subsystems: vec![],
-                gateways: vec![],
-                services: vec![],
+                subsystems: Default::default(),
+                gateways: Default::default(),
+                services: Default::default(),
                 revoked_serials: vec![],
                 listings: vec![listing],
                 reexport,

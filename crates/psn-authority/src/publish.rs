@@ -8,9 +8,10 @@ use axum::body::Bytes;
 use psn_core::config::{
     AuthorityInfo, ConfigDocument, FederatedNetwork, GatewayEntry, GlobalConfig, CONFIG_FORMAT,
 };
-use psn_core::config_delta::{ConfigDelta, ContentError, HeldConfig, UnsignedConfig};
+use psn_core::config_delta::{ConfigDelta, ContentError, HeldConfig, Keyed, UnsignedConfig};
 use psn_core::encoding::{b64url, sha256};
 use psn_core::names::{MemberId, NetworkId};
+use psn_core::shared_list::SharedList;
 use psn_pki::ConfigSigner;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -132,7 +133,7 @@ pub fn build_config(
 }
 
 /// Copies of `entries`, each behind its own shared pointer as the document holds them.
-fn shared<T: Clone>(entries: &[T]) -> Vec<Arc<T>> {
+fn shared<T: Clone>(entries: &[T]) -> SharedList<T> {
     entries.iter().cloned().map(Arc::new).collect()
 }
 
@@ -162,41 +163,46 @@ fn with_partners(mut config: GlobalConfig, partners: &[crate::store::Received]) 
                 .get(member.network())
                 .is_some_and(|(source, _)| source == &partner.network)
         };
-        config.members.extend(
-            view.members
-                .iter()
-                .filter(|m| from_here(&m.id))
-                .cloned()
-                .map(Arc::new),
+        config.members = with_more(&config.members, &view.members, |m| &m.id, from_here);
+        config.subsystems = with_more(
+            &config.subsystems,
+            &view.subsystems,
+            |s| s.member(),
+            from_here,
         );
-        config.subsystems.extend(
-            view.subsystems
-                .iter()
-                .filter(|s| from_here(s.member()))
-                .cloned()
-                .map(Arc::new),
+        config.gateways = with_more(
+            &config.gateways,
+            &view.gateways,
+            |g| g.id.member(),
+            from_here,
         );
-        config.gateways.extend(
-            view.gateways
-                .iter()
-                .filter(|g| from_here(g.id.member()))
-                .cloned()
-                .map(Arc::new),
-        );
-        config.services.extend(
-            view.services
-                .iter()
-                .filter(|s| from_here(s.id.member()))
-                .cloned()
-                .map(Arc::new),
+        config.services = with_more(
+            &config.services,
+            &view.services,
+            |s| s.id.member(),
+            from_here,
         );
     }
     config.federation = trusted.into_values().map(|(_, entry)| entry).collect();
-    sort_by_text(&mut config.members, |m| m.id.to_string());
-    sort_by_text(&mut config.subsystems, ToString::to_string);
-    sort_by_text(&mut config.gateways, |g| g.id.to_string());
-    sort_by_text(&mut config.services, |s| s.id.to_string());
     config
+}
+
+/// `list` with the entries of `more` whose member `from_here` accepts, sorted by id text.
+fn with_more<T: Clone + Keyed>(
+    list: &SharedList<T>,
+    more: &[T],
+    member: impl Fn(&T) -> &MemberId,
+    from_here: impl Fn(&MemberId) -> bool,
+) -> SharedList<T> {
+    let mut merged: Vec<Arc<T>> = list.iter().cloned().collect();
+    merged.extend(
+        more.iter()
+            .filter(|entry| from_here(member(entry)))
+            .cloned()
+            .map(Arc::new),
+    );
+    sort_by_text(&mut merged, |entry| entry.key());
+    SharedList::from(merged)
 }
 
 /// For each other network whose names this configuration carries: the partner whose view is
@@ -668,9 +674,9 @@ mod tests {
                     })
                 })
                 .collect(),
-            subsystems: vec![],
-            gateways: vec![],
-            services: vec![],
+            subsystems: Default::default(),
+            gateways: Default::default(),
+            services: Default::default(),
             federation: vec![],
             revoked_serials: vec![],
         })
@@ -704,7 +710,7 @@ mod tests {
         assert_eq!(delta.members.upsert.len(), 4);
         let upserted: Vec<&MemberEntry> = delta.members.upsert.iter().collect();
         let latest = config(4, 5);
-        let listed: Vec<&MemberEntry> = latest.members[1..].iter().map(|m| m.as_ref()).collect();
+        let listed: Vec<&MemberEntry> = latest.members.iter_from(1).map(|m| m.as_ref()).collect();
         assert_eq!(upserted, listed);
         assert_eq!(history.since(3).map(|d| d.members.upsert.len()), Some(2));
         assert!(history.since(4).is_none(), "nothing from the latest");
@@ -757,9 +763,9 @@ mod tests {
                 issued_at,
                 expires_at: issued_at + time::Duration::days(version as i64),
                 members: members.iter().map(|m| member(m)).collect(),
-                subsystems: vec![],
-                gateways: vec![],
-                services: vec![],
+                subsystems: Default::default(),
+                gateways: Default::default(),
+                services: Default::default(),
                 revoked_serials: vec![],
                 listings: vec![],
                 reexport: false,

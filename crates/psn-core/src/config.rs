@@ -5,9 +5,9 @@
 //! ([`ConfigDocument`]). The signature and certificate checks live in `psn-pki`.
 
 use crate::names::{GatewayId, MemberClass, MemberId, NetworkId, ServiceId, SubsystemId};
+use crate::shared_list::SharedList;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// The `format` of documents this version of psn writes; readers refuse other major formats.
@@ -235,13 +235,13 @@ pub struct GlobalConfig {
     /// Member classes and their code schemes.
     pub classes: Vec<MemberClass>,
     /// Every member with its status.
-    pub members: Vec<Arc<MemberEntry>>,
+    pub members: SharedList<MemberEntry>,
     /// Subsystems of active members.
-    pub subsystems: Vec<Arc<SubsystemId>>,
+    pub subsystems: SharedList<SubsystemId>,
     /// Trusted gateways.
-    pub gateways: Vec<Arc<GatewayEntry>>,
+    pub gateways: SharedList<GatewayEntry>,
     /// Services of active members.
-    pub services: Vec<Arc<ServiceEntry>>,
+    pub services: SharedList<ServiceEntry>,
     /// Trust anchors of federated networks.
     #[serde(default)]
     pub federation: Vec<FederatedNetwork>,

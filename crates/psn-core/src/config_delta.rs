@@ -22,6 +22,7 @@ use crate::config_tree::{
 };
 use crate::encoding::{b64url, b64url_decode};
 use crate::names::{MemberClass, NetworkId, SubsystemId};
+use crate::shared_list::SharedList;
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
 use std::cmp::Ordering;
@@ -158,11 +159,19 @@ impl<T> Default for Changes<T> {
 impl<T: Keyed + Clone + PartialEq> Changes<T> {
     /// The changes that turn `old` into `new`; both sorted by id text. Either list may hold
     /// its entries as they are or behind shared pointers.
-    pub fn between<A: Borrow<T>, B: Borrow<T>>(old: &[A], new: &[B]) -> Self {
+    pub fn between<'a, 'b, A, B>(
+        old: impl IntoIterator<Item = &'a A>,
+        new: impl IntoIterator<Item = &'b B>,
+    ) -> Self
+    where
+        T: 'a + 'b,
+        A: Borrow<T> + 'a,
+        B: Borrow<T> + 'b,
+    {
         let mut changes = Self::default();
         let (mut old, mut new) = (
-            old.iter().map(Borrow::borrow).peekable(),
-            new.iter().map(Borrow::borrow).peekable(),
+            old.into_iter().map(Borrow::borrow).peekable(),
+            new.into_iter().map(Borrow::borrow).peekable(),
         );
         let (mut old_key, mut new_key) = (String::new(), String::new());
         let refresh = |entry: Option<&&T>, key: &mut String| {
@@ -202,9 +211,9 @@ impl<T: Keyed + Clone + PartialEq> Changes<T> {
         }
     }
 
-    fn leaf_changes<H: Holds<T> + Keyed + Serialize>(
+    fn leaf_changes(
         &self,
-        base: &[H],
+        base: &impl SortedList<T>,
         section: Section,
         hasher: &mut LeafHasher,
         removed: &mut Vec<Digest>,
@@ -217,18 +226,18 @@ impl<T: Keyed + Clone + PartialEq> Changes<T> {
         let mut key = String::new();
         for entry in &self.upsert {
             entry.write_key(&mut key);
-            match find(base, &key) {
-                Ok(held) if base[held].borrow() == entry => {}
+            match base.find(&key) {
+                Ok(held) if base.entry(held) == entry => {}
                 Ok(held) => {
-                    removed.push(hasher.leaf(section, &base[held])?);
+                    removed.push(hasher.leaf(section, base.entry(held))?);
                     added.push(hasher.leaf(section, entry)?);
                 }
                 Err(_) => added.push(hasher.leaf(section, entry)?),
             }
         }
         for id in &self.remove {
-            if let Ok(held) = find(base, id) {
-                removed.push(hasher.leaf(section, &base[held])?);
+            if let Ok(held) = base.find(id) {
+                removed.push(hasher.leaf(section, base.entry(held))?);
             }
         }
         Ok(())
@@ -250,25 +259,25 @@ impl<T: Keyed + Clone + PartialEq> Changes<T> {
 
     /// Makes these changes to `list`, sorted by id text, in place: a few changes are found by
     /// halving, many are merged in one pass that moves entries rather than copying them.
-    fn apply_to<H: Holds<T> + Keyed>(&self, list: &mut Vec<H>) {
+    fn apply_to<L: SortedList<T>>(&self, list: &mut L) {
         const IN_PLACE: usize = 64;
         let mut key = String::new();
         if self.len() <= IN_PLACE {
             for id in &self.remove {
-                if let Ok(held) = find(list, id) {
+                if let Ok(held) = list.find(id) {
                     list.remove(held);
                 }
             }
             for entry in &self.upsert {
                 entry.write_key(&mut key);
-                match find(list, &key) {
-                    Ok(held) => list[held] = H::hold(entry),
-                    Err(at) => list.insert(at, H::hold(entry)),
+                match list.find(&key) {
+                    Ok(held) => list.set(held, L::Held::hold(entry)),
+                    Err(at) => list.insert(at, L::Held::hold(entry)),
                 }
             }
             return;
         }
-        let base = std::mem::take(list);
+        let base = list.take_all();
         let mut out = Vec::with_capacity(base.len() + self.upsert.len());
         let mut upserts = self.upsert.iter().peekable();
         let mut upsert_key = String::new();
@@ -278,9 +287,9 @@ impl<T: Keyed + Clone + PartialEq> Changes<T> {
             while let Some(next) = upserts.peek() {
                 next.write_key(&mut upsert_key);
                 match upsert_key.as_str().cmp(key.as_str()) {
-                    Ordering::Less => out.push(H::hold(next)),
+                    Ordering::Less => out.push(L::Held::hold(next)),
                     Ordering::Equal => {
-                        out.push(H::hold(next));
+                        out.push(L::Held::hold(next));
                         replaced = true;
                     }
                     Ordering::Greater => break,
@@ -294,8 +303,8 @@ impl<T: Keyed + Clone + PartialEq> Changes<T> {
                 out.push(entry);
             }
         }
-        out.extend(upserts.map(H::hold));
-        *list = out;
+        out.extend(upserts.map(L::Held::hold));
+        list.replace_all(out);
     }
 
     /// These changes followed by `later`'s: what one delta spanning both would carry.
@@ -781,10 +790,13 @@ fn root_matches(head: &ConfigHead, root: &Digest, len: usize) -> bool {
 }
 
 /// Refuses a list that is not strictly sorted by id text.
-fn check_sorted<T: Keyed>(list: &[T], section: Section) -> Result<(), ContentError> {
+fn check_sorted<'a, T: Keyed + 'a>(
+    list: impl IntoIterator<Item = &'a T>,
+    section: Section,
+) -> Result<(), ContentError> {
     let mut previous = String::new();
     let mut key = String::new();
-    for (position, entry) in list.iter().enumerate() {
+    for (position, entry) in list.into_iter().enumerate() {
         entry.write_key(&mut key);
         if position > 0 && key <= previous {
             return Err(ContentError::Unsorted(section.name()));
@@ -794,13 +806,103 @@ fn check_sorted<T: Keyed>(list: &[T], section: Section) -> Result<(), ContentErr
     Ok(())
 }
 
-/// The position of the entry with id text `key` in a list sorted by id text, or where it would go.
-fn find<T: Keyed>(list: &[T], key: &str) -> Result<usize, usize> {
+/// One of the document's keyed lists, sorted by id text: the national-size lists in shared
+/// chunks ([`SharedList`]), the revoked serials as a plain vector. What a delta's changes need of
+/// a list, whichever way it holds its entries.
+trait SortedList<T: Keyed> {
+    /// How the list holds an entry.
+    type Held: Holds<T> + Keyed;
+
+    /// The position of the entry with id text `key`, or where it would go.
+    fn find(&self, key: &str) -> Result<usize, usize>;
+
+    /// The entry at `index`, which [`Self::find`] gave.
+    fn entry(&self, index: usize) -> &T;
+
+    fn set(&mut self, index: usize, entry: Self::Held);
+
+    fn insert(&mut self, index: usize, entry: Self::Held);
+
+    fn remove(&mut self, index: usize);
+
+    /// Every entry, leaving the list empty.
+    fn take_all(&mut self) -> Vec<Self::Held>;
+
+    /// Holds `entries`, sorted by id text, in place of what it held.
+    fn replace_all(&mut self, entries: Vec<Self::Held>);
+}
+
+/// Compares each entry's id text with `key`, writing it into one reused buffer.
+fn key_order<T: Keyed>(key: &str) -> impl FnMut(&T) -> Ordering + '_ {
     let mut buffer = String::new();
-    list.binary_search_by(|entry| {
+    move |entry| {
         entry.write_key(&mut buffer);
         buffer.as_str().cmp(key)
-    })
+    }
+}
+
+impl<T: Keyed + Clone> SortedList<T> for Vec<T> {
+    type Held = T;
+
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.binary_search_by(key_order(key))
+    }
+
+    fn entry(&self, index: usize) -> &T {
+        &self[index]
+    }
+
+    fn set(&mut self, index: usize, entry: T) {
+        self[index] = entry;
+    }
+
+    fn insert(&mut self, index: usize, entry: T) {
+        Vec::insert(self, index, entry);
+    }
+
+    fn remove(&mut self, index: usize) {
+        Vec::remove(self, index);
+    }
+
+    fn take_all(&mut self) -> Vec<T> {
+        std::mem::take(self)
+    }
+
+    fn replace_all(&mut self, entries: Vec<T>) {
+        *self = entries;
+    }
+}
+
+impl<T: Keyed + Clone> SortedList<T> for SharedList<T> {
+    type Held = Arc<T>;
+
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.binary_search_by(key_order(key))
+    }
+
+    fn entry(&self, index: usize) -> &T {
+        &self[index]
+    }
+
+    fn set(&mut self, index: usize, entry: Arc<T>) {
+        SharedList::set(self, index, entry);
+    }
+
+    fn insert(&mut self, index: usize, entry: Arc<T>) {
+        SharedList::insert(self, index, entry);
+    }
+
+    fn remove(&mut self, index: usize) {
+        SharedList::remove(self, index);
+    }
+
+    fn take_all(&mut self) -> Vec<Arc<T>> {
+        std::mem::take(self).iter().cloned().collect()
+    }
+
+    fn replace_all(&mut self, entries: Vec<Arc<T>>) {
+        *self = SharedList::from(entries);
+    }
 }
 
 /// Whether `keys` strictly increase.
@@ -841,7 +943,7 @@ mod tests {
         }
     }
 
-    fn sorted<T: Keyed>(mut entries: Vec<T>) -> Vec<Arc<T>> {
+    fn sorted<T: Keyed>(mut entries: Vec<T>) -> SharedList<T> {
         entries.sort_by_key(|e| e.key());
         entries.into_iter().map(Arc::new).collect()
     }
@@ -913,7 +1015,7 @@ mod tests {
     fn a_delta_rebuilds_the_later_version_exactly() {
         let old = config(4, &["A1", "B2", "C3"], &[("A1", "x"), ("B2", "y")]);
         let mut new = config(5, &["A1", "B2", "D4"], &[("A1", "x"), ("D4", "z")]);
-        Arc::make_mut(&mut new.members[1]).status = MemberStatus::Suspended;
+        new.members.make_mut(1).status = MemberStatus::Suspended;
         new.revoked_serials.push("0b".into());
         let (delta, signed) = delta(&old, &new);
         assert_eq!(delta.members.upsert.len(), 2, "B2 changed, D4 added");
@@ -1037,7 +1139,7 @@ mod tests {
     fn tampered_entries_are_refused_against_the_signed_root() {
         let v1 = config(1, &["A1", "B2"], &[("A1", "s")]);
         let mut v2 = config(2, &["A1", "B2", "C3"], &[("A1", "s"), ("C3", "t")]);
-        Arc::make_mut(&mut v2.members[1]).status = MemberStatus::Suspended;
+        v2.members.make_mut(1).status = MemberStatus::Suspended;
         let (delta, signed) = delta(&v1, &v2);
         let mut held = held(&v1);
         let mut changed = delta.clone();
@@ -1067,7 +1169,7 @@ mod tests {
         let v1 = config(1, &["A1", "B2"], &[("A1", "s")]);
         let (jws, signed) = head(&v1);
         let mut tampered = v1.clone();
-        Arc::make_mut(&mut tampered.members[0]).name = "Someone else".into();
+        tampered.members.make_mut(0).name = "Someone else".into();
         assert_eq!(
             HeldConfig::new(jws.clone(), &signed, tampered).err(),
             Some(ContentError::Root)
@@ -1079,7 +1181,8 @@ mod tests {
             Err(ContentError::Head(_))
         ));
         let mut reordered = v1.clone();
-        reordered.members.reverse();
+        let reversed: Vec<_> = reordered.members.iter().cloned().collect();
+        reordered.members = reversed.into_iter().rev().collect();
         assert_eq!(
             HeldConfig::new(jws.clone(), &signed, reordered).err(),
             Some(ContentError::Unsorted("member"))
@@ -1193,8 +1296,8 @@ mod tests {
                     let codes = as_refs(codes);
                     let mut config = config(i as u64 + 1, &codes, &services(&codes));
                     if i % 2 == 1 {
-                        if let Some(first) = config.members.first_mut() {
-                            Arc::make_mut(first).status = MemberStatus::Suspended;
+                        if !config.members.is_empty() {
+                            config.members.make_mut(0).status = MemberStatus::Suspended;
                         }
                         config.revoked_serials.push(format!("{i:02x}"));
                         config.revoked_serials.sort();

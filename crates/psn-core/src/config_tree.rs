@@ -94,12 +94,13 @@ impl LeafHasher {
     }
 
     /// The leaves of every entry of a list.
-    pub fn leaves<T: Serialize>(
+    pub fn leaves<'a, T: Serialize + 'a>(
         &mut self,
         section: Section,
-        entries: &[T],
+        entries: impl IntoIterator<Item = &'a T, IntoIter: ExactSizeIterator>,
         out: &mut Vec<Digest>,
     ) -> Result<(), serde_json::Error> {
+        let entries = entries.into_iter();
         out.reserve(entries.len());
         for entry in entries {
             out.push(self.leaf(section, entry)?);

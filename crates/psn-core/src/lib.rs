@@ -15,5 +15,6 @@ pub mod jws;
 pub mod names;
 pub mod problem;
 pub mod proof;
+pub mod shared_list;
 pub mod sla;
 pub mod token;

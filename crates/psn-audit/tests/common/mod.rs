@@ -12,6 +12,7 @@ use psn_core::config::{
 use psn_core::encoding::sha256;
 use psn_core::names::{GatewayId, MemberClasses, NetworkId};
 use psn_core::proof::{batch, content_digest, encode_batched, Statement, StatementKind};
+use psn_core::shared_list::SharedList;
 use psn_pki::{CertificateAuthority, ConfigSigner, GatewayKey, IssuedCertificate, StatementSigner};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -193,6 +194,16 @@ impl Fixture {
             sector: None,
             region: None,
         };
+        let mut sorted_gateways: Vec<Arc<GatewayEntry>> = gateways
+            .iter()
+            .map(|g| {
+                Arc::new(GatewayEntry {
+                    id: g.parse().expect("gateway"),
+                    address: None,
+                })
+            })
+            .collect();
+        sorted_gateways.sort_by_key(|g| g.id.to_string());
         let mut config = GlobalConfig {
             format: CONFIG_FORMAT.into(),
             network: network(),
@@ -207,22 +218,14 @@ impl Fixture {
             members: vec![
                 Arc::new(member("GB/GOV/D6", "Department for Education")),
                 Arc::new(member("GB/LA/E10000016", "Kent County Council")),
-            ],
-            subsystems: vec![],
-            gateways: gateways
-                .iter()
-                .map(|g| {
-                    Arc::new(GatewayEntry {
-                        id: g.parse().expect("gateway"),
-                        address: None,
-                    })
-                })
-                .collect(),
-            services: vec![],
+            ]
+            .into(),
+            subsystems: SharedList::new(),
+            gateways: sorted_gateways.into(),
+            services: SharedList::new(),
             federation: vec![],
             revoked_serials: revoked.iter().map(|s| (*s).to_owned()).collect(),
         };
-        config.gateways.sort_by_key(|g| g.id.to_string());
         config.revoked_serials.sort();
         config
     }

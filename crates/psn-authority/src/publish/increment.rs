@@ -12,6 +12,9 @@ use super::{sorted_serials, AuthorityDescription};
 use crate::store::{Increment, MemberEntries};
 use psn_core::config::GlobalConfig;
 use psn_core::config_delta::{Changes, ConfigDelta, Keyed, DELTA_FORMAT};
+use psn_core::shared_list::SharedList;
+use std::cmp::Ordering;
+use std::sync::Arc;
 
 /// The delta from `base` to version `version`, which differs from it by `increment`'s members'
 /// entries, the classes and the revoked serials. Its head is empty until the authority signs the
@@ -54,11 +57,15 @@ pub(super) fn delta_of(
 fn add_member(delta: &mut ConfigDelta, base: &GlobalConfig, member: &MemberEntries) {
     let id = member.id.to_string();
     let owned = format!("{id}/");
-    let own_entry = starting_with(&base.members, &id);
-    let own_entry = own_entry
-        .iter()
-        .position(|m| m.key() == id)
-        .map_or(&own_entry[..0], |at| &own_entry[at..=at]);
+    let mut key = String::new();
+    let own_entry = base
+        .members
+        .binary_search_by(|m| {
+            m.write_key(&mut key);
+            key.as_str().cmp(&id)
+        })
+        .ok()
+        .and_then(|at| base.members.get(at));
     extend(
         &mut delta.members,
         Changes::between(own_entry, member.member.as_slice()),
@@ -80,18 +87,26 @@ fn add_member(delta: &mut ConfigDelta, base: &GlobalConfig, member: &MemberEntri
     );
 }
 
-/// The entries of a list sorted by id text whose id text starts with `prefix`: one slice.
-fn starting_with<'l, T: Keyed>(list: &'l [T], prefix: &str) -> &'l [T] {
+/// The entries of a list sorted by id text whose id text starts with `prefix`: one run, whose
+/// start is found by halving.
+fn starting_with<'l, T: Keyed>(
+    list: &'l SharedList<T>,
+    prefix: &'l str,
+) -> impl Iterator<Item = &'l Arc<T>> + 'l {
     let mut key = String::new();
-    let start = list.partition_point(|entry| {
-        entry.write_key(&mut key);
-        key.as_str() < prefix
-    });
-    let len = list[start..].partition_point(|entry| {
+    let start = list
+        .binary_search_by(|entry| {
+            entry.write_key(&mut key);
+            match key.as_str() < prefix {
+                true => Ordering::Less,
+                false => Ordering::Greater,
+            }
+        })
+        .unwrap_or_else(|at| at);
+    list.iter_from(start).take_while(move |entry| {
         entry.write_key(&mut key);
         key.starts_with(prefix)
-    });
-    &list[start..start + len]
+    })
 }
 
 fn extend<T>(all: &mut Changes<T>, one: Changes<T>) {
@@ -185,7 +200,8 @@ mod tests {
             members: vec![
                 Arc::new(member("GB/LA/A", a_status)),
                 Arc::new(member("GB/LA/A-B", MemberStatus::Active)),
-            ],
+            ]
+            .into(),
             subsystems: sorted(subsystems),
             gateways: sorted(gateways),
             services: sorted(services),
@@ -195,13 +211,13 @@ mod tests {
     }
 
     /// `entries` in id text order, shared as the document holds them.
-    fn sorted<T: Keyed>(mut entries: Vec<T>) -> Vec<Arc<T>> {
+    fn sorted<T: Keyed>(mut entries: Vec<T>) -> SharedList<T> {
         entries.sort_by_cached_key(Keyed::key);
         entries.into_iter().map(Arc::new).collect()
     }
 
-    fn plain<T: Clone>(entries: &[Arc<T>]) -> Vec<T> {
-        entries.iter().map(|e| e.as_ref().clone()).collect()
+    fn plain<'a, T: Clone + 'a>(entries: impl Iterator<Item = &'a Arc<T>>) -> Vec<T> {
+        entries.map(|e| e.as_ref().clone()).collect()
     }
 
     /// What the store reads for each member of `config`.

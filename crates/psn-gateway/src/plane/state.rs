@@ -6,6 +6,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use psn_core::access::Grant;
 use psn_core::config::{GatewayEntry, GlobalConfig, MemberEntry, MemberStatus, ServiceEntry};
 use psn_core::names::{GatewayId, MemberId, NetworkId, ServiceId, SubsystemId};
+use psn_core::shared_list::SharedList;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
@@ -24,7 +25,7 @@ struct Positions<T, K: ?Sized> {
 impl<T, K: Hash + PartialEq + ?Sized> Positions<T, K> {
     /// Indexes the entries of `items` that `keep` selects, by `id`.
     fn of(
-        items: &[T],
+        items: &SharedList<T>,
         hasher: &DefaultHashBuilder,
         id: fn(&T) -> &K,
         keep: impl Fn(&T) -> bool,
@@ -42,7 +43,7 @@ impl<T, K: Hash + PartialEq + ?Sized> Positions<T, K> {
     fn find<'a>(
         &'a self,
         hasher: &DefaultHashBuilder,
-        items: &'a [T],
+        items: &'a SharedList<T>,
         wanted: &'a K,
     ) -> impl Iterator<Item = usize> + 'a {
         self.table
@@ -52,7 +53,7 @@ impl<T, K: Hash + PartialEq + ?Sized> Positions<T, K> {
     }
 
     /// Whether an indexed entry of `items` has the id `wanted`.
-    fn contains(&self, hasher: &DefaultHashBuilder, items: &[T], wanted: &K) -> bool {
+    fn contains(&self, hasher: &DefaultHashBuilder, items: &SharedList<T>, wanted: &K) -> bool {
         self.find(hasher, items, wanted).next().is_some()
     }
 }
@@ -68,11 +69,11 @@ pub struct View {
     /// The document.
     pub config: Arc<GlobalConfig>,
     hasher: DefaultHashBuilder,
-    active_members: Positions<Arc<MemberEntry>, MemberId>,
-    gateways: Positions<Arc<GatewayEntry>, GatewayId>,
-    gateways_by_member: Positions<Arc<GatewayEntry>, MemberId>,
-    services: Positions<Arc<ServiceEntry>, ServiceId>,
-    subsystems: Positions<Arc<SubsystemId>, SubsystemId>,
+    active_members: Positions<MemberEntry, MemberId>,
+    gateways: Positions<GatewayEntry, GatewayId>,
+    gateways_by_member: Positions<GatewayEntry, MemberId>,
+    services: Positions<ServiceEntry, ServiceId>,
+    subsystems: Positions<SubsystemId, SubsystemId>,
     revoked: HashSet<String>,
     partners: HashMap<NetworkId, Partner>,
     /// Grants on this member's services.
@@ -239,7 +240,8 @@ mod tests {
                 member("A1", MemberStatus::Active),
                 member("B2", MemberStatus::Suspended),
                 member("C3", MemberStatus::Active),
-            ],
+            ]
+            .into(),
             subsystems: ["GB/LA/A1/sys", "GB/LA/B2/sys"]
                 .iter()
                 .map(|s| Arc::new(s.parse().expect("subsystem")))
@@ -249,7 +251,8 @@ mod tests {
                 gateway("GB/LA/A1@gw2", None),
                 gateway("GB/LA/A1@gw3", Some("a1-3.example:8443")),
                 gateway("GB/LA/B2@gw1", Some("b2.example:8443")),
-            ],
+            ]
+            .into(),
             services: ["GB/LA/A1/sys/check", "GB/LA/B2/sys/check"]
                 .map(|id| {
                     Arc::new(ServiceEntry {
@@ -258,7 +261,8 @@ mod tests {
                         processes: vec![],
                     })
                 })
-                .to_vec(),
+                .into_iter()
+                .collect(),
             federation: vec![],
             revoked_serials: vec!["0bad".into()],
         };
