@@ -5,6 +5,7 @@
 
 use changes::Changed;
 pub use changes::{Increment, MemberEntries};
+use packed::Packed;
 use psn_api::{
     AdminEvent, AggregateDelivery, CertificateView, GatewayView, MemberQuery, MemberView, NewMember,
 };
@@ -34,6 +35,7 @@ mod federation;
 mod listings;
 mod oidc;
 mod overview;
+mod packed;
 mod people;
 
 pub use access::{DeliveryRecord, DueDelivery, RequestChange, RequestFilter};
@@ -1181,11 +1183,11 @@ impl Store {
     /// consistent picture of one registry generation.
     ///
     /// Shaped for national scale (25,000 members, 100,000 services), where the `Any` driver's
-    /// cost per row and per column dominates. Each table is read once with a plain `SELECT`: no
-    /// joins, and no `ORDER BY`, which SQLite answers by fetching every row through the primary
-    /// key index. Rows are streamed, so converting one overlaps with the driver reading the
-    /// next; then only active members' rows are kept, sorted by id text in byte order (what
-    /// `ORDER BY id` gives on SQLite and on PostgreSQL with the C collation). Subsystems,
+    /// cost per row dominates. Each table is read once, packed into one value by the database
+    /// ([`packed`]): no joins, and no `ORDER BY`, which SQLite answers by fetching every row
+    /// through the primary key index. Then only active members' rows are kept, sorted by id text
+    /// in byte order (what `ORDER BY id` gives on SQLite and on PostgreSQL with the C
+    /// collation). Subsystems,
     /// gateways and services find their owner by their id's prefix, so an owner's id is parsed
     /// once and cloned into its children, and only each child's own code is parsed.
     pub async fn snapshot(&self) -> Result<Snapshot> {
@@ -1198,12 +1200,20 @@ impl Store {
         let classes = classes(&mut *tx).await?.iter().cloned().collect();
 
         let mut members = Vec::new();
-        Self::each_row(
+        Self::each_packed(
             &mut tx,
-            "SELECT id, name, status, sector, region FROM members",
+            &["id", "name", "status", "sector", "region"],
+            "members",
             |row| {
-                let text: &str = row.try_get(0)?;
-                members.push((text.to_owned(), changes::member_entry(row)?));
+                let text = row.required("member id")?;
+                let entry = changes::member_entry_of(
+                    text,
+                    row.required("member name")?,
+                    row.required("member status")?,
+                    row.field()?,
+                    row.field()?,
+                )?;
+                members.push((text.to_owned(), entry));
                 Ok(())
             },
         )
@@ -1221,8 +1231,8 @@ impl Store {
             .collect();
 
         let mut subsystems = Vec::new();
-        Self::each_row(&mut tx, "SELECT id FROM subsystems", |row| {
-            let text: &str = row.try_get(0)?;
+        Self::each_packed(&mut tx, &["id"], "subsystems", |row| {
+            let text = row.required("subsystem id")?;
             let (member, code) = Self::owner(&member_ids, "subsystem", text, '/')?;
             let id = match member {
                 Some(member) => Some(SubsystemId::new(
@@ -1243,14 +1253,16 @@ impl Store {
             .collect();
 
         let mut gateways = Vec::new();
-        Self::each_row(
+        Self::each_packed(
             &mut tx,
-            "SELECT id, address FROM gateways WHERE status = 'active'",
+            &["id", "address"],
+            "gateways WHERE status = 'active'",
             |row| {
-                let text: &str = row.try_get(0)?;
+                let text = row.required("gateway id")?;
+                let address = row.field()?.map(str::to_owned);
                 if let (Some(member), code) = Self::owner(&member_ids, "gateway", text, '@')? {
                     let id = GatewayId::new(member.clone(), Self::own_code("gateway", text, code)?);
-                    gateways.push((text.to_owned(), (id, row.try_get(1)?)));
+                    gateways.push((text.to_owned(), (id, address)));
                 }
                 Ok(())
             },
@@ -1268,30 +1280,23 @@ impl Store {
         .into_iter()
         .collect();
         let mut services = Vec::new();
-        Self::each_row(
-            &mut tx,
-            "SELECT id, title, processes FROM services",
-            |row| {
-                let text: &str = row.try_get(0)?;
-                if let (Some(subsystem), code) = Self::owner(&subsystem_ids, "service", text, '/')?
-                {
-                    if withheld.contains(&subsystem.member().to_string()) {
-                        return Ok(());
-                    }
-                    let processes: &str = row.try_get(2)?;
-                    let service = ServiceEntry {
-                        id: ServiceId::new(
-                            subsystem.clone(),
-                            Self::own_code("service", text, code)?,
-                        ),
-                        title: row.try_get(1)?,
-                        processes: changes::processes(processes),
-                    };
-                    services.push((text.to_owned(), service));
+        Self::each_packed(&mut tx, &["id", "title", "processes"], "services", |row| {
+            let text = row.required("service id")?;
+            let title = row.required("service title")?;
+            let processes = row.required("service processes")?;
+            if let (Some(subsystem), code) = Self::owner(&subsystem_ids, "service", text, '/')? {
+                if withheld.contains(&subsystem.member().to_string()) {
+                    return Ok(());
                 }
-                Ok(())
-            },
-        )
+                let service = ServiceEntry {
+                    id: ServiceId::new(subsystem.clone(), Self::own_code("service", text, code)?),
+                    title: title.to_owned(),
+                    processes: changes::processes(processes),
+                };
+                services.push((text.to_owned(), service));
+            }
+            Ok(())
+        })
         .await?;
         Self::sort_by_id_text(&mut services);
 
@@ -1310,16 +1315,19 @@ impl Store {
         })
     }
 
-    /// [`Self::snapshot`]'s reader: hands each row of `sql` to `f` as the driver delivers it.
-    async fn each_row(
+    /// [`Self::snapshot`]'s reader: reads `columns` of every row of `from` as one packed value
+    /// ([`packed`] says why) and hands `f` each row's fields in turn.
+    async fn each_packed(
         tx: &mut Transaction<'_, Any>,
-        sql: &str,
-        mut f: impl FnMut(&AnyRow) -> Result<()>,
+        columns: &[&str],
+        from: &str,
+        mut f: impl FnMut(&mut Packed<'_>) -> Result<()>,
     ) -> Result<()> {
-        use futures_util::TryStreamExt;
-        let mut rows = sqlx::query(sql).fetch(&mut **tx);
-        while let Some(row) = rows.try_next().await? {
-            f(&row)?;
+        let sql = packed::packed_select(columns, from);
+        let text: Option<String> = sqlx::query_scalar(&sql).fetch_one(&mut **tx).await?;
+        let mut rows = Packed::new(text.as_deref());
+        while !rows.is_empty() {
+            f(&mut rows)?;
         }
         Ok(())
     }

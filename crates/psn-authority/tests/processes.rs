@@ -194,3 +194,49 @@ async fn listings_name_only_processes_of_the_taxonomy() {
         a.stop().await;
     }
 }
+
+/// The snapshot reads each table packed into one value, each field prefixed with its length in
+/// characters: titles that look like that packing, and wide characters, read back whole.
+#[tokio::test]
+async fn titles_that_look_like_the_snapshots_packing_read_back_whole() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        let kent = enrol_member(&a, "GB/LA/E10000016", "Kent County Council", "revenues").await;
+        let titles = ["12:-:3:abc-", "Treth y cyngor — Môn 🏴󠁧󠁢󠁷󠁬󠁳󠁿", "-", "0:"];
+        for (i, title) in titles.iter().enumerate() {
+            kent.client
+                .publish_service(&ServiceListing {
+                    id: format!("GB/LA/E10000016/revenues/s{i}")
+                        .parse()
+                        .expect("service"),
+                    title: (*title).to_owned(),
+                    description: String::new(),
+                    processes: vec!["lgsl:57".into()],
+                    details: Default::default(),
+                })
+                .await
+                .expect("publish");
+        }
+        let snapshot = a.store().snapshot().await.expect("snapshot");
+        let read: Vec<(String, &str, Vec<String>)> = snapshot
+            .services
+            .iter()
+            .map(|s| (s.id.to_string(), s.title.as_str(), s.processes.clone()))
+            .collect();
+        let expected: Vec<(String, &str, Vec<String>)> = titles
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                (
+                    format!("GB/LA/E10000016/revenues/s{i}"),
+                    *t,
+                    vec!["lgsl:57".to_owned()],
+                )
+            })
+            .collect();
+        assert_eq!(read, expected, "{backend:?}");
+        let member = snapshot.members.first().expect("member");
+        assert_eq!(member.name, "Kent County Council", "{backend:?}");
+        a.stop().await;
+    }
+}

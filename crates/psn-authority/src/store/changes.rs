@@ -80,12 +80,29 @@ pub struct MemberEntries {
 
 /// A member row (`id, name, status, sector, region`) as the configuration lists it.
 pub(super) fn member_entry(row: &AnyRow) -> Result<MemberEntry> {
+    member_entry_of(
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+        row.try_get(4)?,
+    )
+}
+
+/// A member's entry from its stored id, name, status, sector and region.
+pub(super) fn member_entry_of(
+    id: &str,
+    name: &str,
+    status: &str,
+    sector: Option<&str>,
+    region: Option<&str>,
+) -> Result<MemberEntry> {
     Ok(MemberEntry {
-        id: parse("member id", row.try_get::<&str, _>(0)?)?,
-        name: row.try_get(1)?,
-        status: parse("member status", row.try_get::<&str, _>(2)?)?,
-        sector: row.try_get(3)?,
-        region: row.try_get(4)?,
+        id: parse("member id", id)?,
+        name: name.to_owned(),
+        status: parse("member status", status)?,
+        sector: sector.map(str::to_owned),
+        region: region.map(str::to_owned),
     })
 }
 
