@@ -72,6 +72,9 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("database migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A write batched with others' failed; the reason is the batch's.
+    #[error("a batched write failed: {0}")]
+    Batch(String),
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -195,6 +198,8 @@ pub struct Store {
     /// SQLite allows one writer; serialising writes in-process avoids lock-upgrade failures and
     /// costs nothing measurable for administrative traffic.
     write_lock: tokio::sync::Mutex<()>,
+    /// Gateways' configuration fetch notes, group-committed.
+    fetch_notes: config_fetches::FetchNotes,
 }
 
 impl Store {
@@ -229,6 +234,7 @@ impl Store {
         Ok(Self {
             pool,
             write_lock: tokio::sync::Mutex::new(()),
+            fetch_notes: config_fetches::FetchNotes::default(),
         })
     }
 

@@ -1061,6 +1061,84 @@ async fn deltas_rebuild_exactly_the_signed_versions_and_nothing_else() {
     }
 }
 
+/// Notes of many answers at once are written in batches: every gateway whose long poll a new
+/// version woke is recorded as holding it, and a note for a gateway the registry does not hold
+/// fails its batch and is not written.
+#[tokio::test]
+async fn notes_of_answers_given_together_are_each_recorded() {
+    for backend in backends() {
+        let a = TestAuthority::start(backend).await;
+        let mut gateways = Vec::new();
+        for code in ["E10000016", "E10000014", "E10000019", "E10000024"] {
+            let id = format!("GB/LA/{code}");
+            gateways.push(common::enrol_member(&a, &id, &format!("Council {code}"), "app").await);
+        }
+        let op = a.operator();
+        let held = op
+            .health()
+            .await
+            .expect("health")
+            .config_version
+            .expect("a version is published");
+        let polls: Vec<_> = gateways
+            .iter()
+            .map(|g| g.client.config_delta(held, Some(Duration::from_secs(20))))
+            .collect();
+        let change = async {
+            // Long polls that have not yet started waiting answer at once with the new
+            // version, so whatever the order the change is what each gateway gets.
+            op.add_member(&NewMember {
+                id: "GB/LA/E10000034".parse().expect("id"),
+                name: "Worcestershire County Council".into(),
+                sector: None,
+                region: None,
+            })
+            .await
+            .expect("add")
+        };
+        let (answers, changed) = tokio::join!(futures_util::future::join_all(polls), change);
+        for answer in answers {
+            assert!(
+                matches!(answer, Ok(DeltaFetch::Delta(ref d)) if d.version == changed.config_version),
+                "{backend:?}: {answer:?}"
+            );
+        }
+        let list = op.gateways(100, 0).await.expect("gateways");
+        assert_eq!(list.items.len(), gateways.len());
+        for gateway in &list.items {
+            let config = gateway.config.as_ref().expect("recorded");
+            assert_eq!(
+                config.version, changed.config_version,
+                "{backend:?}: {}",
+                gateway.id
+            );
+        }
+
+        let stranger: GatewayId = "GB/LA/E10000099@gw1".parse().expect("gateway");
+        let known = &list.items[0].id;
+        let now = time::OffsetDateTime::now_utc();
+        let (unknown, alongside) = tokio::join!(
+            a.store().record_config_fetch(&stranger, 1, now),
+            a.store().record_config_fetch(known, 1, now),
+        );
+        assert!(
+            unknown.is_err(),
+            "{backend:?}: a note for no gateway was written"
+        );
+        let after = op.gateways(100, 0).await.expect("gateways");
+        let recorded = after.items.iter().find(|g| &g.id == known).expect("listed");
+        match alongside {
+            Ok(()) => assert_eq!(recorded.config.as_ref().map(|c| c.version), Some(1)),
+            Err(_) => assert_eq!(
+                recorded.config.as_ref().map(|c| c.version),
+                Some(changed.config_version),
+                "{backend:?}: a failed batch changed nothing"
+            ),
+        }
+        a.stop().await;
+    }
+}
+
 /// The authority records which configuration version each gateway fetched (a document, a delta
 /// or a `304` confirming the one it holds) and when; operators' fetches are not a gateway's.
 #[tokio::test]
