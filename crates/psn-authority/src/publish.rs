@@ -3,7 +3,7 @@
 //! before the current one is half-way to expiry, so gateways never run on a configuration close to
 //! its end while the authority is up.
 
-use crate::store::{Increment, Snapshot, Store, StoreError, StoredVersion};
+use crate::store::{ConfigRecord, Increment, Snapshot, Store, StoreError, StoredVersion};
 use axum::body::Bytes;
 use psn_core::config::{
     AuthorityInfo, ConfigDocument, FederatedNetwork, GatewayEntry, GlobalConfig, CONFIG_FORMAT,
@@ -393,6 +393,40 @@ pub enum PublishError {
     /// The authority is stopping.
     #[error("the authority stopped while writing the configuration: {0}")]
     Stopped(String),
+    /// A stored version does not check against its signed head.
+    #[error("stored configuration: {0}")]
+    Stored(#[from] psn_pki::ConfigVerifyError),
+}
+
+/// Where [`Publisher::restore_documents`] starts a version from: the stored document of the
+/// version before, or the version it just restored.
+enum Base {
+    Document(String),
+    Held(HeldConfig),
+}
+
+impl Base {
+    /// The version `delta` (JSON) makes from this one, its document's digest and its document,
+    /// each checked as a gateway checks them.
+    fn with_delta(
+        self,
+        delta: &str,
+        ca_der: &[u8],
+        network: &NetworkId,
+    ) -> Result<(HeldConfig, String, String), PublishError> {
+        let mut held = match self {
+            Base::Held(held) => held,
+            Base::Document(document) => {
+                psn_pki::verify_config(&document, ca_der, network, usize::MAX)?.held
+            }
+        };
+        let delta: ConfigDelta = serde_json::from_str(delta).map_err(ContentError::from)?;
+        let (head, _) = psn_pki::verify_config_head(&delta.head, ca_der, network)?;
+        held.apply(&delta, &head)?;
+        let document = held.document().map_err(ContentError::from)?;
+        let digest = b64url(&sha256(document.as_bytes()));
+        Ok((held, digest, document))
+    }
 }
 
 impl Publisher {
@@ -455,6 +489,11 @@ impl Publisher {
     /// announced.
     pub async fn publish(&self) -> Result<Arc<Published>, PublishError> {
         let mut force = self.lock.lock().await;
+        if *force {
+            if let Err(e) = self.restore_documents().await {
+                tracing::warn!(error = %e, "could not restore the documents of versions stored as deltas; they stay without");
+            }
+        }
         let generation = self.store.generation().await?;
         let latest = self.store.latest_config().await?;
         let now = OffsetDateTime::now_utc();
@@ -494,6 +533,70 @@ impl Publisher {
         }
         *force = false;
         published
+    }
+
+    /// Writes the whole documents of versions stored as deltas whose documents were never
+    /// written, because the process stopped between storing the version and writing its
+    /// document. Each is the version before it with its delta applied, checked against the
+    /// delta's signed head as a gateway checks it, so the document written is the one gateways
+    /// that took the delta hold. Returns how many were written.
+    async fn restore_documents(&self) -> Result<usize, PublishError> {
+        let missing = self.store.versions_without_documents().await?;
+        if missing.is_empty() {
+            return Ok(0);
+        }
+        let ca_der: Arc<[u8]> = psn_pki::parse_pem_certificates(&self.description.ca_certificate)?
+            .into_iter()
+            .next()
+            .map(|der| der.to_vec().into())
+            .ok_or_else(|| psn_pki::PkiError::Unreadable {
+                what: "CA certificate",
+                reason: "no certificate".into(),
+            })?;
+        let network = self.description.network.clone();
+        let mut held: Option<HeldConfig> = None;
+        let mut restored = 0;
+        for version in missing {
+            let base = match held.take() {
+                Some(held) if held.config().version + 1 == version => Base::Held(held),
+                _ => match self.store.config_version(version - 1).await? {
+                    Some(ConfigRecord {
+                        document: Some(document),
+                        ..
+                    }) => Base::Document(document),
+                    _ => {
+                        tracing::warn!(
+                            version,
+                            "the version before has no document; this one stays without"
+                        );
+                        continue;
+                    }
+                },
+            };
+            let Some(delta) = self
+                .store
+                .config_version(version)
+                .await?
+                .and_then(|r| r.delta)
+            else {
+                continue;
+            };
+            let (ca_der, network) = (ca_der.clone(), network.clone());
+            let (next, digest, document) =
+                tokio::task::spawn_blocking(move || base.with_delta(&delta, &ca_der, &network))
+                    .await
+                    .map_err(|e| PublishError::Stopped(e.to_string()))??;
+            self.store
+                .set_config_document(version, &digest, &document)
+                .await?;
+            tracing::info!(
+                version,
+                "restored the document of a version stored as a delta"
+            );
+            held = Some(next);
+            restored += 1;
+        }
+        Ok(restored)
     }
 
     /// Publishes `version` worked out from the last one: only the changed members' entries are

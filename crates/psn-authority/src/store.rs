@@ -1469,6 +1469,26 @@ impl Store {
         Ok(())
     }
 
+    /// Versions stored as deltas whose whole documents were never written, oldest first, among
+    /// the versions that keep their documents.
+    pub async fn versions_without_documents(&self) -> Result<Vec<u64>> {
+        let versions: Vec<i64> = sqlx::query_scalar(
+            "SELECT version FROM config_versions \
+             WHERE document IS NULL AND delta IS NOT NULL \
+             AND version > (SELECT MAX(version) FROM config_versions) - $1 ORDER BY version",
+        )
+        .bind(KEEP_DOCUMENTS)
+        .fetch_all(&self.pool)
+        .await?;
+        versions
+            .into_iter()
+            .map(|v| {
+                u64::try_from(v)
+                    .map_err(|_| StoreError::Corrupt(format!("configuration version {v}")))
+            })
+            .collect()
+    }
+
     /// Creates an operator with a token hash.
     pub async fn add_operator(&self, name: &str, token_hash: &str) -> Result<()> {
         let (_g, mut tx) = self.begin().await?;

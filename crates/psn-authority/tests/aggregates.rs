@@ -878,22 +878,8 @@ async fn deliveries_survive_an_authority_restart() {
         vec![used("2024-07-01T10:00:00Z", FSM, KENT_APP, Outcome::Ok, 7)],
     )
     .await;
-    let data = a.data_dir();
     let mut a = a;
-    if let Some(running) = a.running.take() {
-        running.stop().await;
-    }
-    let running = psn_authority::start(
-        &data,
-        psn_authority::ServeOptions {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            public_url: None,
-        },
-    )
-    .await
-    .expect("restart");
-    a.url = running.url.clone();
-    a.running = Some(running);
+    a.restart().await;
     let (identity, _) = net.kent.dir.load_identity().expect("identity");
     let kent = AuthorityClient::gateway(&a.url, &a.ca_der, identity).expect("client");
     assert_eq!(

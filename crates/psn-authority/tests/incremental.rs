@@ -344,3 +344,102 @@ async fn a_gateways_store_writes_the_held_version_whole_after_its_run_of_deltas(
     assert_eq!(reopened.current().map(|c| c.version), Some(held));
     a.stop().await;
 }
+
+/// A version is stored as its delta and its whole document written just after it is announced.
+/// Should the authority stop between the two, its next start writes the document from the
+/// version before and the delta, checked against the delta's signed head: what gateways that
+/// took the delta hold, byte for byte. Two such versions in a row are restored in order.
+#[tokio::test]
+async fn versions_whose_documents_were_not_written_get_them_at_the_next_start() {
+    for backend in backends() {
+        let mut a = TestAuthority::start(backend).await;
+        let op = a.operator();
+        enrol_member(&a, "GB/LA/E10000016", "Kent", "revenues").await;
+        let change = StatusChange::default();
+        let suspended = op.suspend_member(&kent(), &change).await.expect("suspend");
+        let reinstated = op
+            .reinstate_member(&kent(), &change)
+            .await
+            .expect("reinstate");
+        let versions = [suspended.config_version, reinstated.config_version];
+        let mut served = Vec::new();
+        for version in versions {
+            served.push(op.config_version(version).await.expect("by number"));
+            let record = a.store().config_version(version).await.expect("read");
+            assert!(
+                record.is_some_and(|r| r.delta.is_some()),
+                "{backend:?}: version {version} was stored as a delta"
+            );
+        }
+
+        let url = a
+            .data_dir()
+            .database_url(&a.data_dir().load_settings().expect("settings"));
+        a.stop_serving().await;
+        sqlx::any::install_default_drivers();
+        let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+            .await
+            .expect("database");
+        for version in versions {
+            sqlx::query(
+                "UPDATE config_versions SET document = NULL, digest = '' WHERE version = $1",
+            )
+            .bind(i64::try_from(version).expect("version"))
+            .execute(&mut db)
+            .await
+            .expect("forget the document");
+        }
+        sqlx::Connection::close(db).await.expect("close");
+
+        a.restart().await;
+        for (version, served) in versions.iter().zip(&served) {
+            let record = a
+                .store()
+                .config_version(*version)
+                .await
+                .expect("read")
+                .expect("stored");
+            assert_eq!(
+                record.document.as_ref(),
+                Some(served),
+                "{backend:?}: version {version}'s document restored as served"
+            );
+        }
+
+        // A stored delta altered on disk gives no document: its changes no longer produce the
+        // root its head signs. The authority still starts, and the version stays without.
+        let last = i64::try_from(reinstated.config_version).expect("version");
+        a.stop_serving().await;
+        let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+            .await
+            .expect("database");
+        sqlx::query(
+            "UPDATE config_versions SET document = NULL, digest = '', \
+             delta = replace(delta, '\"Kent\"', '\"Kant\"') WHERE version = $1",
+        )
+        .bind(last)
+        .execute(&mut db)
+        .await
+        .expect("alter the delta");
+        sqlx::Connection::close(db).await.expect("close");
+        a.restart().await;
+        let record = a
+            .store()
+            .config_version(reinstated.config_version)
+            .await
+            .expect("read")
+            .expect("stored");
+        assert!(
+            record
+                .delta
+                .as_deref()
+                .is_some_and(|d| d.contains("\"Kant\"")),
+            "{backend:?}: the delta was altered"
+        );
+        assert_eq!(
+            record.document, None,
+            "{backend:?}: no document from an altered delta"
+        );
+        a.stop().await;
+    }
+}

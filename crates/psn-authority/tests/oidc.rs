@@ -21,7 +21,6 @@ use openidconnect::core::{
 use openidconnect::{AdditionalClaims, IdToken, IdTokenClaims, JsonWebKeyId, PrivateSigningKey};
 use psn_api::{NewMember, NewPerson, PersonRole};
 use psn_authority::datadir::write_private;
-use psn_authority::ServeOptions;
 use psn_core::names::MemberId;
 use reqwest::header::{LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
@@ -467,27 +466,6 @@ fn configure(a: &TestAuthority, idp_ca_pem: &str, providers: &str) {
     .expect("secret");
 }
 
-async fn try_restart(a: &mut TestAuthority) -> Result<(), psn_authority::AuthorityError> {
-    if let Some(running) = a.running.take() {
-        running.stop().await;
-    }
-    let running = psn_authority::start(
-        &a.data_dir(),
-        ServeOptions {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            public_url: None,
-        },
-    )
-    .await?;
-    a.url = running.url.clone();
-    a.running = Some(running);
-    Ok(())
-}
-
-async fn restart(a: &mut TestAuthority) {
-    try_restart(a).await.expect("restart");
-}
-
 fn member(id: &str) -> MemberId {
     id.parse().expect("member id")
 }
@@ -525,7 +503,7 @@ async fn authority_with(backend: Backend, idp: &FakeIdp, rules: &[Rule<'_>]) -> 
     let mut a = TestAuthority::start(backend).await;
     add_members(&a).await;
     configure(&a, &idp.ca_pem, &provider_toml("kent", &idp.issuer, rules));
-    restart(&mut a).await;
+    a.restart().await;
     a
 }
 
@@ -756,7 +734,7 @@ async fn signing_in_creates_links_updates_and_refuses_disabled_people() {
                 }],
             ),
         );
-        restart(&mut a).await;
+        a.restart().await;
         let mut browser = Browser::new(&a);
         let page = browser
             .sign_in_kent(&idp, login("Alice", &["kent-admins"]))
@@ -1036,7 +1014,7 @@ async fn an_unreachable_provider_gives_an_error_page_and_passwords_still_work() 
         &idp.ca_pem,
         &provider_toml("kent", &dead, &[KENT_ADMINS]),
     );
-    restart(&mut a).await;
+    a.restart().await;
     let password = a
         .operator()
         .add_person(&NewPerson {
@@ -1148,7 +1126,7 @@ async fn bad_provider_configuration_stops_the_authority_naming_the_field() {
     ];
     for (toml, expected) in cases {
         configure(&a, &idp.ca_pem, &toml);
-        let error = try_restart(&mut a).await.expect_err(expected).to_string();
+        let error = a.try_restart().await.expect_err(expected).to_string();
         assert!(error.contains(expected), "{expected}: {error}");
         assert!(error.contains("authority.toml"), "{error}");
     }
@@ -1159,13 +1137,13 @@ async fn bad_provider_configuration_stops_the_authority_naming_the_field() {
         use std::os::unix::fs::PermissionsExt;
         let secret = a.data_dir().root().join("oidc-kent.secret");
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        let error = try_restart(&mut a).await.expect_err("mode").to_string();
+        let error = a.try_restart().await.expect_err("mode").to_string();
         assert!(
             error.contains("oidc[0] (kent).client_secret_file") && error.contains("0600"),
             "{error}"
         );
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     }
-    restart(&mut a).await;
+    a.restart().await;
     a.stop().await;
 }

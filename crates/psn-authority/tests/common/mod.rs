@@ -195,6 +195,35 @@ impl TestAuthority {
         &self.running.as_ref().expect("running").authority.store
     }
 
+    /// Stops the authority, keeping its data directory and database for a restart.
+    pub async fn stop_serving(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+    }
+
+    /// Stops the authority (if it runs) and starts it again on the same data directory and
+    /// database.
+    pub async fn try_restart(&mut self) -> Result<(), psn_authority::AuthorityError> {
+        self.stop_serving().await;
+        let running = psn_authority::start(
+            &self.data_dir(),
+            ServeOptions {
+                listen: "127.0.0.1:0".parse().expect("addr"),
+                public_url: None,
+            },
+        )
+        .await?;
+        self.url = running.url.clone();
+        self.running = Some(running);
+        Ok(())
+    }
+
+    /// [`Self::try_restart`], which must succeed.
+    pub async fn restart(&mut self) {
+        self.try_restart().await.expect("restart");
+    }
+
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {
             r.stop().await;
