@@ -6,7 +6,7 @@
 
 use crate::error::io_error;
 use crate::AuditError;
-use psn_core::config::MemberStatus;
+use psn_core::config::{MemberStatus, StoredForm};
 use psn_core::config_delta::{ConfigDelta, HeldConfig};
 use psn_core::names::{GatewayId, NetworkId};
 use psn_pki::{verify_gateway_chain, GatewayCertificate, StatementVerifier};
@@ -92,24 +92,19 @@ impl Trust {
         for entry in entries {
             let entry = entry.map_err(io_error(&config_dir))?;
             let name = entry.file_name();
-            let Some(name) = name.to_str().and_then(|n| n.strip_prefix('v')) else {
-                continue;
-            };
-            if let Some(version) = name
-                .strip_suffix(".delta.json")
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                trust
-                    .configs
-                    .entry(version)
-                    .or_insert(ConfigSource::Delta(entry.path()));
-            } else if let Some(version) = name
-                .strip_suffix(".json")
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                trust
-                    .configs
-                    .insert(version, ConfigSource::File(entry.path()));
+            match name.to_str().and_then(StoredForm::of_file_name) {
+                Some((version, StoredForm::Delta)) => {
+                    trust
+                        .configs
+                        .entry(version)
+                        .or_insert(ConfigSource::Delta(entry.path()));
+                }
+                Some((version, StoredForm::Document)) => {
+                    trust
+                        .configs
+                        .insert(version, ConfigSource::File(entry.path()));
+                }
+                None => {}
             }
         }
         Ok(trust)

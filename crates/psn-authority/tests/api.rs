@@ -924,6 +924,15 @@ async fn deltas_rebuild_exactly_the_signed_versions_and_nothing_else() {
         let second = add_county(&a, "E10000019").await;
         let step = delta(op.config_delta(first, None).await.expect("delta"));
         assert_eq!((step.from_version, step.version), (first, second));
+        // A store that holds no version yet has nothing for a delta to change.
+        let empty_dir = GatewayDir::new(a.gateway_dir("empty"));
+        let mut empty =
+            ConfigStore::open(&empty_dir, network.clone(), a.ca_der.clone()).expect("store");
+        assert!(matches!(
+            empty.accept_delta(&step, now()),
+            Err(ConfigStoreError::NothingHeld)
+        ));
+        assert_eq!(empty.current(), None);
         assert_eq!(step.members.upsert.len(), 1, "{step:?}");
         assert!(step.services.is_empty() && step.members.remove.is_empty());
         assert_eq!(

@@ -296,3 +296,71 @@ impl ConfigIndex<'_> {
             && !self.revoked.contains(serial_hex)
     }
 }
+
+/// How a gateway keeps a configuration version in its data directory's `config/`: whole
+/// (`v{N}.json`, the document) or as the delta that produced it (`v{N}.delta.json`). The gateway
+/// writes these names and `psn audit verify` reads them, so both go through here. A version kept
+/// both ways is read whole ([`StoredForm::Document`] orders after [`StoredForm::Delta`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StoredForm {
+    /// The delta from the version before, with this version's signed head.
+    Delta,
+    /// The whole document.
+    Document,
+}
+
+impl StoredForm {
+    /// The file name of `version` kept this way.
+    pub fn file_name(self, version: u64) -> String {
+        match self {
+            Self::Delta => format!("v{version}.delta.json"),
+            Self::Document => format!("v{version}.json"),
+        }
+    }
+
+    /// The version a file name keeps and how, when it is exactly a name [`Self::file_name`]
+    /// gives: `v012.json` or `v+12.json` are not, since the version's own name differs.
+    pub fn of_file_name(name: &str) -> Option<(u64, Self)> {
+        let name = name.strip_prefix('v')?;
+        let (number, form) = match name.strip_suffix(".delta.json") {
+            Some(number) => (number, Self::Delta),
+            None => (name.strip_suffix(".json")?, Self::Document),
+        };
+        let canonical = number.bytes().all(|b| b.is_ascii_digit())
+            && (number == "0" || !number.starts_with('0'));
+        let version = number.parse().ok().filter(|_| canonical)?;
+        Some((version, form))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoredForm;
+
+    #[test]
+    fn stored_file_names_read_back_and_others_are_not_taken_for_versions() {
+        for version in [0, 1, 12, u64::MAX] {
+            for form in [StoredForm::Delta, StoredForm::Document] {
+                assert_eq!(
+                    StoredForm::of_file_name(&form.file_name(version)),
+                    Some((version, form))
+                );
+            }
+        }
+        for name in [
+            "v012.json",
+            "v+12.json",
+            "v-1.json",
+            "v.json",
+            "v12.delta.json.tmp",
+            "v12.JSON",
+            "12.json",
+            "v18446744073709551616.json",
+            "v1 .json",
+            "v١٢.json",
+            "grants.json",
+        ] {
+            assert_eq!(StoredForm::of_file_name(name), None, "{name}");
+        }
+    }
+}

@@ -11,7 +11,7 @@
 //! replays few. The files are also the history `psn audit verify` reads.
 
 use crate::datadir::{write_private, GatewayDir};
-use psn_core::config::GlobalConfig;
+use psn_core::config::{GlobalConfig, StoredForm};
 use psn_core::config_delta::{ConfigDelta, ContentError, HeldConfig};
 use psn_core::names::NetworkId;
 use psn_pki::ConfigVerifyError;
@@ -41,6 +41,9 @@ pub enum ConfigStoreError {
     /// A delta that does not fit the held version (the whole document is then fetched).
     #[error("configuration delta refused: {0}")]
     Delta(#[from] ContentError),
+    /// A delta arrived, or is stored, with no version held for it to change.
+    #[error("configuration delta refused: no configuration is held for it to change")]
+    NothingHeld,
     /// Past its validity window.
     #[error("configuration version {version} expired at {expires_at}")]
     Expired {
@@ -83,15 +86,8 @@ impl Arrival {
     }
 }
 
-/// What the configuration directory holds for one version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stored {
-    Document,
-    Delta,
-}
-
 /// The versions in a configuration directory; a version stored both ways counts as a document.
-fn stored_versions(dir: &Path) -> Result<BTreeMap<u64, Stored>, ConfigStoreError> {
+fn stored_versions(dir: &Path) -> Result<BTreeMap<u64, StoredForm>, ConfigStoreError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
@@ -101,21 +97,9 @@ fn stored_versions(dir: &Path) -> Result<BTreeMap<u64, Stored>, ConfigStoreError
     for entry in entries {
         let entry = entry.map_err(|e| io_failure(dir, e))?;
         let name = entry.file_name();
-        let Some(name) = name.to_str().and_then(|n| n.strip_prefix('v')) else {
-            continue;
-        };
-        let (number, kind) = match name.strip_suffix(".delta.json") {
-            Some(number) => (number, Stored::Delta),
-            None => match name.strip_suffix(".json") {
-                Some(number) => (number, Stored::Document),
-                None => continue,
-            },
-        };
-        if let Ok(version) = number.parse::<u64>() {
-            let slot = versions.entry(version).or_insert(kind);
-            if kind == Stored::Document {
-                *slot = kind;
-            }
+        if let Some((version, form)) = name.to_str().and_then(StoredForm::of_file_name) {
+            let held = versions.entry(version).or_insert(form);
+            *held = form.max(*held);
         }
     }
     Ok(versions)
@@ -123,12 +107,12 @@ fn stored_versions(dir: &Path) -> Result<BTreeMap<u64, Stored>, ConfigStoreError
 
 /// The path of a version's whole document in `dir`.
 pub fn document_path(dir: &Path, version: u64) -> PathBuf {
-    dir.join(format!("v{version}.json"))
+    dir.join(StoredForm::Document.file_name(version))
 }
 
 /// The path of the delta that produced a version in `dir`.
 pub fn delta_path(dir: &Path, version: u64) -> PathBuf {
-    dir.join(format!("v{version}.delta.json"))
+    dir.join(StoredForm::Delta.file_name(version))
 }
 
 fn io_failure(path: &Path, source: std::io::Error) -> ConfigStoreError {
@@ -172,7 +156,7 @@ impl ConfigStore {
         let Some((&base, _)) = versions
             .iter()
             .rev()
-            .find(|(_, kind)| **kind == Stored::Document)
+            .find(|(_, form)| **form == StoredForm::Document)
         else {
             return Ok(store);
         };
@@ -193,12 +177,7 @@ impl ConfigStore {
     }
 
     fn held_mut(&mut self) -> Result<&mut HeldConfig, ConfigStoreError> {
-        self.current
-            .as_mut()
-            .ok_or(ConfigStoreError::Delta(ContentError::WrongBase {
-                from: 0,
-                held: 0,
-            }))
+        self.current.as_mut().ok_or(ConfigStoreError::NothingHeld)
     }
 
     /// The configuration in force.
@@ -271,11 +250,7 @@ impl ConfigStore {
             .into());
         }
         if self.current.is_none() {
-            return Err(ContentError::WrongBase {
-                from: delta.from_version,
-                held: 0,
-            }
-            .into());
+            return Err(ConfigStoreError::NothingHeld);
         }
         if let Some(settled) = self.settled(head.version, &delta.head)? {
             return Ok(settled);
