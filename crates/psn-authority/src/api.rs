@@ -617,16 +617,18 @@ async fn config_delta(
 
 /// The delta from `from` to the latest version, which the caller then holds.
 fn delta_response(a: &Authority, from: u64, latest: u64) -> ApiResult<Answered> {
-    let delta = a.publisher.delta_since(from).ok_or_else(|| {
-        ApiError::new(
-            ProblemType::NotFound,
-            format!(
-                "no delta from configuration version {from} to version {latest} is held; fetch /v1/config"
-            ),
-        )
-    })?;
-    let body = serde_json::to_vec(&delta)
-        .map_err(|e| ApiError::new(ProblemType::Internal, format!("configuration delta: {e}")))?;
+    let delta = a
+        .publisher
+        .delta_since(from)
+        .map_err(|e| ApiError::new(ProblemType::Internal, format!("configuration delta: {e}")))?
+        .ok_or_else(|| {
+            ApiError::new(
+                ProblemType::NotFound,
+                format!(
+                    "no delta from configuration version {from} to version {latest} is held; fetch /v1/config"
+                ),
+            )
+        })?;
     let response = (
         [
             (
@@ -635,7 +637,7 @@ fn delta_response(a: &Authority, from: u64, latest: u64) -> ApiResult<Answered> 
             ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ],
-        body,
+        delta.json,
     )
         .into_response();
     Ok(Answered {

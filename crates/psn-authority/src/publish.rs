@@ -271,7 +271,23 @@ struct DeltaHistory {
     generation: i64,
     /// One delta per version step, oldest first, ending at `latest`.
     steps: VecDeque<Arc<ConfigDelta>>,
+    /// The bodies served to `latest` from each base asked for, so that the gateways a version
+    /// wakes together share one composition and serialisation; forgotten with each new latest.
+    bodies: BTreeMap<u64, DeltaBody>,
 }
+
+/// A delta's JSON as served, with the version it produces.
+#[derive(Debug, Clone)]
+pub struct DeltaBody {
+    /// The version the delta produces.
+    pub version: u64,
+    /// The delta ([`ConfigDelta`] JSON).
+    pub json: Bytes,
+}
+
+/// The delta bodies a history keeps, in bytes, whatever the steps hold: bodies from older bases
+/// can approach a quarter of the document each; past this they are composed per request.
+const MAX_KEPT_BODY_BYTES: usize = 8 << 20;
 
 impl DeltaHistory {
     fn new(latest: HeldConfig, generation: i64) -> Self {
@@ -279,7 +295,28 @@ impl DeltaHistory {
             latest,
             generation,
             steps: VecDeque::new(),
+            bodies: BTreeMap::new(),
         }
+    }
+
+    /// [`Self::since`] as served, composed and serialised once per base while it fits within
+    /// [`MAX_KEPT_BODY_BYTES`].
+    fn body_since(&mut self, from: u64) -> Result<Option<DeltaBody>, ContentError> {
+        if let Some(body) = self.bodies.get(&from) {
+            return Ok(Some(body.clone()));
+        }
+        let Some(delta) = self.since(from) else {
+            return Ok(None);
+        };
+        let body = DeltaBody {
+            version: delta.version,
+            json: Bytes::from(serde_json::to_vec(&delta)?),
+        };
+        let kept: usize = self.bodies.values().map(|b| b.json.len()).sum();
+        if kept + body.json.len() <= MAX_KEPT_BODY_BYTES {
+            self.bodies.insert(from, body.clone());
+        }
+        Ok(Some(body))
     }
 
     /// The entries a delta may name before sending the whole document is the better deal: a
@@ -305,6 +342,7 @@ impl DeltaHistory {
         }
         self.latest = latest;
         self.generation = generation;
+        self.bodies.clear();
         self.trim();
     }
 
@@ -331,6 +369,7 @@ impl DeltaHistory {
         self.latest.commit(staged)?;
         let delta = Arc::new(delta);
         self.steps.push_back(delta.clone());
+        self.bodies.clear();
         self.generation = increment.generation;
         self.trim();
         Ok(delta)
@@ -443,10 +482,14 @@ impl Publisher {
         }
     }
 
-    /// The changes from version `from` to the latest published version, when this process
-    /// published every version in between and they are few enough to beat the whole document.
-    pub fn delta_since(&self, from: u64) -> Option<ConfigDelta> {
-        self.history().as_ref()?.since(from)
+    /// The changes from version `from` to the latest published version as served (JSON), when
+    /// this process published every version in between and they are few enough to beat the
+    /// whole document. The gateways a version wakes together share one serialisation.
+    pub fn delta_since(&self, from: u64) -> Result<Option<DeltaBody>, ContentError> {
+        match self.history().as_mut() {
+            Some(history) => history.body_since(from),
+            None => Ok(None),
+        }
     }
 
     fn history(&self) -> std::sync::MutexGuard<'_, Option<DeltaHistory>> {
@@ -803,6 +846,30 @@ mod tests {
             history.replace(held(&next), i as i64 + 1, step);
         }
         history
+    }
+
+    #[test]
+    fn a_body_is_served_from_one_serialisation_until_the_next_version() {
+        let mut history = history_through(&[1, 2, 3]);
+        let first = history.body_since(2).expect("body").expect("held");
+        let again = history.body_since(2).expect("body").expect("held");
+        assert_eq!(
+            first.json.as_ptr(),
+            again.json.as_ptr(),
+            "one serialisation"
+        );
+        let served: ConfigDelta = serde_json::from_slice(&first.json).expect("delta");
+        assert_eq!(Some(served), history.since(2));
+        assert_eq!(first.version, 3);
+        let next = config(4, 5);
+        let step = step_between(Some(history.latest.config()), &next, HEAD);
+        history.replace(held(&next), 4, step);
+        let after = history.body_since(2).expect("body").expect("held");
+        assert_eq!(
+            after.version, 4,
+            "the next version's body, not the kept one"
+        );
+        assert!(history.body_since(9).expect("body").is_none());
     }
 
     #[test]
