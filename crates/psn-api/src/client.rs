@@ -75,12 +75,45 @@ pub enum DeltaFetch {
     Unavailable,
 }
 
+/// How a client repeats a request that is safe to repeat (`GET` and `HEAD`: they change
+/// nothing) when the authority is briefly unavailable: it answered `503` (its database
+/// restarting, say) or could not be connected to. Each wait is twice the one before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retries {
+    /// Attempts in all, the first included (1: no retry).
+    pub attempts: u32,
+    /// The wait before the second attempt.
+    pub first_wait: Duration,
+}
+
+impl Retries {
+    /// No retry: the default, for gateways, whose own loops pace their retries.
+    pub const NONE: Retries = Retries {
+        attempts: 1,
+        first_wait: Duration::ZERO,
+    };
+
+    /// The command line's: five attempts over 7.5 s (waits of 0.5, 1, 2 and 4 s), long enough
+    /// for a database restart, short enough that a person is not left waiting on an outage.
+    pub const COMMAND_LINE: Retries = Retries {
+        attempts: 5,
+        first_wait: Duration::from_millis(500),
+    };
+
+    /// The waits before each retry.
+    fn waits(self) -> impl Iterator<Item = Duration> {
+        std::iter::successors(Some(self.first_wait), |wait| Some(*wait * 2))
+            .take(self.attempts.saturating_sub(1) as usize)
+    }
+}
+
 /// Client for one authority endpoint.
 #[derive(Clone, Debug)]
 pub struct AuthorityClient {
     http: reqwest::Client,
     base: String,
     bearer: Option<String>,
+    retries: Retries,
 }
 
 const USER_AGENT: &str = concat!("psn/", env!("CARGO_PKG_VERSION"));
@@ -91,9 +124,15 @@ impl AuthorityClient {
         tls: rustls::ClientConfig,
         bearer: Option<String>,
     ) -> Result<Self, ClientError> {
+        // Keepalive probes find a pooled connection that a partition cut silently (nothing
+        // closes it) within 15 + 3 × 5 s of quiet, rather than a request waiting out its
+        // timeout on it; the next request then connects afresh.
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(Duration::from_secs(10))
+            .tcp_keepalive(Duration::from_secs(15))
+            .tcp_keepalive_interval(Duration::from_secs(5))
+            .tcp_keepalive_retries(3)
             .user_agent(USER_AGENT)
             .build()
             .map_err(|e| ClientError::Transport {
@@ -104,7 +143,15 @@ impl AuthorityClient {
             http,
             base: base.trim_end_matches('/').to_owned(),
             bearer,
+            retries: Retries::NONE,
         })
+    }
+
+    /// This client, repeating safe requests as `retries` says when the authority is briefly
+    /// unavailable.
+    pub fn with_retries(mut self, retries: Retries) -> Self {
+        self.retries = retries;
+        self
     }
 
     fn tls_error(base: &str, e: psn_pki::PkiError) -> ClientError {
@@ -157,10 +204,13 @@ impl AuthorityClient {
         req: reqwest::RequestBuilder,
         expected: &[StatusCode],
     ) -> Result<reqwest::Response, ClientError> {
-        let resp = req.send().await.map_err(|e| ClientError::Transport {
-            url: self.base.clone(),
-            reason: error_chain(&e),
-        })?;
+        let resp = self
+            .send_retrying(req)
+            .await
+            .map_err(|e| ClientError::Transport {
+                url: self.base.clone(),
+                reason: error_chain(&e),
+            })?;
         if resp.status().is_success()
             || resp.status() == StatusCode::NOT_MODIFIED
             || expected.contains(&resp.status())
@@ -175,6 +225,35 @@ impl AuthorityClient {
                 "HTTP {status}: {}",
                 String::from_utf8_lossy(&body[..body.len().min(200)])
             ))),
+        }
+    }
+
+    /// Sends `req`, and sends it again after each of [`Retries::waits`] while the authority is
+    /// unavailable, if it is safe to repeat; the last answer or failure otherwise.
+    async fn send_retrying(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let mut request = req.build()?;
+        let safe = matches!(*request.method(), Method::GET | Method::HEAD);
+        let mut waits = self.retries.waits().filter(|_| safe);
+        loop {
+            let spare = request.try_clone();
+            let outcome = self.http.execute(request).await;
+            let unavailable = match &outcome {
+                Ok(resp) => resp.status() == StatusCode::SERVICE_UNAVAILABLE,
+                Err(e) => e.is_connect(),
+            };
+            let (Some(again), Some(wait), true) = (spare, waits.next(), unavailable) else {
+                return outcome;
+            };
+            tracing::warn!(
+                url = %again.url(),
+                retry_in = ?wait,
+                "the authority is unavailable; trying again"
+            );
+            tokio::time::sleep(wait).await;
+            request = again;
         }
     }
 
@@ -553,4 +632,22 @@ fn encode_segment(value: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_waits_twice_as_long_each_time() {
+        let waits: Vec<_> = Retries::COMMAND_LINE.waits().collect();
+        let ms = |n| Duration::from_millis(n);
+        assert_eq!(waits, vec![ms(500), ms(1_000), ms(2_000), ms(4_000)]);
+        assert_eq!(Retries::NONE.waits().count(), 0);
+        let never = Retries {
+            attempts: 0,
+            first_wait: ms(1),
+        };
+        assert_eq!(never.waits().count(), 0);
+    }
 }

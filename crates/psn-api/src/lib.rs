@@ -15,7 +15,7 @@ pub use access::*;
 pub use benchmarks::*;
 pub use catalogue::*;
 pub use client::{
-    AuthorityClient, ClientError, ConfigFetch, DeltaFetch, FetchedText, ViewFetch,
+    AuthorityClient, ClientError, ConfigFetch, DeltaFetch, FetchedText, Retries, ViewFetch,
     FEDERATION_AUTH_SCHEME,
 };
 pub use compliance::*;

@@ -213,9 +213,14 @@ impl Store {
         } else {
             url.to_owned()
         };
+        // A PostgreSQL server that is down (restarting, failing over) makes each request wait
+        // this long for a connection before it is answered `503 unavailable`: long enough to
+        // ride out a busy pool, short enough that a caller hears promptly and can retry.
+        // SQLite's connections are files and only wait for a busy pool.
+        let acquire_timeout = Duration::from_secs(if sqlite { 30 } else { 5 });
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 4 } else { 8 })
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(acquire_timeout)
             .after_connect(move |conn: &mut AnyConnection, _| {
                 Box::pin(async move {
                     if sqlite {

@@ -227,22 +227,11 @@ async fn send(http: &reqwest::Client, a: &Attempt) -> (u16, String, reqwest::hea
 
 /// Outcomes over every service and window of the provider's report.
 async fn provider_outcomes(net: &Net) -> OutcomeCounts {
-    let report = net
-        .operator
-        .sla_report(&SlaReportQuery {
-            provider: Some(PROVIDER.parse().expect("member")),
-            since: Some(time::OffsetDateTime::now_utc() - time::Duration::hours(1)),
-            ..SlaReportQuery::default()
-        })
-        .await
-        .expect("report");
-    let mut total = OutcomeCounts::default();
-    for service in &report.services {
-        for window in &service.windows {
-            total.merge(&window.outcomes);
-        }
-    }
-    total
+    let query = SlaReportQuery {
+        provider: Some(PROVIDER.parse().expect("member")),
+        ..SlaReportQuery::default()
+    };
+    common::recent_outcomes(net, query).await
 }
 
 /// `HEAD` on `/echo/x` (a GET-only grant) through the outsider's gateway; its message id and

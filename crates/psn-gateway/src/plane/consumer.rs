@@ -220,7 +220,7 @@ async fn handle_exchange(
                 let detail = format!("the caller's request body failed: {e}");
                 (ProblemType::InvalidRequest, detail)
             } else {
-                shared.peers.forget(&peer.id).await;
+                shared.peers.forget_failed(&peer.id).await;
                 (
                     ProblemType::ProviderUnreachable,
                     format!("{}: {e}", peer.id),
@@ -229,6 +229,9 @@ async fn handle_exchange(
             return refuse(&shared, exchange, kind, detail, &id).await;
         }
         Upstream::ProviderTimeout => {
+            // The provider gateway answers a slow backend itself (`backend-timeout`) before
+            // this; silence past it means the gateway or the path to it is gone.
+            shared.peers.forget_failed(&peer.id).await;
             let detail = format!("{} did not answer within {timeout:?}", peer.id);
             return refuse(&shared, exchange, ProblemType::ProviderTimeout, detail, &id).await;
         }

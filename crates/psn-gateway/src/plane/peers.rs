@@ -4,6 +4,14 @@
 //! Each new connection starts with an exchange of audit checkpoints ([`super::checkpoint`]), and
 //! the exchange is repeated whenever this gateway's own checkpoint has moved on (once per seal at
 //! most), so each peer's copy stays close to the log's end while traffic flows.
+//!
+//! Failover: a provider's gateways are tried in configuration order, except that one which
+//! could not be reached (or did not answer in time) is tried after the others for
+//! [`UNREACHABLE_FOR`], so that during a partition calls go straight to a gateway that answers
+//! instead of each waiting out a connect timeout first. A connection that was cut silently (a
+//! partition drops packets; nothing closes it) is found by HTTP/2 pings, idle or not, within
+//! [`KEEP_ALIVE_INTERVAL`] + [`KEEP_ALIVE_TIMEOUT`], and one on which an exchange timed out is
+//! dropped at once: the next call connects afresh, so a healed partition is used again.
 
 use super::body::GatewayBody;
 use super::checkpoint::{Checkpoints, CHECKPOINT_PATH};
@@ -17,9 +25,18 @@ use psn_pki::CertificateInfo;
 use rustls::pki_types::ServerName;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+
+/// How long a peer gateway that failed is tried only after its member's others.
+pub const UNREACHABLE_FOR: Duration = Duration::from_secs(30);
+
+/// How long a pooled connection may be silent before a ping asks whether the peer is still there.
+pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How long a ping may go unanswered before the connection is closed as dead.
+pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A live connection to a peer gateway.
 #[derive(Clone)]
@@ -43,6 +60,9 @@ pub struct PeerPool {
     checkpoints: Option<Checkpoints>,
     /// The checkpoint last offered to each peer on its current connection (absent: none yet).
     offered: std::sync::Mutex<HashMap<GatewayId, Option<Arc<Checkpoint>>>>,
+    /// When each peer that failed last failed (removed when it is reached again); at most one
+    /// entry per gateway the configuration lists or listed.
+    failed: std::sync::Mutex<HashMap<GatewayId, Instant>>,
 }
 
 impl PeerPool {
@@ -54,6 +74,7 @@ impl PeerPool {
             connections: tokio::sync::Mutex::new(HashMap::new()),
             checkpoints: None,
             offered: std::sync::Mutex::default(),
+            failed: std::sync::Mutex::default(),
         }
     }
 
@@ -118,8 +139,9 @@ impl PeerPool {
         }
     }
 
-    /// A connection to the first reachable gateway of `member`, in configuration order (the
-    /// failover every call to a provider uses); the reasons each one failed otherwise.
+    /// A connection to the first reachable gateway of `member` (the failover every call to a
+    /// provider uses): in configuration order, those that failed lately last; the reasons each
+    /// one failed otherwise.
     pub async fn first_reachable(
         &self,
         member: &MemberId,
@@ -129,14 +151,40 @@ impl PeerPool {
         if providers.is_empty() {
             return Err(format!("no gateway of {member} has announced an address"));
         }
+        let (failed_lately, others): (Vec<_>, Vec<_>) = providers
+            .into_iter()
+            .partition(|peer| self.failed_lately(&peer.id, Instant::now()));
         let mut failures = Vec::new();
-        for peer in providers {
+        for peer in others.into_iter().chain(failed_lately) {
             match self.get(&peer, view).await {
-                Ok(connection) => return Ok((peer, connection)),
-                Err(e) => failures.push(e),
+                Ok(connection) => {
+                    if let Ok(mut failed) = self.failed.lock() {
+                        failed.remove(&peer.id);
+                    }
+                    return Ok((peer, connection));
+                }
+                Err(e) => {
+                    self.note_failure(&peer.id);
+                    failures.push(e);
+                }
             }
         }
         Err(failures.join("; "))
+    }
+
+    /// Whether `peer` failed within [`UNREACHABLE_FOR`] before `now`.
+    fn failed_lately(&self, peer: &GatewayId, now: Instant) -> bool {
+        self.failed.lock().is_ok_and(|failed| {
+            failed
+                .get(peer)
+                .is_some_and(|at| now.saturating_duration_since(*at) < UNREACHABLE_FOR)
+        })
+    }
+
+    fn note_failure(&self, peer: &GatewayId) {
+        if let Ok(mut failed) = self.failed.lock() {
+            failed.insert(peer.clone(), Instant::now());
+        }
     }
 
     /// How many connections are pooled (a metric).
@@ -149,9 +197,11 @@ impl PeerPool {
         self.connections.lock().await.clear();
     }
 
-    /// Drops a connection after a failure so the next request reconnects.
-    pub async fn forget(&self, peer: &GatewayId) {
+    /// Drops the connection to `peer` after it failed or did not answer in time, so the next
+    /// call connects afresh, and tries the peer after its member's other gateways for a while.
+    pub async fn forget_failed(&self, peer: &GatewayId) {
         self.connections.lock().await.remove(peer);
+        self.note_failure(peer);
     }
 
     async fn connect(&self, peer: &GatewayEntry, view: &View) -> Result<PeerConnection, String> {
@@ -196,8 +246,9 @@ impl PeerPool {
         let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .max_header_list_size(96 * 1024)
-            .keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_interval(KEEP_ALIVE_INTERVAL)
+            .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
+            .keep_alive_while_idle(true)
             .initial_stream_window_size(1 << 20)
             .initial_connection_window_size(8 << 20)
             .handshake(TokioIo::new(tls))

@@ -326,7 +326,7 @@ async fn ask_provider(
             return Err((ProblemType::ProviderTimeout, detail));
         }
         Ok(Err(e)) => {
-            shared.peers.forget(&peer.id).await;
+            shared.peers.forget_failed(&peer.id).await;
             return Err(unreachable(format!("{}: {e}", peer.id)));
         }
         Ok(Ok(answer)) => answer,

@@ -132,7 +132,8 @@ async fn authority_checkpoint(dir: &Path, against: &Against) -> anyhow::Result<C
         .token
         .as_deref()
         .context("--token is required with --authority")?;
-    let client = psn_api::AuthorityClient::operator(url, &ca, token.trim())?;
+    let client = psn_api::AuthorityClient::operator(url, &ca, token.trim())?
+        .with_retries(psn_api::Retries::COMMAND_LINE);
     Ok(client.gateway_checkpoint(&gateway).await?)
 }
 

@@ -49,6 +49,8 @@ impl Connect {
             (None, None) => bail!("say which authority: --data-dir DIR (local) or --authority URL --token T --ca-file F"),
         };
         let ca = psn_pki::parse_pem_certificates(&ca_pem)?.remove(0);
-        Ok(AuthorityClient::operator(&url, &ca, token.trim())?)
+        // A command changes nothing by reading, so it reads again through a brief outage.
+        Ok(AuthorityClient::operator(&url, &ca, token.trim())?
+            .with_retries(psn_api::Retries::COMMAND_LINE))
     }
 }

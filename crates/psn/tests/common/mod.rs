@@ -13,12 +13,14 @@ use psn_authority::datadir::DataDir;
 use psn_gateway::{EnrolOptions, GatewayDir, RunningGateway};
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub mod federation;
+pub mod netns;
+pub mod postgres;
 pub mod process;
 pub mod tls;
 
@@ -31,9 +33,12 @@ pub const SERVICE: &str = "GB/GOV/D6/eligibility/fsm-check";
 /// ms, `/fail` answers 500, `/status?code=N` answers N, `/sink` counts a (large) body,
 /// `/stream?bytes=N` streams N bytes.
 pub async fn backend() -> (String, Arc<AtomicU64>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    backend_on(LOOPBACK).await
+}
+
+/// [`backend`] listening on `ip`.
+pub async fn backend_on(ip: IpAddr) -> (String, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let received = Arc::new(AtomicU64::new(0));
     let counter = received.clone();
@@ -154,6 +159,31 @@ pub struct Member {
     pub external: SocketAddr,
 }
 
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// Where the test network's parts listen: all on loopback, or on the addresses of network
+/// namespaces ([`netns::Lan`]) so that a test can put faults between them.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    /// The test process's own address: the authority and the backend listen here.
+    pub host: IpAddr,
+    /// Each member's gateway `gw1`, where it is not on loopback.
+    pub gateways: HashMap<&'static str, IpAddr>,
+}
+
+impl Placement {
+    pub fn loopback() -> Placement {
+        Placement {
+            host: LOOPBACK,
+            gateways: HashMap::new(),
+        }
+    }
+
+    fn gateway(&self, member: &str) -> IpAddr {
+        self.gateways.get(member).copied().unwrap_or(LOOPBACK)
+    }
+}
+
 pub struct Net {
     pub tmp: tempfile::TempDir,
     pub authority: Option<psn_authority::Running>,
@@ -229,10 +259,22 @@ pub async fn enrol_gateway(
     dir: GatewayDir,
     locks: &mut Vec<std::fs::File>,
 ) -> Enrolled {
+    enrol_gateway_at(operator, member, "gw1", LOOPBACK, dir, locks).await
+}
+
+/// [`enrol_gateway`] for the gateway `code`, listening on `ip`.
+pub async fn enrol_gateway_at(
+    operator: &AuthorityClient,
+    member: &psn_core::names::MemberId,
+    code: &str,
+    ip: IpAddr,
+    dir: GatewayDir,
+    locks: &mut Vec<std::fs::File>,
+) -> Enrolled {
     let token = operator
         .create_token(&TokenRequest {
             member: member.clone(),
-            gateway: "gw1".parse().expect("gw"),
+            gateway: code.parse().expect("gateway code"),
             ttl_seconds: None,
         })
         .await
@@ -243,14 +285,14 @@ pub async fn enrol_gateway(
         &dir,
         EnrolOptions {
             token: token.token,
-            address: Some(format!("127.0.0.1:{external}")),
+            address: Some(SocketAddr::from((ip, external)).to_string()),
         },
     )
     .await
     .expect("enrol");
     let mut settings = dir.load_settings().expect("settings");
-    settings.internal_listen = SocketAddr::from(([127, 0, 0, 1], internal));
-    settings.external_listen = SocketAddr::from(([127, 0, 0, 1], external));
+    settings.internal_listen = SocketAddr::from((ip, internal));
+    settings.external_listen = SocketAddr::from((ip, external));
     dir.save_settings(&settings).expect("save");
     Enrolled {
         dir,
@@ -263,7 +305,12 @@ impl Net {
     /// Provider (DfE) offering SERVICE granted to CONSUMER's `revenues`; OUTSIDER has no grant.
     /// Gateways are enrolled and configured but not started.
     pub async fn prepare(response_timeout: Duration) -> Net {
-        Net::prepare_with(response_timeout, None).await
+        Net::prepare_with(response_timeout, None, &Placement::loopback()).await
+    }
+
+    /// [`Net::prepare`] with its parts listening where `placement` says.
+    pub async fn prepare_placed(response_timeout: Duration, placement: &Placement) -> Net {
+        Net::prepare_with(response_timeout, None, placement).await
     }
 
     /// [`Net::prepare`] on a network that requires a connection certificate
@@ -271,10 +318,14 @@ impl Net {
     /// (relative to the authority's data directory) and checked every second. Each member is
     /// certified (by the operator acting for it) before its enrolment token is created.
     pub async fn prepare_compliant(response_timeout: Duration, clock_file: &str) -> Net {
-        Net::prepare_with(response_timeout, Some(clock_file)).await
+        Net::prepare_with(response_timeout, Some(clock_file), &Placement::loopback()).await
     }
 
-    async fn prepare_with(response_timeout: Duration, clock_file: Option<&str>) -> Net {
+    async fn prepare_with(
+        response_timeout: Duration,
+        clock_file: Option<&str>,
+        placement: &Placement,
+    ) -> Net {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data = DataDir::new(tmp.path().join("authority"));
         let report = psn_authority::init(&data, "GB".parse().expect("net"), None)
@@ -291,7 +342,7 @@ impl Net {
         let authority = psn_authority::start(
             &data,
             psn_authority::ServeOptions {
-                listen: "127.0.0.1:0".parse().expect("addr"),
+                listen: SocketAddr::from((placement.host, 0)),
                 public_url: None,
             },
         )
@@ -300,7 +351,7 @@ impl Net {
         let ca_der = authority.authority.ca.certificate_der().to_vec();
         let operator = AuthorityClient::operator(&authority.url, &ca_der, &report.operator_token)
             .expect("client");
-        let (backend, backend_received) = backend().await;
+        let (backend, backend_received) = backend_on(placement.host).await;
         let mut net = Net {
             tmp,
             authority: Some(authority),
@@ -316,8 +367,16 @@ impl Net {
             (CONSUMER, "Kent County Council", "revenues"),
             (OUTSIDER, "Devon County Council", "revenues"),
         ] {
-            net.enrol(id, name, subsystem, response_timeout, clock_file.is_some())
-                .await;
+            let ip = placement.gateway(id);
+            net.enrol(
+                id,
+                name,
+                subsystem,
+                response_timeout,
+                clock_file.is_some(),
+                ip,
+            )
+            .await;
         }
         let provider = &net.members[PROVIDER].dir;
         psn_gateway::admin::add_service(
@@ -366,6 +425,7 @@ impl Net {
         subsystem: &str,
         response_timeout: Duration,
         certify: bool,
+        ip: IpAddr,
     ) {
         let member = register(
             &self.operator,
@@ -382,7 +442,15 @@ impl Net {
             certify_connection(&self.operator, &member).await;
         }
         let dir = GatewayDir::new(self.tmp.path().join(id.replace('/', "-")));
-        let enrolled = enrol_gateway(&self.operator, &member, dir, &mut self.port_locks).await;
+        let enrolled = enrol_gateway_at(
+            &self.operator,
+            &member,
+            "gw1",
+            ip,
+            dir,
+            &mut self.port_locks,
+        )
+        .await;
         let mut settings = enrolled.dir.load_settings().expect("settings");
         settings.limits.response_timeout = response_timeout;
         enrolled.dir.save_settings(&settings).expect("save");
@@ -582,4 +650,24 @@ pub async fn raw_get(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, 
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// Outcomes over every service and window of the SLA report over the last hour that `query`
+/// narrows (by service, provider, …).
+pub async fn recent_outcomes(net: &Net, query: psn_api::SlaReportQuery) -> psn_api::OutcomeCounts {
+    let report = net
+        .operator
+        .sla_report(&psn_api::SlaReportQuery {
+            since: Some(time::OffsetDateTime::now_utc() - time::Duration::hours(1)),
+            ..query
+        })
+        .await
+        .expect("report");
+    let mut total = psn_api::OutcomeCounts::default();
+    for service in &report.services {
+        for window in &service.windows {
+            total.merge(&window.outcomes);
+        }
+    }
+    total
 }

@@ -1,6 +1,7 @@
 //! Gateways as real `psn gateway serve` processes, for tests that kill, stop and restart them.
 
 use super::Net;
+use psn_gateway::GatewayDir;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
@@ -42,6 +43,17 @@ pub fn spawn_gateway_with(
     // Keep draining so the gateway never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines.by_ref() {});
     GatewayProcess(Some(child))
+}
+
+/// `psn gateway serve` for the gateway in `dir`, run in `part`'s namespace of `lan`, logging
+/// errors only; returns once it says it is serving.
+pub fn spawn_gateway_in(lan: &super::netns::Lan, part: &str, dir: &GatewayDir) -> GatewayProcess {
+    let mut command = lan.command(part, env!("CARGO_BIN_EXE_psn"));
+    command
+        .args(["gateway", "serve", "--data-dir"])
+        .arg(dir.root())
+        .env("PSN_LOG", "error");
+    spawn_until(command, "serving").0
 }
 
 /// A gateway process started by [`spawn_gateway_with`].
