@@ -114,6 +114,9 @@ pub struct AuthorityClient {
     base: String,
     bearer: Option<String>,
     retries: Retries,
+    /// The authority's clock minus this machine's, read from the `Date` of its last answer
+    /// (`psn_core::clock`); shared by the client's clones.
+    clock_offset: std::sync::Arc<std::sync::Mutex<Option<time::Duration>>>,
 }
 
 const USER_AGENT: &str = concat!("psn/", env!("CARGO_PKG_VERSION"));
@@ -144,7 +147,26 @@ impl AuthorityClient {
             base: base.trim_end_matches('/').to_owned(),
             bearer,
             retries: Retries::NONE,
+            clock_offset: Default::default(),
         })
+    }
+
+    /// The authority's clock minus this machine's, as the last answer's `Date` showed it (to
+    /// the second, and late by the answer's time on the wire); none before an answer with one.
+    pub fn clock_offset(&self) -> Option<time::Duration> {
+        self.clock_offset.lock().ok().and_then(|offset| *offset)
+    }
+
+    /// Notes the authority's clock from an answer's `Date`.
+    fn note_clock(&self, response: &reqwest::Response) {
+        let date = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(psn_core::clock::parse_http_date);
+        if let (Some(date), Ok(mut offset)) = (date, self.clock_offset.lock()) {
+            *offset = Some(date - time::OffsetDateTime::now_utc());
+        }
     }
 
     /// This client, repeating safe requests as `retries` says when the authority is briefly
@@ -240,6 +262,9 @@ impl AuthorityClient {
         loop {
             let spare = request.try_clone();
             let outcome = self.http.execute(request).await;
+            if let Ok(response) = &outcome {
+                self.note_clock(response);
+            }
             let unavailable = match &outcome {
                 Ok(resp) => resp.status() == StatusCode::SERVICE_UNAVAILABLE,
                 Err(e) => e.is_connect(),

@@ -18,9 +18,10 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// How far a statement's time may lie outside the exchange's hop times: gateways' clocks differ
-/// (the CA back-dates certificates by the same margin).
-pub const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+/// How far a statement's time may lie outside the exchange's hop times: the peer's clock and this
+/// gateway's may each be `psn_core::clock::TOLERATED_SKEW` from the authority's, so the same
+/// bound the gateways check live (`psn_core::clock::PEER_SKEW`).
+pub const CLOCK_SKEW_MS: i64 = psn_core::clock::PEER_SKEW_MS;
 
 /// What to verify against, beyond what the input carries.
 #[derive(Debug, Clone, Default)]
@@ -906,13 +907,10 @@ impl Verifier<'_> {
         .into_iter()
         .flatten()
         .fold(times.received_ms, i64::max);
-        let window =
-            times.received_ms.saturating_sub(CLOCK_SKEW_MS)..=latest.saturating_add(CLOCK_SKEW_MS);
-        if !window.contains(&statement.at_ms) {
-            return Err(bad(format!(
-                "the statement was made at {} ms, outside the exchange ({} to {} ms, with {} ms for clock skew)",
-                statement.at_ms, times.received_ms, latest, CLOCK_SKEW_MS
-            )));
+        if let Some(why) =
+            psn_core::clock::statement_outside(statement.at_ms, times.received_ms, latest)
+        {
+            return Err(bad(why));
         }
         self.report.statements += 1;
         Ok(())

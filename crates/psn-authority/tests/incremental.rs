@@ -292,16 +292,23 @@ async fn the_change_log_names_changed_members_and_refuses_changes_to_everything(
 /// A gateway's store keeps each version as its delta and, after [`DELTAS_PER_DOCUMENT`] of
 /// them, writes the version it holds whole, so that a restart replays few deltas; the whole
 /// document is the one the authority serves.
+/// An authority (SQLite) with Kent's gateway enrolled, and the configuration document it
+/// publishes then.
+async fn kent_enrolled() -> (TestAuthority, String) {
+    let a = TestAuthority::start(common::Backend::Sqlite).await;
+    enrol_member(&a, "GB/LA/E10000016", "Kent", "revenues").await;
+    let fetched = a.operator().config(None, None).await.expect("config");
+    let ConfigFetch::Document { document, .. } = fetched else {
+        panic!("no configuration published");
+    };
+    (a, document)
+}
+
 #[tokio::test]
 async fn a_gateways_store_writes_the_held_version_whole_after_its_run_of_deltas() {
     use psn_gateway::{Accepted, ConfigStore, GatewayDir, DELTAS_PER_DOCUMENT};
-    let a = TestAuthority::start(common::Backend::Sqlite).await;
+    let (a, document) = kent_enrolled().await;
     let op = a.operator();
-    enrol_member(&a, "GB/LA/E10000016", "Kent", "revenues").await;
-    let ConfigFetch::Document { document, .. } = op.config(None, None).await.expect("config")
-    else {
-        panic!("no configuration published");
-    };
     let dir = GatewayDir::new(a.gateway_dir("follower"));
     let network: psn_core::names::NetworkId = "GB".parse().expect("network");
     let mut store = ConfigStore::open(&dir, network.clone(), a.ca_der.clone()).expect("store");
@@ -342,6 +349,59 @@ async fn a_gateways_store_writes_the_held_version_whole_after_its_run_of_deltas(
     assert_eq!(written, document, "the document a full download gives");
     let reopened = ConfigStore::open(&dir, network, a.ca_der.clone()).expect("reopen");
     assert_eq!(reopened.current().map(|c| c.version), Some(held));
+    a.stop().await;
+}
+
+/// A gateway whose clock is behind the authority's by more than the network tolerates
+/// (`psn_core::clock`) refuses a version, whole or as a delta, saying that its clock is behind,
+/// not that the version expired; within the tolerance it takes the same version.
+#[tokio::test]
+async fn a_gateway_whose_clock_is_behind_refuses_a_version_naming_its_clock() {
+    use psn_gateway::{Accepted, ConfigStore, ConfigStoreError, GatewayDir, MAX_CONFIG_BYTES};
+    let (a, document) = kent_enrolled().await;
+    let op = a.operator();
+    let network: psn_core::names::NetworkId = "GB".parse().expect("network");
+    let verified = psn_pki::verify_config(&document, &a.ca_der, &network, MAX_CONFIG_BYTES)
+        .expect("a signed configuration");
+    let issued_at = verified.held.config().issued_at;
+    let dir = GatewayDir::new(a.gateway_dir("behind"));
+    let mut store = ConfigStore::open(&dir, network, a.ca_der.clone()).expect("store");
+
+    let behind = issued_at - time::Duration::minutes(6);
+    let refused = store
+        .accept(&document, behind)
+        .expect_err("six minutes behind");
+    assert!(
+        matches!(refused, ConfigStoreError::IssuedAhead { .. }),
+        "{refused}"
+    );
+    let said = refused.to_string();
+    assert!(said.contains("6 min behind the authority's"), "{said}");
+    assert!(said.contains("NTP"), "{said}");
+    assert!(store.current().is_none(), "nothing was taken");
+
+    let within = issued_at - time::Duration::minutes(4);
+    let Accepted::New(held) = store
+        .accept(&document, within)
+        .expect("four minutes behind")
+    else {
+        panic!("a new version");
+    };
+    op.suspend_member(&kent(), &StatusChange::default())
+        .await
+        .expect("a change");
+    let psn_api::DeltaFetch::Delta(delta) = op.config_delta(held, None).await.expect("delta")
+    else {
+        panic!("no delta from version {held}");
+    };
+    let refused = store
+        .accept_delta(&delta, behind)
+        .expect_err("six minutes behind");
+    assert!(
+        matches!(refused, ConfigStoreError::IssuedAhead { .. }),
+        "{refused}"
+    );
+    assert_eq!(store.current().map(|c| c.version), Some(held));
     a.stop().await;
 }
 

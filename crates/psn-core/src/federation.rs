@@ -80,7 +80,7 @@ impl Anchor {
         if now >= self.expires_at {
             return Err(format!("the anchor expired at {}", self.expires_at));
         }
-        if now < self.issued_at - time::Duration::minutes(5) {
+        if now < self.issued_at - crate::clock::TOLERATED_SKEW {
             return Err(format!("the anchor is not valid until {}", self.issued_at));
         }
         Ok(())
@@ -467,7 +467,7 @@ impl Assertion {
                 "the request is valid for more than {MAX_ASSERTION_SECONDS} seconds"
             ));
         }
-        if now >= self.expires_at || now < self.issued_at - time::Duration::minutes(5) {
+        if now >= self.expires_at || now < self.issued_at - crate::clock::TOLERATED_SKEW {
             return Err(format!(
                 "the request is valid from {} to {}, not now",
                 self.issued_at, self.expires_at

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod aggregate;
 pub mod checkpoint;
+pub mod clock;
 pub mod config;
 pub mod config_delta;
 pub mod config_tree;

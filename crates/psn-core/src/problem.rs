@@ -75,6 +75,9 @@ pub enum ProblemType {
     RequestTimeout,
     /// The gateway cannot write its audit log, so it carries no exchange it could not record.
     AuditUnavailable,
+    /// The gateway's clock differs from the authority's by more than the network tolerates
+    /// (`crate::clock`), so it makes no statement another machine might refuse.
+    ClockSkew,
     /// A fault inside psn; details are in the server log under the message id.
     Internal,
     /// A dependency (database, peer) is unavailable; retrying later may succeed.
@@ -114,6 +117,7 @@ impl ProblemType {
         Self::RequestProofInvalid,
         Self::RequestTimeout,
         Self::AuditUnavailable,
+        Self::ClockSkew,
         Self::Internal,
         Self::Unavailable,
     ];
@@ -151,6 +155,7 @@ impl ProblemType {
             Self::RequestProofInvalid => "request-proof-invalid",
             Self::RequestTimeout => "request-timeout",
             Self::AuditUnavailable => "audit-unavailable",
+            Self::ClockSkew => "clock-skew",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
         }
@@ -185,7 +190,8 @@ impl ProblemType {
             Self::Unavailable
             | Self::ConfigExpired
             | Self::PartnerConfigExpired
-            | Self::AuditUnavailable => 503,
+            | Self::AuditUnavailable
+            | Self::ClockSkew => 503,
         }
     }
 
@@ -222,6 +228,7 @@ impl ProblemType {
             Self::RequestProofInvalid => "The request's proof of origin is invalid",
             Self::RequestTimeout => "The request body did not arrive in time",
             Self::AuditUnavailable => "The audit log cannot be written",
+            Self::ClockSkew => "The gateway's clock is out of step with the network's",
             Self::Internal => "Internal error",
             Self::Unavailable => "Service unavailable",
         }

@@ -50,6 +50,18 @@ pub enum ConfigStoreError {
         version: u64,
         expires_at: OffsetDateTime,
     },
+    /// Issued further ahead of this gateway's clock than the network tolerates
+    /// (`psn_core::clock`): this clock is behind the authority's.
+    #[error(
+        "configuration version {version} was issued at {issued_at}: this gateway's clock is {} \
+         the authority's, more than the network tolerates; correct it (NTP)",
+        psn_core::clock::describe(*issued_at - *now)
+    )]
+    IssuedAhead {
+        version: u64,
+        issued_at: OffsetDateTime,
+        now: OffsetDateTime,
+    },
     /// The cache could not be read or written, or holds what cannot be read.
     #[error("{path}: {source}")]
     Io {
@@ -220,12 +232,7 @@ impl ConfigStore {
         if let Some(settled) = self.settled(config.version, held.head())? {
             return Ok(settled);
         }
-        if !config.is_valid_at(now) {
-            return Err(ConfigStoreError::Expired {
-                version: config.version,
-                expires_at: config.expires_at,
-            });
-        }
+        in_force(config.version, config.issued_at, config.expires_at, now)?;
         let version = config.version;
         self.write(&document_path(&self.dir, version), document.as_bytes())?;
         self.current = Some(held);
@@ -255,12 +262,7 @@ impl ConfigStore {
         if let Some(settled) = self.settled(head.version, &delta.head)? {
             return Ok(settled);
         }
-        if !head.is_valid_at(now) {
-            return Err(ConfigStoreError::Expired {
-                version: head.version,
-                expires_at: head.expires_at,
-            });
-        }
+        in_force(head.version, head.issued_at, head.expires_at, now)?;
         let text = serde_json::to_vec(delta)
             .map_err(|e| ConfigStoreError::Delta(ContentError::from(e)))?;
         let held = self.held_mut()?;
@@ -330,4 +332,28 @@ fn io_error(path: &Path) -> impl FnOnce(crate::GatewayError) -> ConfigStoreError
             source: std::io::Error::other(other.to_string()),
         },
     }
+}
+
+/// Whether a version issued at `issued_at` and expiring at `expires_at` may be taken at `now`:
+/// not expired, and not issued further ahead than a clock may be behind (`psn_core::clock`).
+fn in_force(
+    version: u64,
+    issued_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(), ConfigStoreError> {
+    if now >= expires_at {
+        return Err(ConfigStoreError::Expired {
+            version,
+            expires_at,
+        });
+    }
+    if now < issued_at - psn_core::clock::TOLERATED_SKEW {
+        return Err(ConfigStoreError::IssuedAhead {
+            version,
+            issued_at,
+            now,
+        });
+    }
+    Ok(())
 }

@@ -50,6 +50,13 @@ struct ConfigUpdateLabels {
     via: &'static str,
 }
 
+/// Which clock this gateway's is compared with (the series appears once it has been).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClockLabels {
+    /// `authority`: the network's reference clock.
+    reference: &'static str,
+}
+
 /// What a latency is broken down by.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LatencyLabels {
@@ -77,6 +84,7 @@ pub struct GatewayMetrics {
     duration: Histograms,
     upstream: Histograms,
     config_version: Gauge,
+    clock_offset: Family<ClockLabels, Gauge>,
     config_expires_in: Gauge,
     certificate_expires_in: Gauge,
     audit_writable: Gauge,
@@ -154,6 +162,12 @@ impl GatewayMetrics {
             "config_version",
             "Version of the signed configuration in force",
         );
+        let clock_offset = Family::<ClockLabels, Gauge>::default();
+        registry.register(
+            "clock_offset_seconds",
+            "The reference clock minus this gateway's, at the last configuration fetch; beyond 300 either way the gateway refuses exchanges with clock-skew",
+            clock_offset.clone(),
+        );
         let config_expires_in = gauge(
             &mut registry,
             "config_expires_in_seconds",
@@ -200,6 +214,7 @@ impl GatewayMetrics {
             duration,
             upstream,
             config_version,
+            clock_offset,
             config_expires_in,
             certificate_expires_in,
             audit_writable,
@@ -302,6 +317,13 @@ impl GatewayMetrics {
             .set(i64::try_from(view.config.version).unwrap_or(i64::MAX));
         self.config_expires_in
             .set((view.config.expires_at - now).whole_seconds());
+        if let Some(offset) = shared.clock.offset() {
+            self.clock_offset
+                .get_or_create(&ClockLabels {
+                    reference: "authority",
+                })
+                .set(offset.whole_seconds());
+        }
         self.certificate_expires_in
             .set((shared.signing().not_after - now).whole_seconds());
         let audit = shared.audit.status();

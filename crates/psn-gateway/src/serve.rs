@@ -280,6 +280,7 @@ pub async fn start_on(
         backend_health: RwLock::default(),
         aggregated: watch::channel(0).0,
         refusal_budget,
+        clock: crate::plane::clock::ClockCheck::default(),
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = vec![
@@ -760,7 +761,16 @@ async fn follow(
                     }
                     announced = true;
                 }
-                match take_newer(&client, &store, &dir).await {
+                if shared.clock.offset().is_none() {
+                    // A long poll may not answer for 30 s: read the authority's clock now, so
+                    // a gateway started with a wrong clock stops within a round trip.
+                    if client.health().await.is_ok() {
+                        note_clock(&shared, &client);
+                    }
+                }
+                let taken = take_newer(&client, &store, &dir).await;
+                note_clock(&shared, &client);
+                match taken {
                     Ok(taken) => return Ok(taken),
                     Err(GatewayError::Authority(e)) => last = Some(e),
                     Err(e) => return Err(e),
@@ -817,6 +827,23 @@ async fn follow(
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }
+        }
+    }
+}
+
+/// Notes this gateway's clock against the authority's, as `client`'s last answer showed it,
+/// saying so when exchanges stop or resume because of it.
+fn note_clock(shared: &Shared, client: &AuthorityClient) {
+    let Some(offset) = client.clock_offset() else {
+        return;
+    };
+    if shared.clock.note(offset) {
+        match shared.clock.refusal() {
+            Some(refusal) => tracing::error!(%refusal, "refusing exchanges"),
+            None => tracing::warn!(
+                offset = %psn_core::clock::describe(offset),
+                "this gateway's clock is back within the network's tolerance; exchanges resume"
+            ),
         }
     }
 }

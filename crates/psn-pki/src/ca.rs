@@ -19,8 +19,9 @@ use x509_parser::prelude::FromDer;
 const MAX_CSR_LEN: usize = 16 * 1024;
 /// Validity of the network CA created at `init`.
 const CA_VALIDITY: Duration = Duration::from_secs(3650 * 86_400);
-/// Issued certificates start a little in the past to tolerate clock skew between machines.
-const BACKDATE: Duration = Duration::from_secs(300);
+/// Issued certificates start as far in the past as a machine's clock may be behind the
+/// authority's (`psn_core::clock`).
+const BACKDATE: Duration = psn_core::clock::TOLERATED_SKEW.unsigned_abs();
 
 /// A certificate the CA has issued.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@
 //!   or as a named problem.
 //!
 //! Without root or nftables these tests say why and pass without running, unless
-//! `PSN_REQUIRE_NETNS=1` (`.ci/run` sets it when it runs as root).
+//! `PSN_REQUIRE_FAULT_TOOLS=1` (`.ci/run` sets it when it runs as root).
 
 mod common;
 

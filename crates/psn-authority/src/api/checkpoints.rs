@@ -13,7 +13,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// How far ahead of the authority's clock a seal may claim to be signed.
-const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+const CLOCK_SKEW_MS: i64 = psn_core::clock::TOLERATED_SKEW.whole_seconds() * 1000;
 
 /// `PUT /v1/gateway/checkpoint`: the calling gateway's latest seal. Refused, changing nothing,
 /// if it does not verify as the caller's or claims a time too far ahead (`invalid-request`), or

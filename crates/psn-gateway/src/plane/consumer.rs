@@ -147,6 +147,9 @@ async fn handle_exchange(
     )
     .guarded(&shared);
     exchange.record.purpose.clone_from(&purpose);
+    if let Some(detail) = shared.clock.refusal() {
+        return refuse(&shared, exchange, ProblemType::ClockSkew, detail, &id).await;
+    }
     let network = target.service.member().network();
     if let Some(detail) = view.partner_expired(network, OffsetDateTime::now_utc()) {
         let kind = ProblemType::PartnerConfigExpired;
@@ -723,6 +726,14 @@ impl<'a> ExpectedResponse<'a> {
         }
         let statement = decoded.statement;
         let record = self.record;
+        if let Some(why) =
+            psn_core::clock::statement_outside(statement.at_ms, record.times.received_ms, now_ms())
+        {
+            return Err(format!(
+                "the provider's response statement does not fit this gateway's clock: {why}; one \
+                 of the two gateways' clocks is wrong"
+            ));
+        }
         let request_digest_matches = Some(statement.request_digest.as_str())
             == record.request_digest.as_deref()
             || (record.problem.is_some() && statement.request_digest.is_empty());
@@ -948,11 +959,14 @@ fn readiness(shared: &Shared, id: &str) -> Response<GatewayBody> {
         "certificate-expired"
     } else if audit.health != psn_audit::Health::Ok {
         "audit-unavailable"
+    } else if shared.clock.refusal().is_some() {
+        "clock-skew"
     } else {
         "ok"
     };
     let body = serde_json::json!({
         "gateway": shared.settings.gateway.to_string(),
+        "clock_offset_seconds": shared.clock.offset().map(|o| o.whole_seconds()),
         "config_version": view.config.version,
         "config_expires_at": view.config.expires_at.to_string(),
         "certificate_expires_at": certificate_expires_at.to_string(),

@@ -5,6 +5,7 @@ pub mod body;
 mod budget;
 pub mod checkpoint;
 pub mod cidr;
+pub mod clock;
 mod consumer;
 mod peers;
 pub mod probe;
@@ -18,6 +19,14 @@ pub use budget::RefusalBudget;
 pub use consumer::{handle as consume, PSN_ERROR};
 pub use peers::PeerPool;
 pub use provider::{handle as provide, PeerIdentity};
+
+/// The data plane's private readers of request heads, reachable for the fuzz targets (`fuzz/`)
+/// only: they read what callers and peer gateways send, so they are fuzzed directly. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::record::Claims;
+    pub use super::trace::well_formed_traceparent;
+}
 
 use crate::datadir::{GatewaySettings, LocalService};
 use body::{full, GatewayBody};
@@ -93,6 +102,8 @@ pub struct Shared {
     /// How many refusals of unidentified requests are still recorded (`[audit]
     /// unidentified_refusals_per_second`).
     pub refusal_budget: RefusalBudget,
+    /// This gateway's clock against the authority's.
+    pub clock: clock::ClockCheck,
 }
 
 /// A pooled HTTP client towards backends; speaks `https://` where a service's backend does.

@@ -173,6 +173,8 @@ impl Answering<'_> {
 
 /// The request statement's expected contents, checked against the decoded proof.
 struct Expected {
+    /// When the request's head arrived here.
+    received_ms: i64,
     message_id: String,
     signer: String,
     client: String,
@@ -195,6 +197,14 @@ impl Expected {
             return Err("the consumer's request statement signature does not verify".into());
         }
         let statement = decoded.statement;
+        if let Some(why) =
+            psn_core::clock::statement_outside(statement.at_ms, self.received_ms, now_ms())
+        {
+            return Err(format!(
+                "the consumer's request statement does not fit this gateway's clock: {why}; one of \
+                 the two gateways' clocks is wrong"
+            ));
+        }
         let checks = [
             (statement.kind == StatementKind::Request, "kind"),
             (statement.message_id == self.message_id, "message id"),
@@ -316,6 +326,7 @@ async fn handle_exchange(
         }
     };
     let expected = Arc::new(Expected {
+        received_ms: exchange.record.times.received_ms,
         message_id: id.clone(),
         signer: peer.gateway.to_string(),
         client: client.to_string(),
@@ -382,6 +393,12 @@ fn admit<'s>(
         return Err(Refusal::new(
             ProblemType::ConfigExpired,
             "the provider gateway's configuration has expired",
+        ));
+    }
+    if let Some(detail) = shared.clock.refusal() {
+        return Err(Refusal::new(
+            ProblemType::ClockSkew,
+            format!("the provider gateway: {detail}"),
         ));
     }
     let network = peer.gateway.member().network();

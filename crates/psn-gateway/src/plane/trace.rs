@@ -70,7 +70,7 @@ pub(super) fn continue_trace(span: &tracing::Span, headers: &mut HeaderMap) {
 /// W3C Trace Context's `traceparent` grammar, checked before the propagator sees the header:
 /// the propagator parses loosely (it takes a trace id one digit short, for one), and a member's
 /// malformed header must start a fresh trace, not a wrong one.
-fn well_formed_traceparent(value: &str) -> bool {
+pub fn well_formed_traceparent(value: &str) -> bool {
     let hex = |s: &str, len: usize| {
         s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     };

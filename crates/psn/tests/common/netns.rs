@@ -15,7 +15,7 @@
 //! (`CONFIG_NET_SCH_NETEM`); loss gives delay through TCP, and a partition is delay without end.
 //!
 //! Building the LAN needs root (`ip netns`) and `nft`. Where they are missing, [`Lan::create`]
-//! says why and returns `None` so the test can skip, unless `PSN_REQUIRE_NETNS=1` (set by
+//! says why and returns `None` so the test can skip, unless `PSN_REQUIRE_FAULT_TOOLS=1` (set by
 //! `.ci/run` when it runs as root), where it fails instead. The LAN's third octet `K` is locked
 //! per test process like [`super::free_port`]'s ports, so tests running in parallel never share
 //! a subnet; everything is deleted when the [`Lan`] is dropped.
@@ -60,12 +60,12 @@ pub struct Lan {
 
 impl Lan {
     /// A LAN with one namespace per part, or `None` (having said why) where this machine or
-    /// user cannot make one and `PSN_REQUIRE_NETNS` is not set.
+    /// user cannot make one and `PSN_REQUIRE_FAULT_TOOLS` is not set.
     pub fn create(parts: &[&'static str]) -> Option<Lan> {
         if let Err(missing) = prerequisites() {
             assert!(
-                std::env::var("PSN_REQUIRE_NETNS").as_deref() != Ok("1"),
-                "PSN_REQUIRE_NETNS=1 but {missing}"
+                std::env::var("PSN_REQUIRE_FAULT_TOOLS").as_deref() != Ok("1"),
+                "PSN_REQUIRE_FAULT_TOOLS=1 but {missing}"
             );
             eprintln!("skipped: {missing}; network-fault tests need root, iproute2 and nftables");
             return None;
