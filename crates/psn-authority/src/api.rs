@@ -1377,7 +1377,9 @@ use psn_core::aggregate::UNKNOWN;
 /// (`AggregateBatch::validate`), numbers the database can hold,
 /// plausible minutes, and identifiers of the right kind (a service, or [`UNKNOWN`]; an
 /// exchange's client is a subsystem or [`UNKNOWN`], a probe's also the probing gateway).
-fn check_batch(batch: &AggregateBatch) -> Result<(), String> {
+/// Public for the fuzz targets (`fuzz/`), which feed it arbitrary batches.
+#[doc(hidden)]
+pub fn check_batch(batch: &AggregateBatch) -> Result<(), String> {
     batch.validate()?;
     // `to` may lie before `from`: a gateway whose data directory was replaced reads its new log
     // from the start (the cursor check still makes delivery exactly-once).

@@ -845,8 +845,10 @@ pub async fn aggregates_for(
 
 /// Why a partner's forwarded rows are refused, if they are: entries out of order or beyond the
 /// page, a reporter that is not the partner's gateway, or a row that is malformed, not that
-/// gateway's to report, or not about an exchange with this network.
-fn check_forwarded(
+/// gateway's to report, or not about an exchange with this network. Public for the fuzz
+/// targets (`fuzz/`), which feed it arbitrary answers.
+#[doc(hidden)]
+pub fn check_forwarded(
     own: &NetworkId,
     partner: &NetworkId,
     after: u64,
