@@ -19,7 +19,34 @@ pub const TOLERATED_SKEW: Duration = Duration::minutes(5);
 pub const PEER_SKEW: Duration = Duration::minutes(10);
 
 /// [`PEER_SKEW`] in milliseconds, for statement times.
-pub const PEER_SKEW_MS: i64 = 10 * 60 * 1000;
+pub const PEER_SKEW_MS: i64 = PEER_SKEW.whole_seconds() * 1000;
+
+/// Why something signed as valid from `issued_at` to `expires_at` (by the authority's clock) is
+/// not in force at `now` (by this machine's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotInForce {
+    /// `now` is at or past `expires_at`.
+    Expired,
+    /// `now` is more than [`TOLERATED_SKEW`] before `issued_at`: this clock is behind.
+    IssuedAhead,
+}
+
+/// Whether something valid from `issued_at` to `expires_at` is in force at `now`, a clock being
+/// allowed to be [`TOLERATED_SKEW`] behind the one that issued it. The one rule for
+/// configurations, their signed heads, anchors and assertions.
+pub fn in_force(
+    issued_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(), NotInForce> {
+    if now >= expires_at {
+        Err(NotInForce::Expired)
+    } else if now < issued_at - TOLERATED_SKEW {
+        Err(NotInForce::IssuedAhead)
+    } else {
+        Ok(())
+    }
+}
 
 /// The instant an HTTP `Date` header names (RFC 9110's IMF-fixdate, the only form a server
 /// sends: `Tue, 08 Dec 2026 00:02:52 GMT`), if it is one.
@@ -117,6 +144,23 @@ mod tests {
             assert!(why.contains("clock skew"), "{why}");
         }
         assert_eq!(statement_outside(i64::MAX, i64::MAX, i64::MAX), None);
+    }
+
+    #[test]
+    fn in_force_from_a_tolerated_skew_before_issue_until_expiry() {
+        let issued = datetime!(2026-12-08 00:00 UTC);
+        let expires = issued + Duration::days(7);
+        assert_eq!(in_force(issued, expires, issued), Ok(()));
+        assert_eq!(in_force(issued, expires, issued - TOLERATED_SKEW), Ok(()));
+        assert_eq!(
+            in_force(issued, expires, issued - TOLERATED_SKEW - Duration::SECOND),
+            Err(NotInForce::IssuedAhead)
+        );
+        assert_eq!(
+            in_force(issued, expires, expires - Duration::NANOSECOND),
+            Ok(())
+        );
+        assert_eq!(in_force(issued, expires, expires), Err(NotInForce::Expired));
     }
 
     #[test]

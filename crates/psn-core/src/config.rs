@@ -49,7 +49,7 @@ impl ConfigHead {
     /// Whether the version is within its validity window at `now` (as
     /// [`GlobalConfig::is_valid_at`]).
     pub fn is_valid_at(&self, now: OffsetDateTime) -> bool {
-        now < self.expires_at && now >= self.issued_at - crate::clock::TOLERATED_SKEW
+        crate::clock::in_force(self.issued_at, self.expires_at, now).is_ok()
     }
 
     /// Whether `config` carries this head's facts (its entries are checked by the tree).
@@ -254,7 +254,7 @@ pub struct GlobalConfig {
 impl GlobalConfig {
     /// Whether the document is still within its validity window at `now`.
     pub fn is_valid_at(&self, now: OffsetDateTime) -> bool {
-        now < self.expires_at && now >= self.issued_at - crate::clock::TOLERATED_SKEW
+        crate::clock::in_force(self.issued_at, self.expires_at, now).is_ok()
     }
 
     /// An index for the lookups gateways make on every connection.

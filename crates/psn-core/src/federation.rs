@@ -16,6 +16,7 @@
 //! Signatures and certificate checks live in `psn-pki`; this module is the data and the checks
 //! that need no key.
 
+use crate::clock::NotInForce;
 use crate::config::{GatewayEntry, MemberEntry, ServiceEntry};
 use crate::names::{MemberId, NetworkId, ServiceId, SubsystemId};
 use serde::{Deserialize, Serialize};
@@ -77,13 +78,13 @@ impl Anchor {
         if self.expires_at <= self.issued_at {
             return Err("the anchor expires before it was issued".into());
         }
-        if now >= self.expires_at {
-            return Err(format!("the anchor expired at {}", self.expires_at));
+        match crate::clock::in_force(self.issued_at, self.expires_at, now) {
+            Ok(()) => Ok(()),
+            Err(NotInForce::Expired) => Err(format!("the anchor expired at {}", self.expires_at)),
+            Err(NotInForce::IssuedAhead) => {
+                Err(format!("the anchor is not valid until {}", self.issued_at))
+            }
         }
-        if now < self.issued_at - crate::clock::TOLERATED_SKEW {
-            return Err(format!("the anchor is not valid until {}", self.issued_at));
-        }
-        Ok(())
     }
 }
 
@@ -467,7 +468,7 @@ impl Assertion {
                 "the request is valid for more than {MAX_ASSERTION_SECONDS} seconds"
             ));
         }
-        if now >= self.expires_at || now < self.issued_at - crate::clock::TOLERATED_SKEW {
+        if crate::clock::in_force(self.issued_at, self.expires_at, now).is_err() {
             return Err(format!(
                 "the request is valid from {} to {}, not now",
                 self.issued_at, self.expires_at

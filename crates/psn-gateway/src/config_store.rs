@@ -11,6 +11,7 @@
 //! replays few. The files are also the history `psn audit verify` reads.
 
 use crate::datadir::{write_private, GatewayDir};
+use psn_core::clock::NotInForce;
 use psn_core::config::{GlobalConfig, StoredForm};
 use psn_core::config_delta::{ConfigDelta, ContentError, HeldConfig};
 use psn_core::names::NetworkId;
@@ -334,26 +335,23 @@ fn io_error(path: &Path) -> impl FnOnce(crate::GatewayError) -> ConfigStoreError
     }
 }
 
-/// Whether a version issued at `issued_at` and expiring at `expires_at` may be taken at `now`:
-/// not expired, and not issued further ahead than a clock may be behind (`psn_core::clock`).
+/// Whether a version issued at `issued_at` and expiring at `expires_at` may be taken at `now`
+/// (`psn_core::clock::in_force`), and why not, in the store's terms.
 fn in_force(
     version: u64,
     issued_at: OffsetDateTime,
     expires_at: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<(), ConfigStoreError> {
-    if now >= expires_at {
-        return Err(ConfigStoreError::Expired {
+    psn_core::clock::in_force(issued_at, expires_at, now).map_err(|why| match why {
+        NotInForce::Expired => ConfigStoreError::Expired {
             version,
             expires_at,
-        });
-    }
-    if now < issued_at - psn_core::clock::TOLERATED_SKEW {
-        return Err(ConfigStoreError::IssuedAhead {
+        },
+        NotInForce::IssuedAhead => ConfigStoreError::IssuedAhead {
             version,
             issued_at,
             now,
-        });
-    }
-    Ok(())
+        },
+    })
 }

@@ -60,8 +60,9 @@ pub struct PeerPool {
     checkpoints: Option<Checkpoints>,
     /// The checkpoint last offered to each peer on its current connection (absent: none yet).
     offered: std::sync::Mutex<HashMap<GatewayId, Option<Arc<Checkpoint>>>>,
-    /// When each peer that failed last failed (removed when it is reached again); at most one
-    /// entry per gateway the configuration lists or listed.
+    /// When each peer that failed last failed (removed when it is reached within
+    /// [`UNREACHABLE_FOR`] of that); at most one entry per gateway the configuration lists or
+    /// listed.
     failed: std::sync::Mutex<HashMap<GatewayId, Instant>>,
 }
 
@@ -151,15 +152,19 @@ impl PeerPool {
         if providers.is_empty() {
             return Err(format!("no gateway of {member} has announced an address"));
         }
-        let (failed_lately, others): (Vec<_>, Vec<_>) = providers
+        let (failed_lately, others) = self.failed_lately(providers, Instant::now());
+        let order = others
             .into_iter()
-            .partition(|peer| self.failed_lately(&peer.id, Instant::now()));
+            .map(|peer| (peer, false))
+            .chain(failed_lately.into_iter().map(|peer| (peer, true)));
         let mut failures = Vec::new();
-        for peer in others.into_iter().chain(failed_lately) {
+        for (peer, failed_before) in order {
             match self.get(&peer, view).await {
                 Ok(connection) => {
-                    if let Ok(mut failed) = self.failed.lock() {
-                        failed.remove(&peer.id);
+                    if failed_before {
+                        if let Ok(mut failed) = self.failed.lock() {
+                            failed.remove(&peer.id);
+                        }
                     }
                     return Ok((peer, connection));
                 }
@@ -172,11 +177,22 @@ impl PeerPool {
         Err(failures.join("; "))
     }
 
-    /// Whether `peer` failed within [`UNREACHABLE_FOR`] before `now`.
-    fn failed_lately(&self, peer: &GatewayId, now: Instant) -> bool {
-        self.failed.lock().is_ok_and(|failed| {
+    /// `peers` split into those that failed within [`UNREACHABLE_FOR`] before `now` and the
+    /// others, each in the order given; an older failure no longer counts.
+    fn failed_lately(
+        &self,
+        peers: Vec<GatewayEntry>,
+        now: Instant,
+    ) -> (Vec<GatewayEntry>, Vec<GatewayEntry>) {
+        let Ok(failed) = self.failed.lock() else {
+            return (Vec::new(), peers);
+        };
+        if failed.is_empty() {
+            return (Vec::new(), peers);
+        }
+        peers.into_iter().partition(|peer| {
             failed
-                .get(peer)
+                .get(&peer.id)
                 .is_some_and(|at| now.saturating_duration_since(*at) < UNREACHABLE_FOR)
         })
     }
