@@ -20,12 +20,10 @@ mod common;
 
 use common::netns::{Lan, Peer};
 use common::process::{spawn_gateway_in, GatewayProcess};
-use common::{client, enrol_gateway_at, Net, Placement, CONSUMER, PROVIDER, SERVICE};
+use common::{enrol_gateway_at, Net, Placement, CONSUMER, PROVIDER, SERVICE};
 use psn_api::{OutcomeCounts, SlaReportQuery};
 use psn_gateway::GatewayDir;
 use std::time::Duration;
-
-const CLIENT: &str = "GB/LA/E10000016/revenues";
 
 /// Short limits so that a fault shows within seconds: the provider gateway's backend timeout,
 /// and the consumer gateway's wait for it (this and a 2 s grace).
@@ -39,23 +37,7 @@ const CALL_BOUND: Duration = Duration::from_secs(15);
 
 /// One call through the consumer gateway: its status and, for a psn refusal, the problem type.
 async fn call(net: &Net) -> (u16, Option<String>) {
-    let response = client()
-        .get(net.url(CONSUMER, "/echo"))
-        .header("PSN-Client", CLIENT)
-        .timeout(CALL_BOUND)
-        .send()
-        .await
-        .expect("the consumer gateway answers within the bound");
-    let status = response.status().as_u16();
-    let body = response.bytes().await.expect("the whole body");
-    let problem = (status >= 400).then(|| {
-        let problem: serde_json::Value = serde_json::from_slice(&body).expect("a problem document");
-        problem["type"]
-            .as_str()
-            .expect("a problem type")
-            .trim_start_matches("urn:psn:problem:")
-            .to_owned()
-    });
+    let (status, problem, _) = common::echo(net, CALL_BOUND).await;
     (status, problem)
 }
 
@@ -309,12 +291,16 @@ async fn a_gateway_cut_off_from_the_authority_carries_on_and_catches_up_once() {
         .await
         .expect("a registry change");
     let latest = latest_version(&net);
-    assert!(held_version(&consumer_dir).await < latest);
+    let held = common::metric(&internal(&consumer_dir), CONFIG_VERSION).await;
+    assert!(held.is_some_and(|held| held < latest as f64), "{held:?}");
     assert!(delivered(&net, &format!("{CONSUMER}@gw1")).await <= 5);
 
     // Healed: the gateway follows the authority again…
     lan.heal("consumer");
-    wait_for_version(&consumer_dir, latest).await;
+    common::wait_for_metric(&internal(&consumer_dir), CONFIG_VERSION, |held| {
+        held >= latest as f64
+    })
+    .await;
     assert_eq!(calls(&net, 2).await, vec![OK; 2]);
     // …and a clean stop leaves every record counted exactly once.
     stop(vec![consumer, provider]);
@@ -339,36 +325,13 @@ fn latest_version(net: &Net) -> u64 {
         .map_or(0, |p| p.version)
 }
 
-/// The configuration version the gateway process whose data directory is `dir` reports in its
-/// metrics.
-async fn held_version(dir: &GatewayDir) -> u64 {
-    let internal = format!(
-        "http://{}",
-        dir.load_settings().expect("settings").internal_listen
-    );
-    common::metrics_text(&internal)
-        .await
-        .lines()
-        .find_map(|line| line.strip_prefix("psn_gateway_config_version "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+/// The internal listener of the gateway whose data directory is `dir`.
+fn internal(dir: &GatewayDir) -> String {
+    let settings = dir.load_settings().expect("settings");
+    format!("http://{}", settings.internal_listen)
 }
 
-/// Waits (up to 30 s) until the gateway process whose data directory is `dir` holds `version`.
-async fn wait_for_version(dir: &GatewayDir, version: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let held = held_version(dir).await;
-        if held >= version {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the gateway holds version {held}, not {version}, 30 s after the partition healed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+const CONFIG_VERSION: &str = "psn_gateway_config_version";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn packet_loss_between_gateways_ends_every_call_within_the_bound() {

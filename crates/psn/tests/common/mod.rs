@@ -205,23 +205,31 @@ pub struct Net {
 /// could let two tests lock different files under one name.
 pub fn free_port() -> (u16, std::fs::File) {
     use std::hash::{BuildHasher, RandomState};
-    let locks = std::env::temp_dir().join("psn-test-ports");
-    std::fs::create_dir_all(&locks).expect("port lock directory");
     let random = RandomState::new();
     (0u64..)
         .map(|attempt| 20_000 + (random.hash_one(attempt) % 12_000) as u16)
         .find_map(|port| {
-            let lock = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(locks.join(port.to_string()))
-                .ok()?;
-            lock.try_lock().ok()?;
+            let lock = try_lock("psn-test-ports", port)?;
             std::net::TcpListener::bind(("127.0.0.1", port)).ok()?;
             Some((port, lock))
         })
         .expect("a free port")
+}
+
+/// The lock named `key` in the test-wide lock directory `group` (under the temporary
+/// directory), if no living test process holds it; held until the file is dropped or the
+/// process ends.
+pub fn try_lock(group: &str, key: impl std::fmt::Display) -> Option<std::fs::File> {
+    let locks = std::env::temp_dir().join(group);
+    std::fs::create_dir_all(&locks).expect("lock directory");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(locks.join(key.to_string()))
+        .ok()?;
+    lock.try_lock().ok()?;
+    Some(lock)
 }
 
 /// Registers `member` with the authority `operator` speaks for, with one subsystem.
@@ -670,4 +678,59 @@ pub async fn recent_outcomes(net: &Net, query: psn_api::SlaReportQuery) -> psn_a
         }
     }
     total
+}
+
+/// A `GET /echo` of the service through the consumer gateway, as its `revenues` subsystem,
+/// within `timeout`: the status and, for a refusal, its psn problem type (without
+/// `urn:psn:problem:`) and detail.
+pub async fn echo(net: &Net, timeout: Duration) -> (u16, Option<String>, String) {
+    let response = client()
+        .get(net.url(CONSUMER, "/echo"))
+        .header("PSN-Client", format!("{CONSUMER}/revenues"))
+        .timeout(timeout)
+        .send()
+        .await
+        .expect("the consumer gateway answers in time");
+    let status = response.status().as_u16();
+    let body = response.bytes().await.expect("the whole body");
+    if status < 400 {
+        return (status, None, String::new());
+    }
+    let problem: serde_json::Value = serde_json::from_slice(&body).expect("a problem document");
+    let kind = problem["type"]
+        .as_str()
+        .expect("a problem type")
+        .trim_start_matches("urn:psn:problem:")
+        .to_owned();
+    let detail = problem["detail"].as_str().unwrap_or_default().to_owned();
+    (status, Some(kind), detail)
+}
+
+/// The value of `series` (its name and labels as exposed, e.g.
+/// `psn_gateway_config_version`) in the metrics of the gateway whose internal listener is at
+/// `base`, if it is exposed.
+pub async fn metric(base: &str, series: &str) -> Option<f64> {
+    let prefix = format!("{series} ");
+    metrics_text(base)
+        .await
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// Waits, up to 30 s, until the gateway at `base` exposes `series` with a value `accepted`
+/// takes, and returns that value.
+pub async fn wait_for_metric(base: &str, series: &str, accepted: impl Fn(f64) -> bool) -> f64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let value = metric(base, series).await;
+        if let Some(value) = value.filter(|v| accepted(*v)) {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{base} exposes {series} as {value:?} after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

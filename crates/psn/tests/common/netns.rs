@@ -240,19 +240,8 @@ fn prerequisites() -> Result<(), String> {
 
 /// A subnet number no other living test holds.
 fn lock_subnet() -> (u8, File) {
-    let locks = std::env::temp_dir().join("psn-test-lans");
-    std::fs::create_dir_all(&locks).expect("LAN lock directory");
     (1u8..=250)
-        .find_map(|subnet| {
-            let lock = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(locks.join(subnet.to_string()))
-                .ok()?;
-            lock.try_lock().ok()?;
-            Some((subnet, lock))
-        })
+        .find_map(|subnet| Some((subnet, super::try_lock("psn-test-lans", subnet)?)))
         .expect("a free test subnet")
 }
 
